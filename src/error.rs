@@ -1,0 +1,99 @@
+//! The one error type of the crate. Every fallible function returns [`Result`];
+//! bad input is reported, never panicked on and never turned into a silent answer.
+
+use core::fmt;
+
+use crate::isa::Isa;
+
+/// Result alias used throughout the crate.
+pub type Result<T, E = Error> = core::result::Result<T, E>;
+
+/// Everything that can go wrong, with the details needed to find the bad input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+#[allow(missing_docs)] // each variant's doc describes its fields
+pub enum Error {
+    /// The matrix has no rows (N = 0).
+    EmptyMatrix,
+    /// The rows have no features (D = 0).
+    ZeroDimension,
+    /// `k` is 0 or larger than the number of candidates (`max`); self-kNN allows at most N - 1.
+    InvalidK { k: usize, max: usize },
+    /// The row stride is shorter than a row.
+    StrideTooSmall { stride: usize, cols: usize },
+    /// The buffer holds fewer elements than the shape and stride address.
+    BufferTooShort { needed: usize, len: usize },
+    /// `rows`, `cols` and `stride` describe more elements than fit in `usize`.
+    ShapeOverflow,
+    /// More rows than a `u32` neighbour index can name.
+    TooManyRows { rows: usize },
+    /// A NaN or infinity in the input, at (`row`, `col`).
+    NonFinite { row: usize, col: usize },
+    /// Cosine similarity asked of a row whose norm is zero.
+    ZeroNorm { row: usize },
+    /// A row so large that inner products could overflow f32 (its squared norm exceeds `f32::MAX`).
+    MagnitudeTooLarge { row: usize },
+    /// Two inputs that must describe the same samples have different row counts.
+    RowCountMismatch { a: usize, b: usize },
+    /// Queries and database rows have different feature dimensions.
+    DimensionMismatch { a: usize, b: usize },
+    /// Queries and database have different element types.
+    DtypeMismatch,
+    /// The requested instruction set is not available on this CPU or build.
+    IsaUnavailable(Isa),
+    /// An output buffer is shorter than required.
+    OutputTooShort { needed: usize, len: usize },
+    /// A neighbour list names a row that does not exist (`index >= rows`) or repeats one.
+    InvalidGraph { row: usize, index: u32 },
+    /// Neighbour lists of unequal shape where equal ones are required (e.g. shards to merge).
+    GraphMismatch,
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Error::EmptyMatrix => write!(f, "matrix has no rows (N = 0)"),
+            Error::ZeroDimension => write!(f, "rows have no features (D = 0)"),
+            Error::InvalidK { k, max } => write!(f, "k = {k} is out of range: it must be in 1..={max}"),
+            Error::StrideTooSmall { stride, cols } => {
+                write!(f, "row stride {stride} is smaller than the number of columns {cols}")
+            }
+            Error::BufferTooShort { needed, len } => {
+                write!(f, "buffer holds {len} elements but the shape needs {needed}")
+            }
+            Error::ShapeOverflow => write!(f, "rows x stride overflows the address space"),
+            Error::TooManyRows { rows } => {
+                write!(f, "{rows} rows exceed what a u32 neighbour index can address")
+            }
+            Error::NonFinite { row, col } => {
+                write!(f, "non-finite value (NaN or infinity) at row {row}, column {col}")
+            }
+            Error::ZeroNorm { row } => write!(f, "row {row} has zero norm: cosine similarity is undefined"),
+            Error::MagnitudeTooLarge { row } => write!(
+                f,
+                "row {row} is too large: its squared norm exceeds the f32 range, inner products could overflow"
+            ),
+            Error::RowCountMismatch { a, b } => {
+                write!(f, "inputs describe different samples: {a} rows vs {b} rows")
+            }
+            Error::DimensionMismatch { a, b } => {
+                write!(f, "feature dimensions differ: {a} vs {b}")
+            }
+            Error::DtypeMismatch => write!(f, "queries and database have different element types"),
+            Error::IsaUnavailable(isa) => {
+                write!(f, "instruction set {} is not available on this CPU or build", isa.name())
+            }
+            Error::OutputTooShort { needed, len } => {
+                write!(f, "output buffer holds {len} elements but {needed} are needed")
+            }
+            Error::InvalidGraph { row, index } => write!(
+                f,
+                "neighbour list of row {row} holds index {index}, which is out of range or repeated"
+            ),
+            Error::GraphMismatch => write!(f, "neighbour lists have incompatible shapes"),
+        }
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for Error {}

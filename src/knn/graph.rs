@@ -1,0 +1,158 @@
+//! kNN graphs: owned ([`KnnGraph`]) and borrowed ([`GraphRef`]) neighbour lists, and the
+//! merge of partial lists computed on database shards.
+
+use alloc::vec;
+use alloc::vec::Vec;
+
+use crate::error::{Error, Result};
+use crate::isa::Isa;
+use crate::topk::TopK;
+
+/// Neighbour lists of `rows` queries, `k` per row, best first (see [`crate::topk`] for
+/// the order), with the similarity of each neighbour and the backend that computed them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KnnGraph {
+    pub(crate) rows: usize,
+    pub(crate) k: usize,
+    pub(crate) indices: Vec<u32>,
+    pub(crate) scores: Vec<f32>,
+    pub(crate) isa: Isa,
+}
+
+impl KnnGraph {
+    /// Number of query rows.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+    /// Neighbours per row.
+    pub fn k(&self) -> usize {
+        self.k
+    }
+    /// All neighbour indices, row-major (`rows * k`).
+    pub fn indices(&self) -> &[u32] {
+        &self.indices
+    }
+    /// All similarities, row-major, matching [`KnnGraph::indices`].
+    pub fn scores(&self) -> &[f32] {
+        &self.scores
+    }
+    /// Neighbours of row `i`, best first.
+    pub fn row(&self, i: usize) -> &[u32] {
+        &self.indices[i * self.k..(i + 1) * self.k]
+    }
+    /// Similarities of row `i`'s neighbours.
+    pub fn row_scores(&self, i: usize) -> &[f32] {
+        &self.scores[i * self.k..(i + 1) * self.k]
+    }
+    /// The backend that computed the scores.
+    pub fn isa(&self) -> Isa {
+        self.isa
+    }
+    /// A borrowed view, e.g. for the metrics or [`merge`].
+    pub fn as_ref(&self) -> GraphRef<'_> {
+        GraphRef { rows: self.rows, width: self.k, indices: &self.indices, scores: Some(&self.scores) }
+    }
+    /// Adds `offset` to every index: turns a shard's local row numbers into global ones.
+    pub fn offset_indices(&mut self, offset: u32) -> Result<()> {
+        for (pos, i) in self.indices.iter_mut().enumerate() {
+            *i = i.checked_add(offset).ok_or(Error::InvalidGraph { row: pos / self.k, index: *i })?;
+        }
+        Ok(())
+    }
+}
+
+/// Borrowed neighbour lists: `rows` rows of `width` indices (best first), optionally
+/// with their scores. Graphs from other tools (e.g. the C ABI) enter the crate this way.
+#[derive(Debug, Clone, Copy)]
+pub struct GraphRef<'a> {
+    rows: usize,
+    width: usize,
+    indices: &'a [u32],
+    scores: Option<&'a [f32]>,
+}
+
+impl<'a> GraphRef<'a> {
+    /// Wraps `rows * width` indices (row-major). Scores may be added with [`GraphRef::with_scores`].
+    pub fn new(indices: &'a [u32], rows: usize, width: usize) -> Result<Self> {
+        let needed = rows.checked_mul(width).ok_or(Error::ShapeOverflow)?;
+        if indices.len() < needed {
+            return Err(Error::BufferTooShort { needed, len: indices.len() });
+        }
+        Ok(Self { rows, width, indices: &indices[..needed], scores: None })
+    }
+    /// Attaches the scores matching the indices (needed by [`merge`]).
+    pub fn with_scores(mut self, scores: &'a [f32]) -> Result<Self> {
+        let needed = self.indices.len();
+        if scores.len() < needed {
+            return Err(Error::BufferTooShort { needed, len: scores.len() });
+        }
+        self.scores = Some(&scores[..needed]);
+        Ok(self)
+    }
+    /// Number of rows.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+    /// Neighbours stored per row.
+    pub fn width(&self) -> usize {
+        self.width
+    }
+    /// The first `k` neighbours of row `i`.
+    pub fn row(&self, i: usize, k: usize) -> &'a [u32] {
+        &self.indices[i * self.width..i * self.width + k]
+    }
+    /// Scores, when attached.
+    pub fn scores(&self) -> Option<&'a [f32]> {
+        self.scores
+    }
+}
+
+/// Merges partial top-k lists of the same queries (e.g. one per database shard, with
+/// global indices) into the top `k` of their union. The result equals a single pass over
+/// the whole database, whatever the shard boundaries, thanks to the order contract.
+///
+/// Every part needs scores and the same row count; `k` may not exceed the total width.
+/// An index present twice in one row is reported as [`Error::InvalidGraph`].
+pub fn merge(parts: &[GraphRef<'_>], k: usize) -> Result<KnnGraph> {
+    let first = parts.first().ok_or(Error::GraphMismatch)?;
+    let rows = first.rows;
+    let total: usize = parts.iter().map(|p| p.width).sum();
+    if parts.iter().any(|p| p.rows != rows || p.scores.is_none()) {
+        return Err(Error::GraphMismatch);
+    }
+    if k == 0 || k > total {
+        return Err(Error::InvalidK { k, max: total });
+    }
+    let mut indices = vec![0u32; rows * k];
+    let mut scores = vec![0.0f32; rows * k];
+    let mut seen = Vec::new();
+    for (r, (out_i, out_s)) in indices.chunks_exact_mut(k).zip(scores.chunks_exact_mut(k)).enumerate() {
+        let mut heap = TopK::new(out_s, out_i);
+        for p in parts {
+            let ps = p.scores.unwrap_or_default();
+            for c in r * p.width..(r + 1) * p.width {
+                heap.offer(ps[c], p.indices[c]);
+            }
+        }
+        heap.finish();
+        if let Some(index) = find_invalid(out_i, usize::MAX, &mut seen) {
+            return Err(Error::InvalidGraph { row: r, index });
+        }
+    }
+    Ok(KnnGraph { rows, k, indices, scores, isa: Isa::Scalar })
+}
+
+/// The first index in `row` that is `>= n` or repeats an earlier one, if any.
+pub(crate) fn find_invalid(row: &[u32], n: usize, scratch: &mut Vec<u32>) -> Option<u32> {
+    if let Some(&i) = row.iter().find(|&&i| i as usize >= n) {
+        return Some(i);
+    }
+    if row.len() <= 32 {
+        (1..row.len()).find(|&a| row[..a].contains(&row[a])).map(|a| row[a])
+    } else {
+        scratch.clear();
+        scratch.extend_from_slice(row);
+        scratch.sort_unstable();
+        scratch.windows(2).find(|w| w[0] == w[1]).map(|w| w[0])
+    }
+}

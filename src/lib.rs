@@ -1,0 +1,62 @@
+//! # repalign
+//!
+//! Exact, SIMD kNN kernels and the representation-alignment metrics of *The Platonic
+//! Representation Hypothesis* (Huh, Cheung, Wang, Isola, ICML 2024), for Rust, C and the
+//! command line.
+//!
+//! ```
+//! use repalign::{Matrix, knn::{self, KnnOptions, Similarity}, metrics};
+//!
+//! // Two representations of the same 4 samples (rows), with different dimensions.
+//! let a = [1.0f32, 0.0, 0.9, 0.1, 0.0, 1.0, 0.1, 0.9];
+//! let b = [1.0f32, 0.0, 0.0, 0.8, 0.2, 0.0, 0.0, 1.0, 0.0, 0.1, 0.9, 0.0];
+//! let a = Matrix::new(&a, 4, 2)?;
+//! let b = Matrix::new(&b, 4, 3)?;
+//! let opts = KnnOptions::with_similarity(Similarity::Cosine);
+//!
+//! let graph = knn::graph(a, 1, &opts)?;
+//! assert_eq!(graph.row(0), &[1]);
+//! let score = metrics::mutual_knn(a, b, 1, &opts)?;
+//! assert_eq!(score, 1.0);
+//! # Ok::<(), repalign::Error>(())
+//! ```
+//!
+//! ## Crate features
+//! - `std` (default): threads, runtime CPU detection for f16 conversion, [`npy`] files.
+//! - `alloc`: the kNN engine, graphs and metrics without `std` (single-threaded).
+//! - `x86-v4` (default): AVX-512 kernels. `cli`: the `repalign` binary.
+//!
+//! Without `alloc`, the crate still offers matrix views, [`topk::TopK`] and ISA detection.
+
+#![no_std]
+#![warn(missing_docs)]
+
+#[cfg(feature = "alloc")]
+extern crate alloc;
+#[cfg(feature = "std")]
+extern crate std;
+
+#[cfg(feature = "alloc")]
+mod dispatch;
+pub mod element;
+mod error;
+pub mod isa;
+#[cfg(feature = "alloc")]
+mod kernels;
+#[cfg(feature = "alloc")]
+pub mod knn;
+pub mod matrix;
+#[cfg(feature = "alloc")]
+pub mod metrics;
+#[cfg(feature = "std")]
+pub mod npy;
+pub mod topk;
+
+pub use element::{Dtype, Element};
+pub use error::{Error, Result};
+pub use half::{bf16, f16};
+pub use isa::Isa;
+pub use matrix::{AnyMatrix, Matrix};
+
+/// The crate version, e.g. `"0.1.0"`.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,8 @@
+//! Alignment metrics between two representations of the same N samples.
+//!
+//! One file per family; every kNN metric takes either features (and computes the graphs)
+//! or precomputed graphs, so one graph serves many comparisons.
+
+mod neighbours;
+
+pub use neighbours::{mutual_knn, mutual_knn_graphs};
