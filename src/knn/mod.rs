@@ -64,7 +64,7 @@ impl KnnOptions {
 /// The `k` most similar other rows of every row of `x`.
 pub fn graph<'a>(x: impl Into<AnyMatrix<'a>>, k: usize, opts: &KnnOptions) -> Result<KnnGraph> {
     let x = x.into();
-    let (indices, scores) = output(x.rows(), k);
+    let (indices, scores) = output(x.rows(), k, x.rows());
     finish(x.rows(), k, indices, scores, |i, s| graph_into(x, k, opts, i, s))
 }
 
@@ -91,7 +91,7 @@ pub fn search<'a>(
     opts: &KnnOptions,
 ) -> Result<KnnGraph> {
     let (queries, database) = (queries.into(), database.into());
-    let (indices, scores) = output(queries.rows(), k);
+    let (indices, scores) = output(queries.rows(), k, database.rows());
     finish(queries.rows(), k, indices, scores, |i, s| search_into(queries, database, k, opts, i, s))
 }
 
@@ -114,9 +114,9 @@ pub fn search_into<'a>(
 
 /// Output buffers, or empty ones when `k` is out of range (then `compute` reports it
 /// before touching them; nothing huge is allocated for a bad `k`).
-fn output(rows: usize, k: usize) -> (Vec<u32>, Vec<f32>) {
+fn output(rows: usize, k: usize, candidates: usize) -> (Vec<u32>, Vec<f32>) {
     match rows.checked_mul(k) {
-        Some(len) if k <= rows => (vec![0; len], vec![0.0; len]),
+        Some(len) if k <= candidates => (vec![0; len], vec![0.0; len]),
         _ => (Vec::new(), Vec::new()),
     }
 }

@@ -1,0 +1,294 @@
+//! The kNN engine against a float64 brute-force oracle, on every available backend
+//! (native and emulated), awkward shapes, every k on small N, ties and thread counts.
+
+mod common;
+
+use common::{Rng, oracle_row, oracle_scores};
+use repalign::knn::{self, GraphRef, KnnGraph, KnnOptions, Similarity};
+use repalign::{AnyMatrix, Element, Error, Isa, Matrix, bf16, f16, metrics};
+
+fn opts(isa: Isa, threads: usize, similarity: Similarity) -> KnnOptions {
+    KnnOptions { similarity, threads, isa: Some(isa) }
+}
+
+/// Checks `g` equals the oracle exactly: same indices in the same order, same scores.
+/// Valid for integer data, whose f32 inner products are exact.
+fn assert_exact<T: Element>(g: &KnnGraph, q: &Matrix<'_, T>, d: &Matrix<'_, T>, exclude_self: bool, what: &str)
+where
+    for<'a> Matrix<'a, T>: Into<AnyMatrix<'a>>,
+{
+    for i in 0..q.rows() {
+        let want = oracle_row(&oracle_scores(q, d, i, false), g.k(), exclude_self.then_some(i));
+        let want_idx: Vec<u32> = want.iter().map(|w| w.0).collect();
+        let want_s: Vec<f32> = want.iter().map(|w| w.1 as f32).collect();
+        assert_eq!(g.row(i), &want_idx[..], "{what}: row {i} indices");
+        assert_eq!(g.row_scores(i), &want_s[..], "{what}: row {i} scores");
+    }
+}
+
+#[test]
+fn integer_data_matches_oracle_exactly_on_every_isa() {
+    let mut rng = Rng(1);
+    let shapes = [(2, 1), (3, 5), (7, 3), (13, 17), (37, 64), (50, 255), (97, 257), (130, 33), (257, 1000), (40, 2049)];
+    for &(n, d) in &shapes {
+        let data = rng.ints(n * d, 3);
+        let x = Matrix::new(&data, n, d).unwrap();
+        for k in [1, 2, 5, 10, n - 1] {
+            if k == 0 || k > n - 1 {
+                continue;
+            }
+            for isa in Isa::available() {
+                let g = knn::graph(x, k, &opts(isa, 1, Similarity::InnerProduct)).unwrap();
+                assert_eq!(g.isa(), isa);
+                assert_exact(&g, &x, &x, true, &format!("n={n} d={d} k={k} isa={isa}"));
+            }
+        }
+    }
+}
+
+#[test]
+fn every_k_on_small_n_and_every_isa() {
+    let mut rng = Rng(2);
+    for n in 2..=13 {
+        for d in [1, 2, 7, 19] {
+            let data = rng.ints(n * d, 2);
+            let x = Matrix::new(&data, n, d).unwrap();
+            for k in 1..n {
+                for isa in Isa::available() {
+                    let g = knn::graph(x, k, &opts(isa, 0, Similarity::InnerProduct)).unwrap();
+                    assert_exact(&g, &x, &x, true, &format!("n={n} d={d} k={k} isa={isa}"));
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn duplicate_rows_follow_the_tie_rule() {
+    // Rows 1, 4 and 6 are identical and row 3 is their negation: every row sees exact ties.
+    let base = [1.0f32, 2.0, -1.0, 0.5];
+    let mut data = Vec::new();
+    for r in 0..8 {
+        let row: Vec<f32> = match r {
+            1 | 4 | 6 => base.to_vec(),
+            3 => base.iter().map(|x| -x).collect(),
+            _ => (0..4).map(|c| ((r * 3 + c) % 5) as f32 - 2.0).collect(),
+        };
+        data.extend(row);
+    }
+    let x = Matrix::new(&data, 8, 4).unwrap();
+    for isa in Isa::available() {
+        let g = knn::graph(x, 7, &opts(isa, 2, Similarity::InnerProduct)).unwrap();
+        assert_exact(&g, &x, &x, true, &format!("dups isa={isa}"));
+        // Row 1's two best are its duplicates, lower index first.
+        assert_eq!(&g.row(1)[..2], &[4, 6]);
+        assert_eq!(&g.row(4)[..2], &[1, 6]);
+    }
+}
+
+#[test]
+fn half_types_match_oracle_and_their_f32_widening() {
+    let mut rng = Rng(3);
+    for &(n, d) in &[(5, 3), (33, 31), (120, 300)] {
+        let data = rng.ints(n * d, 4);
+        let h: Vec<f16> = data.iter().map(|&x| f16::from_f32(x)).collect();
+        let b: Vec<bf16> = data.iter().map(|&x| bf16::from_f32(x)).collect();
+        let (xf, xh, xb) = (
+            Matrix::new(&data, n, d).unwrap(),
+            Matrix::new(&h, n, d).unwrap(),
+            Matrix::new(&b, n, d).unwrap(),
+        );
+        let k = 4.min(n - 1);
+        for isa in Isa::available() {
+            let o = opts(isa, 1, Similarity::InnerProduct);
+            let gf = knn::graph(xf, k, &o).unwrap();
+            let gh = knn::graph(xh, k, &o).unwrap();
+            let gb = knn::graph(xb, k, &o).unwrap();
+            assert_exact(&gh, &xh, &xh, true, "f16");
+            assert_exact(&gb, &xb, &xb, true, "bf16");
+            assert_eq!((gh.indices(), gh.scores()), (gf.indices(), gf.scores()));
+            assert_eq!((gb.indices(), gb.scores()), (gf.indices(), gf.scores()));
+        }
+    }
+    // Non-integer f16 data: widening is exact, so f16 and its f32 copy give the same bits.
+    let g: Vec<f16> = rng.gauss(64 * 45).into_iter().map(f16::from_f32).collect();
+    let w: Vec<f32> = g.iter().map(|x| x.to_f32()).collect();
+    let o = KnnOptions::with_similarity(Similarity::Cosine);
+    let a = knn::graph(Matrix::new(&g, 64, 45).unwrap(), 9, &o).unwrap();
+    let b = knn::graph(Matrix::new(&w, 64, 45).unwrap(), 9, &o).unwrap();
+    assert_eq!(a, b);
+}
+
+#[test]
+fn gaussian_cosine_is_close_to_oracle_and_identical_across_isas_and_threads() {
+    let mut rng = Rng(4);
+    for &(n, d) in &[(9, 5), (101, 77), (300, 129), (64, 1031)] {
+        let data = rng.gauss(n * d);
+        let x = Matrix::new(&data, n, d).unwrap();
+        let k = 10.min(n - 1);
+        let reference = knn::graph(x, k, &opts(Isa::Scalar, 1, Similarity::Cosine)).unwrap();
+        for i in 0..n {
+            let s = oracle_scores(&x, &x, i, true);
+            let want = oracle_row(&s, k, Some(i));
+            let kth = want[k - 1].1;
+            for (pos, (&j, &score)) in reference.row(i).iter().zip(reference.row_scores(i)).enumerate() {
+                assert!((f64::from(score) - s[j as usize]).abs() < 1e-5, "score of ({i},{j})");
+                assert!(s[j as usize] >= kth - 1e-5, "row {i} pos {pos}: {j} is not among the top {k}");
+            }
+            assert!(reference.row_scores(i).windows(2).all(|w| w[0] >= w[1]));
+        }
+        for isa in Isa::available() {
+            for threads in [1, 2, 3, 0] {
+                let g = knn::graph(x, k, &opts(isa, threads, Similarity::Cosine)).unwrap();
+                assert_eq!((g.indices(), g.scores()), (reference.indices(), reference.scores()), "isa={isa} threads={threads}");
+            }
+        }
+    }
+}
+
+#[test]
+fn strided_views_equal_dense_ones() {
+    let mut rng = Rng(5);
+    let (n, d, stride) = (23, 19, 32);
+    let padded = rng.gauss(n * stride);
+    let dense: Vec<f32> = (0..n).flat_map(|i| padded[i * stride..i * stride + d].to_vec()).collect();
+    let o = KnnOptions::default();
+    let a = knn::graph(Matrix::with_stride(&padded, n, d, stride).unwrap(), 5, &o).unwrap();
+    let b = knn::graph(Matrix::new(&dense, n, d).unwrap(), 5, &o).unwrap();
+    assert_eq!(a, b);
+}
+
+#[test]
+fn search_matches_oracle_and_shards_merge_to_one_pass() {
+    let mut rng = Rng(6);
+    let (m, n, d) = (41, 300, 37);
+    let qd = rng.ints(m * d, 3);
+    let dd = rng.ints(n * d, 3);
+    let q = Matrix::new(&qd, m, d).unwrap();
+    let db = Matrix::new(&dd, n, d).unwrap();
+    for isa in Isa::available() {
+        let o = opts(isa, 2, Similarity::InnerProduct);
+        let full = knn::search(q, db, 12, &o).unwrap();
+        assert_exact(&full, &q, &db, false, &format!("search isa={isa}"));
+        // k = N is allowed without self-exclusion.
+        let all = knn::search(q, db, n, &o).unwrap();
+        assert_exact(&all, &q, &db, false, "search k=N");
+        // Three uneven shards, searched separately with global indices, then merged.
+        let cuts = [0, 7, 190, n];
+        let parts: Vec<KnnGraph> = cuts
+            .windows(2)
+            .map(|w| {
+                let shard = Matrix::new(&dd[w[0] * d..w[1] * d], w[1] - w[0], d).unwrap();
+                let mut g = knn::search(q, shard, 12.min(w[1] - w[0]), &o).unwrap();
+                g.offset_indices(w[0] as u32).unwrap();
+                g
+            })
+            .collect();
+        let refs: Vec<GraphRef<'_>> = parts.iter().map(|g| g.as_ref()).collect();
+        let merged = knn::merge(&refs, 12).unwrap();
+        assert_eq!((merged.indices(), merged.scores()), (full.indices(), full.scores()));
+    }
+}
+
+#[test]
+fn mutual_knn_features_equal_graphs_and_oracle() {
+    let mut rng = Rng(7);
+    let (n, da, db) = (150, 40, 23);
+    let a = rng.gauss(n * da);
+    // B is a noisy linear image of A: well above chance, below 1.
+    let w = rng.gauss(da * db);
+    let b: Vec<f32> = (0..n)
+        .flat_map(|i| {
+            let (a, w) = (&a, &w);
+            (0..db).map(move |j| (0..da).map(|t| a[i * da + t] * w[t * db + j]).sum::<f32>())
+        })
+        .zip(rng.gauss(n * db))
+        .map(|(x, e)| x + 3.0 * e)
+        .collect();
+    let (ma, mb) = (Matrix::new(&a, n, da).unwrap(), Matrix::new(&b, n, db).unwrap());
+    let o = KnnOptions::with_similarity(Similarity::Cosine);
+    for k in [1, 5, 10] {
+        let score = metrics::mutual_knn(ma, mb, k, &o).unwrap();
+        let ga = knn::graph(ma, k, &o).unwrap();
+        let gb = knn::graph(mb, k, &o).unwrap();
+        assert_eq!(metrics::mutual_knn_graphs(ga.as_ref(), gb.as_ref(), k).unwrap(), score);
+        let mut shared = 0usize;
+        for i in 0..n {
+            let oa = oracle_row(&oracle_scores(&ma, &ma, i, true), k, Some(i));
+            let ob = oracle_row(&oracle_scores(&mb, &mb, i, true), k, Some(i));
+            shared += oa.iter().filter(|x| ob.iter().any(|y| y.0 == x.0)).count();
+        }
+        let want = shared as f64 / (n * k) as f64;
+        assert!((score - want).abs() < 1e-12, "k={k}: {score} vs oracle {want}");
+        let chance = k as f64 / (n - 1) as f64;
+        assert!(score > 3.0 * chance && score < 1.0, "k={k}: {score}");
+    }
+    // A graph computed once with k = 10 serves k = 5.
+    let ga = knn::graph(ma, 10, &o).unwrap();
+    let gb = knn::graph(mb, 10, &o).unwrap();
+    assert_eq!(
+        metrics::mutual_knn_graphs(ga.as_ref(), gb.as_ref(), 5).unwrap(),
+        metrics::mutual_knn(ma, mb, 5, &o).unwrap()
+    );
+}
+
+#[test]
+fn bad_input_is_a_typed_error() {
+    let o = KnnOptions::default();
+    let ok = [1.0f32, 0.0, 0.0, 1.0, 1.0, 1.0];
+    let x = Matrix::new(&ok, 3, 2).unwrap();
+    assert_eq!(knn::graph(Matrix::<f32>::new(&[], 0, 4).unwrap(), 1, &o).unwrap_err(), Error::EmptyMatrix);
+    assert_eq!(knn::graph(Matrix::<f32>::new(&[], 3, 0).unwrap(), 1, &o).unwrap_err(), Error::ZeroDimension);
+    assert_eq!(knn::graph(x, 0, &o).unwrap_err(), Error::InvalidK { k: 0, max: 2 });
+    assert_eq!(knn::graph(x, 3, &o).unwrap_err(), Error::InvalidK { k: 3, max: 2 });
+    assert_eq!(knn::graph(x, usize::MAX, &o).unwrap_err(), Error::InvalidK { k: usize::MAX, max: 2 });
+    assert_eq!(Matrix::with_stride(&ok, 3, 2, 1).unwrap_err(), Error::StrideTooSmall { stride: 1, cols: 2 });
+    assert_eq!(Matrix::new(&ok, 4, 2).unwrap_err(), Error::BufferTooShort { needed: 8, len: 6 });
+    let single = Matrix::new(&ok[..2], 1, 2).unwrap();
+    assert_eq!(knn::graph(single, 1, &o).unwrap_err(), Error::InvalidK { k: 1, max: 0 });
+
+    let mut bad = ok;
+    bad[3] = f32::NAN;
+    assert_eq!(knn::graph(Matrix::new(&bad, 3, 2).unwrap(), 1, &o).unwrap_err(), Error::NonFinite { row: 1, col: 1 });
+    bad[3] = f32::INFINITY;
+    assert_eq!(knn::graph(Matrix::new(&bad, 3, 2).unwrap(), 1, &o).unwrap_err(), Error::NonFinite { row: 1, col: 1 });
+    let h = [f16::ONE, f16::NEG_INFINITY, f16::ONE, f16::ONE];
+    assert_eq!(knn::graph(Matrix::new(&h, 2, 2).unwrap(), 1, &o).unwrap_err(), Error::NonFinite { row: 0, col: 1 });
+    let huge = [1.0f32, 0.0, 3.0e19, 0.0, 0.0, 1.0];
+    assert_eq!(knn::graph(Matrix::new(&huge, 3, 2).unwrap(), 1, &o).unwrap_err(), Error::MagnitudeTooLarge { row: 1 });
+
+    let zero = [1.0f32, 0.0, 0.0, 0.0, 1.0, 1.0];
+    let cos = KnnOptions::with_similarity(Similarity::Cosine);
+    assert_eq!(knn::graph(Matrix::new(&zero, 3, 2).unwrap(), 1, &cos).unwrap_err(), Error::ZeroNorm { row: 1 });
+    // Inner product accepts a zero row: it has similarity 0 to everything.
+    assert!(knn::graph(Matrix::new(&zero, 3, 2).unwrap(), 1, &o).is_ok());
+
+    let three = Matrix::new(&ok[..3], 1, 3).unwrap();
+    assert_eq!(knn::search(three, x, 1, &o).unwrap_err(), Error::DimensionMismatch { a: 3, b: 2 });
+    let hx = [f16::ONE; 2];
+    assert_eq!(knn::search(Matrix::new(&hx, 1, 2).unwrap(), x, 1, &o).unwrap_err(), Error::DtypeMismatch);
+    let two = Matrix::new(&ok[..4], 2, 2).unwrap();
+    assert_eq!(metrics::mutual_knn(x, two, 1, &o).unwrap_err(), Error::RowCountMismatch { a: 3, b: 2 });
+
+    let (mut i, mut s) = (vec![0u32; 5], vec![0f32; 6]);
+    assert_eq!(knn::graph_into(x, 2, &o, &mut i, &mut s).unwrap_err(), Error::OutputTooShort { needed: 6, len: 5 });
+
+    for isa in Isa::ALL.into_iter().filter(|i| !i.is_available()) {
+        let e = knn::graph(x, 1, &KnnOptions { isa: Some(isa), ..o }).unwrap_err();
+        assert_eq!(e, Error::IsaUnavailable(isa));
+    }
+}
+
+/// CI sets EXPECT_ISA (e.g. `neon` under qemu-aarch64, `x86-v3` on the x86 runner) to prove
+/// which native path ran.
+#[test]
+fn reports_the_expected_isa() {
+    let best = Isa::best();
+    let data = [1.0f32, 2.0, 3.0, 4.0, 5.0, 7.0];
+    let g = knn::graph(Matrix::new(&data, 3, 2).unwrap(), 1, &KnnOptions::default()).unwrap();
+    assert_eq!(g.isa(), best);
+    println!("ISA = {best}");
+    if let Ok(want) = std::env::var("EXPECT_ISA") {
+        assert_eq!(best.name(), want, "expected the {want} path, ran {best}");
+    }
+}
