@@ -1,0 +1,145 @@
+//! Golden data from the paper's reference implementation (`../shared/golden/`): the kNN
+//! lists and mutual_knn values must match, and the edge cases where repalign reports an
+//! error instead of the reference's silent value are pinned down.
+
+mod common;
+
+use repalign::knn::{self, KnnOptions};
+use repalign::npy::{self, NpyData};
+use repalign::{AnyMatrix, Error, Isa, Matrix, metrics};
+use serde_json::Value;
+
+struct Features {
+    rows: usize,
+    cols: usize,
+    data: NpyData,
+}
+
+impl Features {
+    fn load(file: &str) -> Features {
+        let a = npy::read(common::shared(&format!("golden/{file}"))).unwrap();
+        assert_eq!(a.shape.len(), 2, "{file}");
+        Features { rows: a.shape[0], cols: a.shape[1], data: a.data }
+    }
+    fn view(&self) -> AnyMatrix<'_> {
+        match &self.data {
+            NpyData::F32(v) => Matrix::new(v, self.rows, self.cols).unwrap().into(),
+            NpyData::F16(v) => Matrix::new(v, self.rows, self.cols).unwrap().into(),
+            NpyData::I32(_) => panic!("features are floats"),
+        }
+    }
+}
+
+fn manifest() -> Value {
+    let text = std::fs::read_to_string(common::shared("golden/manifest.json")).expect("../shared/golden is missing");
+    serde_json::from_str(&text).unwrap()
+}
+
+fn knn_list(file: &str) -> (usize, usize, Vec<u32>) {
+    let a = npy::read(common::shared(&format!("golden/{file}"))).unwrap();
+    let NpyData::I32(v) = a.data else { panic!("{file}: int32 expected") };
+    (a.shape[0], a.shape[1], v.into_iter().map(|x| x as u32).collect())
+}
+
+/// Metric cases: our inner-product graphs equal the reference lists on every backend, and
+/// mutual_knn equals the reference within the manifest's tolerance.
+#[test]
+fn knn_lists_and_mutual_knn_match_the_reference() {
+    let m = manifest();
+    let mut cases = 0;
+    let mut values = 0;
+    for case in m["cases"].as_array().unwrap() {
+        let Some(knn_files) = case.get("knn").filter(|_| case["type"] != "pipeline" && case["type"] != "pipeline_float16")
+        else {
+            continue;
+        };
+        let id = case["id"].as_str().unwrap();
+        let a = Features::load(case["inputs"]["A"]["file"].as_str().unwrap());
+        let b = Features::load(case["inputs"]["B"]["file"].as_str().unwrap());
+        let (rows, kmax, want_a) = knn_list(knn_files["A"]["file"].as_str().unwrap());
+        let (_, _, want_b) = knn_list(knn_files["B"]["file"].as_str().unwrap());
+        assert_eq!(rows, a.rows);
+        // The reference ranks raw inner products (metrics do not normalise).
+        for isa in [Isa::best(), Isa::Scalar, Isa::Emulated512] {
+            let o = KnnOptions { isa: Some(isa), ..KnnOptions::default() };
+            let ga = knn::graph(a.view(), kmax, &o).unwrap();
+            let gb = knn::graph(b.view(), kmax, &o).unwrap();
+            assert_eq!(ga.indices(), &want_a[..], "{id}: A lists on {isa}");
+            assert_eq!(gb.indices(), &want_b[..], "{id}: B lists on {isa}");
+        }
+        let o = KnnOptions::default();
+        let (ga, gb) = (knn::graph(a.view(), kmax, &o).unwrap(), knn::graph(b.view(), kmax, &o).unwrap());
+        for r in case["results"].as_array().unwrap() {
+            if r["metric"] != "mutual_knn" {
+                continue;
+            }
+            let k = r["params"]["topk"].as_u64().unwrap() as usize;
+            let expected = r["expected"].as_f64().unwrap();
+            let tol = r["tolerance_abs"].as_f64().unwrap();
+            let from_graphs = metrics::mutual_knn_graphs(ga.as_ref(), gb.as_ref(), k).unwrap();
+            let from_features = metrics::mutual_knn(a.view(), b.view(), k, &o).unwrap();
+            assert!((from_graphs - expected).abs() <= tol, "{id} k={k}: {from_graphs} vs {expected}");
+            assert_eq!(from_graphs, from_features, "{id} k={k}");
+            if let Some(exact) = r["exact_f64"].as_f64() {
+                assert!((from_graphs - exact).abs() < 1e-12, "{id} k={k}: {from_graphs} vs exact {exact}");
+            }
+            values += 1;
+        }
+        cases += 1;
+    }
+    assert!(cases >= 15 && values >= 30, "only {cases} cases / {values} values checked");
+}
+
+fn edge_calls(id: &str) -> Vec<Value> {
+    let m = manifest();
+    let case = m["cases"].as_array().unwrap().iter().find(|c| c["id"] == id).unwrap().clone();
+    case["calls"].as_array().unwrap().iter().filter(|c| c["metric"] == "mutual_knn").cloned().collect()
+}
+
+fn edge_inputs(id: &str) -> (Features, Features) {
+    (Features::load(&format!("{id}.A.npy")), Features::load(&format!("{id}.B.npy")))
+}
+
+#[test]
+fn edge_values_with_unambiguous_answers() {
+    let o = KnnOptions::default();
+    // Exact duplicate rows: the reference's value with ties broken by lower index first.
+    let (a, b) = edge_inputs("edge_duplicates_n12_d6");
+    let mut checked = 0;
+    for call in edge_calls("edge_duplicates_n12_d6") {
+        let k = call["params"]["topk"].as_u64().unwrap() as usize;
+        let want = call["value_with_ties_broken_by_lower_index_first"].as_f64().unwrap();
+        let got = metrics::mutual_knn(a.view(), b.view(), k, &o).unwrap();
+        assert!((got - want).abs() < 1e-12, "duplicates k={k}: {got} vs {want}");
+        checked += 1;
+    }
+    // Very small N.
+    let (a, b) = edge_inputs("edge_small_n3");
+    for call in edge_calls("edge_small_n3") {
+        let k = call["params"]["topk"].as_u64().unwrap() as usize;
+        let want = call["exact_f64"].as_f64().unwrap();
+        assert!((metrics::mutual_knn(a.view(), b.view(), k, &o).unwrap() - want).abs() < 1e-12);
+        checked += 1;
+    }
+    assert!(checked >= 4);
+}
+
+/// Where the reference silently returns a number, repalign returns a typed error
+/// (documented in README.md, "Differences from the reference").
+#[test]
+fn edge_inputs_the_reference_accepts_are_errors_here() {
+    let o = KnnOptions::default();
+    let (a, b) = edge_inputs("edge_nan_n10_d8");
+    assert_eq!(metrics::mutual_knn(a.view(), b.view(), 2, &o).unwrap_err(), Error::NonFinite { row: 2, col: 3 });
+    let (a, b) = edge_inputs("edge_d0_n5");
+    assert_eq!(metrics::mutual_knn(a.view(), b.view(), 2, &o).unwrap_err(), Error::ZeroDimension);
+    let (a, b) = edge_inputs("edge_n1_d4");
+    assert_eq!(metrics::mutual_knn(a.view(), b.view(), 1, &o).unwrap_err(), Error::InvalidK { k: 1, max: 0 });
+    let (a, b) = edge_inputs("edge_topk_ge_n_n6");
+    for k in [0, 6, 7] {
+        assert_eq!(metrics::mutual_knn(a.view(), b.view(), k, &o).unwrap_err(), Error::InvalidK { k, max: 5 });
+    }
+    // k = N - 1 is the largest k and agrees with the reference.
+    let want = edge_calls("edge_topk_ge_n_n6").iter().find(|c| c["params"]["topk"] == 5).unwrap()["expected"].as_f64().unwrap();
+    assert_eq!(metrics::mutual_knn(a.view(), b.view(), 5, &o).unwrap(), want);
+}
