@@ -1,1 +1,70 @@
-fn main() {}
+//! Criterion benches of the exact kNN graph (k = 10).
+//!
+//! - `knn_graph/{dtype}/n{N}_d{D}`: the full self-kNN graph on all cores, best ISA.
+//! - `knn_isa/{isa}/n1024_d768`: the same work with each available backend forced
+//!   (one thread), so backends can be compared as ratios in one run.
+//!
+//! Throughput is counted as 2·N²·D flops (the multiply-adds of all pairs).
+//! Quick run: `cargo bench --bench knn -- --warm-up-time 1 --measurement-time 3`.
+
+use std::hint::black_box;
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use repalign::knn::{self, KnnOptions};
+use repalign::{Isa, Matrix, bf16, f16};
+
+fn features(n: usize, d: usize, seed: u64) -> Vec<f32> {
+    let mut s = seed;
+    (0..n * d)
+        .map(|_| {
+            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            ((s >> 40) as f32 / (1u64 << 24) as f32) - 0.5
+        })
+        .collect()
+}
+
+fn graph(c: &mut Criterion) {
+    let mut group = c.benchmark_group("knn_graph");
+    group.sample_size(10);
+    let opts = KnnOptions::default();
+    for &(n, d) in &[(1024, 768), (1024, 4096), (4096, 768), (4096, 4096)] {
+        let x = features(n, d, 1);
+        let h: Vec<f16> = x.iter().map(|&v| f16::from_f32(v)).collect();
+        let b: Vec<bf16> = x.iter().map(|&v| bf16::from_f32(v)).collect();
+        group.throughput(Throughput::Elements((2 * n * n * d) as u64));
+        let id = format!("n{n}_d{d}");
+        group.bench_with_input(BenchmarkId::new("f32", &id), &x, |bench, x| {
+            let m = Matrix::new(x, n, d).unwrap();
+            bench.iter(|| black_box(knn::graph(m, 10, &opts).unwrap()))
+        });
+        group.bench_with_input(BenchmarkId::new("f16", &id), &h, |bench, h| {
+            let m = Matrix::new(h, n, d).unwrap();
+            bench.iter(|| black_box(knn::graph(m, 10, &opts).unwrap()))
+        });
+        group.bench_with_input(BenchmarkId::new("bf16", &id), &b, |bench, b| {
+            let m = Matrix::new(b, n, d).unwrap();
+            bench.iter(|| black_box(knn::graph(m, 10, &opts).unwrap()))
+        });
+    }
+    group.finish();
+}
+
+fn per_isa(c: &mut Criterion) {
+    let mut group = c.benchmark_group("knn_isa");
+    group.sample_size(10);
+    let (n, d) = (1024, 768);
+    let x = features(n, d, 2);
+    let m = Matrix::new(&x, n, d).unwrap();
+    group.throughput(Throughput::Elements((2 * n * n * d) as u64));
+    // The emulated backends are for correctness tests, orders of magnitude slower: skipped.
+    for isa in [Isa::Scalar, Isa::X86V3, Isa::X86V4, Isa::Neon].into_iter().filter(|i| i.is_available()) {
+        let opts = KnnOptions { threads: 1, isa: Some(isa), ..KnnOptions::default() };
+        group.bench_function(BenchmarkId::new(isa.name(), "n1024_d768"), |bench| {
+            bench.iter(|| black_box(knn::graph(m, 10, &opts).unwrap()))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, graph, per_isa);
+criterion_main!(benches);

@@ -204,7 +204,7 @@ fn compute<T: Element>(
 fn inverse_norms(sq: &[f64]) -> Result<Vec<f32>> {
     sq.iter()
         .enumerate()
-        .map(|(row, &s)| if s > 0.0 { Ok((1.0 / s.sqrt()) as f32) } else { Err(Error::ZeroNorm { row }) })
+        .map(|(row, &s)| if s > 0.0 { Ok((1.0 / libm::sqrt(s)) as f32) } else { Err(Error::ZeroNorm { row }) })
         .collect()
 }
 
