@@ -86,10 +86,9 @@ impl fmt::Display for Error {
             Error::OutputTooShort { needed, len } => {
                 write!(f, "output buffer holds {len} elements but {needed} are needed")
             }
-            Error::InvalidGraph { row, index } => write!(
-                f,
-                "neighbour list of row {row} holds index {index}, which is out of range or repeated"
-            ),
+            Error::InvalidGraph { row, index } => {
+                write!(f, "neighbour list of row {row} holds index {index}, which is out of range or repeated")
+            }
             Error::GraphMismatch => write!(f, "neighbour lists have incompatible shapes"),
         }
     }

@@ -27,15 +27,8 @@ pub enum Isa {
 
 impl Isa {
     /// Every backend this crate knows, available here or not.
-    pub const ALL: [Isa; 7] = [
-        Isa::Scalar,
-        Isa::X86V3,
-        Isa::X86V4,
-        Isa::Neon,
-        Isa::Emulated128,
-        Isa::Emulated256,
-        Isa::Emulated512,
-    ];
+    pub const ALL: [Isa; 7] =
+        [Isa::Scalar, Isa::X86V3, Isa::X86V4, Isa::Neon, Isa::Emulated128, Isa::Emulated256, Isa::Emulated512];
 
     /// Stable lower-case name (`"scalar"`, `"x86-v3"`, `"x86-v4"`, `"neon"`, `"emulated-128"`, ...).
     pub const fn name(self) -> &'static str {
@@ -87,10 +80,8 @@ impl Isa {
         if let Some(&isa) = Isa::ALL.get(usize::from(cached)) {
             return isa;
         }
-        let best = [Isa::X86V4, Isa::X86V3, Isa::Neon]
-            .into_iter()
-            .find(|isa| isa.is_available())
-            .unwrap_or(Isa::Scalar);
+        let best =
+            [Isa::X86V4, Isa::X86V3, Isa::Neon].into_iter().find(|isa| isa.is_available()).unwrap_or(Isa::Scalar);
         let index = Isa::ALL.iter().position(|&i| i == best).unwrap_or(0);
         BEST.store(index as u8, Ordering::Relaxed);
         best

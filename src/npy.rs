@@ -1,9 +1,9 @@
 //! Minimal reader and writer for NumPy `.npy` files (format versions 1-3): little-endian
 //! `f4`, `f2` and `i4` arrays in C order. Enough for features and kNN graphs; no pickles.
 
+use std::format;
 use std::io::{self, Read, Write};
 use std::path::Path;
-use std::format;
 use std::string::String;
 use std::vec::Vec;
 
@@ -47,9 +47,7 @@ pub fn parse(bytes: &[u8]) -> io::Result<Npy> {
     }
     let (header_len, start) = match bytes[6] {
         1 => (usize::from(u16::from_le_bytes([bytes[8], bytes[9]])), 10usize),
-        2 | 3 if bytes.len() >= 12 => {
-            (u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize, 12)
-        }
+        2 | 3 if bytes.len() >= 12 => (u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize, 12),
         v => return Err(invalid(format!("unsupported .npy version {v}"))),
     };
     let end = start.checked_add(header_len).filter(|&e| e <= bytes.len());
@@ -69,15 +67,19 @@ pub fn parse(bytes: &[u8]) -> io::Result<Npy> {
         .filter(|s| !s.is_empty())
         .map(|s| s.parse::<usize>().map_err(|_| invalid(format!("bad shape {shape_text}"))))
         .collect::<io::Result<Vec<usize>>>()?;
-    let count = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).ok_or_else(|| invalid("shape overflows".into()))?;
+    let count =
+        shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).ok_or_else(|| invalid("shape overflows".into()))?;
     let body = &bytes[end..];
     let take = |size: usize| -> io::Result<&[u8]> {
         let needed = count.checked_mul(size).ok_or_else(|| invalid("shape overflows".into()))?;
-        body.get(..needed).ok_or_else(|| invalid(format!("data truncated: {needed} bytes needed, {} present", body.len())))
+        body.get(..needed)
+            .ok_or_else(|| invalid(format!("data truncated: {needed} bytes needed, {} present", body.len())))
     };
     let data = match descr {
         "<f4" => NpyData::F32(take(4)?.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()),
-        "<f2" => NpyData::F16(take(2)?.chunks_exact(2).map(|c| f16::from_bits(u16::from_le_bytes([c[0], c[1]]))).collect()),
+        "<f2" => {
+            NpyData::F16(take(2)?.chunks_exact(2).map(|c| f16::from_bits(u16::from_le_bytes([c[0], c[1]]))).collect())
+        }
         "<i4" => NpyData::I32(take(4)?.chunks_exact(4).map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()),
         other => {
             return Err(invalid(format!("unsupported dtype {other}: expected <f4 (float32), <f2 (float16) or <i4")));

@@ -49,7 +49,8 @@ fn knn_lists_and_mutual_knn_match_the_reference() {
     let mut cases = 0;
     let mut values = 0;
     for case in m["cases"].as_array().unwrap() {
-        let Some(knn_files) = case.get("knn").filter(|_| case["type"] != "pipeline" && case["type"] != "pipeline_float16")
+        let Some(knn_files) =
+            case.get("knn").filter(|_| case["type"] != "pipeline" && case["type"] != "pipeline_float16")
         else {
             continue;
         };
@@ -140,6 +141,8 @@ fn edge_inputs_the_reference_accepts_are_errors_here() {
         assert_eq!(metrics::mutual_knn(a.view(), b.view(), k, &o).unwrap_err(), Error::InvalidK { k, max: 5 });
     }
     // k = N - 1 is the largest k and agrees with the reference.
-    let want = edge_calls("edge_topk_ge_n_n6").iter().find(|c| c["params"]["topk"] == 5).unwrap()["expected"].as_f64().unwrap();
+    let want = edge_calls("edge_topk_ge_n_n6").iter().find(|c| c["params"]["topk"] == 5).unwrap()["expected"]
+        .as_f64()
+        .unwrap();
     assert_eq!(metrics::mutual_knn(a.view(), b.view(), 5, &o).unwrap(), want);
 }

@@ -93,11 +93,8 @@ fn half_types_match_oracle_and_their_f32_widening() {
         let data = rng.ints(n * d, 4);
         let h: Vec<f16> = data.iter().map(|&x| f16::from_f32(x)).collect();
         let b: Vec<bf16> = data.iter().map(|&x| bf16::from_f32(x)).collect();
-        let (xf, xh, xb) = (
-            Matrix::new(&data, n, d).unwrap(),
-            Matrix::new(&h, n, d).unwrap(),
-            Matrix::new(&b, n, d).unwrap(),
-        );
+        let (xf, xh, xb) =
+            (Matrix::new(&data, n, d).unwrap(), Matrix::new(&h, n, d).unwrap(), Matrix::new(&b, n, d).unwrap());
         let k = 4.min(n - 1);
         for isa in Isa::available() {
             let o = opts(isa, 1, Similarity::InnerProduct);
@@ -140,7 +137,11 @@ fn gaussian_cosine_is_close_to_oracle_and_identical_across_isas_and_threads() {
         for isa in Isa::available() {
             for threads in [1, 2, 3, 0] {
                 let g = knn::graph(x, k, &opts(isa, threads, Similarity::Cosine)).unwrap();
-                assert_eq!((g.indices(), g.scores()), (reference.indices(), reference.scores()), "isa={isa} threads={threads}");
+                assert_eq!(
+                    (g.indices(), g.scores()),
+                    (reference.indices(), reference.scores()),
+                    "isa={isa} threads={threads}"
+                );
             }
         }
     }

@@ -66,7 +66,8 @@ fn run<S: Simd, const MR: usize, const NRV: usize, T: Element>(simd: S, op: RunB
         let mut c0 = 0;
         while c0 < n {
             let cn = cb.min(n - c0);
-            let ldc = block::scores::<S, MR, NRV, T>(simd, &job.queries, out.q0, qn, &job.database, c0, cn, &mut scratch);
+            let ldc =
+                block::scores::<S, MR, NRV, T>(simd, &job.queries, out.q0, qn, &job.database, c0, cn, &mut scratch);
             feed(simd, job, &mut scratch.scores, ldc, out.q0, c0, cn, &mut heaps);
             c0 += cn;
         }

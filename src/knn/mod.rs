@@ -21,8 +21,8 @@ mod graph;
 use alloc::vec;
 use alloc::vec::Vec;
 
-pub use graph::{GraphRef, KnnGraph, merge};
 pub(crate) use graph::find_invalid;
+pub use graph::{GraphRef, KnnGraph, merge};
 
 use crate::dispatch;
 use crate::element::Element;
@@ -182,13 +182,8 @@ fn compute<T: Element>(
             Some((q_inv, d_inv))
         }
     };
-    let job = Job {
-        queries,
-        database,
-        k,
-        exclude_self,
-        scales: scales.as_ref().map(|(q, d)| (q.as_slice(), d.as_slice())),
-    };
+    let job =
+        Job { queries, database, k, exclude_self, scales: scales.as_ref().map(|(q, d)| (q.as_slice(), d.as_slice())) };
 
     let qb = query_block_rows(isa.f32_lanes());
     let blocks: Vec<OutBlock<'_>> = indices[..needed]
