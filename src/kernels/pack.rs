@@ -10,6 +10,7 @@ use crate::matrix::Matrix;
 /// Packs rows `r0 .. r0 + rows` and features `p0 .. p0 + kc` of `m` into `out`
 /// (`ceil(rows / w) * w * kc` floats). `row_buf` is scratch of at least `kc` floats.
 #[inline]
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn panels<T: Element>(
     m: &Matrix<'_, T>,
     r0: usize,

@@ -129,9 +129,10 @@ pub fn merge(parts: &[GraphRef<'_>], k: usize) -> Result<KnnGraph> {
     for (r, (out_i, out_s)) in indices.chunks_exact_mut(k).zip(scores.chunks_exact_mut(k)).enumerate() {
         let mut heap = TopK::new(out_s, out_i);
         for p in parts {
-            let ps = p.scores.unwrap_or_default();
-            for c in r * p.width..(r + 1) * p.width {
-                heap.offer(ps[c], p.indices[c]);
+            let row = r * p.width..(r + 1) * p.width;
+            let ps = &p.scores.unwrap_or_default()[row.clone()];
+            for (&s, &i) in ps.iter().zip(&p.indices[row]) {
+                heap.offer(s, i);
             }
         }
         heap.finish();

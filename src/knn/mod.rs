@@ -219,10 +219,7 @@ fn run_threads<T: Element>(isa: Isa, job: &Job<'_, T>, blocks: Vec<OutBlock<'_>>
     std::thread::scope(|s| {
         let workers: Vec<_> =
             shares.into_iter().map(|blocks| s.spawn(move || dispatch::run(isa, RunBlocks { job, blocks }))).collect();
-        workers
-            .into_iter()
-            .map(|w| w.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
-            .collect::<Result<()>>()
+        workers.into_iter().try_for_each(|w| w.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
     })
 }
 
