@@ -1,0 +1,208 @@
+//! Status codes: the one enum every fallible C function returns, its static messages,
+//! and the mapping from the core's [`Error`].
+//!
+//! The numeric values are ABI: never renumber them; new codes are appended after the last.
+
+use std::ffi::CStr;
+
+use repalign_core::Error;
+
+/// The result of every fallible `repalign_*` function. `REPALIGN_STATUS_OK` is 0; any other
+/// value is an error. `repalign_status_message` gives a short static description of each
+/// code and `repalign_last_error` a detailed one of the last failure on this thread.
+///
+/// Values are stable across releases; new codes may be added after `REPALIGN_STATUS_UNKNOWN`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RepalignStatus {
+    /// Success.
+    Ok = 0,
+    /// A required pointer argument (or a matrix's `data` with `rows > 0`) is NULL.
+    NullPointer = 1,
+    /// `RepalignMatrix.dtype` is not a `RepalignDtype` value.
+    InvalidDtype = 2,
+    /// A similarity or ISA integer is not a value of its enum.
+    InvalidEnum = 3,
+    /// A pointer is not aligned for its element type (e.g. f32 data not 4-byte aligned).
+    Misaligned = 4,
+    /// A matrix has no rows.
+    EmptyMatrix = 5,
+    /// A matrix has no columns.
+    ZeroDimension = 6,
+    /// `k` is 0 or larger than the number of candidates (N - 1 for a graph, N for a search).
+    InvalidK = 7,
+    /// `row_stride` is smaller than `cols`.
+    StrideTooSmall = 8,
+    /// `len` is smaller than `(rows - 1) * row_stride + cols`.
+    BufferTooShort = 9,
+    /// A shape or buffer size overflows `size_t` (or the address space).
+    ShapeOverflow = 10,
+    /// More rows than a `uint32_t` neighbour index can name.
+    TooManyRows = 11,
+    /// A NaN or infinity in an input matrix.
+    NonFinite = 12,
+    /// Cosine similarity of a row whose norm is zero.
+    ZeroNorm = 13,
+    /// A row so large that its inner products could overflow f32.
+    MagnitudeTooLarge = 14,
+    /// Two inputs describing the same samples have different row counts.
+    RowCountMismatch = 15,
+    /// Queries and database have different numbers of columns.
+    DimensionMismatch = 16,
+    /// Queries and database have different dtypes.
+    DtypeMismatch = 17,
+    /// The requested ISA is not available on this CPU or in this build.
+    IsaUnavailable = 18,
+    /// An output buffer is shorter than `rows * k`.
+    OutputTooShort = 19,
+    /// A neighbour list holds an index out of range or repeated within a row.
+    InvalidGraph = 20,
+    /// Neighbour lists have incompatible shapes (e.g. no parts to merge).
+    GraphMismatch = 21,
+    /// A bug: Rust code panicked. The panic was caught at the boundary; outputs are unspecified.
+    Panic = 22,
+    /// An error this version of the C API has no dedicated code for.
+    Unknown = 23,
+}
+
+impl RepalignStatus {
+    /// Every status, in value order (index = value).
+    pub(crate) const ALL: [RepalignStatus; 24] = [
+        RepalignStatus::Ok,
+        RepalignStatus::NullPointer,
+        RepalignStatus::InvalidDtype,
+        RepalignStatus::InvalidEnum,
+        RepalignStatus::Misaligned,
+        RepalignStatus::EmptyMatrix,
+        RepalignStatus::ZeroDimension,
+        RepalignStatus::InvalidK,
+        RepalignStatus::StrideTooSmall,
+        RepalignStatus::BufferTooShort,
+        RepalignStatus::ShapeOverflow,
+        RepalignStatus::TooManyRows,
+        RepalignStatus::NonFinite,
+        RepalignStatus::ZeroNorm,
+        RepalignStatus::MagnitudeTooLarge,
+        RepalignStatus::RowCountMismatch,
+        RepalignStatus::DimensionMismatch,
+        RepalignStatus::DtypeMismatch,
+        RepalignStatus::IsaUnavailable,
+        RepalignStatus::OutputTooShort,
+        RepalignStatus::InvalidGraph,
+        RepalignStatus::GraphMismatch,
+        RepalignStatus::Panic,
+        RepalignStatus::Unknown,
+    ];
+
+    /// The status with this numeric value, if any. C may pass any integer.
+    pub(crate) fn from_u32(value: u32) -> Option<Self> {
+        Self::ALL.get(usize::try_from(value).ok()?).copied()
+    }
+
+    /// A short, static, NUL-terminated description.
+    pub(crate) fn message(self) -> &'static CStr {
+        match self {
+            RepalignStatus::Ok => c"ok",
+            RepalignStatus::NullPointer => c"a required pointer is NULL",
+            RepalignStatus::InvalidDtype => c"unknown dtype value",
+            RepalignStatus::InvalidEnum => c"unknown similarity or ISA value",
+            RepalignStatus::Misaligned => c"pointer not aligned for its element type",
+            RepalignStatus::EmptyMatrix => c"matrix has no rows",
+            RepalignStatus::ZeroDimension => c"matrix has no columns",
+            RepalignStatus::InvalidK => c"k is out of range",
+            RepalignStatus::StrideTooSmall => c"row stride is smaller than the number of columns",
+            RepalignStatus::BufferTooShort => c"buffer is shorter than the shape needs",
+            RepalignStatus::ShapeOverflow => c"shape overflows the address space",
+            RepalignStatus::TooManyRows => c"too many rows for uint32_t neighbour indices",
+            RepalignStatus::NonFinite => c"non-finite value (NaN or infinity) in the input",
+            RepalignStatus::ZeroNorm => c"zero-norm row: cosine similarity is undefined",
+            RepalignStatus::MagnitudeTooLarge => c"row too large: inner products could overflow f32",
+            RepalignStatus::RowCountMismatch => c"inputs have different row counts",
+            RepalignStatus::DimensionMismatch => c"inputs have different numbers of columns",
+            RepalignStatus::DtypeMismatch => c"inputs have different dtypes",
+            RepalignStatus::IsaUnavailable => c"instruction set not available on this CPU or build",
+            RepalignStatus::OutputTooShort => c"output buffer is too short",
+            RepalignStatus::InvalidGraph => c"neighbour list holds an out-of-range or repeated index",
+            RepalignStatus::GraphMismatch => c"neighbour lists have incompatible shapes",
+            RepalignStatus::Panic => c"internal error: a Rust panic was caught (a bug, please report it)",
+            RepalignStatus::Unknown => c"unknown error",
+        }
+    }
+}
+
+/// The status code of a core error. The core's error enum is `#[non_exhaustive]`: errors
+/// added after this crate was written become [`RepalignStatus::Unknown`], with their
+/// detailed message still available through `repalign_last_error`.
+pub(crate) fn status_of(error: &Error) -> RepalignStatus {
+    match error {
+        Error::EmptyMatrix => RepalignStatus::EmptyMatrix,
+        Error::ZeroDimension => RepalignStatus::ZeroDimension,
+        Error::InvalidK { .. } => RepalignStatus::InvalidK,
+        Error::StrideTooSmall { .. } => RepalignStatus::StrideTooSmall,
+        Error::BufferTooShort { .. } => RepalignStatus::BufferTooShort,
+        Error::ShapeOverflow => RepalignStatus::ShapeOverflow,
+        Error::TooManyRows { .. } => RepalignStatus::TooManyRows,
+        Error::NonFinite { .. } => RepalignStatus::NonFinite,
+        Error::ZeroNorm { .. } => RepalignStatus::ZeroNorm,
+        Error::MagnitudeTooLarge { .. } => RepalignStatus::MagnitudeTooLarge,
+        Error::RowCountMismatch { .. } => RepalignStatus::RowCountMismatch,
+        Error::DimensionMismatch { .. } => RepalignStatus::DimensionMismatch,
+        Error::DtypeMismatch => RepalignStatus::DtypeMismatch,
+        Error::IsaUnavailable(_) => RepalignStatus::IsaUnavailable,
+        Error::OutputTooShort { .. } => RepalignStatus::OutputTooShort,
+        Error::InvalidGraph { .. } => RepalignStatus::InvalidGraph,
+        Error::GraphMismatch => RepalignStatus::GraphMismatch,
+        _ => RepalignStatus::Unknown,
+    }
+}
+
+/// A failed call: the status to return and the detail for `repalign_last_error`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Failure {
+    pub(crate) status: RepalignStatus,
+    pub(crate) detail: String,
+}
+
+impl Failure {
+    pub(crate) fn new(status: RepalignStatus, detail: impl Into<String>) -> Self {
+        Self { status, detail: detail.into() }
+    }
+}
+
+impl From<Error> for Failure {
+    fn from(error: Error) -> Self {
+        Self { status: status_of(&error), detail: error.to_string() }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_are_the_documented_ones() {
+        for (value, status) in RepalignStatus::ALL.into_iter().enumerate() {
+            assert_eq!(status as usize, value);
+            assert_eq!(RepalignStatus::from_u32(value as u32), Some(status));
+            assert!(!status.message().is_empty());
+        }
+        assert_eq!(RepalignStatus::from_u32(24), None);
+        assert_eq!(RepalignStatus::from_u32(u32::MAX), None);
+    }
+
+    #[test]
+    fn core_errors_map_to_their_codes() {
+        let cases = [
+            (Error::EmptyMatrix, RepalignStatus::EmptyMatrix),
+            (Error::InvalidK { k: 0, max: 3 }, RepalignStatus::InvalidK),
+            (Error::NonFinite { row: 2, col: 3 }, RepalignStatus::NonFinite),
+            (Error::IsaUnavailable(repalign_core::Isa::Neon), RepalignStatus::IsaUnavailable),
+            (Error::GraphMismatch, RepalignStatus::GraphMismatch),
+        ];
+        for (error, status) in cases {
+            let failure = Failure::from(error);
+            assert_eq!(failure.status, status);
+            assert_eq!(failure.detail, error.to_string());
+        }
+    }
+}
