@@ -1,17 +1,20 @@
-//! One block of scores: query rows x candidate rows over all features, depth-sliced.
+//! Scores of one query super-block against one candidate block, over all features.
 
 use alloc::vec;
 use alloc::vec::Vec;
 
 use pulp::Simd;
 
-use super::{KC, pack, tile::tile};
+use super::{candidate_block_rows, depth_slice, pack, tile::tile, tile_shape};
 use crate::element::Element;
 use crate::matrix::Matrix;
 
-/// Per-thread buffers, sized once for the largest block.
+/// Per-thread buffers.
 pub(crate) struct Scratch {
+    /// The super-block's query rows, packed once for all depth slices: slice `p0` starts
+    /// at `p0 * rows_pad` and holds MR-wide panels of `kc` features.
     a: Vec<f32>,
+    rows_pad: usize,
     b: Vec<f32>,
     row: Vec<f32>,
     /// The score block, row-major with the stride returned by [`scores`].
@@ -19,42 +22,61 @@ pub(crate) struct Scratch {
 }
 
 impl Scratch {
-    /// Buffers for blocks of up to `qb` query rows (a multiple of MR) and `cb` candidate rows
-    /// (a multiple of NR).
-    pub(crate) fn new(qb: usize, cb: usize) -> Self {
-        Self { a: vec![0.0; qb * KC], b: vec![0.0; cb * KC], row: vec![0.0; KC], scores: vec![0.0; qb * cb] }
+    /// Buffers for super-blocks of up to `sb` rows of `depth` features.
+    pub(crate) fn new(lanes: usize, sb: usize, depth: usize) -> Self {
+        let (mr, _) = tile_shape(lanes);
+        let (cb, kc) = (candidate_block_rows(lanes), depth_slice(lanes));
+        let rows_pad = sb.div_ceil(mr) * mr;
+        Self {
+            a: vec![0.0; rows_pad * depth],
+            rows_pad,
+            b: vec![0.0; cb * kc],
+            row: vec![0.0; kc],
+            scores: vec![0.0; rows_pad * cb],
+        }
     }
 }
 
-/// Fills `scratch.scores[r * ldc + c]` with `<query q0 + r, candidate c0 + c>` for
-/// `r < qn`, `c < cn` (entries past those are padding) and returns `ldc`.
+/// Packs query rows `q0 .. q0 + qn` (all features) into the scratch A buffer.
+pub(crate) fn pack_queries<T: Element>(lanes: usize, queries: &Matrix<'_, T>, q0: usize, qn: usize, s: &mut Scratch) {
+    let (mr, _) = tile_shape(lanes);
+    let kc_max = depth_slice(lanes);
+    let depth = queries.cols();
+    let mut p0 = 0;
+    while p0 < depth {
+        let kc = kc_max.min(depth - p0);
+        pack::panels(queries, q0, qn, p0, kc, mr, &mut s.a[p0 * s.rows_pad..], &mut s.row);
+        p0 += kc;
+    }
+}
+
+/// Fills `scratch.scores[r * ldc + c]` with `<query q0 + r, candidate c0 + c>` for the
+/// `qn` packed query rows and `c < cn` (entries past those are padding); returns `ldc`.
 // PERF: inline(always) keeps the microkernel inside the caller's target features.
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn scores<S: Simd, const MR: usize, const NRV: usize, T: Element>(
     simd: S,
-    queries: &Matrix<'_, T>,
-    q0: usize,
     qn: usize,
     candidates: &Matrix<'_, T>,
     c0: usize,
     cn: usize,
-    scratch: &mut Scratch,
+    s: &mut Scratch,
 ) -> usize {
     let nr = NRV * S::F32_LANES;
     let q_pad = qn.div_ceil(MR) * MR;
     let ldc = cn.div_ceil(nr) * nr;
-    let depth = queries.cols();
+    let kc_max = depth_slice(S::F32_LANES);
+    let depth = candidates.cols();
     let mut p0 = 0;
     while p0 < depth {
-        let kc = KC.min(depth - p0);
-        pack::panels(queries, q0, qn, p0, kc, MR, &mut scratch.a, &mut scratch.row);
-        pack::panels(candidates, c0, cn, p0, kc, nr, &mut scratch.b, &mut scratch.row);
-        let (b_vecs, _) = S::as_simd_f32s(&scratch.b[..ldc * kc]);
-        // One B micro-panel stays in L1 while every A panel of the block streams past it.
+        let kc = kc_max.min(depth - p0);
+        pack::panels(candidates, c0, cn, p0, kc, nr, &mut s.b, &mut s.row);
+        let (b_vecs, _) = S::as_simd_f32s(&s.b[..ldc * kc]);
+        let a_slice = &s.a[p0 * s.rows_pad..p0 * s.rows_pad + q_pad * kc];
+        // One B micro-panel stays in L1 while every A panel of the super-block streams past it.
         for (jt, b_panel) in b_vecs.chunks_exact(kc * NRV).enumerate() {
-            for (it, a_panel) in scratch.a[..q_pad * kc].chunks_exact(kc * MR).enumerate() {
-                let c = &mut scratch.scores[it * MR * ldc + jt * nr..];
+            for (it, a_panel) in a_slice.chunks_exact(kc * MR).enumerate() {
+                let c = &mut s.scores[it * MR * ldc + jt * nr..];
                 tile::<S, MR, NRV>(simd, a_panel, b_panel, c, ldc, p0 > 0);
             }
         }

@@ -1,39 +1,96 @@
-//! The blocked exact-kNN loop for one thread: score blocks feed per-row top-k heaps.
+//! The blocked exact-kNN loop of one thread: score blocks feed per-row top-k heaps.
+//!
+//! The unit of work is a super-block of query rows, packed once. For a self graph only
+//! candidates `j >=` the super-block's first row are scored, so each pair is computed
+//! once: a score off the diagonal block goes to row i's heap (in the output) and to row
+//! j's heap in the thread's [`Private`] set. [`merge_private`] then folds the private heaps
+//! into the output. Heaps start full of [`SENTINEL`]s; the order contract makes every
+//! merge exact, so neither the split between threads nor the schedule changes a result.
 
+use alloc::vec;
 use alloc::vec::Vec;
 
 use pulp::{Simd, WithSimd};
 
 use crate::element::Element;
-use crate::kernels::{block, candidate_block_rows, query_block_rows, tile_shape};
+use crate::kernels::{block, candidate_block_rows, tile_shape};
 use crate::matrix::Matrix;
-use crate::topk::TopK;
+use crate::topk::{SENTINEL, TopK};
 
 /// What every thread of one kNN call shares.
 pub(crate) struct Job<'a, T> {
     pub queries: Matrix<'a, T>,
     pub database: Matrix<'a, T>,
     pub k: usize,
-    /// Query row i is database row i and must not be its own neighbour.
-    pub exclude_self: bool,
+    /// A self graph: queries are the database, self is excluded, symmetry is exploited.
+    pub symmetric: bool,
     /// Cosine: per-row inverse norms; a score becomes `dot * (inv_q * inv_d)`.
     pub scales: Option<(&'a [f32], &'a [f32])>,
 }
 
-/// Output rows of one query block: `indices` and `scores` hold `k` entries per row.
-pub(crate) struct OutBlock<'o> {
+/// Output rows of one super-block: `k` heap entries per row, initially [`SENTINEL`]s.
+pub(crate) struct Unit<'o> {
     pub q0: usize,
     pub indices: &'o mut [u32],
     pub scores: &'o mut [f32],
 }
 
-/// Runs a list of query blocks on one backend (one dispatch per thread).
-pub(crate) struct RunBlocks<'a, 'o, T> {
-    pub job: &'a Job<'a, T>,
-    pub blocks: Vec<OutBlock<'o>>,
+/// One thread's heaps for every database row, fed by the transposed half of each score.
+pub(crate) struct Private {
+    k: usize,
+    scores: Vec<f32>,
+    indices: Vec<u32>,
+    /// The root (worst) score of each row's heap: the entry bar, checked before any heap work.
+    threshold: Vec<f32>,
 }
 
-impl<T: Element> WithSimd for RunBlocks<'_, '_, T> {
+impl Private {
+    pub(crate) fn new(rows: usize, k: usize) -> Self {
+        Self {
+            k,
+            scores: vec![SENTINEL.0; rows * k],
+            indices: vec![SENTINEL.1; rows * k],
+            threshold: vec![SENTINEL.0; rows],
+        }
+    }
+
+    #[inline]
+    fn offer(&mut self, row: usize, score: f32, index: u32) {
+        let span = row * self.k..(row + 1) * self.k;
+        let mut heap = TopK::resume(&mut self.scores[span.clone()], &mut self.indices[span]);
+        heap.offer(score, index);
+        self.threshold[row] = heap.threshold();
+    }
+}
+
+/// Folds each thread's private heaps into the output heaps, then sorts every row best first.
+pub(crate) fn merge_private(k: usize, indices: &mut [u32], scores: &mut [f32], private: &[Private]) {
+    for (row, (out_i, out_s)) in indices.chunks_exact_mut(k).zip(scores.chunks_exact_mut(k)).enumerate() {
+        let mut heap = TopK::resume(out_s, out_i);
+        for p in private {
+            let span = row * k..(row + 1) * k;
+            for (&s, &i) in p.scores[span.clone()].iter().zip(&p.indices[span]) {
+                if i != SENTINEL.1 {
+                    heap.offer(s, i);
+                }
+            }
+        }
+        heap.finish();
+        debug_assert!(!out_i.contains(&SENTINEL.1), "fewer than k candidates reached row {row}");
+    }
+}
+
+/// Runs super-blocks taken from `units` on one backend (one dispatch per thread).
+pub(crate) struct RunUnits<'a, 'u, 'o, T> {
+    pub job: &'a Job<'a, T>,
+    /// Largest super-block, in rows.
+    pub super_block: usize,
+    pub units: &'u mut dyn Iterator<Item = Unit<'o>>,
+    /// Required for symmetric jobs.
+    pub private: Option<&'u mut Private>,
+}
+
+impl<T: Element> WithSimd for RunUnits<'_, '_, '_, T> {
     type Output = ();
 
     #[inline(always)]
@@ -47,44 +104,66 @@ impl<T: Element> WithSimd for RunBlocks<'_, '_, T> {
 }
 
 #[inline(always)]
-fn run<S: Simd, const MR: usize, const NRV: usize, T: Element>(simd: S, op: RunBlocks<'_, '_, T>) {
-    let job = op.job;
+fn run<S: Simd, const MR: usize, const NRV: usize, T: Element>(simd: S, op: RunUnits<'_, '_, '_, T>) {
+    let RunUnits { job, super_block, units, mut private } = op;
     let lanes = S::F32_LANES;
-    let (qb, cb) = (query_block_rows(lanes), candidate_block_rows(lanes));
-    debug_assert_eq!((qb % MR, cb % (NRV * lanes)), (0, 0));
-    let mut scratch = block::Scratch::new(qb, cb);
+    let cb = candidate_block_rows(lanes);
+    let mut scratch = block::Scratch::new(lanes, super_block, job.queries.cols());
     let n = job.database.rows();
-    for out in op.blocks {
-        let qn = out.indices.len() / job.k;
-        debug_assert!(qn <= qb);
-        let mut heaps: Vec<TopK<'_>> = out
+    for unit in units {
+        let (q0, qn) = (unit.q0, unit.indices.len() / job.k);
+        block::pack_queries(lanes, &job.queries, q0, qn, &mut scratch);
+        let mut heaps: Vec<TopK<'_>> = unit
             .scores
             .chunks_exact_mut(job.k)
-            .zip(out.indices.chunks_exact_mut(job.k))
-            .map(|(s, i)| TopK::new(s, i))
+            .zip(unit.indices.chunks_exact_mut(job.k))
+            .map(|(s, i)| TopK::resume(s, i))
             .collect();
-        let mut c0 = 0;
+        // A self graph scores only candidates from q0 on: its own rows (the diagonal
+        // block, both halves), then the rest, whose transposed half goes to `private`.
+        let (mut c0, diagonal_end) = if job.symmetric { (q0, q0 + qn) } else { (0, 0) };
         while c0 < n {
-            let cn = cb.min(n - c0);
-            let ldc =
-                block::scores::<S, MR, NRV, T>(simd, &job.queries, out.q0, qn, &job.database, c0, cn, &mut scratch);
-            feed(simd, job, &mut scratch.scores, ldc, out.q0, c0, cn, &mut heaps);
+            let cn = cb.min(if c0 < diagonal_end { diagonal_end } else { n } - c0);
+            let ldc = block::scores::<S, MR, NRV, T>(simd, qn, &job.database, c0, cn, &mut scratch);
+            let scores = &mut scratch.scores;
+            if let Some((q_scale, d_scale)) = job.scales {
+                apply_scales(simd, scores, ldc, &q_scale[q0..q0 + qn], &d_scale[c0..c0 + cn]);
+            }
+            feed_rows(simd, job, scores, ldc, q0, c0, cn, &mut heaps);
+            if c0 >= diagonal_end {
+                if let Some(private) = private.as_deref_mut() {
+                    feed_columns(simd, private, scores, ldc, q0, qn, c0, cn);
+                }
+            }
             c0 += cn;
-        }
-        for heap in heaps {
-            let held = heap.finish();
-            debug_assert_eq!(held, job.k);
         }
     }
 }
 
-/// Offers a block of scores to the heaps of its query rows.
+/// Cosine: `score = dot * (inv_q * inv_d)`, a product that is symmetric in (i, j).
+#[inline(always)]
+fn apply_scales<S: Simd>(simd: S, scores: &mut [f32], ldc: usize, q_scale: &[f32], d_scale: &[f32]) {
+    let cn = d_scale.len();
+    for (r, &qi) in q_scale.iter().enumerate() {
+        let (rv, rt) = S::as_mut_simd_f32s(&mut scores[r * ldc..r * ldc + cn]);
+        let (dv, dt) = S::as_simd_f32s(d_scale);
+        let qv = simd.splat_f32s(qi);
+        for (x, d) in rv.iter_mut().zip(dv) {
+            *x = simd.mul_f32s(*x, simd.mul_f32s(qv, *d));
+        }
+        for (x, d) in rt.iter_mut().zip(dt) {
+            *x *= qi * d;
+        }
+    }
+}
+
+/// Offers each query row's scores to that row's heap.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn feed<S: Simd, T>(
+fn feed_rows<S: Simd, T>(
     simd: S,
     job: &Job<'_, T>,
-    scores: &mut [f32],
+    scores: &[f32],
     ldc: usize,
     q0: usize,
     c0: usize,
@@ -93,24 +172,12 @@ fn feed<S: Simd, T>(
 ) {
     let group = 4 * S::F32_LANES;
     for (r, heap) in heaps.iter_mut().enumerate() {
-        let row = &mut scores[r * ldc..r * ldc + cn];
+        let row = &scores[r * ldc..r * ldc + cn];
         let query = q0 + r;
-        if let Some((q_scale, d_scale)) = job.scales {
-            let qi = q_scale[query];
-            let (rv, rt) = S::as_mut_simd_f32s(row);
-            let (dv, dt) = S::as_simd_f32s(&d_scale[c0..c0 + cn]);
-            let qv = simd.splat_f32s(qi);
-            for (x, d) in rv.iter_mut().zip(dv) {
-                *x = simd.mul_f32s(*x, simd.mul_f32s(qv, *d));
-            }
-            for (x, d) in rt.iter_mut().zip(dt) {
-                *x *= qi * d;
-            }
-        }
         let mut threshold = heap.threshold();
         let offer = |heap: &mut TopK<'_>, threshold: &mut f32, c: usize, s: f32| {
             let j = c0 + c;
-            if s >= *threshold && !(job.exclude_self && j == query) {
+            if s >= *threshold && !(job.symmetric && j == query) {
                 heap.offer(s, j as u32);
                 *threshold = heap.threshold();
             }
@@ -131,5 +198,53 @@ fn feed<S: Simd, T>(
         for (o, &s) in row[c..].iter().enumerate() {
             offer(heap, &mut threshold, c + o, s);
         }
+    }
+}
+
+/// Offers each candidate column's scores to that candidate's private heap (the pair
+/// (j, i) of a score computed as (i, j)).
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn feed_columns<S: Simd>(
+    simd: S,
+    private: &mut Private,
+    scores: &[f32],
+    ldc: usize,
+    q0: usize,
+    qn: usize,
+    c0: usize,
+    cn: usize,
+) {
+    let lanes = S::F32_LANES;
+    let column = |private: &mut Private, c: usize| {
+        let j = c0 + c;
+        for r in 0..qn {
+            let s = scores[r * ldc + c];
+            if s >= private.threshold[j] {
+                private.offer(j, s, (q0 + r) as u32);
+            }
+        }
+    };
+    let (one, zero) = (simd.splat_f32s(1.0), simd.splat_f32s(0.0));
+    let mut c = 0;
+    while c + lanes <= cn {
+        // PERF: the column maxima are compared with the columns' thresholds in one vector
+        // before any column is walked.
+        let mut col_max = simd.splat_f32s(f32::NEG_INFINITY);
+        for r in 0..qn {
+            let (v, _) = S::as_simd_f32s(&scores[r * ldc + c..r * ldc + c + lanes]);
+            col_max = simd.max_f32s(col_max, v[0]);
+        }
+        let (t, _) = S::as_simd_f32s(&private.threshold[c0 + c..c0 + c + lanes]);
+        let pass = simd.select_f32s(simd.greater_than_or_equal_f32s(col_max, t[0]), one, zero);
+        if simd.reduce_max_f32s(pass) > 0.0 {
+            for l in 0..lanes {
+                column(private, c + l);
+            }
+        }
+        c += lanes;
+    }
+    for c in c..cn {
+        column(private, c);
     }
 }

@@ -28,9 +28,10 @@ use crate::dispatch;
 use crate::element::Element;
 use crate::error::{Error, Result};
 use crate::isa::Isa;
-use crate::kernels::query_block_rows;
+use crate::kernels::super_block_rows;
 use crate::matrix::{AnyMatrix, Matrix};
-use engine::{Job, OutBlock, RunBlocks};
+use crate::topk::SENTINEL;
+use engine::{Job, Private, RunUnits, Unit, merge_private};
 
 /// How two rows are compared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -182,17 +183,27 @@ fn compute<T: Element>(
             Some((q_inv, d_inv))
         }
     };
-    let job =
-        Job { queries, database, k, exclude_self, scales: scales.as_ref().map(|(q, d)| (q.as_slice(), d.as_slice())) };
+    let job = Job {
+        queries,
+        database,
+        k,
+        symmetric: exclude_self,
+        scales: scales.as_ref().map(|(q, d)| (q.as_slice(), d.as_slice())),
+    };
 
-    let qb = query_block_rows(isa.f32_lanes());
-    let blocks: Vec<OutBlock<'_>> = indices[..needed]
-        .chunks_mut(qb * k)
-        .zip(scores[..needed].chunks_mut(qb * k))
+    let (indices, scores) = (&mut indices[..needed], &mut scores[..needed]);
+    indices.fill(SENTINEL.1);
+    scores.fill(SENTINEL.0);
+    let threads = resolve_threads(opts.threads);
+    let super_block = super_block_rows(isa.f32_lanes(), m, threads);
+    let units: Vec<Unit<'_>> = indices
+        .chunks_mut(super_block * k)
+        .zip(scores.chunks_mut(super_block * k))
         .enumerate()
-        .map(|(b, (indices, scores))| OutBlock { q0: b * qb, indices, scores })
+        .map(|(u, (indices, scores))| Unit { q0: u * super_block, indices, scores })
         .collect();
-    run_threads(isa, &job, blocks, opts.threads)?;
+    let private = run_threads(isa, &job, super_block, units, threads)?;
+    merge_private(k, indices, scores, &private);
     Ok(isa)
 }
 
@@ -203,27 +214,74 @@ fn inverse_norms(sq: &[f64]) -> Result<Vec<f32>> {
         .collect()
 }
 
-/// Deals query blocks round-robin to the threads. Each row's result depends only on its
-/// own scores, so the split never changes the answer.
 #[cfg(feature = "std")]
-fn run_threads<T: Element>(isa: Isa, job: &Job<'_, T>, blocks: Vec<OutBlock<'_>>, threads: usize) -> Result<()> {
-    let available = || std::thread::available_parallelism().map_or(1, |n| n.get());
-    let threads = if threads == 0 { available() } else { threads }.clamp(1, blocks.len().max(1));
+fn resolve_threads(threads: usize) -> usize {
+    if threads == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { threads }
+}
+
+#[cfg(not(feature = "std"))]
+fn resolve_threads(_threads: usize) -> usize {
+    1
+}
+
+/// Runs every unit; returns the threads' private heaps (self graphs only). Threads take
+/// units in order from a shared counter: the largest (first) units go first, which
+/// balances the triangle of a self graph. Each row's result depends only on the set of
+/// scores offered to it, never on which thread offered them, so the schedule never
+/// changes the answer.
+#[cfg(feature = "std")]
+fn run_threads<T: Element>(
+    isa: Isa,
+    job: &Job<'_, T>,
+    super_block: usize,
+    units: Vec<Unit<'_>>,
+    threads: usize,
+) -> Result<Vec<Private>> {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    let threads = threads.clamp(1, units.len().max(1));
+    let n = job.database.rows();
+    let new_private = || job.symmetric.then(|| Private::new(n, job.k));
     if threads == 1 {
-        return dispatch::run(isa, RunBlocks { job, blocks });
+        let mut private = new_private();
+        let units = &mut units.into_iter();
+        dispatch::run(isa, RunUnits { job, super_block, units, private: private.as_mut() })?;
+        return Ok(private.into_iter().collect());
     }
-    let mut shares: Vec<Vec<OutBlock<'_>>> = (0..threads).map(|_| Vec::new()).collect();
-    for (b, block) in blocks.into_iter().enumerate() {
-        shares[b % threads].push(block);
-    }
+    let slots: Vec<Mutex<Option<Unit<'_>>>> = units.into_iter().map(|u| Mutex::new(Some(u))).collect();
+    let next = AtomicUsize::new(0);
     std::thread::scope(|s| {
-        let workers: Vec<_> =
-            shares.into_iter().map(|blocks| s.spawn(move || dispatch::run(isa, RunBlocks { job, blocks }))).collect();
-        workers.into_iter().try_for_each(|w| w.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut private = new_private();
+                    let units = &mut core::iter::from_fn(|| {
+                        let slot = slots.get(next.fetch_add(1, Ordering::Relaxed))?;
+                        slot.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take()
+                    });
+                    dispatch::run(isa, RunUnits { job, super_block, units, private: private.as_mut() })?;
+                    Ok(private)
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .filter_map(|w| w.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)).transpose())
+            .collect()
     })
 }
 
 #[cfg(not(feature = "std"))]
-fn run_threads<T: Element>(isa: Isa, job: &Job<'_, T>, blocks: Vec<OutBlock<'_>>, _threads: usize) -> Result<()> {
-    dispatch::run(isa, RunBlocks { job, blocks })
+fn run_threads<T: Element>(
+    isa: Isa,
+    job: &Job<'_, T>,
+    super_block: usize,
+    units: Vec<Unit<'_>>,
+    _threads: usize,
+) -> Result<Vec<Private>> {
+    let mut private = job.symmetric.then(|| Private::new(job.database.rows(), job.k));
+    let units = &mut units.into_iter();
+    dispatch::run(isa, RunUnits { job, super_block, units, private: private.as_mut() })?;
+    Ok(private.into_iter().collect())
 }
