@@ -68,13 +68,11 @@ impl<'a, T: Element> Matrix<'a, T> {
     pub fn scan(&self) -> Result<alloc::vec::Vec<f64>> {
         let mut sq = alloc::vec::Vec::with_capacity(self.rows);
         for i in 0..self.rows {
-            let mut s = 0.0f64;
-            for (col, &x) in self.row(i).iter().enumerate() {
-                let x = x.to_f32();
-                if !x.is_finite() {
-                    return Err(Error::NonFinite { row: i, col });
-                }
-                s += f64::from(x) * f64::from(x);
+            let s = sum_of_squares(self.row(i));
+            // The f64 sum of squares of f32/f16 values is finite exactly when every value is.
+            if !s.is_finite() {
+                let col = self.row(i).iter().position(|x| !x.to_f32().is_finite()).unwrap_or(0);
+                return Err(Error::NonFinite { row: i, col });
             }
             if s > f64::from(f32::MAX) {
                 return Err(Error::MagnitudeTooLarge { row: i });
@@ -83,6 +81,25 @@ impl<'a, T: Element> Matrix<'a, T> {
         }
         Ok(sq)
     }
+}
+
+/// Sum of squares in f64 with four interleaved accumulators in a fixed order: the same
+/// bits on every machine (plain scalar code, no ISA-dependent reduction).
+fn sum_of_squares<T: Element>(row: &[T]) -> f64 {
+    let mut acc = [0.0f64; 4];
+    let chunks = row.chunks_exact(4);
+    let tail = chunks.remainder();
+    for c in chunks {
+        for (a, &x) in acc.iter_mut().zip(c) {
+            let x = f64::from(x.to_f32());
+            *a += x * x;
+        }
+    }
+    for (a, &x) in acc.iter_mut().zip(tail) {
+        let x = f64::from(x.to_f32());
+        *a += x * x;
+    }
+    (acc[0] + acc[1]) + (acc[2] + acc[3])
 }
 
 /// Elements a `rows x cols` view with this stride addresses: `(rows - 1) * stride + cols`.

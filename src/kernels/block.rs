@@ -11,10 +11,9 @@ use crate::matrix::Matrix;
 
 /// Per-thread buffers.
 pub(crate) struct Scratch {
-    /// The super-block's query rows, packed once for all depth slices: slice `p0` starts
-    /// at `p0 * rows_pad` and holds MR-wide panels of `kc` features.
+    /// The super-block's query rows, packed once for all depth slices (see `pack::panels`).
     a: Vec<f32>,
-    rows_pad: usize,
+    /// One candidate block, packed for all depth slices like `a` (stride `ldc`).
     b: Vec<f32>,
     row: Vec<f32>,
     /// The score block, row-major with the stride returned by [`scores`].
@@ -29,8 +28,7 @@ impl Scratch {
         let rows_pad = sb.div_ceil(mr) * mr;
         Self {
             a: vec![0.0; rows_pad * depth],
-            rows_pad,
-            b: vec![0.0; cb * kc],
+            b: vec![0.0; cb * depth],
             row: vec![0.0; kc],
             scores: vec![0.0; rows_pad * cb],
         }
@@ -40,18 +38,14 @@ impl Scratch {
 /// Packs query rows `q0 .. q0 + qn` (all features) into the scratch A buffer.
 pub(crate) fn pack_queries<T: Element>(lanes: usize, queries: &Matrix<'_, T>, q0: usize, qn: usize, s: &mut Scratch) {
     let (mr, _) = tile_shape(lanes);
-    let kc_max = depth_slice(lanes);
-    let depth = queries.cols();
-    let mut p0 = 0;
-    while p0 < depth {
-        let kc = kc_max.min(depth - p0);
-        pack::panels(queries, q0, qn, p0, kc, mr, &mut s.a[p0 * s.rows_pad..], &mut s.row);
-        p0 += kc;
-    }
+    pack::panels(queries, q0, qn, depth_slice(lanes), mr, &mut s.a, &mut s.row);
 }
 
 /// Fills `scratch.scores[r * ldc + c]` with `<query q0 + r, candidate c0 + c>` for the
 /// `qn` packed query rows and `c < cn` (entries past those are padding); returns `ldc`.
+///
+/// With `upper = Some((q0, c0))` (a self graph's diagonal block) only tiles holding some
+/// pair with `c0 + c > q0 + r` are computed; entries of skipped tiles are stale.
 // PERF: inline(always) keeps the microkernel inside the caller's target features.
 #[inline(always)]
 pub(crate) fn scores<S: Simd, const MR: usize, const NRV: usize, T: Element>(
@@ -60,6 +54,7 @@ pub(crate) fn scores<S: Simd, const MR: usize, const NRV: usize, T: Element>(
     candidates: &Matrix<'_, T>,
     c0: usize,
     cn: usize,
+    upper: Option<(usize, usize)>,
     s: &mut Scratch,
 ) -> usize {
     let nr = NRV * S::F32_LANES;
@@ -67,15 +62,20 @@ pub(crate) fn scores<S: Simd, const MR: usize, const NRV: usize, T: Element>(
     let ldc = cn.div_ceil(nr) * nr;
     let kc_max = depth_slice(S::F32_LANES);
     let depth = candidates.cols();
+    pack::panels(candidates, c0, cn, kc_max, nr, &mut s.b, &mut s.row);
     let mut p0 = 0;
     while p0 < depth {
         let kc = kc_max.min(depth - p0);
-        pack::panels(candidates, c0, cn, p0, kc, nr, &mut s.b, &mut s.row);
-        let (b_vecs, _) = S::as_simd_f32s(&s.b[..ldc * kc]);
-        let a_slice = &s.a[p0 * s.rows_pad..p0 * s.rows_pad + q_pad * kc];
+        let (b_vecs, _) = S::as_simd_f32s(&s.b[p0 * ldc..p0 * ldc + ldc * kc]);
+        let a_slice = &s.a[p0 * q_pad..p0 * q_pad + q_pad * kc];
         // One B micro-panel stays in L1 while every A panel of the super-block streams past it.
         for (jt, b_panel) in b_vecs.chunks_exact(kc * NRV).enumerate() {
-            for (it, a_panel) in a_slice.chunks_exact(kc * MR).enumerate() {
+            // Row tiles whose first row is below the tile's last column.
+            let tiles = match upper {
+                Some((q0, c0)) => (c0 + jt * nr + nr - 1).saturating_sub(q0).div_ceil(MR),
+                None => usize::MAX,
+            };
+            for (it, a_panel) in a_slice.chunks_exact(kc * MR).enumerate().take(tiles) {
                 let c = &mut s.scores[it * MR * ldc + jt * nr..];
                 tile::<S, MR, NRV>(simd, a_panel, b_panel, c, ldc, p0 > 0);
             }

@@ -4,40 +4,59 @@
 //! `p` of those rows is `w` consecutive floats. Rows past the end are zeros, so the
 //! microkernel never needs an edge variant. This is where f16/bf16 are widened.
 
-use crate::element::Element;
+use crate::element::{Dtype, Element};
 use crate::matrix::Matrix;
 
-/// Packs rows `r0 .. r0 + rows` and features `p0 .. p0 + kc` of `m` into `out`
-/// (`ceil(rows / w) * w * kc` floats). `row_buf` is scratch of at least `kc` floats.
-#[inline]
-#[allow(clippy::too_many_arguments)]
+/// Packs rows `r0 .. r0 + rows` of `m`, all features, into `out`, one depth slice of
+/// `kc` features after another: slice `p0` starts at `p0 * rows_pad` (`rows_pad` = `rows`
+/// rounded up to `w`) and holds `rows_pad / w` panels of `w * kc` floats (the last slice
+/// may be thinner). `row_buf` is scratch of at least `kc` floats.
+///
+/// Rows are packed a panel (`w` rows) at a time, all slices, so each source row is read
+/// front to back while it is hot.
 pub(crate) fn panels<T: Element>(
     m: &Matrix<'_, T>,
     r0: usize,
     rows: usize,
-    p0: usize,
     kc: usize,
     w: usize,
     out: &mut [f32],
     row_buf: &mut [f32],
 ) {
-    let panels = rows.div_ceil(w);
-    let out = &mut out[..panels * w * kc];
+    let depth = m.cols();
+    let rows_pad = rows.div_ceil(w) * w;
+    let out = &mut out[..rows_pad * depth];
     let row_buf = &mut row_buf[..kc];
-    for t in 0..panels {
-        let panel = &mut out[t * w * kc..(t + 1) * w * kc];
-        for r in 0..w {
-            let row = t * w + r;
-            if row < rows {
-                T::widen(&m.row(r0 + row)[p0..p0 + kc], row_buf);
-                for (dst, &x) in panel[r..].iter_mut().step_by(w).zip(row_buf.iter()) {
-                    *dst = x;
+    for t in 0..rows_pad / w {
+        let mut p0 = 0;
+        while p0 < depth {
+            let kc = kc.min(depth - p0);
+            // PERF: one panel slice (w * kc floats) at a time stays in L1 while its rows
+            // are scattered into it; each source row is still read front to back.
+            let panel = &mut out[p0 * rows_pad + t * w * kc..][..w * kc];
+            for r in 0..w {
+                // chunks_exact_mut, not step_by: the compiler emits plain strided stores.
+                let dst = panel.chunks_exact_mut(w).map(|chunk| &mut chunk[r]);
+                let row = t * w + r;
+                if row >= rows {
+                    dst.for_each(|d| *d = 0.0);
+                    continue;
                 }
-            } else {
-                for dst in panel[r..].iter_mut().step_by(w) {
-                    *dst = 0.0;
+                let src = &m.row(r0 + row)[p0..p0 + kc];
+                // f32 rows are scattered straight into the panel; f16/bf16 rows are first
+                // widened with vector conversions.
+                let src: &[f32] = match bytemuck::try_cast_slice::<T, f32>(src) {
+                    Ok(f) if T::DTYPE == Dtype::F32 => f,
+                    _ => {
+                        T::widen(src, &mut row_buf[..kc]);
+                        &row_buf[..kc]
+                    }
+                };
+                for (d, &x) in dst.zip(src) {
+                    *d = x;
                 }
             }
+            p0 += kc;
         }
     }
 }
@@ -51,11 +70,15 @@ mod tests {
         // 3 x 4 matrix with values 10*r + c, stride 5.
         let data: [f32; 14] = core::array::from_fn(|i| (10 * (i / 5) + i % 5) as f32);
         let m = Matrix::with_stride(&data, 3, 4, 5).unwrap();
-        let mut out = [f32::NAN; 2 * 2 * 3];
         let mut buf = [0.0f32; 3];
-        // rows 0..3, features 1..4, panel width 2 -> two panels, the last half padding.
-        panels(&m, 0, 3, 1, 3, 2, &mut out, &mut buf);
-        assert_eq!(out, [1.0, 11.0, 2.0, 12.0, 3.0, 13.0, 21.0, 0.0, 22.0, 0.0, 23.0, 0.0]);
+        // rows 1..3, slices of 3 features then 1, panel width 2: one panel, no padding.
+        let mut out = [f32::NAN; 2 * 4];
+        panels(&m, 1, 2, 3, 2, &mut out, &mut buf);
+        assert_eq!(out, [10.0, 20.0, 11.0, 21.0, 12.0, 22.0, 13.0, 23.0]);
+        // rows 0..3, slices of 3 and 1 features, two panels per slice, the last half padding.
+        let mut out = [f32::NAN; 4 * 4];
+        panels(&m, 0, 3, 3, 2, &mut out, &mut buf);
+        assert_eq!(out, [0.0, 10.0, 1.0, 11.0, 2.0, 12.0, 20.0, 0.0, 21.0, 0.0, 22.0, 0.0, 3.0, 13.0, 23.0, 0.0]);
     }
 
     #[test]
@@ -63,11 +86,11 @@ mod tests {
         let data = [half::f16::from_f32(1.5), half::f16::from_f32(-2.0)];
         let m = Matrix::new(&data, 2, 1).unwrap();
         let (mut out, mut buf) = ([0.0f32; 2], [0.0f32; 1]);
-        panels(&m, 0, 2, 0, 1, 2, &mut out, &mut buf);
+        panels(&m, 0, 2, 1, 2, &mut out, &mut buf);
         assert_eq!(out, [1.5, -2.0]);
         let data = [half::bf16::from_f32(0.25), half::bf16::from_f32(3.0)];
         let m = Matrix::new(&data, 2, 1).unwrap();
-        panels(&m, 0, 2, 0, 1, 2, &mut out, &mut buf);
+        panels(&m, 0, 2, 1, 2, &mut out, &mut buf);
         assert_eq!(out, [0.25, 3.0]);
     }
 }

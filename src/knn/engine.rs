@@ -1,9 +1,9 @@
 //! The blocked exact-kNN loop of one thread: score blocks feed per-row top-k heaps.
 //!
 //! The unit of work is a super-block of query rows, packed once. For a self graph only
-//! candidates `j >=` the super-block's first row are scored, so each pair is computed
-//! once: a score off the diagonal block goes to row i's heap (in the output) and to row
-//! j's heap in the thread's [`Private`] set. [`merge_private`] then folds the private heaps
+//! pairs i < j are scored (candidates from the super-block's first row on, and in the
+//! diagonal block only tiles above the diagonal), so each pair is computed once: it goes
+//! to row i's heap (in the output) and to row j's heap in the thread's [`Private`] set. [`merge_private`] then folds the private heaps
 //! into the output. Heaps start full of [`SENTINEL`]s; the order contract makes every
 //! merge exact, so neither the split between threads nor the schedule changes a result.
 
@@ -120,20 +120,20 @@ fn run<S: Simd, const MR: usize, const NRV: usize, T: Element>(simd: S, op: RunU
             .map(|(s, i)| TopK::resume(s, i))
             .collect();
         // A self graph scores only candidates from q0 on: its own rows (the diagonal
-        // block, both halves), then the rest, whose transposed half goes to `private`.
+        // block, upper triangle), then the rest.
         let (mut c0, diagonal_end) = if job.symmetric { (q0, q0 + qn) } else { (0, 0) };
         while c0 < n {
             let cn = cb.min(if c0 < diagonal_end { diagonal_end } else { n } - c0);
-            let ldc = block::scores::<S, MR, NRV, T>(simd, qn, &job.database, c0, cn, &mut scratch);
+            // The diagonal block: only pairs with j > i are computed and offered (both ways).
+            let upper = (c0 < diagonal_end).then_some((q0, c0));
+            let ldc = block::scores::<S, MR, NRV, T>(simd, qn, &job.database, c0, cn, upper, &mut scratch);
             let scores = &mut scratch.scores;
             if let Some((q_scale, d_scale)) = job.scales {
                 apply_scales(simd, scores, ldc, &q_scale[q0..q0 + qn], &d_scale[c0..c0 + cn]);
             }
             feed_rows(simd, job, scores, ldc, q0, c0, cn, &mut heaps);
-            if c0 >= diagonal_end {
-                if let Some(private) = private.as_deref_mut() {
-                    feed_columns(simd, private, scores, ldc, q0, qn, c0, cn);
-                }
+            if let Some(private) = private.as_deref_mut() {
+                feed_columns(simd, private, scores, ldc, q0, qn, c0, cn);
             }
             c0 += cn;
         }
@@ -177,7 +177,9 @@ fn feed_rows<S: Simd, T>(
         let mut threshold = heap.threshold();
         let offer = |heap: &mut TopK<'_>, threshold: &mut f32, c: usize, s: f32| {
             let j = c0 + c;
-            if s >= *threshold && !(job.symmetric && j == query) {
+            // A self graph offers (i, j) to row i here only when j > i; row j gets it as
+            // a transposed offer.
+            if s >= *threshold && (!job.symmetric || j > query) {
                 heap.offer(s, j as u32);
                 *threshold = heap.threshold();
             }
@@ -218,7 +220,8 @@ fn feed_columns<S: Simd>(
     let lanes = S::F32_LANES;
     let column = |private: &mut Private, c: usize| {
         let j = c0 + c;
-        for r in 0..qn {
+        // Only queries i < j: in the diagonal block the rest are mirrored or stale.
+        for r in 0..qn.min(j - q0) {
             let s = scores[r * ldc + c];
             if s >= private.threshold[j] {
                 private.offer(j, s, (q0 + r) as u32);
