@@ -6,7 +6,8 @@ mod common;
 
 use repalign::knn::{self, KnnOptions};
 use repalign::npy::{self, NpyData};
-use repalign::{AnyMatrix, Error, Isa, Matrix, metrics};
+use repalign::metrics::{self, KnnMetric};
+use repalign::{AnyMatrix, Error, Isa, Matrix};
 use serde_json::Value;
 
 struct Features {
@@ -42,7 +43,8 @@ fn knn_list(file: &str) -> (usize, usize, Vec<u32>) {
 }
 
 /// Metric cases: our inner-product graphs equal the reference lists on every backend, and
-/// mutual_knn equals the reference within the manifest's tolerance.
+/// every kNN metric (mutual, cycle, LCS, edit distance) equals the reference within the
+/// manifest's tolerance, in the recorded argument order.
 #[test]
 fn knn_lists_and_mutual_knn_match_the_reference() {
     let m = manifest();
@@ -71,24 +73,28 @@ fn knn_lists_and_mutual_knn_match_the_reference() {
         let o = KnnOptions::default();
         let (ga, gb) = (knn::graph(a.view(), kmax, &o).unwrap(), knn::graph(b.view(), kmax, &o).unwrap());
         for r in case["results"].as_array().unwrap() {
-            if r["metric"] != "mutual_knn" {
-                continue;
-            }
+            let Some(metric) = KnnMetric::from_name(r["metric"].as_str().unwrap()) else { continue };
             let k = r["params"]["topk"].as_u64().unwrap() as usize;
             let expected = r["expected"].as_f64().unwrap();
             let tol = r["tolerance_abs"].as_f64().unwrap();
-            let from_graphs = metrics::mutual_knn_graphs(ga.as_ref(), gb.as_ref(), k).unwrap();
-            let from_features = metrics::mutual_knn(a.view(), b.view(), k, &o).unwrap();
-            assert!((from_graphs - expected).abs() <= tol, "{id} k={k}: {from_graphs} vs {expected}");
-            assert_eq!(from_graphs, from_features, "{id} k={k}");
+            // `args` records the reference's argument order (cycle_knn is not symmetric).
+            let swap = r["args"] == "B,A";
+            let (g1, g2) = if swap { (gb.as_ref(), ga.as_ref()) } else { (ga.as_ref(), gb.as_ref()) };
+            let (f1, f2) = if swap { (b.view(), a.view()) } else { (a.view(), b.view()) };
+            let from_graphs = metrics::knn_metric_graphs(metric, g1, g2, k).unwrap();
+            let from_features = metrics::knn_metric(metric, f1, f2, k, &o).unwrap();
+            let what = format!("{id} {} k={k} {}", metric.name(), r["args"]);
+            assert!((from_graphs - expected).abs() <= tol, "{what}: {from_graphs} vs {expected}");
+            assert_eq!(from_graphs, from_features, "{what}");
             if let Some(exact) = r["exact_f64"].as_f64() {
-                assert!((from_graphs - exact).abs() < 1e-12, "{id} k={k}: {from_graphs} vs exact {exact}");
+                assert!((from_graphs - exact).abs() < 1e-12, "{what}: {from_graphs} vs exact {exact}");
             }
             values += 1;
         }
         cases += 1;
     }
-    assert!(cases >= 15 && values >= 30, "only {cases} cases / {values} values checked");
+    assert!(cases >= 15 && values >= 100, "only {cases} cases / {values} values checked");
+    println!("{cases} cases, {values} kNN-metric values checked");
 }
 
 fn edge_calls(id: &str) -> Vec<Value> {

@@ -5,4 +5,4 @@
 
 mod neighbours;
 
-pub use neighbours::{mutual_knn, mutual_knn_graphs};
+pub use neighbours::{KnnMetric, knn_metric, knn_metric_graphs, mutual_knn, mutual_knn_graphs};
