@@ -45,6 +45,10 @@ pub enum Error {
     OutputTooShort { needed: usize, len: usize },
     /// A neighbour list names a row that does not exist (`index >= rows`) or repeats one.
     InvalidGraph { row: usize, index: u32 },
+    /// Too few samples for the estimator (`min` needed), e.g. unbiased HSIC needs N >= 4.
+    TooFewSamples { n: usize, min: usize },
+    /// A parameter outside its domain (`what` names it), e.g. an RBF sigma <= 0.
+    InvalidParameter { what: &'static str },
     /// Neighbour lists of unequal shape where equal ones are required (e.g. shards to merge).
     GraphMismatch,
 }
@@ -89,6 +93,10 @@ impl fmt::Display for Error {
             Error::InvalidGraph { row, index } => {
                 write!(f, "neighbour list of row {row} holds index {index}, which is out of range or repeated")
             }
+            Error::TooFewSamples { n, min } => {
+                write!(f, "{n} samples are too few for this estimator: it needs at least {min}")
+            }
+            Error::InvalidParameter { what } => write!(f, "invalid parameter: {what}"),
             Error::GraphMismatch => write!(f, "neighbour lists have incompatible shapes"),
         }
     }

@@ -40,6 +40,8 @@ extern crate std;
 mod dispatch;
 pub mod element;
 mod error;
+#[cfg(feature = "alloc")]
+pub mod gram;
 pub mod isa;
 #[cfg(feature = "alloc")]
 mod kernels;

@@ -152,3 +152,44 @@ fn edge_inputs_the_reference_accepts_are_errors_here() {
         .unwrap();
     assert_eq!(metrics::mutual_knn(a.view(), b.view(), 5, &o).unwrap(), want);
 }
+
+/// Kernel metrics (cka, unbiased_cka with linear and RBF kernels; cknna biased and
+/// unbiased, both argument orders) within the manifest's tolerances.
+#[test]
+fn kernel_metrics_match_the_reference() {
+    use repalign::metrics::{Kernel, cka_kernels, cknna_kernels, kernel_matrix};
+    let m = manifest();
+    let mut values = 0;
+    for case in m["cases"].as_array().unwrap() {
+        let Some(results) = case["results"].as_array() else { continue };
+        let id = case["id"].as_str().unwrap();
+        let a = Features::load(case["inputs"]["A"]["file"].as_str().unwrap());
+        let b = Features::load(case["inputs"]["B"]["file"].as_str().unwrap());
+        for r in results {
+            let metric = r["metric"].as_str().unwrap();
+            if !matches!(metric, "cka" | "unbiased_cka" | "cknna") {
+                continue;
+            }
+            let p = &r["params"];
+            let kernel = match p["kernel_metric"].as_str() {
+                Some("rbf") => Kernel::Rbf { sigma: p["rbf_sigma"].as_f64().unwrap_or(1.0) },
+                _ => Kernel::Linear,
+            };
+            let (x, y) = if r["args"] == "B,A" { (&b, &a) } else { (&a, &b) };
+            let (kx, ky) = (kernel_matrix(x.view(), kernel, 0).unwrap(), kernel_matrix(y.view(), kernel, 0).unwrap());
+            let got = match metric {
+                "cka" => cka_kernels(&kx, &ky, false).unwrap(),
+                "unbiased_cka" => cka_kernels(&kx, &ky, true).unwrap(),
+                _ => {
+                    let topk = p["topk"].as_u64().unwrap() as usize;
+                    cknna_kernels(&kx, &ky, topk, p["unbiased"].as_bool().unwrap_or(true)).unwrap()
+                }
+            };
+            let (expected, tol) = (r["expected"].as_f64().unwrap(), r["tolerance_abs"].as_f64().unwrap());
+            assert!((got - expected).abs() <= tol, "{id} {metric} {p} {}: {got} vs {expected} (tol {tol})", r["args"]);
+            values += 1;
+        }
+    }
+    println!("{values} kernel-metric values checked");
+    assert!(values >= 50, "only {values} kernel-metric values");
+}

@@ -214,13 +214,14 @@ fn inverse_norms(sq: &[f64]) -> Result<Vec<f32>> {
         .collect()
 }
 
+/// `threads`, or all available cores for 0 (always 1 without `std`).
 #[cfg(feature = "std")]
-fn resolve_threads(threads: usize) -> usize {
+pub(crate) fn resolve_threads(threads: usize) -> usize {
     if threads == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { threads }
 }
 
 #[cfg(not(feature = "std"))]
-fn resolve_threads(_threads: usize) -> usize {
+pub(crate) fn resolve_threads(_threads: usize) -> usize {
     1
 }
 

@@ -3,6 +3,8 @@
 //! One file per family; every kNN metric takes either features (and computes the graphs)
 //! or precomputed graphs, so one graph serves many comparisons.
 
+mod kernel;
 mod neighbours;
 
 pub use neighbours::{KnnMetric, knn_metric, knn_metric_graphs, mutual_knn, mutual_knn_graphs};
+pub use kernel::{Kernel, KernelMatrix, cka, cka_kernels, cknna, cknna_kernels, kernel_matrix};

@@ -1,0 +1,211 @@
+//! Kernel alignment metrics: CKA (biased and unbiased, linear or RBF kernel) and CKNNA.
+//!
+//! Semantics are the reference's (`metrics.py` of the paper): HSIC without the 1/(N-1)²
+//! factor, `CKA = HSIC(K, L) / (sqrt(HSIC(K, K) HSIC(L, L)) + 1e-6)`, the unbiased HSIC of
+//! Song et al. (2012) on kernels with zeroed diagonals. Kernels are N x N f64 matrices built
+//! from the f32 Gram matrix of the tiled kernel ([`crate::gram`]); every sum of N² terms
+//! is accumulated in f64. Memory: two N x N f64 kernels (8 MiB each at N = 1024).
+
+use alloc::vec;
+use alloc::vec::Vec;
+
+use crate::error::{Error, Result};
+use crate::matrix::AnyMatrix;
+use crate::topk::TopK;
+
+/// The kernel of a kernel metric.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Kernel {
+    /// `K = X Xᵀ` (the reference's `'ip'`).
+    Linear,
+    /// `K_ij = exp(-|x_i - x_j|² / (2 sigma²))` (the reference's `'rbf'`, default sigma 1).
+    Rbf {
+        /// Bandwidth, > 0.
+        sigma: f64,
+    },
+}
+
+/// An N x N kernel matrix, row-major, f64.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KernelMatrix {
+    n: usize,
+    values: Vec<f64>,
+}
+
+impl KernelMatrix {
+    /// Number of samples.
+    pub fn n(&self) -> usize {
+        self.n
+    }
+    /// Row-major values.
+    pub fn values(&self) -> &[f64] {
+        &self.values
+    }
+    fn at(&self, i: usize, j: usize) -> f64 {
+        self.values[i * self.n + j]
+    }
+}
+
+/// Builds the kernel matrix of the rows of `x` (computed once, reusable across comparisons).
+pub fn kernel_matrix<'a>(x: impl Into<AnyMatrix<'a>>, kernel: Kernel, threads: usize) -> Result<KernelMatrix> {
+    let x = x.into();
+    let n = x.rows();
+    let g = crate::gram::gram(x, threads, None)?;
+    let values = match kernel {
+        Kernel::Linear => g.iter().map(|&v| f64::from(v)).collect(),
+        Kernel::Rbf { sigma } => {
+            if !(sigma > 0.0 && sigma.is_finite()) {
+                return Err(Error::InvalidParameter { what: "rbf sigma must be finite and > 0" });
+            }
+            let sq: Vec<f64> = (0..n).map(|i| f64::from(g[i * n + i])).collect();
+            let scale = -1.0 / (2.0 * sigma * sigma);
+            let mut v = vec![0.0f64; n * n];
+            for i in 0..n {
+                for j in 0..n {
+                    // |a - b|² = |a|² + |b|² - 2 <a, b>, clamped against rounding below 0.
+                    let d2 = if i == j { 0.0 } else { (sq[i] + sq[j] - 2.0 * f64::from(g[i * n + j])).max(0.0) };
+                    v[i * n + j] = libm::exp(d2 * scale);
+                }
+            }
+            v
+        }
+    };
+    Ok(KernelMatrix { n, values })
+}
+
+/// Biased HSIC: `trace(K H L H)` with `H = I - 11ᵀ/N`, no normalising factor; any square
+/// K and L (the masked kernels of CKNNA are not symmetric).
+fn hsic_biased(k: &KernelMatrix, l: &KernelMatrix) -> f64 {
+    let n = k.n;
+    let mean = |m: &KernelMatrix, i: usize| m.values[i * n..(i + 1) * n].iter().sum::<f64>() / n as f64;
+    let (rk, rl): (Vec<f64>, Vec<f64>) = (0..n).map(|i| (mean(k, i), mean(l, i))).unzip();
+    // trace(KH LH) = sum_ij (KH)_ij (LH)_ji, (KH)_ij = K_ij - mean of row i of K.
+    let mut s = 0.0;
+    for i in 0..n {
+        for j in 0..n {
+            s += (k.at(i, j) - rk[i]) * (l.at(j, i) - rl[j]);
+        }
+    }
+    s
+}
+
+/// Unbiased HSIC (Song et al. 2012, eq. 5) on K, L with zeroed diagonals; N >= 4.
+fn hsic_unbiased(k: &KernelMatrix, l: &KernelMatrix) -> f64 {
+    let n = k.n;
+    let off = |m: &KernelMatrix, i: usize, j: usize| if i == j { 0.0 } else { m.at(i, j) };
+    let (mut trace, mut sum_k, mut sum_l, mut cross) = (0.0, 0.0, 0.0, 0.0);
+    let mut col_k = vec![0.0f64; n];
+    let mut row_l = vec![0.0f64; n];
+    for i in 0..n {
+        for j in 0..n {
+            let (kij, lij) = (off(k, i, j), off(l, i, j));
+            trace += kij * off(l, j, i);
+            sum_k += kij;
+            sum_l += lij;
+            col_k[j] += kij;
+            row_l[i] += lij;
+        }
+    }
+    for j in 0..n {
+        cross += col_k[j] * row_l[j]; // 1ᵀ K̃ L̃ 1
+    }
+    let m = n as f64;
+    (trace + sum_k * sum_l / ((m - 1.0) * (m - 2.0)) - 2.0 / (m - 2.0) * cross) / (m * (m - 3.0))
+}
+
+fn hsic(k: &KernelMatrix, l: &KernelMatrix, unbiased: bool) -> f64 {
+    if unbiased { hsic_unbiased(k, l) } else { hsic_biased(k, l) }
+}
+
+fn check_pair(k: &KernelMatrix, l: &KernelMatrix, unbiased: bool) -> Result<()> {
+    if k.n != l.n {
+        return Err(Error::RowCountMismatch { a: k.n, b: l.n });
+    }
+    if unbiased && k.n < 4 {
+        return Err(Error::TooFewSamples { n: k.n, min: 4 });
+    }
+    Ok(())
+}
+
+/// CKA from two kernel matrices: biased (the reference's `cka`) or unbiased (`unbiased_cka`).
+/// The unbiased value can be negative.
+pub fn cka_kernels(k: &KernelMatrix, l: &KernelMatrix, unbiased: bool) -> Result<f64> {
+    check_pair(k, l, unbiased)?;
+    let kl = hsic(k, l, unbiased);
+    let (kk, ll) = (hsic(k, k, unbiased), hsic(l, l, unbiased));
+    Ok(kl / (libm::sqrt(kk * ll) + 1e-6))
+}
+
+/// CKA of two representations of the same samples with the given kernel; `unbiased`
+/// selects the unbiased HSIC estimator (the reference's `unbiased_cka`).
+pub fn cka<'a, 'b>(
+    a: impl Into<AnyMatrix<'a>>,
+    b: impl Into<AnyMatrix<'b>>,
+    kernel: Kernel,
+    unbiased: bool,
+    threads: usize,
+) -> Result<f64> {
+    let (a, b) = (a.into(), b.into());
+    if a.rows() != b.rows() {
+        return Err(Error::RowCountMismatch { a: a.rows(), b: b.rows() });
+    }
+    cka_kernels(&kernel_matrix(a, kernel, threads)?, &kernel_matrix(b, kernel, threads)?, unbiased)
+}
+
+/// Row-wise top-`topk` mask of M (diagonal excluded when `unbiased`), as 0/1 floats.
+fn neighbour_mask(m: &KernelMatrix, topk: usize, unbiased: bool) -> Vec<f64> {
+    let n = m.n;
+    let mut mask = vec![0.0f64; n * n];
+    let (mut s, mut idx) = (vec![0.0f32; topk], vec![0u32; topk]);
+    for i in 0..n {
+        let mut heap = TopK::new(&mut s, &mut idx);
+        for j in 0..n {
+            // -inf on the diagonal: picked last, as by the reference, only when topk = N.
+            let v = if unbiased && i == j { f32::NEG_INFINITY } else { m.at(i, j) as f32 };
+            heap.offer(v, j as u32);
+        }
+        heap.finish();
+        for &j in &idx {
+            mask[i * n + j as usize] = 1.0;
+        }
+    }
+    mask
+}
+
+fn masked(m: &KernelMatrix, w: &[f64]) -> KernelMatrix {
+    KernelMatrix { n: m.n, values: m.values.iter().zip(w).map(|(v, w)| v * w).collect() }
+}
+
+/// CKNNA from two linear kernels: kernel alignment restricted to mutual neighbours.
+/// `topk` in `2..=N`; `unbiased` is the reference's default. Not symmetric when unbiased.
+/// Neighbours are ranked by f32 kernel values with ties to the lower index.
+pub fn cknna_kernels(k: &KernelMatrix, l: &KernelMatrix, topk: usize, unbiased: bool) -> Result<f64> {
+    if topk < 2 || topk > k.n {
+        return Err(Error::InvalidK { k: topk, max: k.n });
+    }
+    check_pair(k, l, unbiased)?;
+    let (mk, ml) = (neighbour_mask(k, topk, unbiased), neighbour_mask(l, topk, unbiased));
+    let both: Vec<f64> = mk.iter().zip(&ml).map(|(a, b)| a * b).collect();
+    let sim_kl = hsic(&masked(k, &both), &masked(l, &both), unbiased);
+    let kk = masked(k, &mk);
+    let ll = masked(l, &ml);
+    let (sim_kk, sim_ll) = (hsic(&kk, &kk, unbiased), hsic(&ll, &ll, unbiased));
+    // The reference takes the square root and adds 1e-6 in float32.
+    let denom = libm::sqrtf((sim_kk * sim_ll) as f32) + 1e-6f32;
+    Ok(sim_kl / f64::from(denom))
+}
+
+/// CKNNA of two representations (linear kernels, the reference's only option).
+pub fn cknna<'a, 'b>(
+    a: impl Into<AnyMatrix<'a>>,
+    b: impl Into<AnyMatrix<'b>>,
+    topk: usize,
+    unbiased: bool,
+    threads: usize,
+) -> Result<f64> {
+    let (a, b) = (a.into(), b.into());
+    if a.rows() != b.rows() {
+        return Err(Error::RowCountMismatch { a: a.rows(), b: b.rows() });
+    }
+    cknna_kernels(&kernel_matrix(a, Kernel::Linear, threads)?, &kernel_matrix(b, Kernel::Linear, threads)?, topk, unbiased)
+}
