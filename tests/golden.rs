@@ -5,8 +5,8 @@
 mod common;
 
 use repalign::knn::{self, KnnOptions};
-use repalign::npy::{self, NpyData};
 use repalign::metrics::{self, KnnMetric};
+use repalign::npy::{self, NpyData};
 use repalign::{AnyMatrix, Error, Isa, Matrix};
 use serde_json::Value;
 
@@ -192,4 +192,30 @@ fn kernel_metrics_match_the_reference() {
     }
     println!("{values} kernel-metric values checked");
     assert!(values >= 50, "only {values} kernel-metric values");
+}
+
+/// SVCCA: the exact deterministic definition against `exact_f64` (the reference itself is
+/// randomised; its value is only checked within its own recorded noise).
+#[test]
+fn svcca_matches_the_exact_definition() {
+    let m = manifest();
+    let mut values = 0;
+    for case in m["cases"].as_array().unwrap() {
+        let Some(results) = case["results"].as_array() else { continue };
+        let id = case["id"].as_str().unwrap();
+        for r in results.iter().filter(|r| r["metric"] == "svcca") {
+            let a = Features::load(case["inputs"]["A"]["file"].as_str().unwrap());
+            let b = Features::load(case["inputs"]["B"]["file"].as_str().unwrap());
+            let dim = r["params"]["cca_dim"].as_u64().unwrap() as usize;
+            let got = metrics::svcca(a.view(), b.view(), dim).unwrap();
+            let exact = r["exact_f64"].as_f64().unwrap();
+            let tol = r["tolerance_abs_vs_exact_f64"].as_f64().unwrap();
+            assert!((got - exact).abs() <= tol, "{id} svcca({dim}): {got} vs exact {exact} (tol {tol})");
+            let (expected, tol_ref) = (r["expected"].as_f64().unwrap(), r["tolerance_abs"].as_f64().unwrap());
+            assert!((got - expected).abs() <= tol_ref, "{id} svcca({dim}): {got} vs reference {expected}");
+            values += 1;
+        }
+    }
+    println!("{values} svcca values checked");
+    assert!(values >= 10);
 }

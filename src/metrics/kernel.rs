@@ -207,5 +207,10 @@ pub fn cknna<'a, 'b>(
     if a.rows() != b.rows() {
         return Err(Error::RowCountMismatch { a: a.rows(), b: b.rows() });
     }
-    cknna_kernels(&kernel_matrix(a, Kernel::Linear, threads)?, &kernel_matrix(b, Kernel::Linear, threads)?, topk, unbiased)
+    cknna_kernels(
+        &kernel_matrix(a, Kernel::Linear, threads)?,
+        &kernel_matrix(b, Kernel::Linear, threads)?,
+        topk,
+        unbiased,
+    )
 }

@@ -5,6 +5,8 @@
 
 mod kernel;
 mod neighbours;
+mod svcca;
 
-pub use neighbours::{KnnMetric, knn_metric, knn_metric_graphs, mutual_knn, mutual_knn_graphs};
 pub use kernel::{Kernel, KernelMatrix, cka, cka_kernels, cknna, cknna_kernels, kernel_matrix};
+pub use neighbours::{KnnMetric, knn_metric, knn_metric_graphs, mutual_knn, mutual_knn_graphs};
+pub use svcca::svcca;
