@@ -52,6 +52,10 @@ pub mod matrix;
 pub mod metrics;
 #[cfg(feature = "std")]
 pub mod npy;
+#[cfg(feature = "alloc")]
+pub mod prepare;
+#[cfg(feature = "alloc")]
+pub mod sweep;
 pub mod topk;
 
 pub use element::{Dtype, Element};

@@ -219,3 +219,108 @@ fn svcca_matches_the_exact_definition() {
     println!("{values} svcca values checked");
     assert!(values >= 10);
 }
+
+/// The paper's pipeline: clamp (exact and per-sample thresholds), normalise, sweep every
+/// layer pair; thresholds, kNN lists, full score matrices and best pairs.
+#[test]
+fn pipeline_matches_the_reference() {
+    use repalign::prepare::{self, Layers, Prepare};
+    use repalign::sweep::{Metric, sweep};
+
+    fn prepared(file: &str, mode: Prepare) -> (Vec<f32>, f32, [usize; 3]) {
+        let t = npy::read(common::shared(&format!("golden/{file}"))).unwrap();
+        let s = [t.shape[0], t.shape[1], t.shape[2]];
+        let (values, threshold) = match &t.data {
+            NpyData::F32(v) => prepare::prepare(&Layers::new(v, s[0], s[1], s[2]).unwrap(), mode, 0.95).unwrap(),
+            NpyData::F16(v) => prepare::prepare(&Layers::new(v, s[0], s[1], s[2]).unwrap(), mode, 0.95).unwrap(),
+            NpyData::I32(_) => panic!("features are floats"),
+        };
+        (values, threshold, s)
+    }
+    let m = manifest();
+    let mut checked = 0;
+    for case in m["cases"].as_array().unwrap() {
+        let Some(pipe) = case.get("pipeline") else { continue };
+        let id = case["id"].as_str().unwrap();
+        for (variant, mode) in [("exact", Prepare::Paper), ("nonexact", Prepare::PaperPerSample)] {
+            let v = &pipe[variant];
+            let (va, ta, sa) = prepared(case["inputs"]["A"]["file"].as_str().unwrap(), mode);
+            let (vb, tb, sb) = prepared(case["inputs"]["B"]["file"].as_str().unwrap(), mode);
+            for (got, side) in [(ta, "A"), (tb, "B")] {
+                let want = v["remove_outliers"][side]["threshold"].as_f64().unwrap() as f32;
+                if mode == Prepare::Paper {
+                    assert_eq!(got, want, "{id} {variant} threshold {side}");
+                } else {
+                    assert!((got - want).abs() <= 1e-6 * want, "{id} {variant} threshold {side}: {got} vs {want}");
+                }
+            }
+            let la = Layers::new(&va, sa[0], sa[1], sa[2]).unwrap();
+            let lb = Layers::new(&vb, sb[0], sb[1], sb[2]).unwrap();
+            let a: Vec<AnyMatrix<'_>> = (0..sa[1]).map(|l| la.layer(l).into()).collect();
+            let b: Vec<AnyMatrix<'_>> = (0..sb[1]).map(|l| lb.layer(l).into()).collect();
+            let o = KnnOptions::default();
+            if let Some(lists) = v.get("knn") {
+                // L x N x 10 lists per layer, after clamping and normalisation.
+                for (side, layers) in [("A", &a), ("B", &b)] {
+                    let t = npy::read(common::shared(&format!("golden/{}", lists[side]["file"].as_str().unwrap())))
+                        .unwrap();
+                    let NpyData::I32(want) = t.data else { panic!() };
+                    for (l, x) in layers.iter().enumerate() {
+                        let g = knn::graph(*x, 10, &o).unwrap();
+                        let w: Vec<u32> =
+                            want[l * sa[0] * 10..(l + 1) * sa[0] * 10].iter().map(|&i| i as u32).collect();
+                        assert_eq!(g.indices(), &w[..], "{id} {variant} {side} layer {l} kNN lists");
+                    }
+                }
+            }
+            for r in v["results"].as_array().unwrap() {
+                let name = r["metric"].as_str().unwrap();
+                let k = r["params"]["topk"].as_u64().unwrap_or(10) as usize;
+                let result = sweep(&a, &b, Metric::reference(name, k).unwrap(), &o).unwrap();
+                let tol = r["tolerance_abs"].as_f64().unwrap();
+                let want: Vec<f64> = r["score_matrix"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .flat_map(|row| row.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()))
+                    .collect();
+                for (pos, (g, w)) in result.scores.iter().zip(&want).enumerate() {
+                    assert!((g - w).abs() <= tol, "{id} {variant} {name} pair {pos}: {g} vs {w}");
+                }
+                let bi = r["best_indices"].as_array().unwrap();
+                let want_best = (bi[0].as_u64().unwrap() as usize, bi[1].as_u64().unwrap() as usize);
+                assert_eq!(result.best_index, Some(want_best), "{id} {variant} {name} best pair");
+                assert!((result.best - r["best_score"].as_f64().unwrap()).abs() <= tol);
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 20, "{checked}");
+
+    // No pair above 0: the reference returns score 0 and no indices.
+    let case = m["cases"].as_array().unwrap().iter().find(|c| c["id"] == "edge_score_nonpositive_n10").unwrap();
+    let cs = &case["compute_score"];
+    let load = |side: &str| {
+        npy::read(common::shared(&format!("golden/{}", case["inputs"][side]["file"].as_str().unwrap()))).unwrap()
+    };
+    let (ta, tb) = (load("A"), load("B"));
+    let (NpyData::F32(xa), NpyData::F32(xb)) = (&ta.data, &tb.data) else { panic!() };
+    let (sa, sb) = (&ta.shape, &tb.shape);
+    let (pa, _) = prepare::prepare(&Layers::new(xa, sa[0], sa[1], sa[2]).unwrap(), Prepare::Normalize, 0.95).unwrap();
+    let (pb, _) = prepare::prepare(&Layers::new(xb, sb[0], sb[1], sb[2]).unwrap(), Prepare::Normalize, 0.95).unwrap();
+    let (la, lb) = (Layers::new(&pa, sa[0], sa[1], sa[2]).unwrap(), Layers::new(&pb, sb[0], sb[1], sb[2]).unwrap());
+    let a: Vec<AnyMatrix<'_>> = (0..sa[1]).map(|l| la.layer(l).into()).collect();
+    let b: Vec<AnyMatrix<'_>> = (0..sb[1]).map(|l| lb.layer(l).into()).collect();
+    let result =
+        sweep(&a, &b, Metric::reference(cs["metric"].as_str().unwrap(), 10).unwrap(), &KnnOptions::default()).unwrap();
+    assert_eq!((result.best, result.best_index), (0.0, None));
+    let want: Vec<f64> = cs["score_matrix"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|row| row.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()))
+        .collect();
+    for (g, w) in result.scores.iter().zip(&want) {
+        assert!((g - w).abs() <= 1e-5, "{g} vs {w}");
+    }
+}

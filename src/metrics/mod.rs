@@ -9,4 +9,4 @@ mod svcca;
 
 pub use kernel::{Kernel, KernelMatrix, cka, cka_kernels, cknna, cknna_kernels, kernel_matrix};
 pub use neighbours::{KnnMetric, knn_metric, knn_metric_graphs, mutual_knn, mutual_knn_graphs};
-pub use svcca::svcca;
+pub use svcca::{SvccaBasis, svcca, svcca_bases};

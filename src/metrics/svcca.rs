@@ -24,9 +24,36 @@ pub fn svcca<'a, 'b>(a: impl Into<AnyMatrix<'a>>, b: impl Into<AnyMatrix<'b>>, c
     if a.rows() != b.rows() {
         return Err(Error::RowCountMismatch { a: a.rows(), b: b.rows() });
     }
-    let ua = leading_left_vectors(&standardised(a)?, a.rows(), a.cols(), cca_dim)?;
-    let ub = leading_left_vectors(&standardised(b)?, b.rows(), b.cols(), cca_dim)?;
-    let n = a.rows();
+    svcca_bases(&SvccaBasis::new(a, cca_dim)?, &SvccaBasis::new(b, cca_dim)?)
+}
+
+/// The `cca_dim` leading left singular vectors of one standardised representation:
+/// computed once per layer, reused for every comparison.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SvccaBasis {
+    n: usize,
+    dim: usize,
+    u: Vec<f64>,
+}
+
+impl SvccaBasis {
+    /// Standardises the columns of `x` and keeps its `cca_dim` leading left singular vectors.
+    pub fn new<'a>(x: impl Into<AnyMatrix<'a>>, cca_dim: usize) -> Result<Self> {
+        let x = x.into();
+        let u = leading_left_vectors(&standardised(x)?, x.rows(), x.cols(), cca_dim)?;
+        Ok(Self { n: x.rows(), dim: cca_dim, u })
+    }
+}
+
+/// SVCCA from two bases of the same N and `cca_dim`.
+pub fn svcca_bases(a: &SvccaBasis, b: &SvccaBasis) -> Result<f64> {
+    if a.n != b.n {
+        return Err(Error::RowCountMismatch { a: a.n, b: b.n });
+    }
+    if a.dim != b.dim {
+        return Err(Error::InvalidParameter { what: "svcca bases of different cca_dim" });
+    }
+    let (n, cca_dim, ua, ub) = (a.n, a.dim, &a.u, &b.u);
     // M = U_Aᵀ U_B (cca_dim x cca_dim); its singular values are the canonical correlations.
     let mut m = vec![0.0f64; cca_dim * cca_dim];
     for r in 0..cca_dim {

@@ -1,0 +1,248 @@
+//! Feature preparation as the paper's `prepare_features`: clamp outliers at the q-quantile
+//! of |x| (default q = 0.95), then L2-normalise each row (`v / max(|v|, 1e-12)`).
+//!
+//! Both of the reference's clamp thresholds, over an N x L x D tensor (samples x layers x
+//! features; one threshold serves every layer of a model):
+//! - [`threshold_exact`]: the element at 0-based index `floor(q * numel)` of the ascending
+//!   |x| of the whole tensor (its library entry point). Found by a two-pass radix select
+//!   on the f32 bit patterns: O(numel) time, 512 KiB of counters, no sort, no copy.
+//! - [`threshold_per_sample`]: the mean over samples of each sample's linearly interpolated
+//!   q-quantile of |x| over its L x D values (the default of its measurement script).
+
+use alloc::vec;
+use alloc::vec::Vec;
+
+use crate::element::Element;
+use crate::error::{Error, Result};
+use crate::matrix::Matrix;
+
+/// A borrowed N x L x D tensor in C order: `samples` rows, each `layers` runs of `dim` values.
+#[derive(Debug, Clone, Copy)]
+pub struct Layers<'a, T> {
+    data: &'a [T],
+    samples: usize,
+    layers: usize,
+    dim: usize,
+}
+
+impl<'a, T: Element> Layers<'a, T> {
+    /// Wraps `samples * layers * dim` values.
+    pub fn new(data: &'a [T], samples: usize, layers: usize, dim: usize) -> Result<Self> {
+        let len = samples.checked_mul(layers).and_then(|x| x.checked_mul(dim)).ok_or(Error::ShapeOverflow)?;
+        if data.len() < len {
+            return Err(Error::BufferTooShort { needed: len, len: data.len() });
+        }
+        Ok(Self { data: &data[..len], samples, layers, dim })
+    }
+    /// N.
+    pub fn samples(&self) -> usize {
+        self.samples
+    }
+    /// L.
+    pub fn layers(&self) -> usize {
+        self.layers
+    }
+    /// D.
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+    /// All values, C order.
+    pub fn values(&self) -> &'a [T] {
+        self.data
+    }
+    /// Layer `l` as an N x D view (stride L x D): no copy.
+    pub fn layer(&self, l: usize) -> Matrix<'a, T> {
+        let stride = self.layers * self.dim;
+        let start = (l * self.dim).min(self.data.len());
+        Matrix::with_stride(&self.data[start..], self.samples, self.dim, stride.max(self.dim))
+            .expect("in bounds by construction")
+    }
+}
+
+fn check_q(q: f64) -> Result<()> {
+    if q > 0.0 && q <= 1.0 { Ok(()) } else { Err(Error::InvalidParameter { what: "q must be in (0, 1]" }) }
+}
+
+/// |x| as ordered bits (non-negative floats order like their bit patterns), or the error
+/// naming the first NaN/infinity (row = sample, col = position within the sample).
+fn abs_bits<T: Element>(x: T, flat: usize, per_sample: usize) -> Result<u32> {
+    let bits = x.to_f32().to_bits() & 0x7fff_ffff;
+    if bits >= 0x7f80_0000 {
+        return Err(Error::NonFinite { row: flat / per_sample.max(1), col: flat % per_sample.max(1) });
+    }
+    Ok(bits)
+}
+
+/// The exact-mode threshold: |x| at ascending index `floor(q * numel)` over all values.
+/// `q = 1` means no clamping and returns `f32::INFINITY`.
+pub fn threshold_exact<T: Element>(x: &Layers<'_, T>, q: f64) -> Result<f32> {
+    check_q(q)?;
+    let values = x.values();
+    if values.is_empty() {
+        return Err(Error::EmptyMatrix);
+    }
+    if q == 1.0 {
+        return Ok(f32::INFINITY);
+    }
+    let per_sample = x.layers * x.dim;
+    let rank = (q * values.len() as f64) as usize; // truncation, as the reference's int()
+    // Pass 1: histogram of the high 16 bits; pass 2: low 16 bits within the chosen bucket.
+    let mut counts = vec![0u32; 1 << 16];
+    for (i, &v) in values.iter().enumerate() {
+        counts[(abs_bits(v, i, per_sample)? >> 16) as usize] += 1;
+    }
+    let (high, below) = bucket_of(&counts, rank);
+    counts.iter_mut().for_each(|c| *c = 0);
+    for &v in values {
+        let bits = v.to_f32().to_bits() & 0x7fff_ffff;
+        if bits >> 16 == high {
+            counts[(bits & 0xffff) as usize] += 1;
+        }
+    }
+    let (low, _) = bucket_of(&counts, rank - below);
+    Ok(f32::from_bits(high << 16 | low))
+}
+
+/// The bucket holding the element of ascending rank `rank`, and how many lie below it.
+fn bucket_of(counts: &[u32], rank: usize) -> (u32, usize) {
+    let mut below = 0usize;
+    for (b, &c) in counts.iter().enumerate() {
+        if below + c as usize > rank {
+            return (b as u32, below);
+        }
+        below += c as usize;
+    }
+    unreachable!("rank < number of counted values")
+}
+
+/// The per-sample-mode threshold: mean over samples of the linearly interpolated
+/// q-quantile of each sample's |x| (position `q * (m - 1)` among its m values).
+pub fn threshold_per_sample<T: Element>(x: &Layers<'_, T>, q: f64) -> Result<f32> {
+    check_q(q)?;
+    let m = x.layers * x.dim;
+    if x.samples == 0 || m == 0 {
+        return Err(Error::EmptyMatrix);
+    }
+    let mut buf: Vec<f32> = Vec::with_capacity(m);
+    let mut total = 0.0f64;
+    for (s, sample) in x.values().chunks_exact(m).enumerate() {
+        buf.clear();
+        for (i, &v) in sample.iter().enumerate() {
+            buf.push(f32::from_bits(abs_bits(v, s * m + i, m)?));
+        }
+        let pos = q * (m - 1) as f64;
+        let lo = pos as usize;
+        let frac = pos - lo as f64;
+        let (_, &mut v_lo, right) = buf.select_nth_unstable_by(lo, f32::total_cmp);
+        let v_hi = right.iter().copied().fold(f32::INFINITY, f32::min);
+        let v_hi = if lo + 1 < m { v_hi } else { v_lo };
+        total += f64::from(v_lo) + frac * (f64::from(v_hi) - f64::from(v_lo));
+    }
+    Ok((total / x.samples as f64) as f32)
+}
+
+/// Clamps every value to `[-t, t]` and L2-normalises each run of `dim` values (each row of
+/// each layer) as the reference does: `v / max(|v|, 1e-12)`. Returns a new f32 tensor.
+pub fn clamp_and_normalize<T: Element>(x: &Layers<'_, T>, t: f32, normalize: bool) -> Vec<f32> {
+    let mut out: Vec<f32> = x.values().iter().map(|v| v.to_f32().clamp(-t, t)).collect();
+    if normalize && x.dim > 0 {
+        for row in out.chunks_exact_mut(x.dim) {
+            let norm = libm::sqrt(row.iter().map(|&v| f64::from(v) * f64::from(v)).sum::<f64>()) as f32;
+            let norm = norm.max(1e-12);
+            row.iter_mut().for_each(|v| *v /= norm);
+        }
+    }
+    out
+}
+
+/// How features are prepared before a layer sweep.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Prepare {
+    /// As given.
+    None,
+    /// Row L2 normalisation only.
+    Normalize,
+    /// The paper's pipeline: exact-threshold clamp (q = 0.95), then normalisation.
+    Paper,
+    /// Per-sample-threshold clamp (q = 0.95), then normalisation (the reference script's default).
+    PaperPerSample,
+}
+
+impl Prepare {
+    /// `none`, `normalize`, `paper`, `paper-per-sample`.
+    pub fn from_name(name: &str) -> Option<Prepare> {
+        Some(match name {
+            "none" => Prepare::None,
+            "normalize" => Prepare::Normalize,
+            "paper" => Prepare::Paper,
+            "paper-per-sample" => Prepare::PaperPerSample,
+            _ => return None,
+        })
+    }
+}
+
+/// Prepares a tensor: returns the f32 values (N x L x D) and the clamp threshold used
+/// (`f32::INFINITY` when there was no clamping).
+pub fn prepare<T: Element>(x: &Layers<'_, T>, mode: Prepare, q: f64) -> Result<(Vec<f32>, f32)> {
+    let t = match mode {
+        Prepare::None | Prepare::Normalize => {
+            // Still reject NaN/infinity, as every other entry point does.
+            for (i, &v) in x.values().iter().enumerate() {
+                abs_bits(v, i, x.layers * x.dim)?;
+            }
+            f32::INFINITY
+        }
+        Prepare::Paper => threshold_exact(x, q)?,
+        Prepare::PaperPerSample => threshold_per_sample(x, q)?,
+    };
+    Ok((clamp_and_normalize(x, t, mode != Prepare::None), t))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exact_threshold_is_the_order_statistic() {
+        let v: Vec<f32> =
+            (0..1000).map(|i| ((i * 7919) % 1000) as f32 * if i % 2 == 0 { 1.0 } else { -1.0 } / 7.0).collect();
+        let x = Layers::new(&v, 10, 4, 25).unwrap();
+        let mut sorted: Vec<f32> = v.iter().map(|x| x.abs()).collect();
+        sorted.sort_by(f32::total_cmp);
+        for q in [0.5, 0.95, 0.999, 0.0001] {
+            assert_eq!(threshold_exact(&x, q).unwrap(), sorted[(q * 1000.0) as usize], "q={q}");
+        }
+        assert_eq!(threshold_exact(&x, 1.0).unwrap(), f32::INFINITY);
+        assert!(threshold_exact(&x, 0.0).is_err());
+    }
+
+    #[test]
+    fn per_sample_threshold_interpolates() {
+        // Two samples of 5 values: |x| = 0..4 and 10..14; q = 0.5 -> 2 and 12; mean 7.
+        let v = [0.0f32, -1.0, 2.0, -3.0, 4.0, 14.0, 13.0, -12.0, 11.0, 10.0];
+        let x = Layers::new(&v, 2, 1, 5).unwrap();
+        assert_eq!(threshold_per_sample(&x, 0.5).unwrap(), 7.0);
+        // q = 0.9: position 3.6 -> 3.6 and 13.6; mean 8.6.
+        assert!((threshold_per_sample(&x, 0.9).unwrap() - 8.6).abs() < 1e-6);
+    }
+
+    #[test]
+    fn nan_is_named_and_layers_are_strided_views() {
+        let mut v = [1.0f32; 24];
+        let x = Layers::new(&v, 2, 3, 4).unwrap();
+        assert_eq!(x.layer(1).row(1), &v[16..20]);
+        v[13] = f32::NAN;
+        let x = Layers::new(&v, 2, 3, 4).unwrap();
+        assert_eq!(threshold_exact(&x, 0.95).unwrap_err(), Error::NonFinite { row: 1, col: 1 });
+        assert_eq!(prepare(&x, Prepare::None, 0.95).unwrap_err(), Error::NonFinite { row: 1, col: 1 });
+    }
+
+    #[test]
+    fn clamps_then_normalises() {
+        // One sample, three layers of two features; the last row is zero and stays zero.
+        let v = [3.0f32, -4.0, 10.0, 0.0, 0.0, 0.0];
+        let x = Layers::new(&v, 1, 3, 2).unwrap();
+        assert_eq!(clamp_and_normalize(&x, 5.0, true), [0.6, -0.8, 1.0, 0.0, 0.0, 0.0]);
+        assert_eq!(clamp_and_normalize(&x, 5.0, false), [3.0, -4.0, 5.0, 0.0, 0.0, 0.0]);
+    }
+}
