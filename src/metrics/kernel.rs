@@ -6,6 +6,9 @@
 //! from the f32 Gram matrix of the tiled kernel ([`crate::gram`]); every sum of N² terms
 //! is accumulated in f64. Memory: two N x N f64 kernels (8 MiB each at N = 1024).
 
+// Index loops over (i, j) read like the formulas they implement.
+#![allow(clippy::needless_range_loop)]
+
 use alloc::vec;
 use alloc::vec::Vec;
 
