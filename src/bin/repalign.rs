@@ -2,7 +2,9 @@
 //!
 //! ```text
 //! repalign knn X.npy --k 10 [--cosine] [--threads N] [--isa NAME] --out graph.npy
-//! repalign score A.npy B.npy --metric mutual_knn --k 10 [--normalize] [--threads N] [--isa NAME] [--json]
+//! repalign score A.npy B.npy --metric NAME [--k 10] [--kernel ip|rbf] [--sigma S] [--unbiased|--biased]
+//!                [--cca-dim 10] [--normalize] [--threads N] [--isa NAME] [--json]
+//! repalign sweep A.npy B.npy --metric NAME --k 10 --prepare none|normalize|paper|paper-per-sample [--json]
 //! repalign isa
 //! ```
 //! Exit status: 0 success, 1 bad data or computation error, 2 bad command line.
@@ -11,8 +13,11 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use repalign::knn::{self, KnnOptions, Similarity};
+use repalign::metrics::Kernel;
 use repalign::npy::{self, NpyData};
-use repalign::{AnyMatrix, Isa, Matrix, metrics};
+use repalign::prepare::{self, Layers, Prepare};
+use repalign::sweep::{Metric, sweep};
+use repalign::{AnyMatrix, Isa, Matrix};
 
 const USAGE: &str = "\
 repalign: exact kNN graphs and representation alignment (mutual kNN)
@@ -21,21 +26,33 @@ USAGE:
   repalign knn X.npy --k K --out GRAPH.npy [--cosine] [--threads N] [--isa NAME]
       Writes the N x K int32 graph: row i lists the K most similar other rows,
       best first (higher similarity, then lower index).
-  repalign score A.npy B.npy --metric mutual_knn --k K [--normalize] [--json]
-                 [--threads N] [--isa NAME]
-      Alignment of two representations of the same N samples (rows).
+  repalign score A.npy B.npy --metric NAME [--k K] [--normalize] [--json] [metric options]
+      Alignment of two representations of the same N samples (rows, 2-D .npy).
+  repalign sweep A.npy B.npy --metric NAME [--k K] [--prepare MODE] [--json] [metric options]
+      Every layer pair of two models (3-D .npy, N x L x D): the L_A x L_B scores and the best
+      pair (the first maximum in row-major order; none when no pair scores above 0).
   repalign isa
       Lists the instruction sets available here; the first is the default.
+
+METRICS (the reference's names):
+  mutual_knn cycle_knn lcs_knn edit_distance_knn jaccard_knn   kNN graphs, --k (default 10)
+  cka unbiased_cka      --kernel ip|rbf (default ip), --sigma S (rbf, default 1)
+  cknna                 --k (topk >= 2, default 10), unbiased unless --biased
+  svcca                 --cca-dim (default 10), exact (deterministic) computation
+  --unbiased / --biased override a metric's default (cka biased, cknna unbiased).
 
 OPTIONS:
   --k K          neighbours per row (1 <= K <= N-1)
   --cosine       rank by cosine similarity instead of the raw inner product
-  --normalize    L2-normalise rows before the metric (cosine; zero rows are an error)
+  --normalize    L2-normalise rows before the metric (v / max(|v|, 1e-12))
+  --prepare MODE sweep: none (default), normalize, paper (exact 0.95 clamp + normalise),
+                 paper-per-sample (per-sample clamp + normalise); --q Q sets the quantile
   --threads N    worker threads, 0 = all cores (default 0); results never depend on it
   --isa NAME     force a backend (see `repalign isa`); results never depend on it
-  --json         print one JSON object: {\"metric\", \"k\", \"score\", ...}
+  --json         print one JSON object (score: metric, k, score, ...; sweep: scores,
+                 best, best_index, ...)
   --out PATH     output file of `knn`
-Inputs are 2-D .npy arrays of float32 or float16 in C order.
+Inputs are .npy arrays of float32 or float16 in C order.
 ";
 
 /// A command-line failure: usage errors exit with 2, data errors with 1.
@@ -61,6 +78,12 @@ struct Args {
     json: bool,
     threads: usize,
     isa: Option<Isa>,
+    kernel: Option<String>,
+    sigma: Option<f64>,
+    unbiased: Option<bool>,
+    cca_dim: Option<usize>,
+    prepare: Option<String>,
+    q: Option<f64>,
 }
 
 fn parse(mut argv: impl Iterator<Item = String>) -> Result<Args, Fail> {
@@ -68,6 +91,10 @@ fn parse(mut argv: impl Iterator<Item = String>) -> Result<Args, Fail> {
     let number = |flag: &str, v: Option<String>| -> Result<usize, Fail> {
         let v = v.ok_or_else(|| Fail::Usage(format!("{flag} needs a value")))?;
         v.parse().map_err(|_| Fail::Usage(format!("{flag}: '{v}' is not a non-negative integer")))
+    };
+    let float = |flag: &str, v: Option<String>| -> Result<f64, Fail> {
+        let v = v.ok_or_else(|| Fail::Usage(format!("{flag} needs a value")))?;
+        v.parse().map_err(|_| Fail::Usage(format!("{flag}: '{v}' is not a number")))
     };
     while let Some(arg) = argv.next() {
         match arg.as_str() {
@@ -83,6 +110,13 @@ fn parse(mut argv: impl Iterator<Item = String>) -> Result<Args, Fail> {
                 })?;
                 a.isa = Some(isa);
             }
+            "--kernel" => a.kernel = Some(argv.next().ok_or_else(|| Fail::Usage("--kernel needs ip or rbf".into()))?),
+            "--sigma" => a.sigma = Some(float("--sigma", argv.next())?),
+            "--q" => a.q = Some(float("--q", argv.next())?),
+            "--cca-dim" => a.cca_dim = Some(number("--cca-dim", argv.next())?),
+            "--prepare" => a.prepare = Some(argv.next().ok_or_else(|| Fail::Usage("--prepare needs a mode".into()))?),
+            "--unbiased" => a.unbiased = Some(true),
+            "--biased" => a.unbiased = Some(false),
             "--cosine" => a.cosine = true,
             "--normalize" => a.normalize = true,
             "--json" => a.json = true,
@@ -93,32 +127,94 @@ fn parse(mut argv: impl Iterator<Item = String>) -> Result<Args, Fail> {
     Ok(a)
 }
 
-/// A 2-D feature file, owned; `view` borrows it without copying.
+/// A feature file, owned; `view` and `layers` borrow it without copying.
 struct Features {
-    rows: usize,
-    cols: usize,
+    shape: Vec<usize>,
     data: NpyData,
 }
 
 impl Features {
-    fn load(path: &str) -> Result<Features, Fail> {
+    fn load(path: &str, dims: usize) -> Result<Features, Fail> {
         let a = npy::read(path).map_err(|e| Fail::Data(e.to_string()))?;
-        if a.shape.len() != 2 {
-            return Err(Fail::Data(format!("{path}: expected a 2-D array (N x D), got shape {:?}", a.shape)));
+        if a.shape.len() != dims {
+            let want = if dims == 2 { "a 2-D array (N x D)" } else { "a 3-D array (N x L x D)" };
+            return Err(Fail::Data(format!("{path}: expected {want}, got shape {:?}", a.shape)));
         }
         if matches!(a.data, NpyData::I32(_)) {
             return Err(Fail::Data(format!("{path}: features must be float32 or float16, not int32")));
         }
-        Ok(Features { rows: a.shape[0], cols: a.shape[1], data: a.data })
+        Ok(Features { shape: a.shape, data: a.data })
+    }
+
+    fn rows(&self) -> usize {
+        self.shape[0]
+    }
+
+    /// The whole file as an N x L x D tensor (a 2-D file is one layer).
+    fn prepared(&self, mode: Prepare, q: f64) -> Result<(Vec<f32>, [usize; 3]), Fail> {
+        let s = match self.shape[..] {
+            [n, d] => [n, 1, d],
+            [n, l, d] => [n, l, d],
+            _ => unreachable!("checked in load"),
+        };
+        let (values, _) = match &self.data {
+            NpyData::F32(v) => prepare::prepare(&Layers::new(v, s[0], s[1], s[2])?, mode, q)?,
+            NpyData::F16(v) => prepare::prepare(&Layers::new(v, s[0], s[1], s[2])?, mode, q)?,
+            NpyData::I32(_) => unreachable!("rejected in load"),
+        };
+        Ok((values, s))
     }
 
     fn view(&self) -> Result<AnyMatrix<'_>, Fail> {
+        let (rows, cols) = (self.shape[0], self.shape[1]);
         Ok(match &self.data {
-            NpyData::F32(v) => Matrix::new(v, self.rows, self.cols)?.into(),
-            NpyData::F16(v) => Matrix::new(v, self.rows, self.cols)?.into(),
+            NpyData::F32(v) => Matrix::new(v, rows, cols)?.into(),
+            NpyData::F16(v) => Matrix::new(v, rows, cols)?.into(),
             NpyData::I32(_) => unreachable!("rejected in load"),
         })
     }
+}
+
+/// The metric named by `--metric` with its options, as the sweep computes it.
+fn metric_of(a: &Args) -> Result<(String, Metric), Fail> {
+    let name = a.metric.clone().unwrap_or_else(|| "mutual_knn".into());
+    let k = a.k.unwrap_or(10);
+    let kernel = match a.kernel.as_deref() {
+        None | Some("ip") | Some("linear") => Kernel::Linear,
+        Some("rbf") => Kernel::Rbf { sigma: a.sigma.unwrap_or(1.0) },
+        Some(other) => return Err(Fail::Usage(format!("--kernel: unknown '{other}' (ip or rbf)"))),
+    };
+    let metric = match Metric::reference(&name, k) {
+        Some(Metric::Cka { unbiased, .. }) => Metric::Cka { kernel, unbiased: a.unbiased.unwrap_or(unbiased) },
+        Some(Metric::Cknna { topk, unbiased }) => Metric::Cknna { topk, unbiased: a.unbiased.unwrap_or(unbiased) },
+        Some(Metric::Svcca { cca_dim }) => Metric::Svcca { cca_dim: a.cca_dim.unwrap_or(cca_dim) },
+        Some(m) => m,
+        None => {
+            let names =
+                "mutual_knn, cycle_knn, lcs_knn, edit_distance_knn, jaccard_knn, cka, unbiased_cka, cknna, svcca";
+            return Err(Fail::Usage(format!("--metric: unknown '{name}' (one of: {names})")));
+        }
+    };
+    Ok((name, metric))
+}
+
+/// JSON fields describing a metric's parameters.
+fn metric_json(name: &str, metric: Metric) -> String {
+    match metric {
+        Metric::Knn { k, .. } => format!("\"metric\": \"{name}\", \"k\": {k}"),
+        Metric::Cka { kernel: Kernel::Linear, unbiased } => {
+            format!("\"metric\": \"{name}\", \"kernel\": \"ip\", \"unbiased\": {unbiased}")
+        }
+        Metric::Cka { kernel: Kernel::Rbf { sigma }, unbiased } => {
+            format!("\"metric\": \"{name}\", \"kernel\": \"rbf\", \"sigma\": {sigma}, \"unbiased\": {unbiased}")
+        }
+        Metric::Cknna { topk, unbiased } => format!("\"metric\": \"{name}\", \"k\": {topk}, \"unbiased\": {unbiased}"),
+        Metric::Svcca { cca_dim } => format!("\"metric\": \"{name}\", \"cca_dim\": {cca_dim}"),
+    }
+}
+
+fn json_number(x: f64) -> String {
+    if x.is_finite() { format!("{x}") } else { "null".into() }
 }
 
 fn k_of(a: &Args) -> Result<usize, Fail> {
@@ -131,7 +227,7 @@ fn cmd_knn(a: Args) -> Result<(), Fail> {
     };
     let out = a.out.as_deref().ok_or_else(|| Fail::Usage("knn needs --out GRAPH.npy".into()))?;
     let k = k_of(&a)?;
-    let x = Features::load(input)?;
+    let x = Features::load(input, 2)?;
     let similarity = if a.cosine { Similarity::Cosine } else { Similarity::InnerProduct };
     let start = Instant::now();
     let g = knn::graph(x.view()?, k, &KnnOptions { similarity, threads: a.threads, isa: a.isa })?;
@@ -146,25 +242,76 @@ fn cmd_score(a: Args) -> Result<(), Fail> {
     let [pa, pb] = &a.positional[..] else {
         return Err(Fail::Usage("score takes two input files".into()));
     };
-    let metric = a.metric.as_deref().unwrap_or("mutual_knn");
-    if metric != "mutual_knn" {
-        return Err(Fail::Usage(format!("--metric: unknown '{metric}' (available: mutual_knn)")));
-    }
-    let k = k_of(&a)?;
-    let (fa, fb) = (Features::load(pa)?, Features::load(pb)?);
-    let similarity = if a.normalize || a.cosine { Similarity::Cosine } else { Similarity::InnerProduct };
-    let opts = KnnOptions { similarity, threads: a.threads, isa: a.isa };
+    let (name, metric) = metric_of(&a)?;
+    let (fa, fb) = (Features::load(pa, 2)?, Features::load(pb, 2)?);
+    let opts = KnnOptions { similarity: Similarity::InnerProduct, threads: a.threads, isa: a.isa };
     let start = Instant::now();
-    let score = metrics::mutual_knn(fa.view()?, fb.view()?, k, &opts)?;
+    let result = if a.normalize {
+        let ((va, sa), (vb, sb)) = (fa.prepared(Prepare::Normalize, 1.0)?, fb.prepared(Prepare::Normalize, 1.0)?);
+        let (ma, mb) = (Matrix::new(&va, sa[0], sa[2])?, Matrix::new(&vb, sb[0], sb[2])?);
+        sweep(&[ma.into()], &[mb.into()], metric, &opts)?
+    } else {
+        let opts =
+            KnnOptions { similarity: if a.cosine { Similarity::Cosine } else { Similarity::InnerProduct }, ..opts };
+        sweep(&[fa.view()?], &[fb.view()?], metric, &opts)?
+    };
+    let score = result.scores[0];
     let seconds = start.elapsed().as_secs_f64();
     let isa = a.isa.unwrap_or_else(Isa::best);
     if a.json {
         println!(
-            "{{\"metric\": \"{metric}\", \"k\": {k}, \"score\": {score}, \"n\": {}, \"normalize\": {}, \"isa\": \"{isa}\", \"seconds\": {seconds:.6}}}",
-            fa.rows, a.normalize
+            "{{{}, \"score\": {}, \"n\": {}, \"normalize\": {}, \"isa\": \"{isa}\", \"seconds\": {seconds:.6}}}",
+            metric_json(&name, metric),
+            json_number(score),
+            fa.rows(),
+            a.normalize
         );
     } else {
-        println!("{metric} (k = {k}, N = {}): {score:.6}", fa.rows);
+        println!("{name} (N = {}): {score:.6}", fa.rows());
+    }
+    Ok(())
+}
+
+fn cmd_sweep(a: Args) -> Result<(), Fail> {
+    let [pa, pb] = &a.positional[..] else {
+        return Err(Fail::Usage("sweep takes two input files".into()));
+    };
+    let (name, metric) = metric_of(&a)?;
+    let mode_name = a.prepare.as_deref().unwrap_or("none");
+    let mode = Prepare::from_name(mode_name).ok_or_else(|| {
+        Fail::Usage(format!("--prepare: unknown '{mode_name}' (none, normalize, paper, paper-per-sample)"))
+    })?;
+    let q = a.q.unwrap_or(0.95);
+    let (fa, fb) = (Features::load(pa, 3)?, Features::load(pb, 3)?);
+    let start = Instant::now();
+    let ((va, sa), (vb, sb)) = (fa.prepared(mode, q)?, fb.prepared(mode, q)?);
+    let (la, lb) = (Layers::new(&va, sa[0], sa[1], sa[2])?, Layers::new(&vb, sb[0], sb[1], sb[2])?);
+    let layers_a: Vec<AnyMatrix<'_>> = (0..sa[1]).map(|l| la.layer(l).into()).collect();
+    let layers_b: Vec<AnyMatrix<'_>> = (0..sb[1]).map(|l| lb.layer(l).into()).collect();
+    let opts = KnnOptions { similarity: Similarity::InnerProduct, threads: a.threads, isa: a.isa };
+    let r = sweep(&layers_a, &layers_b, metric, &opts)?;
+    let seconds = start.elapsed().as_secs_f64();
+    let rows: Vec<String> = r
+        .scores
+        .chunks(r.cols)
+        .map(|row| format!("[{}]", row.iter().map(|&x| json_number(x)).collect::<Vec<_>>().join(", ")))
+        .collect();
+    let best_index = r.best_index.map_or("null".to_string(), |(i, j)| format!("[{i}, {j}]"));
+    if a.json {
+        println!(
+            "{{{}, \"prepare\": \"{mode_name}\", \"n\": {}, \"layers_a\": {}, \"layers_b\": {}, \"scores\": [{}], \"best\": {}, \"best_index\": {best_index}, \"seconds\": {seconds:.6}}}",
+            metric_json(&name, metric),
+            sa[0],
+            r.rows,
+            r.cols,
+            rows.join(", "),
+            json_number(r.best)
+        );
+    } else {
+        for row in &rows {
+            println!("{row}");
+        }
+        println!("best {name}: {:.6} at {best_index}", r.best);
     }
     Ok(())
 }
@@ -177,6 +324,7 @@ fn run() -> Result<(), Fail> {
     match command.as_str() {
         "knn" => cmd_knn(parse(argv)?),
         "score" => cmd_score(parse(argv)?),
+        "sweep" => cmd_sweep(parse(argv)?),
         "isa" => {
             for isa in std::iter::once(Isa::best()).chain(Isa::available().filter(|&i| i != Isa::best())) {
                 println!("{isa}");
