@@ -85,6 +85,7 @@ impl<'a, T: Element> Matrix<'a, T> {
 
 /// Sum of squares in f64 with four interleaved accumulators in a fixed order: the same
 /// bits on every machine (plain scalar code, no ISA-dependent reduction).
+#[cfg(feature = "alloc")]
 fn sum_of_squares<T: Element>(row: &[T]) -> f64 {
     let mut acc = [0.0f64; 4];
     let chunks = row.chunks_exact(4);

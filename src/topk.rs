@@ -17,6 +17,7 @@ pub fn ranks_before(s: f32, i: u32, t: f32, j: u32) -> bool {
 
 /// A placeholder that every real candidate outranks: `(-inf, u32::MAX)`. Arrays filled
 /// with it are a valid full heap (see `TopK::resume`).
+#[cfg(feature = "alloc")]
 pub(crate) const SENTINEL: (f32, u32) = (f32::NEG_INFINITY, u32::MAX);
 
 /// The best `capacity` candidates seen so far, stored in two borrowed arrays.
@@ -37,6 +38,7 @@ impl<'a> TopK<'a> {
     /// A full selection over arrays that already form a heap under this order (the root,
     /// index 0, being the worst), e.g. arrays filled with [`SENTINEL`]. Lets a selection be
     /// put down and resumed later, or fed by several producers in turn.
+    #[cfg(feature = "alloc")]
     pub(crate) fn resume(scores: &'a mut [f32], indices: &'a mut [u32]) -> Self {
         let cap = scores.len().min(indices.len());
         Self { scores: &mut scores[..cap], indices: &mut indices[..cap], len: cap }

@@ -80,7 +80,7 @@ fn standardised(x: AnyMatrix<'_>) -> Result<Vec<f64>> {
         let mut out: Vec<f64> = (0..n).flat_map(|i| m.row(i).iter().map(|x| f64::from(x.to_f32()))).collect();
         for c in 0..d {
             let mean = (0..n).map(|i| out[i * d + c]).sum::<f64>() / n as f64;
-            let var = (0..n).map(|i| (out[i * d + c] - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
+            let var = (0..n).map(|i| (out[i * d + c] - mean) * (out[i * d + c] - mean)).sum::<f64>() / (n - 1) as f64;
             let scale = 1.0 / (libm::sqrt(var) + 1e-8);
             for i in 0..n {
                 out[i * d + c] = (out[i * d + c] - mean) * scale;
@@ -172,7 +172,7 @@ fn symmetric_eigen(mut a: Vec<f64>, n: usize) -> (Vec<f64>, Vec<f64>) {
     for _sweep in 0..100 {
         let off: f64 = (0..n)
             .flat_map(|i| (0..n).filter(move |&j| j != i).map(move |j| (i, j)))
-            .map(|(i, j)| a[i * n + j].powi(2))
+            .map(|(i, j)| a[i * n + j] * a[i * n + j])
             .sum();
         if off <= 1e-30 * scale {
             break;
