@@ -1,0 +1,124 @@
+//! Properties every metric must have, on random (tie-free) data: symmetry where the
+//! metric is symmetric, invariance to one row permutation applied to both inputs, CKA's
+//! invariance to orthogonal transforms and isotropic scaling, and self-alignment.
+
+mod common;
+
+use common::Rng;
+use repalign::knn::KnnOptions;
+use repalign::metrics::{self, Kernel, KnnMetric};
+use repalign::{AnyMatrix, Matrix};
+
+fn gauss(rng: &mut Rng, n: usize, d: usize) -> Vec<f32> {
+    rng.gauss(n * d)
+}
+
+/// Every symmetric metric, as a closure of (A, B).
+fn symmetric_metrics() -> Vec<(&'static str, Box<dyn Fn(AnyMatrix<'_>, AnyMatrix<'_>) -> f64>)> {
+    let o = KnnOptions::default();
+    let mut v: Vec<(&'static str, Box<dyn Fn(AnyMatrix<'_>, AnyMatrix<'_>) -> f64>)> = Vec::new();
+    for m in [KnnMetric::Mutual, KnnMetric::Lcs, KnnMetric::EditDistance, KnnMetric::Jaccard] {
+        v.push((m.name(), Box::new(move |a, b| metrics::knn_metric(m, a, b, 7, &o).unwrap())));
+    }
+    v.push(("cka", Box::new(|a, b| metrics::cka(a, b, Kernel::Linear, false, 0).unwrap())));
+    v.push(("unbiased_cka", Box::new(|a, b| metrics::cka(a, b, Kernel::Linear, true, 0).unwrap())));
+    v.push(("cka_rbf", Box::new(|a, b| metrics::cka(a, b, Kernel::Rbf { sigma: 4.0 }, false, 0).unwrap())));
+    v.push(("cknna_biased", Box::new(|a, b| metrics::cknna(a, b, 7, false, 0).unwrap())));
+    v.push(("svcca", Box::new(|a, b| metrics::svcca(a, b, 5).unwrap())));
+    v
+}
+
+#[test]
+fn symmetric_metrics_are_symmetric() {
+    let mut rng = Rng(11);
+    let (n, da, db) = (90, 24, 17);
+    let a = gauss(&mut rng, n, da);
+    let b: Vec<f32> = (0..n * db).map(|i| a[(i / db) * da + i % db] + 0.7 * rng.normal() as f32).collect();
+    let (ma, mb) = (Matrix::new(&a, n, da).unwrap(), Matrix::new(&b, n, db).unwrap());
+    for (name, f) in symmetric_metrics() {
+        let (ab, ba) = (f(ma.into(), mb.into()), f(mb.into(), ma.into()));
+        assert!((ab - ba).abs() <= 1e-9 * ab.abs().max(1.0), "{name}: {ab} vs {ba}");
+    }
+}
+
+#[test]
+fn one_permutation_of_both_inputs_changes_nothing() {
+    let mut rng = Rng(12);
+    let (n, da, db) = (80, 20, 30);
+    let a = gauss(&mut rng, n, da);
+    let b = gauss(&mut rng, n, db);
+    // A Fisher-Yates permutation of the rows.
+    let mut perm: Vec<usize> = (0..n).collect();
+    for i in (1..n).rev() {
+        perm.swap(i, rng.below(i as u64 + 1) as usize);
+    }
+    let permute =
+        |x: &[f32], d: usize| -> Vec<f32> { perm.iter().flat_map(|&p| x[p * d..(p + 1) * d].to_vec()).collect() };
+    let (pa, pb) = (permute(&a, da), permute(&b, db));
+    let (ma, mb) = (Matrix::new(&a, n, da).unwrap(), Matrix::new(&b, n, db).unwrap());
+    let (qa, qb) = (Matrix::new(&pa, n, da).unwrap(), Matrix::new(&pb, n, db).unwrap());
+    let o = KnnOptions::default();
+    for m in KnnMetric::ALL {
+        let (x, y) = (metrics::knn_metric(m, ma, mb, 6, &o).unwrap(), metrics::knn_metric(m, qa, qb, 6, &o).unwrap());
+        assert_eq!(x, y, "{}", m.name());
+    }
+    for (name, f) in symmetric_metrics() {
+        let (x, y) = (f(ma.into(), mb.into()), f(qa.into(), qb.into()));
+        assert!((x - y).abs() <= 1e-9 * x.abs().max(1.0), "{name}: {x} vs {y}");
+    }
+    for unbiased in [false, true] {
+        let (x, y) = (metrics::cknna(ma, mb, 6, unbiased, 0).unwrap(), metrics::cknna(qa, qb, 6, unbiased, 0).unwrap());
+        assert!((x - y).abs() <= 1e-9, "cknna unbiased={unbiased}: {x} vs {y}");
+    }
+}
+
+#[test]
+fn cka_is_invariant_to_rotations_and_isotropic_scaling() {
+    let mut rng = Rng(13);
+    let (n, d) = (60, 16);
+    let a = gauss(&mut rng, n, d);
+    let b = gauss(&mut rng, n, 12);
+    // Q = product of two Householder reflections (orthogonal, not a permutation).
+    let reflect = |x: &[f32], v: &[f64]| -> Vec<f32> {
+        let vv: f64 = v.iter().map(|t| t * t).sum();
+        x.chunks_exact(d)
+            .flat_map(|row| {
+                let dot: f64 = row.iter().zip(v).map(|(r, t)| f64::from(*r) * t).sum();
+                row.iter().zip(v).map(move |(r, t)| (f64::from(*r) - 2.0 * dot / vv * t) as f32).collect::<Vec<_>>()
+            })
+            .collect()
+    };
+    let v1: Vec<f64> = (0..d).map(|_| rng.normal()).collect();
+    let v2: Vec<f64> = (0..d).map(|_| rng.normal()).collect();
+    let rotated = reflect(&reflect(&a, &v1), &v2);
+    let scaled: Vec<f32> = a.iter().map(|x| x * 3.5).collect();
+    let mb = Matrix::new(&b, n, 12).unwrap();
+    for unbiased in [false, true] {
+        let base = metrics::cka(Matrix::new(&a, n, d).unwrap(), mb, Kernel::Linear, unbiased, 0).unwrap();
+        for (what, x) in [("rotated", &rotated), ("scaled", &scaled)] {
+            let got = metrics::cka(Matrix::new(x, n, d).unwrap(), mb, Kernel::Linear, unbiased, 0).unwrap();
+            assert!((got - base).abs() < 1e-5, "{what} unbiased={unbiased}: {got} vs {base}");
+        }
+    }
+}
+
+#[test]
+fn a_representation_aligns_perfectly_with_itself() {
+    let mut rng = Rng(14);
+    let (n, d, k) = (70, 19, 8);
+    let a = gauss(&mut rng, n, d);
+    let m = Matrix::new(&a, n, d).unwrap();
+    let o = KnnOptions::default();
+    assert_eq!(metrics::mutual_knn(m, m, k, &o).unwrap(), 1.0);
+    assert_eq!(metrics::knn_metric(KnnMetric::Cycle, m, m, k, &o).unwrap(), 1.0);
+    assert_eq!(metrics::knn_metric(KnnMetric::Lcs, m, m, k, &o).unwrap(), k as f64);
+    assert_eq!(metrics::knn_metric(KnnMetric::EditDistance, m, m, k, &o).unwrap(), 1.0);
+    assert_eq!(metrics::knn_metric(KnnMetric::Jaccard, m, m, k, &o).unwrap(), 1.0);
+    assert!((metrics::cka(m, m, Kernel::Linear, false, 0).unwrap() - 1.0).abs() < 1e-6);
+    assert!((metrics::svcca(m, m, 5).unwrap() - 1.0).abs() < 1e-9);
+    // Unrelated representations sit near chance: k / (N - 1) for mutual kNN.
+    let b = gauss(&mut rng, n, d);
+    let chance = k as f64 / (n - 1) as f64;
+    let s = metrics::mutual_knn(m, Matrix::new(&b, n, d).unwrap(), k, &o).unwrap();
+    assert!(s < 3.0 * chance, "{s} vs chance {chance}");
+}
