@@ -98,22 +98,39 @@ fn dict_value<'h>(header: &'h str, key: &str) -> Option<&'h str> {
 
 /// Writes a 2-D `<i4` array (e.g. a kNN graph) as `.npy` version 1.0.
 pub fn write_i32(path: impl AsRef<Path>, rows: usize, cols: usize, data: &[i32]) -> io::Result<()> {
-    if data.len() != rows * cols {
-        return Err(invalid(format!("{} elements for shape ({rows}, {cols})", data.len())));
+    write(path, "<i4", &[rows, cols], data.len(), |out| {
+        data.iter().for_each(|v| out.extend_from_slice(&v.to_le_bytes()))
+    })
+}
+
+/// Writes a `<f4` array of any shape (e.g. prepared features) as `.npy` version 1.0.
+pub fn write_f32(path: impl AsRef<Path>, shape: &[usize], data: &[f32]) -> io::Result<()> {
+    write(path, "<f4", shape, data.len(), |out| data.iter().for_each(|v| out.extend_from_slice(&v.to_le_bytes())))
+}
+
+fn write(
+    path: impl AsRef<Path>,
+    descr: &str,
+    shape: &[usize],
+    len: usize,
+    body: impl FnOnce(&mut Vec<u8>),
+) -> io::Result<()> {
+    if shape.iter().product::<usize>() != len {
+        return Err(invalid(format!("{len} elements for shape {shape:?}")));
     }
-    let mut header = format!("{{'descr': '<i4', 'fortran_order': False, 'shape': ({rows}, {cols}), }}");
+    let dims: Vec<String> = shape.iter().map(|d| format!("{d}")).collect();
+    let tuple = if dims.len() == 1 { format!("({},)", dims[0]) } else { format!("({})", dims.join(", ")) };
+    let mut header = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {tuple}, }}");
     // Magic + version + length + header + '\n' is padded to a multiple of 64 bytes.
     while (10 + header.len() + 1) % 64 != 0 {
         header.push(' ');
     }
     header.push('\n');
-    let mut out = Vec::with_capacity(10 + header.len() + data.len() * 4);
+    let mut out = Vec::with_capacity(10 + header.len() + len * 4);
     out.extend_from_slice(b"\x93NUMPY\x01\x00");
     out.extend_from_slice(&(header.len() as u16).to_le_bytes());
     out.extend_from_slice(header.as_bytes());
-    for v in data {
-        out.extend_from_slice(&v.to_le_bytes());
-    }
+    body(&mut out);
     std::fs::File::create(path)?.write_all(&out)
 }
 
@@ -137,6 +154,9 @@ mod tests {
         let got = read(&path).unwrap();
         assert_eq!(got.shape, [2, 3]);
         assert_eq!(got.data, NpyData::I32(std::vec![1, 2, 3, 4, 5, -6]));
+        write_f32(&path, &[1, 2, 2], &[0.5, -1.0, 2.0, 3.0]).unwrap();
+        let got = read(&path).unwrap();
+        assert_eq!((got.shape, got.data), (std::vec![1, 2, 2], NpyData::F32(std::vec![0.5, -1.0, 2.0, 3.0])));
         std::fs::remove_dir_all(dir).unwrap();
     }
 

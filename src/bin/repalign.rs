@@ -5,6 +5,7 @@
 //! repalign score A.npy B.npy --metric NAME [--k 10] [--kernel ip|rbf] [--sigma S] [--unbiased|--biased]
 //!                [--cca-dim 10] [--normalize] [--threads N] [--isa NAME] [--json]
 //! repalign sweep A.npy B.npy --metric NAME --k 10 --prepare none|normalize|paper|paper-per-sample [--json]
+//! repalign prepare X.npy --prepare paper [--q 0.95] --out Y.npy
 //! repalign isa
 //! ```
 //! Exit status: 0 success, 1 bad data or computation error, 2 bad command line.
@@ -31,6 +32,9 @@ USAGE:
   repalign sweep A.npy B.npy --metric NAME [--k K] [--prepare MODE] [--json] [metric options]
       Every layer pair of two models (3-D .npy, N x L x D): the L_A x L_B scores and the best
       pair (the first maximum in row-major order; none when no pair scores above 0).
+  repalign prepare X.npy --prepare MODE [--q Q] --out Y.npy
+      Writes the prepared float32 features (same shape), e.g. clamped and normalised once
+      for many sweeps; prints the clamp threshold.
   repalign isa
       Lists the instruction sets available here; the first is the default.
 
@@ -51,7 +55,7 @@ OPTIONS:
   --isa NAME     force a backend (see `repalign isa`); results never depend on it
   --json         print one JSON object (score: metric, k, score, ...; sweep: scores,
                  best, best_index, ...)
-  --out PATH     output file of `knn`
+  --out PATH     output file of `knn` and `prepare`
 Inputs are .npy arrays of float32 or float16 in C order.
 ";
 
@@ -316,6 +320,36 @@ fn cmd_sweep(a: Args) -> Result<(), Fail> {
     Ok(())
 }
 
+fn cmd_prepare(a: Args) -> Result<(), Fail> {
+    let [input] = &a.positional[..] else {
+        return Err(Fail::Usage("prepare takes one input file".into()));
+    };
+    let out = a.out.as_deref().ok_or_else(|| Fail::Usage("prepare needs --out Y.npy".into()))?;
+    let mode_name = a.prepare.as_deref().unwrap_or("paper");
+    let mode = Prepare::from_name(mode_name).ok_or_else(|| {
+        Fail::Usage(format!("--prepare: unknown '{mode_name}' (none, normalize, paper, paper-per-sample)"))
+    })?;
+    let x = npy::read(input).map_err(|e| Fail::Data(e.to_string()))?;
+    let s = match x.shape[..] {
+        [n, d] => [n, 1, d],
+        [n, l, d] => [n, l, d],
+        _ => return Err(Fail::Data(format!("{input}: expected 2-D or 3-D features, got shape {:?}", x.shape))),
+    };
+    let start = Instant::now();
+    let (values, threshold) = match &x.data {
+        NpyData::F32(v) => prepare::prepare(&Layers::new(v, s[0], s[1], s[2])?, mode, a.q.unwrap_or(0.95))?,
+        NpyData::F16(v) => prepare::prepare(&Layers::new(v, s[0], s[1], s[2])?, mode, a.q.unwrap_or(0.95))?,
+        NpyData::I32(_) => return Err(Fail::Data(format!("{input}: features must be float32 or float16"))),
+    };
+    let seconds = start.elapsed().as_secs_f64();
+    npy::write_f32(out, &x.shape, &values)?;
+    println!(
+        "{{\"prepare\": \"{mode_name}\", \"threshold\": {}, \"seconds\": {seconds:.6}}}",
+        json_number(f64::from(threshold))
+    );
+    Ok(())
+}
+
 fn run() -> Result<(), Fail> {
     let mut argv = std::env::args().skip(1);
     let Some(command) = argv.next() else {
@@ -325,6 +359,7 @@ fn run() -> Result<(), Fail> {
         "knn" => cmd_knn(parse(argv)?),
         "score" => cmd_score(parse(argv)?),
         "sweep" => cmd_sweep(parse(argv)?),
+        "prepare" => cmd_prepare(parse(argv)?),
         "isa" => {
             for isa in std::iter::once(Isa::best()).chain(Isa::available().filter(|&i| i != Isa::best())) {
                 println!("{isa}");
