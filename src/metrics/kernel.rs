@@ -33,6 +33,8 @@ pub enum Kernel {
 pub struct KernelMatrix {
     n: usize,
     values: Vec<f64>,
+    /// Known to equal its transpose exactly.
+    symmetric: bool,
 }
 
 impl KernelMatrix {
@@ -73,7 +75,23 @@ pub fn kernel_matrix<'a>(x: impl Into<AnyMatrix<'a>>, kernel: Kernel, threads: u
             v
         }
     };
-    Ok(KernelMatrix { n, values })
+    // Gram entries are symmetric bit for bit, and so is everything computed from them.
+    Ok(KernelMatrix { n, values, symmetric: true })
+}
+
+/// `L` transposed, borrowed as is when it is symmetric (every Gram-based kernel).
+fn transposed(l: &KernelMatrix) -> alloc::borrow::Cow<'_, [f64]> {
+    if l.symmetric {
+        return alloc::borrow::Cow::Borrowed(&l.values);
+    }
+    let n = l.n;
+    let mut t = vec![0.0f64; n * n];
+    for i in 0..n {
+        for j in 0..n {
+            t[j * n + i] = l.values[i * n + j];
+        }
+    }
+    alloc::borrow::Cow::Owned(t)
 }
 
 /// Biased HSIC: `trace(K H L H)` with `H = I - 11ᵀ/N`, no normalising factor; any square
@@ -82,11 +100,13 @@ fn hsic_biased(k: &KernelMatrix, l: &KernelMatrix) -> f64 {
     let n = k.n;
     let mean = |m: &KernelMatrix, i: usize| m.values[i * n..(i + 1) * n].iter().sum::<f64>() / n as f64;
     let (rk, rl): (Vec<f64>, Vec<f64>) = (0..n).map(|i| (mean(k, i), mean(l, i))).unzip();
+    let lt = transposed(l);
     // trace(KH LH) = sum_ij (KH)_ij (LH)_ji, (KH)_ij = K_ij - mean of row i of K.
     let mut s = 0.0;
     for i in 0..n {
-        for j in 0..n {
-            s += (k.at(i, j) - rk[i]) * (l.at(j, i) - rl[j]);
+        let (k_row, lt_row) = (&k.values[i * n..(i + 1) * n], &lt[i * n..(i + 1) * n]);
+        for ((kij, lji), rlj) in k_row.iter().zip(lt_row).zip(&rl) {
+            s += (kij - rk[i]) * (lji - rlj);
         }
     }
     s
@@ -95,14 +115,17 @@ fn hsic_biased(k: &KernelMatrix, l: &KernelMatrix) -> f64 {
 /// Unbiased HSIC (Song et al. 2012, eq. 5) on K, L with zeroed diagonals; N >= 4.
 fn hsic_unbiased(k: &KernelMatrix, l: &KernelMatrix) -> f64 {
     let n = k.n;
-    let off = |m: &KernelMatrix, i: usize, j: usize| if i == j { 0.0 } else { m.at(i, j) };
+    let lt = transposed(l);
     let (mut trace, mut sum_k, mut sum_l, mut cross) = (0.0, 0.0, 0.0, 0.0);
     let mut col_k = vec![0.0f64; n];
     let mut row_l = vec![0.0f64; n];
     for i in 0..n {
+        let span = i * n..(i + 1) * n;
+        let (k_row, l_row, lt_row) = (&k.values[span.clone()], &l.values[span.clone()], &lt[span]);
         for j in 0..n {
-            let (kij, lij) = (off(k, i, j), off(l, i, j));
-            trace += kij * off(l, j, i);
+            // The diagonals count as zero.
+            let (kij, lij, lji) = if i == j { (0.0, 0.0, 0.0) } else { (k_row[j], l_row[j], lt_row[j]) };
+            trace += kij * lji;
             sum_k += kij;
             sum_l += lij;
             col_k[j] += kij;
@@ -176,7 +199,7 @@ fn neighbour_mask(m: &KernelMatrix, topk: usize, unbiased: bool) -> Vec<f64> {
 }
 
 fn masked(m: &KernelMatrix, w: &[f64]) -> KernelMatrix {
-    KernelMatrix { n: m.n, values: m.values.iter().zip(w).map(|(v, w)| v * w).collect() }
+    KernelMatrix { n: m.n, values: m.values.iter().zip(w).map(|(v, w)| v * w).collect(), symmetric: false }
 }
 
 /// CKNNA from two linear kernels: kernel alignment restricted to mutual neighbours.

@@ -6,9 +6,10 @@
 //! N - 1 denominator), keep the `cca_dim` leading left singular vectors U_A and U_B, and
 //! average the canonical correlations, the singular values of U_Aᵀ U_B. All in f64.
 //!
-//! Linear algebra: a cyclic Jacobi eigensolver on the smaller Gram matrix (D x D or N x N),
-//! about 60 lines in-crate instead of a LAPACK dependency: small, exact to rounding, and
-//! deterministic on every platform; O(min(N, D)³) per sweep, which is seconds at 1000.
+//! Linear algebra: a symmetric eigensolver (Householder tridiagonalisation + implicit QL)
+//! on the smaller Gram matrix (D x D or N x N), about 150 lines in-crate instead of a
+//! LAPACK dependency: small, exact to rounding, deterministic on every platform;
+//! O(min(N, D)³), about a second at 1000.
 
 use alloc::vec;
 use alloc::vec::Vec;
@@ -161,55 +162,20 @@ fn gram_cols(x: &[f64], n: usize, d: usize) -> Vec<f64> {
     g
 }
 
-/// Eigen-decomposition of a symmetric n x n matrix by cyclic Jacobi rotations: eigenvalues
-/// in descending order and the matching eigenvectors as columns (row-major n x n).
-fn symmetric_eigen(mut a: Vec<f64>, n: usize) -> (Vec<f64>, Vec<f64>) {
-    let mut v = vec![0.0f64; n * n];
-    for i in 0..n {
-        v[i * n + i] = 1.0;
-    }
-    let scale: f64 = a.iter().map(|x| x * x).sum::<f64>().max(f64::MIN_POSITIVE);
-    for _sweep in 0..100 {
-        let off: f64 = (0..n)
-            .flat_map(|i| (0..n).filter(move |&j| j != i).map(move |j| (i, j)))
-            .map(|(i, j)| a[i * n + j] * a[i * n + j])
-            .sum();
-        if off <= 1e-30 * scale {
-            break;
-        }
-        for p in 0..n {
-            for q in p + 1..n {
-                let apq = a[p * n + q];
-                if apq == 0.0 {
-                    continue;
-                }
-                let (app, aqq) = (a[p * n + p], a[q * n + q]);
-                let theta = (aqq - app) / (2.0 * apq);
-                let t = theta.signum() / (theta.abs() + libm::sqrt(theta * theta + 1.0));
-                let t = if theta == 0.0 { 1.0 } else { t };
-                let c = 1.0 / libm::sqrt(t * t + 1.0);
-                let s = t * c;
-                for k in 0..n {
-                    let (akp, akq) = (a[k * n + p], a[k * n + q]);
-                    a[k * n + p] = c * akp - s * akq;
-                    a[k * n + q] = s * akp + c * akq;
-                }
-                for k in 0..n {
-                    let (apk, aqk) = (a[p * n + k], a[q * n + k]);
-                    a[p * n + k] = c * apk - s * aqk;
-                    a[q * n + k] = s * apk + c * aqk;
-                }
-                for k in 0..n {
-                    let (vkp, vkq) = (v[k * n + p], v[k * n + q]);
-                    v[k * n + p] = c * vkp - s * vkq;
-                    v[k * n + q] = s * vkp + c * vkq;
-                }
-            }
-        }
+/// Eigen-decomposition of a symmetric n x n matrix: eigenvalues in descending order and
+/// the matching eigenvectors as columns (row-major n x n). Householder reduction to
+/// tridiagonal form, then the QL algorithm with implicit shifts (the classic tred2/tql2
+/// pair): O(n³), about 20x fewer operations than cyclic Jacobi at n = 1000.
+fn symmetric_eigen(a: Vec<f64>, n: usize) -> (Vec<f64>, Vec<f64>) {
+    let mut v = a;
+    let (mut d, mut e) = (vec![0.0f64; n], vec![0.0f64; n]);
+    if n > 0 {
+        tridiagonalize(&mut v, &mut d, &mut e, n);
+        tridiagonal_ql(&mut v, &mut d, &mut e, n);
     }
     let mut order: Vec<usize> = (0..n).collect();
-    order.sort_by(|&x, &y| a[y * n + y].total_cmp(&a[x * n + x]));
-    let values = order.iter().map(|&i| a[i * n + i]).collect();
+    order.sort_by(|&x, &y| d[y].total_cmp(&d[x]));
+    let values = order.iter().map(|&i| d[i]).collect();
     let mut vectors = vec![0.0f64; n * n];
     for (c, &src) in order.iter().enumerate() {
         for r in 0..n {
@@ -219,12 +185,194 @@ fn symmetric_eigen(mut a: Vec<f64>, n: usize) -> (Vec<f64>, Vec<f64>) {
     (values, vectors)
 }
 
+/// Householder reduction of the symmetric matrix in `v` to tridiagonal form (diagonal `d`,
+/// sub-diagonal `e[1..]`), leaving the accumulated orthogonal transform in `v`.
+fn tridiagonalize(v: &mut [f64], d: &mut [f64], e: &mut [f64], n: usize) {
+    let at = |i: usize, j: usize| i * n + j;
+    for j in 0..n {
+        d[j] = v[at(n - 1, j)];
+    }
+    for i in (1..n).rev() {
+        let scale: f64 = d[..i].iter().map(|x| x.abs()).sum();
+        let mut h = 0.0;
+        if scale == 0.0 {
+            e[i] = d[i - 1];
+            for j in 0..i {
+                d[j] = v[at(i - 1, j)];
+                v[at(i, j)] = 0.0;
+                v[at(j, i)] = 0.0;
+            }
+        } else {
+            for x in &mut d[..i] {
+                *x /= scale;
+                h += *x * *x;
+            }
+            let f = d[i - 1];
+            let g = if f > 0.0 { -libm::sqrt(h) } else { libm::sqrt(h) };
+            e[i] = scale * g;
+            h -= f * g;
+            d[i - 1] = f - g;
+            e[..i].iter_mut().for_each(|x| *x = 0.0);
+            for j in 0..i {
+                let f = d[j];
+                v[at(j, i)] = f;
+                let mut g = e[j] + v[at(j, j)] * f;
+                for k in j + 1..i {
+                    g += v[at(k, j)] * d[k];
+                    e[k] += v[at(k, j)] * f;
+                }
+                e[j] = g;
+            }
+            let mut f = 0.0;
+            for j in 0..i {
+                e[j] /= h;
+                f += e[j] * d[j];
+            }
+            let hh = f / (h + h);
+            for j in 0..i {
+                e[j] -= hh * d[j];
+            }
+            for j in 0..i {
+                let (f, g) = (d[j], e[j]);
+                for k in j..i {
+                    v[at(k, j)] -= f * e[k] + g * d[k];
+                }
+                d[j] = v[at(i - 1, j)];
+                v[at(i, j)] = 0.0;
+            }
+        }
+        d[i] = h;
+    }
+    // Accumulate the transformations.
+    for i in 0..n - 1 {
+        v[at(n - 1, i)] = v[at(i, i)];
+        v[at(i, i)] = 1.0;
+        let h = d[i + 1];
+        if h != 0.0 {
+            for k in 0..=i {
+                d[k] = v[at(k, i + 1)] / h;
+            }
+            for j in 0..=i {
+                let g: f64 = (0..=i).map(|k| v[at(k, i + 1)] * v[at(k, j)]).sum();
+                for k in 0..=i {
+                    v[at(k, j)] -= g * d[k];
+                }
+            }
+        }
+        for k in 0..=i {
+            v[at(k, i + 1)] = 0.0;
+        }
+    }
+    for j in 0..n {
+        d[j] = v[at(n - 1, j)];
+        v[at(n - 1, j)] = 0.0;
+    }
+    v[at(n - 1, n - 1)] = 1.0;
+    e[0] = 0.0;
+}
+
+/// Eigenvalues (into `d`) and eigenvectors (applied to `v`) of the tridiagonal matrix from
+/// [`tridiagonalize`], by QL iterations with implicit shifts.
+fn tridiagonal_ql(v: &mut [f64], d: &mut [f64], e: &mut [f64], n: usize) {
+    let at = |i: usize, j: usize| i * n + j;
+    for i in 1..n {
+        e[i - 1] = e[i];
+    }
+    e[n - 1] = 0.0;
+    let (mut f, mut tst1) = (0.0f64, 0.0f64);
+    let eps = f64::EPSILON;
+    for l in 0..n {
+        tst1 = tst1.max(d[l].abs() + e[l].abs());
+        let mut m = l;
+        while m < n - 1 && e[m].abs() > eps * tst1 {
+            m += 1;
+        }
+        if m > l {
+            for _iteration in 0..100 {
+                let g = d[l];
+                let mut p = (d[l + 1] - g) / (2.0 * e[l]);
+                let mut r = libm::hypot(p, 1.0);
+                if p < 0.0 {
+                    r = -r;
+                }
+                d[l] = e[l] / (p + r);
+                d[l + 1] = e[l] * (p + r);
+                let dl1 = d[l + 1];
+                let mut h = g - d[l];
+                for x in &mut d[l + 2..] {
+                    *x -= h;
+                }
+                f += h;
+                p = d[m];
+                let (mut c, mut c2, mut c3) = (1.0, 1.0, 1.0);
+                let el1 = e[l + 1];
+                let (mut s, mut s2) = (0.0, 0.0);
+                for i in (l..m).rev() {
+                    c3 = c2;
+                    c2 = c;
+                    s2 = s;
+                    let g = c * e[i];
+                    h = c * p;
+                    r = libm::hypot(p, e[i]);
+                    e[i + 1] = s * r;
+                    s = e[i] / r;
+                    c = p / r;
+                    p = c * d[i] - s * g;
+                    d[i + 1] = h + s * (c * g + s * d[i]);
+                    for k in 0..n {
+                        let h = v[at(k, i + 1)];
+                        v[at(k, i + 1)] = s * v[at(k, i)] + c * h;
+                        v[at(k, i)] = c * v[at(k, i)] - s * h;
+                    }
+                }
+                p = -s * s2 * c3 * el1 * e[l] / dl1;
+                e[l] = s * p;
+                d[l] = c * p;
+                if e[l].abs() <= eps * tst1 {
+                    break;
+                }
+            }
+        }
+        d[l] += f;
+        e[l] = 0.0;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn jacobi_diagonalises() {
+    fn eigen_decomposes_random_symmetric_matrices() {
+        let mut seed = 7u64;
+        let mut next = || {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (seed >> 11) as f64 / (1u64 << 53) as f64 - 0.5
+        };
+        for n in [1, 2, 3, 7, 40, 97] {
+            let mut a = vec![0.0f64; n * n];
+            for i in 0..n {
+                for j in 0..=i {
+                    let x = next();
+                    a[i * n + j] = x;
+                    a[j * n + i] = x;
+                }
+            }
+            let (values, vectors) = symmetric_eigen(a.clone(), n);
+            assert!(values.windows(2).all(|w| w[0] >= w[1]));
+            for c in 0..n {
+                let norm: f64 = (0..n).map(|r| vectors[r * n + c] * vectors[r * n + c]).sum();
+                assert!((norm - 1.0).abs() < 1e-10, "n={n} column {c} norm {norm}");
+                for r in 0..n {
+                    let av: f64 = (0..n).map(|k| a[r * n + k] * vectors[k * n + c]).sum();
+                    assert!((av - values[c] * vectors[r * n + c]).abs() < 1e-10, "n={n} A v = λ v at ({r}, {c})");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn eigen_small_known_case() {
         let a = vec![4.0, 1.0, 2.0, 1.0, 3.0, 0.5, 2.0, 0.5, 5.0];
         let (values, vectors) = symmetric_eigen(a.clone(), 3);
         assert!(values.windows(2).all(|w| w[0] >= w[1]));
