@@ -13,10 +13,13 @@ fn gauss(rng: &mut Rng, n: usize, d: usize) -> Vec<f32> {
     rng.gauss(n * d)
 }
 
+/// A metric of (A, B), named.
+type NamedMetric = (&'static str, Box<dyn Fn(AnyMatrix<'_>, AnyMatrix<'_>) -> f64>);
+
 /// Every symmetric metric, as a closure of (A, B).
-fn symmetric_metrics() -> Vec<(&'static str, Box<dyn Fn(AnyMatrix<'_>, AnyMatrix<'_>) -> f64>)> {
+fn symmetric_metrics() -> Vec<NamedMetric> {
     let o = KnnOptions::default();
-    let mut v: Vec<(&'static str, Box<dyn Fn(AnyMatrix<'_>, AnyMatrix<'_>) -> f64>)> = Vec::new();
+    let mut v: Vec<NamedMetric> = Vec::new();
     for m in [KnnMetric::Mutual, KnnMetric::Lcs, KnnMetric::EditDistance, KnnMetric::Jaccard] {
         v.push((m.name(), Box::new(move |a, b| metrics::knn_metric(m, a, b, 7, &o).unwrap())));
     }
