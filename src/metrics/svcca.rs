@@ -169,20 +169,26 @@ fn gram_cols(x: &[f64], n: usize, d: usize) -> Vec<f64> {
 fn symmetric_eigen(a: Vec<f64>, n: usize) -> (Vec<f64>, Vec<f64>) {
     let mut v = a;
     let (mut d, mut e) = (vec![0.0f64; n], vec![0.0f64; n]);
+    let mut w = vec![0.0f64; n * n];
     if n > 0 {
         tridiagonalize(&mut v, &mut d, &mut e, n);
-        tridiagonal_ql(&mut v, &mut d, &mut e, n);
+        // PERF: QL rotates pairs of eigenvector columns; on the transpose they are rows.
+        for r in 0..n {
+            for c in 0..n {
+                w[c * n + r] = v[r * n + c];
+            }
+        }
+        tridiagonal_ql(&mut w, &mut d, &mut e, n);
     }
     let mut order: Vec<usize> = (0..n).collect();
     order.sort_by(|&x, &y| d[y].total_cmp(&d[x]));
     let values = order.iter().map(|&i| d[i]).collect();
-    let mut vectors = vec![0.0f64; n * n];
     for (c, &src) in order.iter().enumerate() {
         for r in 0..n {
-            vectors[r * n + c] = v[r * n + src];
+            v[r * n + c] = w[src * n + r];
         }
     }
-    (values, vectors)
+    (values, v)
 }
 
 /// Householder reduction of the symmetric matrix in `v` to tridiagonal form (diagonal `d`,
@@ -271,10 +277,10 @@ fn tridiagonalize(v: &mut [f64], d: &mut [f64], e: &mut [f64], n: usize) {
     e[0] = 0.0;
 }
 
-/// Eigenvalues (into `d`) and eigenvectors (applied to `v`) of the tridiagonal matrix from
-/// [`tridiagonalize`], by QL iterations with implicit shifts.
-fn tridiagonal_ql(v: &mut [f64], d: &mut [f64], e: &mut [f64], n: usize) {
-    let at = |i: usize, j: usize| i * n + j;
+/// Eigenvalues (into `d`) and eigenvectors of the tridiagonal matrix from
+/// [`tridiagonalize`], by QL iterations with implicit shifts. `wt` holds the transform
+/// transposed (row i = eigenvector i) and receives the rotations.
+fn tridiagonal_ql(wt: &mut [f64], d: &mut [f64], e: &mut [f64], n: usize) {
     for i in 1..n {
         e[i - 1] = e[i];
     }
@@ -319,10 +325,11 @@ fn tridiagonal_ql(v: &mut [f64], d: &mut [f64], e: &mut [f64], n: usize) {
                     c = p / r;
                     p = c * d[i] - s * g;
                     d[i + 1] = h + s * (c * g + s * d[i]);
-                    for k in 0..n {
-                        let h = v[at(k, i + 1)];
-                        v[at(k, i + 1)] = s * v[at(k, i)] + c * h;
-                        v[at(k, i)] = c * v[at(k, i)] - s * h;
+                    let (row_i, row_next) = wt[i * n..(i + 2) * n].split_at_mut(n);
+                    for (a, b) in row_i.iter_mut().zip(row_next.iter_mut()) {
+                        let h = *b;
+                        *b = s * *a + c * h;
+                        *a = c * *a - s * h;
                     }
                 }
                 p = -s * s2 * c3 * el1 * e[l] / dl1;
