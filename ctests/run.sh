@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Builds and runs the C and C++ tests of the repalign C ABI against an already built
-# librepalign.a / librepalign.so.
+# librepalign.a / librepalign.so: test_knn.c (kNN graphs, search, merge, mutual kNN),
+# test_metrics.c (every metric, preparation, the layer sweep) and test_knn.cpp.
 #
 #   bash ctests/run.sh [PROFILE_DIR]          # default: target/release
 #
-# Native mode: C99 against the static library, C++17 against the static library, C99
-# against the shared library, C99 under ASan + UBSan, and C99 under valgrind memcheck when
-# valgrind is installed.
+# Native mode: each C99 test against the static library, C++17 against the static library,
+# each C99 test against the shared library, under ASan + UBSan, and under valgrind memcheck
+# when valgrind is installed.
 #
-# Cross mode (RUNNER set): only the C99 test against the static library, built with $CC
+# Cross mode (RUNNER set): only the C99 tests against the static library, built with $CC
 # and run through $RUNNER, e.g.
 #   cargo build --release -p repalign-capi --target aarch64-unknown-linux-gnu
 #   CC=aarch64-linux-gnu-gcc RUNNER="qemu-aarch64 -L /usr/aarch64-linux-gnu" \
@@ -38,27 +39,39 @@ run() {
   "$@"
 }
 
+C_TESTS=(test_knn test_metrics)
+
 if [[ -n "$RUNNER" ]]; then
-  "$CC" "${CFLAGS[@]}" "$ROOT/ctests/test_knn.c" "$STATIC" "${LIBS[@]}" -o "$OUT/c_static_cross"
-  # shellcheck disable=SC2086 # RUNNER is a command line with arguments
-  run "C99, static library, through $RUNNER" $RUNNER "$OUT/c_static_cross"
+  for t in "${C_TESTS[@]}"; do
+    "$CC" "${CFLAGS[@]}" "$ROOT/ctests/$t.c" "$STATIC" "${LIBS[@]}" -o "$OUT/${t}_static_cross"
+  done
+  for t in "${C_TESTS[@]}"; do
+    # shellcheck disable=SC2086 # RUNNER is a command line with arguments
+    run "$t: C99, static library, through $RUNNER" $RUNNER "$OUT/${t}_static_cross"
+  done
   exit 0
 fi
 
-"$CC" "${CFLAGS[@]}" "$ROOT/ctests/test_knn.c" "$STATIC" "${LIBS[@]}" -o "$OUT/c_static"
+for t in "${C_TESTS[@]}"; do
+  "$CC" "${CFLAGS[@]}" "$ROOT/ctests/$t.c" "$STATIC" "${LIBS[@]}" -o "$OUT/${t}_static"
+  "$CC" "${CFLAGS[@]}" "$ROOT/ctests/$t.c" -L"$LIB_DIR" -lrepalign -lm -Wl,-rpath,"$LIB_DIR" -o "$OUT/${t}_shared"
+  "$CC" "${CFLAGS[@]}" -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all \
+    "$ROOT/ctests/$t.c" "$STATIC" "${LIBS[@]}" -o "$OUT/${t}_asan"
+done
 "$CXX" "${CXXFLAGS[@]}" "$ROOT/ctests/test_knn.cpp" "$STATIC" "${LIBS[@]}" -o "$OUT/cpp_static"
-"$CC" "${CFLAGS[@]}" "$ROOT/ctests/test_knn.c" -L"$LIB_DIR" -lrepalign -lm -Wl,-rpath,"$LIB_DIR" -o "$OUT/c_shared"
-"$CC" "${CFLAGS[@]}" -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all \
-  "$ROOT/ctests/test_knn.c" "$STATIC" "${LIBS[@]}" -o "$OUT/c_asan"
 
-run "C99, static library" "$OUT/c_static"
-run "C++17, static library" "$OUT/cpp_static"
-run "C99, shared library" "$OUT/c_shared"
-run "C99, static library, ASan + UBSan" \
-  env ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 "$OUT/c_asan"
-if command -v valgrind >/dev/null; then
-  run "C99, static library, valgrind memcheck" \
-    valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite "$OUT/c_static"
-else
-  printf '\n=== valgrind not installed: memcheck skipped\n'
-fi
+for t in "${C_TESTS[@]}"; do
+  run "$t: C99, static library" "$OUT/${t}_static"
+done
+run "test_knn.cpp: C++17, static library" "$OUT/cpp_static"
+for t in "${C_TESTS[@]}"; do
+  run "$t: C99, shared library" "$OUT/${t}_shared"
+  run "$t: C99, static library, ASan + UBSan" \
+    env ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 "$OUT/${t}_asan"
+  if command -v valgrind >/dev/null; then
+    run "$t: C99, static library, valgrind memcheck" \
+      valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite "$OUT/${t}_static"
+  else
+    printf '\n=== valgrind not installed: memcheck of %s skipped\n' "$t"
+  fi
+done

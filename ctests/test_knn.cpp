@@ -53,6 +53,21 @@ int main() {
     check(std::strcmp(repalign_status_message(REPALIGN_STATUS_INVALID_K), "k is out of range") == 0,
           "status message");
 
+    // The metric descriptor and repalign_score: linear CKA of a matrix with itself is ~1.
+    RepalignMetric metric = repalign_metric_default(REPALIGN_METRIC_KIND_CKA);
+    metric.kernel = REPALIGN_KERNEL_LINEAR;
+    check(repalign_score(&m, &m, &metric, nullptr, &score) == REPALIGN_STATUS_OK && score > 0.999 && score <= 1.0,
+          "repalign_score: cka of a matrix with itself is 1");
+    check(std::string(repalign_metric_kind_name(metric.kind)) == "cka", "metric kind name");
+    metric.kind = REPALIGN_METRIC_KIND_UNBIASED_CKA;
+    check(repalign_score(&m, &m, &metric, nullptr, &score) == REPALIGN_STATUS_OK, "unbiased cka with N = 4");
+
+    // The tensor descriptor: the same 8 values as 2 samples x 2 layers x 2 features.
+    const RepalignTensor3 tensor{x.data(), REPALIGN_DTYPE_F32, 2, 2, 2, x.size()};
+    float prepared[8];
+    RepalignStatus prep = repalign_prepare(&tensor, REPALIGN_PREPARE_NORMALIZE, 0.95, prepared, 8, nullptr);
+    check(prep == REPALIGN_STATUS_OK, "repalign_prepare of a 2 x 2 x 2 tensor");
+
     std::printf("%d passed, %d failed\n", passed, failed);
     return failed != 0;
 }

@@ -1,5 +1,7 @@
 /*
- * repalign: exact SIMD kNN graphs and the mutual-kNN alignment metric, for C and C++.
+ * repalign: exact SIMD kNN graphs, the alignment metrics of the Platonic Representation
+ * Hypothesis (kNN metrics, CKA, CKNNA, SVCCA), feature preparation and the layer sweep,
+ * for C and C++.
  * SPDX-License-Identifier: MIT OR Apache-2.0
  *
  * Conventions
@@ -13,8 +15,10 @@
  *   static (repalign_last_error's is thread-local, valid until the next call).
  * - Lengths are element counts and are checked; products that overflow size_t are
  *   REPALIGN_STATUS_SHAPE_OVERFLOW. Output buffers must not overlap the inputs.
- * - dtype, ISA and similarity travel as uint32_t and are checked; the RepalignDtype,
- *   RepalignIsa and RepalignSimilarity constants name their values.
+ * - dtype, ISA, similarity, metric kind, kernel and preparation mode travel as uint32_t
+ *   and are checked; the RepalignDtype, RepalignIsa, RepalignSimilarity,
+ *   RepalignMetricKind, RepalignKernel and RepalignPrepare constants name their values.
+ *   Flags are uint32_t 0 or 1, also checked.
  * - On failure, outputs hold unspecified values.
  * - Thread safety: any function may be called from any thread at any time. There is no
  *   global mutable state visible to callers; the last-error message is per thread.
@@ -37,6 +41,11 @@
 #include <stdint.h>
 
 /**
+ * The clamp quantile `repalign_sweep` prepares with (the paper's).
+ */
+#define REPALIGN_SWEEP_Q 0.95
+
+/**
  * The result of every fallible `repalign_*` function. `REPALIGN_STATUS_OK` is 0; any other
  * value is an error. `repalign_status_message` gives a short static description of each
  * code and `repalign_last_error` a detailed one of the last failure on this thread.
@@ -57,7 +66,8 @@ typedef enum RepalignStatus {
    */
   REPALIGN_STATUS_INVALID_DTYPE = 2,
   /**
-   * A similarity or ISA integer is not a value of its enum.
+   * An enumerated integer (similarity, ISA, metric kind, kernel, preparation mode) is not
+   * a value of its enum, or not one the function accepts.
    */
   REPALIGN_STATUS_INVALID_ENUM = 3,
   /**
@@ -140,6 +150,15 @@ typedef enum RepalignStatus {
    * An error this version of the C API has no dedicated code for.
    */
   REPALIGN_STATUS_UNKNOWN = 23,
+  /**
+   * Too few samples for the estimator, e.g. unbiased CKA needs N >= 4, SVCCA N >= 2.
+   */
+  REPALIGN_STATUS_TOO_FEW_SAMPLES = 24,
+  /**
+   * A numeric parameter outside its domain, e.g. an RBF sigma <= 0, q outside (0, 1],
+   * cca_dim outside 1..=min(N, D), or a 0/1 flag holding another value.
+   */
+  REPALIGN_STATUS_INVALID_PARAMETER = 25,
 } RepalignStatus;
 
 /**
@@ -247,6 +266,128 @@ typedef uint32_t RepalignSimilarity;
 #endif // __cplusplus
 
 /**
+ * The metrics, for `RepalignMetric.kind`, by the reference's names (`metrics.py` of *The
+ * Platonic Representation Hypothesis*; `repalign_metric_kind_name` gives them).
+ */
+enum RepalignMetricKind
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  /**
+   * `mutual_knn`: mean over samples of |NN_A(i) ∩ NN_B(i)| / k, in [0, 1]. Reads `k`.
+   */
+  REPALIGN_METRIC_KIND_MUTUAL_KNN = 0,
+  /**
+   * `cycle_knn`: the fraction of samples i for which some j in NN_B(i) has i in NN_A(j),
+   * in [0, 1]; not symmetric in (A, B). Reads `k`.
+   */
+  REPALIGN_METRIC_KIND_CYCLE_KNN = 1,
+  /**
+   * `lcs_knn`: mean length of the longest common subsequence of the ordered lists
+   * NN_A(i) and NN_B(i), in [0, k] (as in the reference, **not** divided by k). Reads `k`.
+   */
+  REPALIGN_METRIC_KIND_LCS_KNN = 2,
+  /**
+   * `edit_distance_knn`: 1 - mean Levenshtein distance of the ordered lists / k, in
+   * [0, 1]. Reads `k`.
+   */
+  REPALIGN_METRIC_KIND_EDIT_DISTANCE_KNN = 3,
+  /**
+   * `jaccard_knn`: mean of |NN_A(i) ∩ NN_B(i)| / |NN_A(i) ∪ NN_B(i)|, in [0, 1]. Reads `k`.
+   */
+  REPALIGN_METRIC_KIND_JACCARD_KNN = 4,
+  /**
+   * `cka`: biased CKA, `HSIC(K, L) / (sqrt(HSIC(K, K) HSIC(L, L)) + 1e-6)`. Reads
+   * `kernel` and, for RBF, `sigma`.
+   */
+  REPALIGN_METRIC_KIND_CKA = 5,
+  /**
+   * `unbiased_cka`: CKA with the unbiased HSIC estimator (N >= 4); can be negative. Reads
+   * `kernel` and, for RBF, `sigma`.
+   */
+  REPALIGN_METRIC_KIND_UNBIASED_CKA = 6,
+  /**
+   * `cknna`: kernel alignment restricted to mutual `k` nearest neighbours (linear kernel,
+   * `k` from 2 to N). Reads `k` (the reference's `topk`) and `unbiased`.
+   */
+  REPALIGN_METRIC_KIND_CKNNA = 7,
+  /**
+   * `svcca`: mean canonical correlation of the `cca_dim` leading singular directions of
+   * the column-standardised inputs, in [0, 1], computed exactly (the reference's value
+   * is randomised). Reads `cca_dim` (from 1 to min(N, D_A, D_B)).
+   */
+  REPALIGN_METRIC_KIND_SVCCA = 8,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum RepalignMetricKind RepalignMetricKind;
+#else
+typedef uint32_t RepalignMetricKind;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
+ * Kernels of CKA, for `RepalignMetric.kernel`.
+ */
+enum RepalignKernel
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  /**
+   * `K = X Xᵀ` (the reference's `'ip'`).
+   */
+  REPALIGN_KERNEL_LINEAR = 0,
+  /**
+   * `K_ij = exp(-|x_i - x_j|² / (2 sigma²))` (the reference's `'rbf'`).
+   */
+  REPALIGN_KERNEL_RBF = 1,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum RepalignKernel RepalignKernel;
+#else
+typedef uint32_t RepalignKernel;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
+ * How features are prepared, for `repalign_prepare` and `repalign_sweep`.
+ */
+enum RepalignPrepare
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  /**
+   * As given (only checked for NaN and infinity).
+   */
+  REPALIGN_PREPARE_NONE = 0,
+  /**
+   * L2-normalise every row of every layer: `v / max(|v|, 1e-12)`.
+   */
+  REPALIGN_PREPARE_NORMALIZE = 1,
+  /**
+   * The paper's `prepare_features`: clamp to [-t, t], t the value at ascending index
+   * `floor(q * numel)` of |x| over the whole tensor, then normalise.
+   */
+  REPALIGN_PREPARE_PAPER = 2,
+  /**
+   * As `PAPER`, with t the mean over samples of each sample's linearly interpolated
+   * q-quantile of |x| (the default of the reference's measurement script).
+   */
+  REPALIGN_PREPARE_PAPER_PER_SAMPLE = 3,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum RepalignPrepare RepalignPrepare;
+#else
+typedef uint32_t RepalignPrepare;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
  * Options of every kNN computation. Obtain defaults from `repalign_knn_options_default()`
  * and change fields; a NULL options pointer means the defaults.
  */
@@ -299,6 +440,81 @@ typedef struct RepalignMatrix {
    */
   size_t len;
 } RepalignMatrix;
+
+/**
+ * A metric and its parameters. Obtain one from `repalign_metric_default(kind)` (the
+ * reference's defaults) and change fields. Each kind reads only the fields its
+ * `RepalignMetricKind` documentation names; the others are ignored.
+ *
+ * Checked when used: `kind` and `kernel` must be values of their enums
+ * (`REPALIGN_STATUS_INVALID_ENUM`); `sigma` must be finite and > 0 and `unbiased` 0 or 1
+ * (`REPALIGN_STATUS_INVALID_PARAMETER`); `k` must be from 1 to N - 1 for the kNN metrics
+ * and from 2 to N for CKNNA (`REPALIGN_STATUS_INVALID_K`); `cca_dim` from 1 to the rank of
+ * the standardised inputs, at most min(N, D) (`REPALIGN_STATUS_INVALID_PARAMETER`).
+ */
+typedef struct RepalignMetric {
+  /**
+   * A `RepalignMetricKind` value.
+   */
+  uint32_t kind;
+  /**
+   * Neighbours per sample of the kNN metrics (self excluded) and CKNNA's `topk`.
+   * Default 10.
+   */
+  size_t k;
+  /**
+   * A `RepalignKernel` value, for CKA and unbiased CKA. Default `REPALIGN_KERNEL_LINEAR`.
+   */
+  uint32_t kernel;
+  /**
+   * RBF bandwidth, finite and > 0. Default 1.0.
+   */
+  double sigma;
+  /**
+   * CKNNA's estimator: 1 unbiased (the default, as the reference), 0 biased.
+   */
+  uint32_t unbiased;
+  /**
+   * SVCCA's number of directions. Default 10.
+   */
+  size_t cca_dim;
+} RepalignMetric;
+
+/**
+ * A borrowed, dense tensor in C order: `samples` samples, each `layers` runs of `dim`
+ * features (element `[s][l][d]` at `data[(s * layers + l) * dim + d]`), in a buffer of
+ * `len` elements at `data`; e.g. the hidden states of every layer of one model.
+ *
+ * The buffer must hold at least `samples * layers * dim` elements and stay valid and
+ * unmodified for the duration of the call. `samples`, `layers` and `dim` must be
+ * non-zero (`REPALIGN_STATUS_EMPTY_MATRIX`, `REPALIGN_STATUS_ZERO_DIMENSION`).
+ */
+typedef struct RepalignTensor3 {
+  /**
+   * First element. Aligned for the dtype.
+   */
+  const void *data;
+  /**
+   * A `RepalignDtype` value.
+   */
+  uint32_t dtype;
+  /**
+   * N: samples (the rows of every layer).
+   */
+  size_t samples;
+  /**
+   * L: layers.
+   */
+  size_t layers;
+  /**
+   * D: features per layer.
+   */
+  size_t dim;
+  /**
+   * Elements (not bytes) readable at `data`.
+   */
+  size_t len;
+} RepalignTensor3;
 
 #ifdef __cplusplus
 extern "C" {
@@ -466,6 +682,149 @@ enum RepalignStatus repalign_mutual_knn_graphs(const uint32_t *a,
                                                size_t rows,
                                                size_t k,
                                                double *out);
+
+/**
+ * The reference's defaults for the metric `kind` (a `RepalignMetricKind` value): `k` 10,
+ * linear kernel, `sigma` 1.0, CKNNA unbiased, `cca_dim` 10. Never fails: `kind` is stored
+ * as given and an invalid one is reported by the function the descriptor is passed to.
+ */
+struct RepalignMetric repalign_metric_default(uint32_t kind);
+
+/**
+ * The reference's static name of a metric kind (`"mutual_knn"`, `"cycle_knn"`,
+ * `"lcs_knn"`, `"edit_distance_knn"`, `"jaccard_knn"`, `"cka"`, `"unbiased_cka"`,
+ * `"cknna"`, `"svcca"`), or NULL when `kind` is not a `RepalignMetricKind` value.
+ */
+const char *repalign_metric_kind_name(uint32_t kind);
+
+/**
+ * Any metric of two representations of the same samples (same `rows`; `cols` and dtype
+ * may differ), from features. `out` receives the score (ranges under
+ * `RepalignMetricKind`).
+ *
+ * - `metric`: see `RepalignMetric` for the fields each kind reads and how they are checked.
+ * - `opts`: nullable (defaults). `similarity` applies to the kNN metrics only (the kernel
+ *   metrics use the linear or RBF kernel of the rows as given; SVCCA standardises
+ *   columns). `threads` applies to every metric but SVCCA (single-threaded). `isa` forces
+ *   the kNN engine's instruction set; the kernel metrics and SVCCA run on the best one
+ *   (same bits), but a forced ISA this CPU lacks is `REPALIGN_STATUS_ISA_UNAVAILABLE` for
+ *   every metric.
+ *
+ * Errors besides those of the inputs: `REPALIGN_STATUS_ROW_COUNT_MISMATCH`,
+ * `REPALIGN_STATUS_INVALID_K`, `REPALIGN_STATUS_TOO_FEW_SAMPLES` (unbiased CKA and unbiased
+ * CKNNA need N >= 4, SVCCA N >= 2), `REPALIGN_STATUS_INVALID_PARAMETER`,
+ * `REPALIGN_STATUS_INVALID_ENUM`.
+ *
+ * # Safety
+ * `a`, `b` valid descriptors (see `RepalignMatrix`); `metric` valid; `opts` NULL or valid;
+ * `out` writable.
+ */
+enum RepalignStatus repalign_score(const struct RepalignMatrix *a,
+                                   const struct RepalignMatrix *b,
+                                   const struct RepalignMetric *metric,
+                                   const struct RepalignKnnOptions *opts,
+                                   double *out);
+
+/**
+ * A kNN metric (`kind` from `REPALIGN_METRIC_KIND_MUTUAL_KNN` to
+ * `REPALIGN_METRIC_KIND_JACCARD_KNN`) from precomputed neighbour lists, as
+ * `repalign_mutual_knn_graphs`: `a` holds `rows * a_width` indices, `b` holds
+ * `rows * b_width`, row-major, best first; the first `k` of each row are used (`k` from 1
+ * to the smaller width). `out` receives the score.
+ *
+ * Errors: `REPALIGN_STATUS_INVALID_ENUM` for a `kind` that is not a kNN metric (the kernel
+ * metrics and SVCCA need features), `REPALIGN_STATUS_INVALID_GRAPH` for an index `>= rows`
+ * or repeated within a row, `REPALIGN_STATUS_INVALID_K`, `REPALIGN_STATUS_SHAPE_OVERFLOW`.
+ *
+ * # Safety
+ * `a` and `b` valid for reading their `rows * width` elements; `out` writable.
+ */
+enum RepalignStatus repalign_knn_metric_graphs(uint32_t kind,
+                                               const uint32_t *a,
+                                               size_t a_width,
+                                               const uint32_t *b,
+                                               size_t b_width,
+                                               size_t rows,
+                                               size_t k,
+                                               double *out);
+
+/**
+ * The clamp threshold of the paper's feature preparation at quantile `q` (in (0, 1]):
+ * with `per_sample` 0, the value at ascending index `floor(q * numel)` of |x| over the
+ * whole tensor (`REPALIGN_PREPARE_PAPER`); with 1, the mean over samples of each sample's
+ * linearly interpolated q-quantile of |x| over its `layers * dim` values
+ * (`REPALIGN_PREPARE_PAPER_PER_SAMPLE`). `q = 1` gives infinity (no clamping).
+ *
+ * Errors: `REPALIGN_STATUS_INVALID_PARAMETER` for `q` outside (0, 1] or `per_sample` not 0
+ * or 1; `REPALIGN_STATUS_NON_FINITE` (the detail names sample, layer and feature).
+ *
+ * # Safety
+ * `x` a valid descriptor (see `RepalignTensor3`); `out` writable.
+ */
+enum RepalignStatus repalign_clamp_threshold(const struct RepalignTensor3 *x,
+                                             double q,
+                                             uint32_t per_sample,
+                                             float *out);
+
+/**
+ * Prepares a tensor as `mode` (a `RepalignPrepare` value) says, writing the
+ * `samples * layers * dim` prepared values as f32, in the same C order, to `out`
+ * (`out_len` elements, at least that many).
+ *
+ * - `q`: the clamp quantile of `PAPER` and `PAPER_PER_SAMPLE`, in (0, 1] (the paper uses
+ *   0.95; 1 clamps nothing); ignored by `NONE` and `NORMALIZE`.
+ * - `threshold`: nullable; receives the clamp threshold used, infinity when none was.
+ *
+ * f16 and bf16 inputs are widened exactly. Errors: `REPALIGN_STATUS_INVALID_ENUM` (mode),
+ * `REPALIGN_STATUS_INVALID_PARAMETER` (q), `REPALIGN_STATUS_OUTPUT_TOO_SHORT`,
+ * `REPALIGN_STATUS_NON_FINITE` (the detail names sample, layer and feature).
+ *
+ * # Safety
+ * `x` a valid descriptor (see `RepalignTensor3`); `out` valid for `out_len` writes of
+ * `float` and not overlapping `x`'s data (no in-place preparation); `threshold` NULL or
+ * writable.
+ */
+enum RepalignStatus repalign_prepare(const struct RepalignTensor3 *x,
+                                     uint32_t mode,
+                                     double q,
+                                     float *out,
+                                     size_t out_len,
+                                     float *threshold);
+
+/**
+ * The layer sweep of the paper's `compute_score`: prepares both tensors with
+ * `prepare_mode` (a `RepalignPrepare` value; q = `REPALIGN_SWEEP_Q`, 0.95; `NONE` uses the
+ * features as given, without a copy), then scores `metric` for every pair (layer i of `a`,
+ * layer j of `b`). `a` and `b` must have the same `samples`; `layers`, `dim` and dtype may
+ * differ. Per-layer work (kNN graph, kernel matrix, SVCCA basis) is done once per layer.
+ *
+ * - `opts`: nullable (defaults); as in `repalign_score`.
+ * - `scores`: `a->layers * b->layers` values, row-major: `scores[i * b->layers + j]`;
+ *   `scores_len` elements, at least that many.
+ * - `best`, `best_i`, `best_j`, `has_best`: the reference's best pair. `best` starts at 0
+ *   and is replaced only by a strictly larger score, so (`best_i`, `best_j`) is the first
+ *   maximum in row-major order; when no pair scores above 0, `has_best` is false and
+ *   `best`, `best_i`, `best_j` are 0.
+ *
+ * Errors: those of `repalign_prepare` and `repalign_score`, and
+ * `REPALIGN_STATUS_ROW_COUNT_MISMATCH` for different `samples`.
+ *
+ * # Safety
+ * `a`, `b` valid descriptors (see `RepalignTensor3`); `metric` valid; `opts` NULL or
+ * valid; `scores` valid for `scores_len` writes of `double`; `best`, `best_i`, `best_j`,
+ * `has_best` writable. Outputs must not overlap the inputs or each other.
+ */
+enum RepalignStatus repalign_sweep(const struct RepalignTensor3 *a,
+                                   const struct RepalignTensor3 *b,
+                                   const struct RepalignMetric *metric,
+                                   uint32_t prepare_mode,
+                                   const struct RepalignKnnOptions *opts,
+                                   double *scores,
+                                   size_t scores_len,
+                                   double *best,
+                                   size_t *best_i,
+                                   size_t *best_j,
+                                   bool *has_best);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -117,6 +117,8 @@ unsafe impl Zeroable for u32 {}
 unsafe impl Zeroable for f32 {}
 // SAFETY: all-zero bytes are +0.0.
 unsafe impl Zeroable for f64 {}
+// SAFETY: all-zero bytes are the integer 0.
+unsafe impl Zeroable for usize {}
 // SAFETY: the zero byte is `false`.
 unsafe impl Zeroable for bool {}
 

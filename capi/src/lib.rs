@@ -1,8 +1,9 @@
 //! # repalign C ABI
 //!
 //! `librepalign.a` / `librepalign.so` and `include/repalign.h` (generated from this crate by
-//! cbindgen, committed, never edited by hand): exact kNN graphs and the mutual-kNN
-//! alignment metric of the `repalign` crate, for C and C++.
+//! cbindgen, committed, never edited by hand): exact kNN graphs, the alignment metrics
+//! (kNN metrics, CKA, CKNNA, SVCCA), feature preparation and the layer sweep of the
+//! `repalign` crate, for C and C++.
 //!
 //! ## Conventions (repeated at the top of the header)
 //! - Every fallible function returns a [`RepalignStatus`]; `REPALIGN_STATUS_OK` (0) is
@@ -15,8 +16,10 @@
 //!   static, except `repalign_last_error`'s (thread-local, see there).
 //! - Buffer lengths are element counts, checked before use; sizes whose product overflows
 //!   `size_t` are `REPALIGN_STATUS_SHAPE_OVERFLOW`. Output buffers must not overlap inputs.
-//! - Enumerated values (dtype, ISA, similarity) are passed as `uint32_t` and checked;
-//!   the `RepalignDtype`, `RepalignIsa` and `RepalignSimilarity` constants name them.
+//! - Enumerated values (dtype, ISA, similarity, metric kind, kernel, preparation mode) are
+//!   passed as `uint32_t` and checked; the `RepalignDtype`, `RepalignIsa`,
+//!   `RepalignSimilarity`, `RepalignMetricKind`, `RepalignKernel` and `RepalignPrepare`
+//!   constants name them. Flags are `uint32_t` 0 or 1, also checked.
 //! - On failure, output buffers hold unspecified values and scalar out-parameters are
 //!   unspecified (they may have been zeroed).
 //! - Thread safety: every function may be called from any thread concurrently. There is no
@@ -26,15 +29,19 @@
 //!   `REPALIGN_STATUS_PANIC`.
 //!
 //! ## Layout
-//! [`status`] (codes and messages), [`types`] (descriptor, options, constants), `ffi`
-//! (pointer checks, last error), `panic` (the boundary); the functions are below.
+//! [`status`] (codes and messages), [`types`] (matrix descriptor, options, constants), `ffi`
+//! (pointer checks, last error), `panic` (the boundary); the kNN functions are below,
+//! [`metric`] holds the metric descriptor and scores, [`tensor`] the 3-D tensor
+//! descriptor, feature preparation and the layer sweep.
 
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
 mod ffi;
+pub mod metric;
 mod panic;
 pub mod status;
+pub mod tensor;
 pub mod types;
 
 #[cfg(test)]
@@ -45,7 +52,9 @@ use std::ffi::{CStr, c_char};
 use repalign_core::knn::{self, GraphRef, KnnOptions};
 use repalign_core::{Isa, metrics};
 
+pub use metric::{RepalignKernel, RepalignMetric, RepalignMetricKind};
 pub use status::RepalignStatus;
+pub use tensor::{RepalignPrepare, RepalignTensor3};
 pub use types::{RepalignDtype, RepalignIsa, RepalignKnnOptions, RepalignMatrix, RepalignSimilarity};
 
 use status::Failure;
@@ -135,7 +144,7 @@ pub extern "C" fn repalign_knn_options_default() -> RepalignKnnOptions {
 ///
 /// # Safety
 /// Unless NULL, `opts` must point to a valid `RepalignKnnOptions`.
-unsafe fn options(opts: *const RepalignKnnOptions) -> Result<KnnOptions, Failure> {
+pub(crate) unsafe fn options(opts: *const RepalignKnnOptions) -> Result<KnnOptions, Failure> {
     if opts.is_null() {
         return Ok(KnnOptions::default());
     }
@@ -388,7 +397,7 @@ pub unsafe extern "C" fn repalign_mutual_knn_graphs(
 }
 
 /// `a * b`, or a shape-overflow failure naming the product.
-fn product(a: usize, b: usize, what: &str) -> Result<usize, Failure> {
+pub(crate) fn product(a: usize, b: usize, what: &str) -> Result<usize, Failure> {
     a.checked_mul(b)
         .ok_or_else(|| Failure::new(RepalignStatus::ShapeOverflow, format!("{what} = {a} * {b} overflows size_t")))
 }

@@ -21,7 +21,8 @@ pub enum RepalignStatus {
     NullPointer = 1,
     /// `RepalignMatrix.dtype` is not a `RepalignDtype` value.
     InvalidDtype = 2,
-    /// A similarity or ISA integer is not a value of its enum.
+    /// An enumerated integer (similarity, ISA, metric kind, kernel, preparation mode) is not
+    /// a value of its enum, or not one the function accepts.
     InvalidEnum = 3,
     /// A pointer is not aligned for its element type (e.g. f32 data not 4-byte aligned).
     Misaligned = 4,
@@ -63,11 +64,16 @@ pub enum RepalignStatus {
     Panic = 22,
     /// An error this version of the C API has no dedicated code for.
     Unknown = 23,
+    /// Too few samples for the estimator, e.g. unbiased CKA needs N >= 4, SVCCA N >= 2.
+    TooFewSamples = 24,
+    /// A numeric parameter outside its domain, e.g. an RBF sigma <= 0, q outside (0, 1],
+    /// cca_dim outside 1..=min(N, D), or a 0/1 flag holding another value.
+    InvalidParameter = 25,
 }
 
 impl RepalignStatus {
     /// Every status, in value order (index = value).
-    pub(crate) const ALL: [RepalignStatus; 24] = [
+    pub(crate) const ALL: [RepalignStatus; 26] = [
         RepalignStatus::Ok,
         RepalignStatus::NullPointer,
         RepalignStatus::InvalidDtype,
@@ -92,6 +98,8 @@ impl RepalignStatus {
         RepalignStatus::GraphMismatch,
         RepalignStatus::Panic,
         RepalignStatus::Unknown,
+        RepalignStatus::TooFewSamples,
+        RepalignStatus::InvalidParameter,
     ];
 
     /// The status with this numeric value, if any. C may pass any integer.
@@ -105,7 +113,7 @@ impl RepalignStatus {
             RepalignStatus::Ok => c"ok",
             RepalignStatus::NullPointer => c"a required pointer is NULL",
             RepalignStatus::InvalidDtype => c"unknown dtype value",
-            RepalignStatus::InvalidEnum => c"unknown similarity or ISA value",
+            RepalignStatus::InvalidEnum => c"unknown or unaccepted enumerated value",
             RepalignStatus::Misaligned => c"pointer not aligned for its element type",
             RepalignStatus::EmptyMatrix => c"matrix has no rows",
             RepalignStatus::ZeroDimension => c"matrix has no columns",
@@ -126,6 +134,8 @@ impl RepalignStatus {
             RepalignStatus::GraphMismatch => c"neighbour lists have incompatible shapes",
             RepalignStatus::Panic => c"internal error: a Rust panic was caught (a bug, please report it)",
             RepalignStatus::Unknown => c"unknown error",
+            RepalignStatus::TooFewSamples => c"too few samples for the estimator",
+            RepalignStatus::InvalidParameter => c"parameter outside its domain",
         }
     }
 }
@@ -152,6 +162,8 @@ pub(crate) fn status_of(error: &Error) -> RepalignStatus {
         Error::OutputTooShort { .. } => RepalignStatus::OutputTooShort,
         Error::InvalidGraph { .. } => RepalignStatus::InvalidGraph,
         Error::GraphMismatch => RepalignStatus::GraphMismatch,
+        Error::TooFewSamples { .. } => RepalignStatus::TooFewSamples,
+        Error::InvalidParameter { .. } => RepalignStatus::InvalidParameter,
         _ => RepalignStatus::Unknown,
     }
 }
@@ -186,7 +198,7 @@ mod tests {
             assert_eq!(RepalignStatus::from_u32(value as u32), Some(status));
             assert!(!status.message().is_empty());
         }
-        assert_eq!(RepalignStatus::from_u32(24), None);
+        assert_eq!(RepalignStatus::from_u32(26), None);
         assert_eq!(RepalignStatus::from_u32(u32::MAX), None);
     }
 
@@ -198,6 +210,8 @@ mod tests {
             (Error::NonFinite { row: 2, col: 3 }, RepalignStatus::NonFinite),
             (Error::IsaUnavailable(repalign_core::Isa::Neon), RepalignStatus::IsaUnavailable),
             (Error::GraphMismatch, RepalignStatus::GraphMismatch),
+            (Error::TooFewSamples { n: 3, min: 4 }, RepalignStatus::TooFewSamples),
+            (Error::InvalidParameter { what: "q must be in (0, 1]" }, RepalignStatus::InvalidParameter),
         ];
         for (error, status) in cases {
             let failure = Failure::from(error);

@@ -1,6 +1,12 @@
 //! Tests of the entry points as C calls them: raw pointers, integers for enums, statuses
 //! and last-error messages. Correctness of the results themselves is the core's business
 //! (and `ctests/`'s, against a naive C loop); here the boundary is under test.
+//!
+//! The metric descriptor and scores are tested in `tests/metric.rs`, tensors, preparation
+//! and the sweep in `tests/tensor.rs`.
+
+mod metric;
+mod tensor;
 
 use std::ptr;
 

@@ -1,0 +1,393 @@
+//! Samples x layers x features tensors: the paper's feature preparation (clamp at a
+//! quantile of |x|, then L2-normalise every row of every layer) and the layer sweep (a
+//! metric for every pair of layers of two models, and the best pair).
+//!
+//! A [`RepalignTensor3`] is viewed as the core's [`Layers`] without a copy; each layer is a
+//! strided N x D view of it. Errors about a value name its sample, layer and feature.
+
+use std::ffi::c_void;
+
+use repalign_core::prepare::{self, Layers, Prepare};
+use repalign_core::sweep::{self, SweepResult};
+use repalign_core::{AnyMatrix, Element, Error, bf16, f16};
+
+use crate::metric::{RepalignMetric, check_isa, decode_flag};
+use crate::status::{Failure, RepalignStatus};
+use crate::types::{RepalignDtype, RepalignKnnOptions};
+use crate::{ffi, options, panic, product};
+
+/// The clamp quantile `repalign_sweep` prepares with (the paper's).
+pub const REPALIGN_SWEEP_Q: f64 = 0.95;
+
+/// A borrowed, dense tensor in C order: `samples` samples, each `layers` runs of `dim`
+/// features (element `[s][l][d]` at `data[(s * layers + l) * dim + d]`), in a buffer of
+/// `len` elements at `data`; e.g. the hidden states of every layer of one model.
+///
+/// The buffer must hold at least `samples * layers * dim` elements and stay valid and
+/// unmodified for the duration of the call. `samples`, `layers` and `dim` must be
+/// non-zero (`REPALIGN_STATUS_EMPTY_MATRIX`, `REPALIGN_STATUS_ZERO_DIMENSION`).
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct RepalignTensor3 {
+    /// First element. Aligned for the dtype.
+    pub data: *const c_void,
+    /// A `RepalignDtype` value.
+    pub dtype: u32,
+    /// N: samples (the rows of every layer).
+    pub samples: usize,
+    /// L: layers.
+    pub layers: usize,
+    /// D: features per layer.
+    pub dim: usize,
+    /// Elements (not bytes) readable at `data`.
+    pub len: usize,
+}
+
+/// How features are prepared, for `repalign_prepare` and `repalign_sweep`.
+#[repr(u32)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RepalignPrepare {
+    /// As given (only checked for NaN and infinity).
+    None = 0,
+    /// L2-normalise every row of every layer: `v / max(|v|, 1e-12)`.
+    Normalize = 1,
+    /// The paper's `prepare_features`: clamp to [-t, t], t the value at ascending index
+    /// `floor(q * numel)` of |x| over the whole tensor, then normalise.
+    Paper = 2,
+    /// As `PAPER`, with t the mean over samples of each sample's linearly interpolated
+    /// q-quantile of |x| (the default of the reference's measurement script).
+    PaperPerSample = 3,
+}
+
+impl RepalignPrepare {
+    const ALL: [RepalignPrepare; 4] =
+        [RepalignPrepare::None, RepalignPrepare::Normalize, RepalignPrepare::Paper, RepalignPrepare::PaperPerSample];
+
+    /// The core's mode, after checking the integer.
+    pub(crate) fn decode(value: u32) -> Result<Prepare, Failure> {
+        match Self::ALL.get(usize::try_from(value).unwrap_or(usize::MAX)) {
+            Some(RepalignPrepare::None) => Ok(Prepare::None),
+            Some(RepalignPrepare::Normalize) => Ok(Prepare::Normalize),
+            Some(RepalignPrepare::Paper) => Ok(Prepare::Paper),
+            Some(RepalignPrepare::PaperPerSample) => Ok(Prepare::PaperPerSample),
+            None => Err(Failure::new(
+                RepalignStatus::InvalidEnum,
+                format!("prepare mode {value} is not a RepalignPrepare value (0 to 3)"),
+            )),
+        }
+    }
+}
+
+/// A validated tensor of any dtype, and the name it is reported under.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Tensor<'a> {
+    name: &'a str,
+    layers: AnyLayers<'a>,
+}
+
+/// The core's tensor view, for each dtype.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum AnyLayers<'a> {
+    F32(Layers<'a, f32>),
+    F16(Layers<'a, f16>),
+    Bf16(Layers<'a, bf16>),
+}
+
+/// Runs a function generic over the element type on an [`AnyLayers`].
+macro_rules! each_dtype {
+    ($layers:expr, $x:ident => $body:expr) => {
+        match $layers {
+            AnyLayers::F32($x) => $body,
+            AnyLayers::F16($x) => $body,
+            AnyLayers::Bf16($x) => $body,
+        }
+    };
+}
+
+impl<'a> Tensor<'a> {
+    /// (samples, layers, dim).
+    fn shape(&self) -> (usize, usize, usize) {
+        each_dtype!(self.layers, x => (x.samples(), x.layers(), x.dim()))
+    }
+
+    /// `samples * layers * dim` (checked when the tensor was validated).
+    fn numel(&self) -> usize {
+        each_dtype!(self.layers, x => x.values().len())
+    }
+
+    /// A core error about this tensor; a non-finite value is located by sample, layer and
+    /// feature (the core reports the sample as `row` and the position in it as `col`).
+    fn failure(&self, error: Error) -> Failure {
+        match error {
+            Error::NonFinite { row, col } => {
+                let dim = self.shape().2.max(1);
+                Failure::new(
+                    RepalignStatus::NonFinite,
+                    format!(
+                        "non-finite value (NaN or infinity) in `{}` at sample {row}, layer {}, feature {}",
+                        self.name,
+                        col / dim,
+                        col % dim
+                    ),
+                )
+            }
+            other => other.into(),
+        }
+    }
+
+    fn threshold(&self, q: f64, per_sample: bool) -> Result<f32, Failure> {
+        fn go<T: Element>(x: &Layers<'_, T>, q: f64, per_sample: bool) -> repalign_core::Result<f32> {
+            if per_sample { prepare::threshold_per_sample(x, q) } else { prepare::threshold_exact(x, q) }
+        }
+        each_dtype!(&self.layers, x => go(x, q, per_sample)).map_err(|e| self.failure(e))
+    }
+
+    fn prepare(&self, mode: Prepare, q: f64) -> Result<(Vec<f32>, f32), Failure> {
+        each_dtype!(&self.layers, x => prepare::prepare(x, mode, q)).map_err(|e| self.failure(e))
+    }
+
+    /// The first NaN or infinity, as `prepare` with `Prepare::None` reports it, without its copy.
+    fn scan(&self) -> Result<(), Failure> {
+        fn go<T: Element>(x: &Layers<'_, T>) -> repalign_core::Result<()> {
+            let per_sample = x.layers() * x.dim();
+            match x.values().iter().position(|v| !v.to_f32().is_finite()) {
+                Some(i) => Err(Error::NonFinite { row: i / per_sample, col: i % per_sample }),
+                None => Ok(()),
+            }
+        }
+        each_dtype!(&self.layers, x => go(x)).map_err(|e| self.failure(e))
+    }
+
+    /// Every layer as an N x D view of the tensor.
+    fn layer_views(&self) -> Vec<AnyMatrix<'a>> {
+        each_dtype!(self.layers, x => (0..x.layers()).map(|l| AnyMatrix::from(x.layer(l))).collect())
+    }
+
+    /// Every layer after preparation with `mode` at quantile `q`: views of the tensor
+    /// itself for `Prepare::None`, else of `buf`, which receives the prepared values.
+    fn prepared_layers(&self, mode: Prepare, q: f64, buf: &'a mut Vec<f32>) -> Result<Vec<AnyMatrix<'a>>, Failure> {
+        if mode == Prepare::None {
+            self.scan()?;
+            return Ok(self.layer_views());
+        }
+        *buf = self.prepare(mode, q)?.0;
+        let buf: &'a [f32] = buf;
+        let (samples, layers, dim) = self.shape();
+        let prepared = Layers::new(buf, samples, layers, dim)?;
+        Ok((0..layers).map(|l| AnyMatrix::from(prepared.layer(l))).collect())
+    }
+}
+
+/// Validates a tensor descriptor and views it as a typed core tensor.
+///
+/// Order of checks: descriptor NULL, dtype, `samples * layers * dim` overflow, a zero
+/// size, then `data` (NULL, alignment, byte size of `len`) and `len` against the shape.
+///
+/// # Safety
+/// Unless NULL, `desc` must point to a valid descriptor whose `data` satisfies the
+/// `RepalignTensor3` contract (`len` readable, unmodified elements) for `'a`.
+pub(crate) unsafe fn tensor<'a>(desc: *const RepalignTensor3, name: &'a str) -> Result<Tensor<'a>, Failure> {
+    // SAFETY: forwarded contract.
+    let t = unsafe { ffi::reference(desc, name)? };
+    let (samples, layers, dim) = (t.samples, t.layers, t.dim);
+    let dtype = RepalignDtype::from_u32(t.dtype).ok_or_else(|| {
+        Failure::new(
+            RepalignStatus::InvalidDtype,
+            format!("`{name}->dtype` is {}, not a RepalignDtype value (0 to 2)", t.dtype),
+        )
+    })?;
+    samples.checked_mul(layers).and_then(|x| x.checked_mul(dim)).ok_or_else(|| {
+        Failure::new(
+            RepalignStatus::ShapeOverflow,
+            format!("`{name}`: samples * layers * dim = {samples} * {layers} * {dim} overflows size_t"),
+        )
+    })?;
+    if samples == 0 || layers == 0 {
+        return Err(Failure::new(
+            RepalignStatus::EmptyMatrix,
+            format!("`{name}` has {samples} samples and {layers} layers: it needs at least one of each"),
+        ));
+    }
+    if dim == 0 {
+        return Err(Failure::new(RepalignStatus::ZeroDimension, format!("`{name}` has dim = 0")));
+    }
+    let field = format!("{name}->data");
+    let layers = match dtype {
+        // SAFETY: `data` holds `len` elements of the declared dtype (the caller's contract).
+        RepalignDtype::F32 => AnyLayers::F32(unsafe { typed(t, &field)? }),
+        // SAFETY: as above.
+        RepalignDtype::F16 => AnyLayers::F16(unsafe { typed(t, &field)? }),
+        // SAFETY: as above.
+        RepalignDtype::Bf16 => AnyLayers::Bf16(unsafe { typed(t, &field)? }),
+    };
+    Ok(Tensor { name, layers })
+}
+
+/// The descriptor's buffer as `T`s, shape-checked by the core.
+///
+/// # Safety
+/// `t.data` must point to `t.len` readable, unmodified `T`s for `'a` (unless `t.len` is 0).
+unsafe fn typed<'a, T: Element>(t: &RepalignTensor3, field: &str) -> Result<Layers<'a, T>, Failure> {
+    // SAFETY: forwarded contract; `slice` checks NULL, alignment and size first.
+    let data = unsafe { ffi::slice(t.data.cast::<T>(), t.len, field)? };
+    Ok(Layers::new(data, t.samples, t.layers, t.dim)?)
+}
+
+/// The clamp threshold of the paper's feature preparation at quantile `q` (in (0, 1]):
+/// with `per_sample` 0, the value at ascending index `floor(q * numel)` of |x| over the
+/// whole tensor (`REPALIGN_PREPARE_PAPER`); with 1, the mean over samples of each sample's
+/// linearly interpolated q-quantile of |x| over its `layers * dim` values
+/// (`REPALIGN_PREPARE_PAPER_PER_SAMPLE`). `q = 1` gives infinity (no clamping).
+///
+/// Errors: `REPALIGN_STATUS_INVALID_PARAMETER` for `q` outside (0, 1] or `per_sample` not 0
+/// or 1; `REPALIGN_STATUS_NON_FINITE` (the detail names sample, layer and feature).
+///
+/// # Safety
+/// `x` a valid descriptor (see `RepalignTensor3`); `out` writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn repalign_clamp_threshold(
+    x: *const RepalignTensor3,
+    q: f64,
+    per_sample: u32,
+    out: *mut f32,
+) -> RepalignStatus {
+    panic::status(|| {
+        // SAFETY: the caller's contract for every pointer.
+        let (x, out) = unsafe { (tensor(x, "x")?, ffi::out_ref(out, "out")?) };
+        *out = x.threshold(q, decode_flag(per_sample, "per_sample")?)?;
+        Ok(())
+    })
+}
+
+/// Prepares a tensor as `mode` (a `RepalignPrepare` value) says, writing the
+/// `samples * layers * dim` prepared values as f32, in the same C order, to `out`
+/// (`out_len` elements, at least that many).
+///
+/// - `q`: the clamp quantile of `PAPER` and `PAPER_PER_SAMPLE`, in (0, 1] (the paper uses
+///   0.95; 1 clamps nothing); ignored by `NONE` and `NORMALIZE`.
+/// - `threshold`: nullable; receives the clamp threshold used, infinity when none was.
+///
+/// f16 and bf16 inputs are widened exactly. Errors: `REPALIGN_STATUS_INVALID_ENUM` (mode),
+/// `REPALIGN_STATUS_INVALID_PARAMETER` (q), `REPALIGN_STATUS_OUTPUT_TOO_SHORT`,
+/// `REPALIGN_STATUS_NON_FINITE` (the detail names sample, layer and feature).
+///
+/// # Safety
+/// `x` a valid descriptor (see `RepalignTensor3`); `out` valid for `out_len` writes of
+/// `float` and not overlapping `x`'s data (no in-place preparation); `threshold` NULL or
+/// writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn repalign_prepare(
+    x: *const RepalignTensor3,
+    mode: u32,
+    q: f64,
+    out: *mut f32,
+    out_len: usize,
+    threshold: *mut f32,
+) -> RepalignStatus {
+    panic::status(|| {
+        // SAFETY: the caller's contract for `x`.
+        let x = unsafe { tensor(x, "x")? };
+        let mode = RepalignPrepare::decode(mode)?;
+        let needed = x.numel();
+        if out_len < needed {
+            return Err(Error::OutputTooShort { needed, len: out_len }.into());
+        }
+        // SAFETY: the caller's contract for the outputs; only `needed <= out_len` are touched.
+        let (out, threshold) = unsafe { (ffi::out_slice(out, needed, "out")?, ffi::out_opt(threshold, "threshold")?) };
+        let (values, t) = x.prepare(mode, q)?;
+        out.copy_from_slice(&values);
+        if let Some(threshold) = threshold {
+            *threshold = t;
+        }
+        Ok(())
+    })
+}
+
+/// The layer sweep of the paper's `compute_score`: prepares both tensors with
+/// `prepare_mode` (a `RepalignPrepare` value; q = `REPALIGN_SWEEP_Q`, 0.95; `NONE` uses the
+/// features as given, without a copy), then scores `metric` for every pair (layer i of `a`,
+/// layer j of `b`). `a` and `b` must have the same `samples`; `layers`, `dim` and dtype may
+/// differ. Per-layer work (kNN graph, kernel matrix, SVCCA basis) is done once per layer.
+///
+/// - `opts`: nullable (defaults); as in `repalign_score`.
+/// - `scores`: `a->layers * b->layers` values, row-major: `scores[i * b->layers + j]`;
+///   `scores_len` elements, at least that many.
+/// - `best`, `best_i`, `best_j`, `has_best`: the reference's best pair. `best` starts at 0
+///   and is replaced only by a strictly larger score, so (`best_i`, `best_j`) is the first
+///   maximum in row-major order; when no pair scores above 0, `has_best` is false and
+///   `best`, `best_i`, `best_j` are 0.
+///
+/// Errors: those of `repalign_prepare` and `repalign_score`, and
+/// `REPALIGN_STATUS_ROW_COUNT_MISMATCH` for different `samples`.
+///
+/// # Safety
+/// `a`, `b` valid descriptors (see `RepalignTensor3`); `metric` valid; `opts` NULL or
+/// valid; `scores` valid for `scores_len` writes of `double`; `best`, `best_i`, `best_j`,
+/// `has_best` writable. Outputs must not overlap the inputs or each other.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn repalign_sweep(
+    a: *const RepalignTensor3,
+    b: *const RepalignTensor3,
+    metric: *const RepalignMetric,
+    prepare_mode: u32,
+    opts: *const RepalignKnnOptions,
+    scores: *mut f64,
+    scores_len: usize,
+    best: *mut f64,
+    best_i: *mut usize,
+    best_j: *mut usize,
+    has_best: *mut bool,
+) -> RepalignStatus {
+    panic::status(|| {
+        // SAFETY: the caller's contract for the inputs.
+        let (ta, tb, metric, opts) =
+            unsafe { (tensor(a, "a")?, tensor(b, "b")?, ffi::reference(metric, "metric")?.decode()?, options(opts)?) };
+        let mode = RepalignPrepare::decode(prepare_mode)?;
+        let (la, lb) = (ta.shape().1, tb.shape().1);
+        let needed = product(la, lb, "a->layers * b->layers")?;
+        if scores_len < needed {
+            return Err(Error::OutputTooShort { needed, len: scores_len }.into());
+        }
+        // SAFETY: the caller's contract for the outputs; only `needed <= scores_len` scores
+        // are touched.
+        let (scores, best, best_i, best_j, has_best) = unsafe {
+            (
+                ffi::out_slice(scores, needed, "scores")?,
+                ffi::out_ref(best, "best")?,
+                ffi::out_ref(best_i, "best_i")?,
+                ffi::out_ref(best_j, "best_j")?,
+                ffi::out_ref(has_best, "has_best")?,
+            )
+        };
+        check_isa(&opts)?;
+        let (ns_a, ns_b) = (ta.shape().0, tb.shape().0);
+        if ns_a != ns_b {
+            return Err(Error::RowCountMismatch { a: ns_a, b: ns_b }.into());
+        }
+        let (mut buf_a, mut buf_b) = (Vec::new(), Vec::new());
+        let views_a = ta.prepared_layers(mode, REPALIGN_SWEEP_Q, &mut buf_a)?;
+        let views_b = tb.prepared_layers(mode, REPALIGN_SWEEP_Q, &mut buf_b)?;
+        let SweepResult { scores: values, best: best_value, best_index, .. } =
+            sweep::sweep(&views_a, &views_b, metric, &opts)?;
+        scores.copy_from_slice(&values);
+        *best = best_value;
+        (*best_i, *best_j) = best_index.unwrap_or((0, 0));
+        *has_best = best_index.is_some();
+        Ok(())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prepare_values_are_indexed_by_value() {
+        for (i, mode) in RepalignPrepare::ALL.into_iter().enumerate() {
+            assert_eq!(mode as usize, i);
+        }
+        assert_eq!(RepalignPrepare::decode(3).unwrap(), Prepare::PaperPerSample);
+        assert_eq!(RepalignPrepare::decode(4).unwrap_err().status, RepalignStatus::InvalidEnum);
+        assert_eq!(RepalignPrepare::decode(u32::MAX).unwrap_err().status, RepalignStatus::InvalidEnum);
+    }
+}
