@@ -10,32 +10,13 @@
  *       target/release/librepalign.a -lpthread -ldl -lm
  */
 #include "repalign.h"
+#include "check.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static int passed, failed;
-
-static void check(int ok, const char *name) {
-    if (ok) {
-        passed++;
-        printf("ok   %s\n", name);
-    } else {
-        failed++;
-        printf("FAIL %s  (last error: \"%s\")\n", name, repalign_last_error());
-    }
-}
-
-/* A status check that names the expected and actual codes on failure. */
-static void check_status(RepalignStatus got, RepalignStatus want, const char *name) {
-    if (got != want) {
-        printf("     got %d (%s), want %d (%s)\n", (int)got, repalign_status_message((uint32_t)got), (int)want,
-               repalign_status_message((uint32_t)want));
-    }
-    check(got == want, name);
-}
 
 /* |got - want| <= tol * (1 + |want|), printing both on failure. */
 static void check_close(double got, double want, double tol, const char *name) {

@@ -172,9 +172,7 @@ pub fn cka<'a, 'b>(
     threads: usize,
 ) -> Result<f64> {
     let (a, b) = (a.into(), b.into());
-    if a.rows() != b.rows() {
-        return Err(Error::RowCountMismatch { a: a.rows(), b: b.rows() });
-    }
+    super::same_samples(&a, &b)?;
     cka_kernels(&kernel_matrix(a, kernel, threads)?, &kernel_matrix(b, kernel, threads)?, unbiased)
 }
 
@@ -230,9 +228,7 @@ pub fn cknna<'a, 'b>(
     threads: usize,
 ) -> Result<f64> {
     let (a, b) = (a.into(), b.into());
-    if a.rows() != b.rows() {
-        return Err(Error::RowCountMismatch { a: a.rows(), b: b.rows() });
-    }
+    super::same_samples(&a, &b)?;
     cknna_kernels(
         &kernel_matrix(a, Kernel::Linear, threads)?,
         &kernel_matrix(b, Kernel::Linear, threads)?,

@@ -10,3 +10,11 @@ mod svcca;
 pub use kernel::{Kernel, KernelMatrix, cka, cka_kernels, cknna, cknna_kernels, kernel_matrix};
 pub use neighbours::{KnnMetric, knn_metric, knn_metric_graphs, mutual_knn, mutual_knn_graphs};
 pub use svcca::{SvccaBasis, svcca, svcca_bases};
+
+/// Two representations must describe the same samples.
+fn same_samples(a: &crate::AnyMatrix<'_>, b: &crate::AnyMatrix<'_>) -> crate::Result<()> {
+    if a.rows() != b.rows() {
+        return Err(crate::Error::RowCountMismatch { a: a.rows(), b: b.rows() });
+    }
+    Ok(())
+}

@@ -25,13 +25,7 @@ pub fn mutual_knn<'a, 'b>(
     k: usize,
     opts: &KnnOptions,
 ) -> Result<f64> {
-    let (a, b) = (a.into(), b.into());
-    if a.rows() != b.rows() {
-        return Err(Error::RowCountMismatch { a: a.rows(), b: b.rows() });
-    }
-    let ga = knn::graph(a, k, opts)?;
-    let gb = knn::graph(b, k, opts)?;
-    mutual_knn_graphs(ga.as_ref(), gb.as_ref(), k)
+    knn_metric(KnnMetric::Mutual, a, b, k, opts)
 }
 
 /// [`mutual_knn`] from precomputed neighbour lists.
@@ -89,9 +83,7 @@ pub fn knn_metric<'a, 'b>(
     opts: &KnnOptions,
 ) -> Result<f64> {
     let (a, b) = (a.into(), b.into());
-    if a.rows() != b.rows() {
-        return Err(Error::RowCountMismatch { a: a.rows(), b: b.rows() });
-    }
+    super::same_samples(&a, &b)?;
     let ga = knn::graph(a, k, opts)?;
     let gb = knn::graph(b, k, opts)?;
     knn_metric_graphs(metric, ga.as_ref(), gb.as_ref(), k)

@@ -22,9 +22,7 @@ use crate::matrix::{AnyMatrix, Matrix};
 /// (same N), in `[0, 1]`.
 pub fn svcca<'a, 'b>(a: impl Into<AnyMatrix<'a>>, b: impl Into<AnyMatrix<'b>>, cca_dim: usize) -> Result<f64> {
     let (a, b) = (a.into(), b.into());
-    if a.rows() != b.rows() {
-        return Err(Error::RowCountMismatch { a: a.rows(), b: b.rows() });
-    }
+    super::same_samples(&a, &b)?;
     svcca_bases(&SvccaBasis::new(a, cca_dim)?, &SvccaBasis::new(b, cca_dim)?)
 }
 
