@@ -32,9 +32,8 @@ pub enum Kernel {
 #[derive(Debug, Clone, PartialEq)]
 pub struct KernelMatrix {
     n: usize,
+    /// Symmetric bit for bit: Gram entries are, and so is everything computed from them.
     values: Vec<f64>,
-    /// Known to equal its transpose exactly.
-    symmetric: bool,
 }
 
 impl KernelMatrix {
@@ -45,9 +44,6 @@ impl KernelMatrix {
     /// Row-major values.
     pub fn values(&self) -> &[f64] {
         &self.values
-    }
-    fn at(&self, i: usize, j: usize) -> f64 {
-        self.values[i * self.n + j]
     }
 }
 
@@ -75,37 +71,62 @@ pub fn kernel_matrix<'a>(x: impl Into<AnyMatrix<'a>>, kernel: Kernel, threads: u
             v
         }
     };
-    // Gram entries are symmetric bit for bit, and so is everything computed from them.
-    Ok(KernelMatrix { n, values, symmetric: true })
+    Ok(KernelMatrix { n, values })
 }
 
-/// `L` transposed, borrowed as is when it is symmetric (every Gram-based kernel).
-fn transposed(l: &KernelMatrix) -> alloc::borrow::Cow<'_, [f64]> {
-    if l.symmetric {
-        return alloc::borrow::Cow::Borrowed(&l.values);
-    }
-    let n = l.n;
-    let mut t = vec![0.0f64; n * n];
-    for i in 0..n {
-        for j in 0..n {
-            t[j * n + i] = l.values[i * n + j];
+/// A 0/1 neighbour mask and its transpose (CKNNA), one byte per entry.
+struct Mask {
+    w: Vec<u8>,
+    wt: Vec<u8>,
+}
+
+/// A symmetric kernel, optionally masked elementwise: `K'_ij = w_ij K_ij`. The masked
+/// matrix is not symmetric, so HSIC reads `K'_ji = wt_ij K_ij` through the mask's transpose
+/// instead of materialising N x N f64 copies.
+#[derive(Clone, Copy)]
+struct Masked<'a> {
+    k: &'a KernelMatrix,
+    mask: Option<&'a Mask>,
+}
+
+impl Masked<'_> {
+    /// Row i of K' and of K'ᵀ, written into the two buffers.
+    fn rows(&self, i: usize, row: &mut [f64], row_t: &mut [f64]) {
+        let n = self.k.n;
+        let k = &self.k.values[i * n..(i + 1) * n];
+        match self.mask {
+            None => {
+                row.copy_from_slice(k);
+                row_t.copy_from_slice(k);
+            }
+            Some(m) => {
+                let (w, wt) = (&m.w[i * n..(i + 1) * n], &m.wt[i * n..(i + 1) * n]);
+                for (((r, rt), &kij), (&a, &b)) in row.iter_mut().zip(row_t.iter_mut()).zip(k).zip(w.iter().zip(wt)) {
+                    *r = if a != 0 { kij } else { 0.0 };
+                    *rt = if b != 0 { kij } else { 0.0 };
+                }
+            }
         }
     }
-    alloc::borrow::Cow::Owned(t)
 }
 
-/// Biased HSIC: `trace(K H L H)` with `H = I - 11ᵀ/N`, no normalising factor; any square
-/// K and L (the masked kernels of CKNNA are not symmetric).
-fn hsic_biased(k: &KernelMatrix, l: &KernelMatrix) -> f64 {
-    let n = k.n;
-    let mean = |m: &KernelMatrix, i: usize| m.values[i * n..(i + 1) * n].iter().sum::<f64>() / n as f64;
-    let (rk, rl): (Vec<f64>, Vec<f64>) = (0..n).map(|i| (mean(k, i), mean(l, i))).unzip();
-    let lt = transposed(l);
+/// Biased HSIC: `trace(K H L H)` with `H = I - 11ᵀ/N`, no normalising factor.
+fn hsic_biased(k: Masked<'_>, l: Masked<'_>) -> f64 {
+    let n = k.k.n;
+    let (mut kr, mut krt, mut lr, mut lrt) = (vec![0.0; n], vec![0.0; n], vec![0.0; n], vec![0.0; n]);
+    let (mut rk, mut rl) = (vec![0.0f64; n], vec![0.0f64; n]);
+    for i in 0..n {
+        k.rows(i, &mut kr, &mut krt);
+        l.rows(i, &mut lr, &mut lrt);
+        rk[i] = kr.iter().sum::<f64>() / n as f64;
+        rl[i] = lr.iter().sum::<f64>() / n as f64;
+    }
     // trace(KH LH) = sum_ij (KH)_ij (LH)_ji, (KH)_ij = K_ij - mean of row i of K.
     let mut s = 0.0;
     for i in 0..n {
-        let (k_row, lt_row) = (&k.values[i * n..(i + 1) * n], &lt[i * n..(i + 1) * n]);
-        for ((kij, lji), rlj) in k_row.iter().zip(lt_row).zip(&rl) {
+        k.rows(i, &mut kr, &mut krt);
+        l.rows(i, &mut lr, &mut lrt);
+        for ((kij, lji), rlj) in kr.iter().zip(&lrt).zip(&rl) {
             s += (kij - rk[i]) * (lji - rlj);
         }
     }
@@ -113,24 +134,24 @@ fn hsic_biased(k: &KernelMatrix, l: &KernelMatrix) -> f64 {
 }
 
 /// Unbiased HSIC (Song et al. 2012, eq. 5) on K, L with zeroed diagonals; N >= 4.
-fn hsic_unbiased(k: &KernelMatrix, l: &KernelMatrix) -> f64 {
-    let n = k.n;
-    let lt = transposed(l);
+fn hsic_unbiased(k: Masked<'_>, l: Masked<'_>) -> f64 {
+    let n = k.k.n;
+    let (mut kr, mut krt, mut lr, mut lrt) = (vec![0.0; n], vec![0.0; n], vec![0.0; n], vec![0.0; n]);
     let (mut trace, mut sum_k, mut sum_l, mut cross) = (0.0, 0.0, 0.0, 0.0);
     let mut col_k = vec![0.0f64; n];
     let mut row_l = vec![0.0f64; n];
     for i in 0..n {
-        let span = i * n..(i + 1) * n;
-        let (k_row, l_row, lt_row) = (&k.values[span.clone()], &l.values[span.clone()], &lt[span]);
+        k.rows(i, &mut kr, &mut krt);
+        l.rows(i, &mut lr, &mut lrt);
+        // The diagonals count as zero.
+        (kr[i], lr[i], lrt[i]) = (0.0, 0.0, 0.0);
         for j in 0..n {
-            // The diagonals count as zero.
-            let (kij, lij, lji) = if i == j { (0.0, 0.0, 0.0) } else { (k_row[j], l_row[j], lt_row[j]) };
-            trace += kij * lji;
-            sum_k += kij;
-            sum_l += lij;
-            col_k[j] += kij;
-            row_l[i] += lij;
+            trace += kr[j] * lrt[j];
+            col_k[j] += kr[j];
         }
+        sum_k += kr.iter().sum::<f64>();
+        row_l[i] = lr.iter().sum::<f64>();
+        sum_l += row_l[i];
     }
     for j in 0..n {
         cross += col_k[j] * row_l[j]; // 1ᵀ K̃ L̃ 1
@@ -139,7 +160,7 @@ fn hsic_unbiased(k: &KernelMatrix, l: &KernelMatrix) -> f64 {
     (trace + sum_k * sum_l / ((m - 1.0) * (m - 2.0)) - 2.0 / (m - 2.0) * cross) / (m * (m - 3.0))
 }
 
-fn hsic(k: &KernelMatrix, l: &KernelMatrix, unbiased: bool) -> f64 {
+fn hsic(k: Masked<'_>, l: Masked<'_>, unbiased: bool) -> f64 {
     if unbiased { hsic_unbiased(k, l) } else { hsic_biased(k, l) }
 }
 
@@ -157,6 +178,7 @@ fn check_pair(k: &KernelMatrix, l: &KernelMatrix, unbiased: bool) -> Result<()> 
 /// The unbiased value can be negative.
 pub fn cka_kernels(k: &KernelMatrix, l: &KernelMatrix, unbiased: bool) -> Result<f64> {
     check_pair(k, l, unbiased)?;
+    let (k, l) = (Masked { k, mask: None }, Masked { k: l, mask: None });
     let kl = hsic(k, l, unbiased);
     let (kk, ll) = (hsic(k, k, unbiased), hsic(l, l, unbiased));
     Ok(kl / (libm::sqrt(kk * ll) + 1e-6))
@@ -176,28 +198,40 @@ pub fn cka<'a, 'b>(
     cka_kernels(&kernel_matrix(a, kernel, threads)?, &kernel_matrix(b, kernel, threads)?, unbiased)
 }
 
-/// Row-wise top-`topk` mask of M (diagonal excluded when `unbiased`), as 0/1 floats.
-fn neighbour_mask(m: &KernelMatrix, topk: usize, unbiased: bool) -> Vec<f64> {
+/// Row-wise top-`topk` mask of M (diagonal excluded when `unbiased`).
+fn neighbour_mask(m: &KernelMatrix, topk: usize, unbiased: bool) -> Mask {
     let n = m.n;
-    let mut mask = vec![0.0f64; n * n];
+    let mut w = vec![0u8; n * n];
     let (mut s, mut idx) = (vec![0.0f32; topk], vec![0u32; topk]);
     for i in 0..n {
         let mut heap = TopK::new(&mut s, &mut idx);
-        for j in 0..n {
+        for (j, &v) in m.values[i * n..(i + 1) * n].iter().enumerate() {
             // -inf on the diagonal: picked last, as by the reference, only when topk = N.
-            let v = if unbiased && i == j { f32::NEG_INFINITY } else { m.at(i, j) as f32 };
+            let v = if unbiased && i == j { f32::NEG_INFINITY } else { v as f32 };
             heap.offer(v, j as u32);
         }
         heap.finish();
         for &j in &idx {
-            mask[i * n + j as usize] = 1.0;
+            w[i * n + j as usize] = 1;
         }
     }
-    mask
+    let wt = transpose_bytes(&w, n);
+    Mask { w, wt }
 }
 
-fn masked(m: &KernelMatrix, w: &[f64]) -> KernelMatrix {
-    KernelMatrix { n: m.n, values: m.values.iter().zip(w).map(|(v, w)| v * w).collect(), symmetric: false }
+/// The transpose of an n x n byte matrix, in 64 x 64 tiles.
+fn transpose_bytes(w: &[u8], n: usize) -> Vec<u8> {
+    let mut t = vec![0u8; n * n];
+    for i0 in (0..n).step_by(64) {
+        for j0 in (0..n).step_by(64) {
+            for i in i0..(i0 + 64).min(n) {
+                for j in j0..(j0 + 64).min(n) {
+                    t[j * n + i] = w[i * n + j];
+                }
+            }
+        }
+    }
+    t
 }
 
 /// CKNNA from two linear kernels: kernel alignment restricted to mutual neighbours.
@@ -209,11 +243,13 @@ pub fn cknna_kernels(k: &KernelMatrix, l: &KernelMatrix, topk: usize, unbiased: 
     }
     check_pair(k, l, unbiased)?;
     let (mk, ml) = (neighbour_mask(k, topk, unbiased), neighbour_mask(l, topk, unbiased));
-    let both: Vec<f64> = mk.iter().zip(&ml).map(|(a, b)| a * b).collect();
-    let sim_kl = hsic(&masked(k, &both), &masked(l, &both), unbiased);
-    let kk = masked(k, &mk);
-    let ll = masked(l, &ml);
-    let (sim_kk, sim_ll) = (hsic(&kk, &kk, unbiased), hsic(&ll, &ll, unbiased));
+    let both = Mask {
+        w: mk.w.iter().zip(&ml.w).map(|(a, b)| a & b).collect(),
+        wt: mk.wt.iter().zip(&ml.wt).map(|(a, b)| a & b).collect(),
+    };
+    let sim_kl = hsic(Masked { k, mask: Some(&both) }, Masked { k: l, mask: Some(&both) }, unbiased);
+    let (kk, ll) = (Masked { k, mask: Some(&mk) }, Masked { k: l, mask: Some(&ml) });
+    let (sim_kk, sim_ll) = (hsic(kk, kk, unbiased), hsic(ll, ll, unbiased));
     // The reference takes the square root and adds 1e-6 in float32.
     let denom = libm::sqrtf((sim_kk * sim_ll) as f32) + 1e-6f32;
     Ok(sim_kl / f64::from(denom))
