@@ -37,6 +37,8 @@ extern crate alloc;
 extern crate std;
 
 #[cfg(feature = "alloc")]
+pub mod calibrate;
+#[cfg(feature = "alloc")]
 mod dispatch;
 pub mod element;
 mod error;

@@ -75,13 +75,13 @@ pub struct SweepResult {
 }
 
 /// Per-layer state computed once.
-enum PerLayer {
+pub(crate) enum PerLayer {
     Graph(KnnGraph),
     Kernel(KernelMatrix),
     Basis(SvccaBasis),
 }
 
-fn per_layer(x: AnyMatrix<'_>, metric: Metric, opts: &KnnOptions) -> Result<PerLayer> {
+pub(crate) fn per_layer(x: AnyMatrix<'_>, metric: Metric, opts: &KnnOptions) -> Result<PerLayer> {
     Ok(match metric {
         Metric::Knn { k, .. } => PerLayer::Graph(knn::graph(x, k, opts)?),
         Metric::Cka { kernel, .. } => PerLayer::Kernel(metrics::kernel_matrix(x, kernel, opts.threads)?),
@@ -90,7 +90,7 @@ fn per_layer(x: AnyMatrix<'_>, metric: Metric, opts: &KnnOptions) -> Result<PerL
     })
 }
 
-fn pair(a: &PerLayer, b: &PerLayer, metric: Metric) -> Result<f64> {
+pub(crate) fn pair(a: &PerLayer, b: &PerLayer, metric: Metric) -> Result<f64> {
     match (a, b, metric) {
         (PerLayer::Graph(a), PerLayer::Graph(b), Metric::Knn { metric, k }) => {
             metrics::knn_metric_graphs(metric, a.as_ref(), b.as_ref(), k)
@@ -109,6 +109,17 @@ fn pair(a: &PerLayer, b: &PerLayer, metric: Metric) -> Result<f64> {
 /// Scores every pair of layers of two models (same N in every layer) with `metric`.
 /// `opts` sets the kNN similarity, threads and ISA.
 pub fn sweep(a: &[AnyMatrix<'_>], b: &[AnyMatrix<'_>], metric: Metric, opts: &KnnOptions) -> Result<SweepResult> {
+    let (pa, pb) = per_layers(a, b, metric, opts)?;
+    sweep_layers(&pa, &pb, metric)
+}
+
+/// Per-layer state of both models, after checking they describe the same samples.
+pub(crate) fn per_layers(
+    a: &[AnyMatrix<'_>],
+    b: &[AnyMatrix<'_>],
+    metric: Metric,
+    opts: &KnnOptions,
+) -> Result<(Vec<PerLayer>, Vec<PerLayer>)> {
     if a.is_empty() || b.is_empty() {
         return Err(Error::EmptyMatrix);
     }
@@ -118,7 +129,11 @@ pub fn sweep(a: &[AnyMatrix<'_>], b: &[AnyMatrix<'_>], metric: Metric, opts: &Kn
     }
     let pa = a.iter().map(|&x| per_layer(x, metric, opts)).collect::<Result<Vec<_>>>()?;
     let pb = b.iter().map(|&x| per_layer(x, metric, opts)).collect::<Result<Vec<_>>>()?;
-    let mut scores = Vec::with_capacity(a.len() * b.len());
+    Ok((pa, pb))
+}
+
+pub(crate) fn sweep_layers(pa: &[PerLayer], pb: &[PerLayer], metric: Metric) -> Result<SweepResult> {
+    let mut scores = Vec::with_capacity(pa.len() * pb.len());
     let (mut best, mut best_index) = (0.0f64, None);
     for (i, x) in pa.iter().enumerate() {
         for (j, y) in pb.iter().enumerate() {
@@ -129,5 +144,5 @@ pub fn sweep(a: &[AnyMatrix<'_>], b: &[AnyMatrix<'_>], metric: Metric, opts: &Kn
             scores.push(s);
         }
     }
-    Ok(SweepResult { rows: a.len(), cols: b.len(), scores, best, best_index })
+    Ok(SweepResult { rows: pa.len(), cols: pb.len(), scores, best, best_index })
 }

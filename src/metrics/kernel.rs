@@ -45,6 +45,18 @@ impl KernelMatrix {
     pub fn values(&self) -> &[f64] {
         &self.values
     }
+    /// The kernel of the samples reordered by `perm`: entry (i, j) is (perm\[i\], perm\[j\]).
+    pub fn permuted(&self, perm: &[usize]) -> KernelMatrix {
+        let n = self.n;
+        let mut values = vec![0.0f64; n * n];
+        for (i, &pi) in perm.iter().enumerate() {
+            let src = &self.values[pi * n..(pi + 1) * n];
+            for (dst, &pj) in values[i * n..(i + 1) * n].iter_mut().zip(perm) {
+                *dst = src[pj];
+            }
+        }
+        KernelMatrix { n, values }
+    }
 }
 
 /// Builds the kernel matrix of the rows of `x` (computed once, reusable across comparisons).

@@ -4,7 +4,7 @@
 //! or precomputed graphs, so one graph serves many comparisons.
 
 mod kernel;
-mod neighbours;
+pub(crate) mod neighbours;
 mod svcca;
 
 pub use kernel::{Kernel, KernelMatrix, cka, cka_kernels, cknna, cknna_kernels, kernel_matrix};

@@ -110,34 +110,41 @@ pub fn knn_metric_graphs(metric: KnnMetric, a: GraphRef<'_>, b: GraphRef<'_>, k:
             }
         }
     }
+    Ok(knn_metric_unchecked(metric, a, b, k, &mut scratch))
+}
+
+/// The metric of graphs already validated (same rows, width >= k >= 1, valid rows).
+pub(crate) fn knn_metric_unchecked(metric: KnnMetric, a: GraphRef<'_>, b: GraphRef<'_>, k: usize, scratch: &mut Scratch) -> f64 {
+    let n = a.rows();
     // Integer totals where the metric is a count: exact whatever N.
     let mut count = 0u64;
     let mut sum = 0.0f64;
     for i in 0..n {
         let (ra, rb) = (a.row(i, k), b.row(i, k));
         match metric {
-            KnnMetric::Mutual => count += intersection_size(ra, rb, &mut scratch) as u64,
+            KnnMetric::Mutual => count += intersection_size(ra, rb, scratch) as u64,
             KnnMetric::Cycle => count += u64::from(rb.iter().any(|&j| a.row(j as usize, k).contains(&(i as u32)))),
             KnnMetric::Lcs => count += lcs_len(ra, rb, &mut scratch.a) as u64,
             KnnMetric::EditDistance => count += levenshtein(ra, rb, &mut scratch.a) as u64,
             KnnMetric::Jaccard => {
-                let shared = intersection_size(ra, rb, &mut scratch);
+                let shared = intersection_size(ra, rb, scratch);
                 sum += shared as f64 / (2 * k - shared) as f64;
             }
         }
     }
     let (n, kf) = (n as f64, k as f64);
-    Ok(match metric {
+    match metric {
         KnnMetric::Mutual => count as f64 / (n * kf),
         KnnMetric::Cycle => count as f64 / n,
         KnnMetric::Lcs => count as f64 / n,
         KnnMetric::EditDistance => 1.0 - count as f64 / (n * kf),
         KnnMetric::Jaccard => sum / n,
-    })
+    }
 }
 
+/// Reusable buffers of the kNN metrics.
 #[derive(Default)]
-struct Scratch {
+pub(crate) struct Scratch {
     a: Vec<u32>,
     b: Vec<u32>,
 }

@@ -44,6 +44,14 @@ impl SvccaBasis {
     }
 }
 
+impl SvccaBasis {
+    /// The basis of the samples reordered by `perm` (standardisation does not see row order).
+    pub fn permuted(&self, perm: &[usize]) -> SvccaBasis {
+        let u = perm.iter().flat_map(|&p| self.u[p * self.dim..(p + 1) * self.dim].iter().copied()).collect();
+        SvccaBasis { n: self.n, dim: self.dim, u }
+    }
+}
+
 /// SVCCA from two bases of the same N and `cca_dim`.
 pub fn svcca_bases(a: &SvccaBasis, b: &SvccaBasis) -> Result<f64> {
     if a.n != b.n {

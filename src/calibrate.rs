@@ -1,0 +1,288 @@
+//! Permutation nulls: how surprising is an alignment score?
+//!
+//! The null hypothesis is "no correspondence between the rows of A and B": each null
+//! sample permutes B's rows at random and recomputes the score. Per-layer work is reused:
+//! a permutation only relabels B's kNN graph (O(N k) per sample for mutual and Jaccard kNN,
+//! O(N k²) for the ordered-list metrics), reorders one kernel matrix (O(N²)) or the rows of
+//! an SVCCA basis. For a layer sweep one permutation serves every layer pair of a sample
+//! and the sample's statistic is the maximum over pairs, so the best pair gets an honest
+//! p-value. Sample s draws its permutation from its own generator seeded by (seed, s):
+//! results depend on the seed, never on the thread count.
+
+use alloc::vec;
+use alloc::vec::Vec;
+
+use crate::error::{Error, Result};
+use crate::knn::{GraphRef, KnnOptions};
+use crate::matrix::AnyMatrix;
+use crate::metrics::neighbours::{Scratch, knn_metric_unchecked};
+use crate::metrics::KnnMetric;
+use crate::sweep::{Metric, PerLayer, SweepResult, per_layers, sweep_layers};
+
+/// How many null samples, from which seed, at which level.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CalibrationOptions {
+    /// Number of random permutations P (>= 1).
+    pub permutations: usize,
+    /// Seed of the permutations.
+    pub seed: u64,
+    /// Level of the threshold `tau`: the (1 - alpha) quantile of the null. Default 0.05.
+    pub alpha: f64,
+    /// Worker threads, 0 = all cores. Results do not depend on it.
+    pub threads: usize,
+}
+
+impl Default for CalibrationOptions {
+    fn default() -> Self {
+        Self { permutations: 1000, seed: 0, alpha: 0.05, threads: 0 }
+    }
+}
+
+/// A score against its permutation null.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Calibration {
+    /// The observed score (for a sweep: the maximum over layer pairs).
+    pub raw: f64,
+    /// Mean of the null samples.
+    pub null_mean: f64,
+    /// Median of the null samples.
+    pub null_median: f64,
+    /// Standard deviation of the null samples (P - 1 denominator).
+    pub null_std: f64,
+    /// `(raw - null_mean) / null_std` (infinite when the null has no spread).
+    pub z: f64,
+    /// `(#{null >= raw} + 1) / (P + 1)`: never 0, at least 1 / (P + 1).
+    pub p_value: f64,
+    /// The (1 - alpha) quantile of the null with the observed value included: the smallest
+    /// of the P + 1 values with at least (1 - alpha)(P + 1) of them at or below it.
+    pub tau: f64,
+    /// 0 when `raw <= tau`, else `(raw - tau) / (max - tau)` with `max` the metric's largest
+    /// possible value (k for lcs_knn, 1 for every other metric).
+    pub calibrated: f64,
+    /// The null samples, in sample order.
+    pub null: Vec<f64>,
+}
+
+/// Scores every layer pair (as [`crate::sweep::sweep`]) and calibrates the best score
+/// against the null of the maximum over pairs. For a single score pass one layer each.
+pub fn calibrate(
+    a: &[AnyMatrix<'_>],
+    b: &[AnyMatrix<'_>],
+    metric: Metric,
+    knn: &KnnOptions,
+    opts: &CalibrationOptions,
+) -> Result<(SweepResult, Calibration)> {
+    if opts.permutations == 0 {
+        return Err(Error::InvalidParameter { what: "permutations must be at least 1" });
+    }
+    if !(opts.alpha > 0.0 && opts.alpha < 1.0) {
+        return Err(Error::InvalidParameter { what: "alpha must be in (0, 1)" });
+    }
+    let (pa, pb) = per_layers(a, b, metric, knn)?;
+    let observed = sweep_layers(&pa, &pb, metric)?;
+    let raw = observed.scores.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let n = a[0].rows();
+    let mut null = vec![0.0f64; opts.permutations];
+    run_samples(&mut null, crate::knn::resolve_threads(opts.threads), |s, out| {
+        let perm = permutation(n, opts.seed, s as u64);
+        *out = null_sample(&pa, &pb, metric, &perm)?;
+        Ok(())
+    })?;
+    let max = match metric {
+        Metric::Knn { metric: KnnMetric::Lcs, k } => k as f64,
+        _ => 1.0,
+    };
+    Ok((observed, summarise(raw, null, opts.alpha, max)))
+}
+
+/// The maximum over layer pairs of the scores with B's rows reordered by `perm`.
+fn null_sample(pa: &[PerLayer], pb: &[PerLayer], metric: Metric, perm: &[usize]) -> Result<f64> {
+    let n = perm.len();
+    let mut inverse = vec![0u32; n];
+    for (i, &p) in perm.iter().enumerate() {
+        inverse[p] = i as u32;
+    }
+    let mut best = f64::NEG_INFINITY;
+    let (mut scratch, mut relabelled, mut marks) = (Scratch::default(), Vec::new(), vec![0u32; n]);
+    for y in pb {
+        // The permuted state of B's layer, computed once for all of A's layers.
+        let permuted = match y {
+            PerLayer::Graph(_) => None,
+            PerLayer::Kernel(l) => Some(PerLayer::Kernel(l.permuted(perm))),
+            PerLayer::Basis(u) => Some(PerLayer::Basis(u.permuted(perm))),
+        };
+        for x in pa {
+            let s = match (x, y, metric) {
+                (PerLayer::Graph(ga), PerLayer::Graph(gb), Metric::Knn { metric, k }) => match metric {
+                    KnnMetric::Mutual | KnnMetric::Jaccard => {
+                        shared_fraction(metric, ga.as_ref(), gb.as_ref(), k, perm, &mut marks)
+                    }
+                    _ => {
+                        // Row i of the permuted graph: B's row perm[i], relabelled.
+                        relabelled.clear();
+                        for &p in perm {
+                            relabelled.extend(gb.as_ref().row(p, k).iter().map(|&j| inverse[j as usize]));
+                        }
+                        let gp = GraphRef::new(&relabelled, n, k)?;
+                        knn_metric_unchecked(metric, ga.as_ref(), gp, k, &mut scratch)
+                    }
+                },
+                (x, _, metric) => crate::sweep::pair(x, permuted.as_ref().unwrap_or(y), metric)?,
+            };
+            best = best.max(s);
+        }
+    }
+    Ok(best)
+}
+
+/// Mutual or Jaccard kNN of A against B with rows reordered by `perm`, in O(N k): row i
+/// compares perm(NN_A(i)) with NN_B(perm\[i\]) through a stamped marker array.
+fn shared_fraction(metric: KnnMetric, a: GraphRef<'_>, b: GraphRef<'_>, k: usize, perm: &[usize], marks: &mut [u32]) -> f64 {
+    marks.iter_mut().for_each(|m| *m = 0);
+    let (mut count, mut sum) = (0u64, 0.0f64);
+    for (i, &p) in perm.iter().enumerate() {
+        let stamp = i as u32 + 1;
+        for &j in b.row(p, k) {
+            marks[j as usize] = stamp;
+        }
+        let shared = a.row(i, k).iter().filter(|&&j| marks[perm[j as usize]] == stamp).count();
+        count += shared as u64;
+        sum += shared as f64 / (2 * k - shared) as f64;
+    }
+    let n = perm.len() as f64;
+    if metric == KnnMetric::Mutual { count as f64 / (n * k as f64) } else { sum / n }
+}
+
+/// A uniformly random permutation of 0..n for sample `s` (Fisher-Yates on SplitMix64).
+fn permutation(n: usize, seed: u64, s: u64) -> Vec<usize> {
+    let mut state = seed ^ s.wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(17);
+    let mut next = || {
+        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    };
+    let mut perm: Vec<usize> = (0..n).collect();
+    for i in (1..n).rev() {
+        // Multiply-shift maps 64 random bits to 0..=i (bias below 2^-40 for any realistic N).
+        let j = ((u128::from(next()) * (i as u128 + 1)) >> 64) as usize;
+        perm.swap(i, j);
+    }
+    perm
+}
+
+/// Fills `out[s]` for every sample s, split into contiguous ranges over threads.
+#[cfg(feature = "std")]
+fn run_samples(out: &mut [f64], threads: usize, f: impl Fn(usize, &mut f64) -> Result<()> + Sync) -> Result<()> {
+    let chunk = out.len().div_ceil(threads.max(1)).max(1);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = out
+            .chunks_mut(chunk)
+            .enumerate()
+            .map(|(c, part)| {
+                let f = &f;
+                scope.spawn(move || part.iter_mut().enumerate().try_for_each(|(i, o)| f(c * chunk + i, o)))
+            })
+            .collect();
+        workers.into_iter().try_for_each(|w| w.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+    })
+}
+
+#[cfg(not(feature = "std"))]
+fn run_samples(out: &mut [f64], _threads: usize, f: impl Fn(usize, &mut f64) -> Result<()>) -> Result<()> {
+    out.iter_mut().enumerate().try_for_each(|(s, o)| f(s, o))
+}
+
+fn summarise(raw: f64, null: Vec<f64>, alpha: f64, max: f64) -> Calibration {
+    let p = null.len() as f64;
+    let mean = null.iter().sum::<f64>() / p;
+    let var = if null.len() > 1 { null.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / (p - 1.0) } else { 0.0 };
+    let std = libm::sqrt(var);
+    let mut sorted = null.clone();
+    sorted.sort_by(f64::total_cmp);
+    let mid = sorted.len() / 2;
+    let median = if sorted.len() % 2 == 1 { sorted[mid] } else { (sorted[mid - 1] + sorted[mid]) / 2.0 };
+    let at_least = null.iter().filter(|&&x| x >= raw).count();
+    let p_value = (at_least as f64 + 1.0) / (p + 1.0);
+    let mut with_raw = sorted;
+    with_raw.push(raw);
+    with_raw.sort_by(f64::total_cmp);
+    let rank = libm::ceil((1.0 - alpha) * with_raw.len() as f64) as usize;
+    let tau = with_raw[rank.clamp(1, with_raw.len()) - 1];
+    let z = if std > 0.0 {
+        (raw - mean) / std
+    } else if raw == mean {
+        0.0
+    } else {
+        (raw - mean) * f64::INFINITY
+    };
+    let calibrated = if raw <= tau || max <= tau { 0.0 } else { ((raw - tau) / (max - tau)).min(1.0) };
+    Calibration { raw, null_mean: mean, null_median: median, null_std: std, z, p_value, tau, calibrated, null }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn permutations_are_permutations_and_reproducible() {
+        let p = permutation(100, 7, 3);
+        let mut sorted = p.clone();
+        sorted.sort();
+        assert_eq!(sorted, (0..100).collect::<Vec<_>>());
+        assert_eq!(p, permutation(100, 7, 3));
+        assert_ne!(p, permutation(100, 7, 4));
+        assert_ne!(p, permutation(100, 8, 3));
+    }
+
+    #[test]
+    fn summary_statistics() {
+        let c = summarise(0.9, vec![0.1, 0.2, 0.3, 0.4], 0.2, 1.0);
+        assert!((c.null_mean - 0.25).abs() < 1e-12);
+        assert!((c.null_median - 0.25).abs() < 1e-12);
+        assert_eq!(c.p_value, 1.0 / 5.0);
+        // Five values 0.1..0.4, 0.9: the 0.8 quantile is the 4th smallest, 0.4.
+        assert_eq!(c.tau, 0.4);
+        assert!((c.calibrated - 0.5 / 0.6).abs() < 1e-12);
+        let c = summarise(0.2, vec![0.1, 0.2, 0.3, 0.4], 0.2, 1.0);
+        assert_eq!(c.p_value, 4.0 / 5.0);
+        assert_eq!(c.calibrated, 0.0);
+    }
+}
+
+#[cfg(test)]
+mod null_sample_tests {
+    use super::*;
+    use crate::matrix::Matrix;
+
+    /// The fast relabelling paths equal recomputing every metric on permuted features.
+    #[test]
+    fn relabelled_state_equals_recomputation() {
+        let (n, d) = (60, 9);
+        let mut s = 1u64;
+        let mut gauss = |len: usize| -> Vec<f32> {
+            (0..len)
+                .map(|_| {
+                    s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                    ((s >> 40) as f32 / (1u64 << 24) as f32) - 0.5
+                })
+                .collect()
+        };
+        let (a, b) = (gauss(n * d), gauss(n * d));
+        let perm = permutation(n, 5, 1);
+        let bp: Vec<f32> = perm.iter().flat_map(|&p| b[p * d..(p + 1) * d].to_vec()).collect();
+        let (ma, mb, mp) = (Matrix::new(&a, n, d).unwrap(), Matrix::new(&b, n, d).unwrap(), Matrix::new(&bp, n, d).unwrap());
+        let o = KnnOptions::default();
+        let mut metrics: Vec<Metric> = KnnMetric::ALL.iter().map(|&metric| Metric::Knn { metric, k: 6 }).collect();
+        metrics.push(Metric::Cka { kernel: crate::metrics::Kernel::Linear, unbiased: true });
+        metrics.push(Metric::Cknna { topk: 6, unbiased: true });
+        metrics.push(Metric::Svcca { cca_dim: 4 });
+        for metric in metrics {
+            let (pa, pb) = per_layers(&[ma.into()], &[mb.into()], metric, &o).unwrap();
+            let fast = null_sample(&pa, &pb, metric, &perm).unwrap();
+            let direct = crate::sweep::sweep(&[ma.into()], &[mp.into()], metric, &o).unwrap().scores[0];
+            assert!((fast - direct).abs() < 1e-9, "{metric:?}: {fast} vs {direct}");
+        }
+    }
+}

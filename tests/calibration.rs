@@ -1,0 +1,94 @@
+//! Permutation nulls: the null of mutual kNN has its exact expectation k/(N-1), p-values
+//! are uniform when A and B are unrelated and minimal when they are strongly related, the
+//! sweep's null is the null of the maximum, and nothing depends on the thread count.
+
+mod common;
+
+use common::Rng;
+use repalign::calibrate::{CalibrationOptions, calibrate};
+use repalign::knn::KnnOptions;
+use repalign::metrics::{Kernel, KnnMetric};
+use repalign::sweep::Metric;
+use repalign::{AnyMatrix, Matrix};
+
+const MUTUAL: Metric = Metric::Knn { metric: KnnMetric::Mutual, k: 10 };
+
+fn opts(permutations: usize, seed: u64, threads: usize) -> CalibrationOptions {
+    CalibrationOptions { permutations, seed, threads, ..CalibrationOptions::default() }
+}
+
+#[test]
+fn null_mean_of_mutual_knn_is_k_over_n_minus_1() {
+    let mut rng = Rng(21);
+    let (n, d, k, p) = (300, 16, 10, 400);
+    let (a, b) = (rng.gauss(n * d), rng.gauss(n * d));
+    let (ma, mb) = (Matrix::new(&a, n, d).unwrap(), Matrix::new(&b, n, d).unwrap());
+    let (_, c) = calibrate(&[ma.into()], &[mb.into()], MUTUAL, &KnnOptions::default(), &opts(p, 1, 0)).unwrap();
+    let expected = k as f64 / (n - 1) as f64;
+    let standard_error = c.null_std / (p as f64).sqrt();
+    assert!((c.null_mean - expected).abs() < 4.0 * standard_error, "{} vs {expected} (se {standard_error})", c.null_mean);
+    assert_eq!(c.null.len(), p);
+}
+
+#[test]
+fn p_values_are_uniform_for_unrelated_and_minimal_for_related_features() {
+    let mut rng = Rng(22);
+    let (n, d, p) = (120, 8, 99);
+    let mut ps = Vec::new();
+    for pair in 0..60 {
+        let (a, b) = (rng.gauss(n * d), rng.gauss(n * d));
+        let (ma, mb) = (Matrix::new(&a, n, d).unwrap(), Matrix::new(&b, n, d).unwrap());
+        let (_, c) = calibrate(&[ma.into()], &[mb.into()], MUTUAL, &KnnOptions::default(), &opts(p, pair, 0)).unwrap();
+        ps.push(c.p_value);
+    }
+    // Uniform p: mean 1/2 (sd of the mean of 60 is 0.037), about 10% below 0.1.
+    let mean = ps.iter().sum::<f64>() / ps.len() as f64;
+    let low = ps.iter().filter(|&&x| x <= 0.1).count();
+    assert!((mean - 0.5).abs() < 0.15, "mean p {mean}: {ps:?}");
+    assert!(low <= 15, "{low} of 60 p-values <= 0.1");
+    // Kolmogorov-Smirnov distance to the uniform law; 0.21 is its 5% critical value at n = 60.
+    let mut sorted = ps.clone();
+    sorted.sort_by(f64::total_cmp);
+    let ks = sorted.iter().enumerate().map(|(i, &x)| (x - i as f64 / 60.0).abs().max(((i + 1) as f64 / 60.0 - x).abs())).fold(0.0, f64::max);
+    assert!(ks < 0.21, "KS distance {ks}");
+
+    // B is A plus a little noise: p reaches its floor 1/(P + 1) and the score calibrates above 0.
+    let a = rng.gauss(n * d);
+    let b: Vec<f32> = a.iter().map(|x| x + 0.05 * rng.normal() as f32).collect();
+    let (ma, mb) = (Matrix::new(&a, n, d).unwrap(), Matrix::new(&b, n, d).unwrap());
+    let (_, c) = calibrate(&[ma.into()], &[mb.into()], MUTUAL, &KnnOptions::default(), &opts(p, 3, 0)).unwrap();
+    assert_eq!(c.p_value, 1.0 / (p as f64 + 1.0));
+    assert!(c.calibrated > 0.5 && c.z > 10.0, "{c:?}");
+}
+
+#[test]
+fn sweep_null_is_the_null_of_the_maximum_and_threads_do_not_matter() {
+    let mut rng = Rng(23);
+    let (n, d) = (90, 12);
+    let layers: Vec<Vec<f32>> = (0..5).map(|_| rng.gauss(n * d)).collect();
+    let views: Vec<AnyMatrix<'_>> = layers.iter().map(|l| Matrix::new(l, n, d).unwrap().into()).collect();
+    let (a, b) = (&views[..2], &views[2..]);
+    let o = KnnOptions::default();
+    let (sweep, c) = calibrate(a, b, MUTUAL, &o, &opts(200, 9, 1)).unwrap();
+    assert_eq!((sweep.rows, sweep.cols), (2, 3));
+    assert_eq!(c.raw, sweep.scores.iter().copied().fold(f64::MIN, f64::max));
+    // The maximum over 6 pairs has a higher null than one pair's.
+    let (_, single) = calibrate(&a[..1], &b[..1], MUTUAL, &o, &opts(200, 9, 1)).unwrap();
+    assert!(c.null_mean > single.null_mean, "{} vs {}", c.null_mean, single.null_mean);
+    for threads in [2, 3, 0] {
+        let (_, again) = calibrate(a, b, MUTUAL, &o, &opts(200, 9, threads)).unwrap();
+        assert_eq!(again, c, "threads = {threads}");
+    }
+    // Other metrics calibrate too; unrelated data is not significant at 1%.
+    for metric in [
+        Metric::Knn { metric: KnnMetric::Lcs, k: 5 },
+        Metric::Cka { kernel: Kernel::Linear, unbiased: false },
+        Metric::Cknna { topk: 5, unbiased: true },
+        Metric::Svcca { cca_dim: 3 },
+    ] {
+        let (_, c) = calibrate(&a[..1], &b[..1], metric, &o, &opts(50, 4, 0)).unwrap();
+        assert!(c.p_value > 0.01 && c.p_value <= 1.0, "{metric:?}: {c:?}");
+        assert!(c.tau >= c.null_median);
+    }
+    assert!(calibrate(&a[..1], &b[..1], MUTUAL, &o, &opts(0, 0, 0)).is_err());
+}
