@@ -4,6 +4,8 @@
 //! - `knn_isa/{isa}/n1024_d768`: the same work with each available backend forced
 //!   (one thread), so backends can be compared as ratios in one run.
 //!
+//! - `calibrate/...`: a 1000-permutation null of mutual kNN from two graphs.
+//!
 //! Throughput is counted as 2·N²·D flops (the multiply-adds of all pairs).
 //! Quick run: `cargo bench --bench knn -- --warm-up-time 1 --measurement-time 3`.
 
@@ -66,5 +68,24 @@ fn per_isa(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, graph, per_isa);
+/// Issue target: 1000 permutations of mutual kNN (N = 1024, k = 10) cost less than one kNN
+/// graph of N = 1024, D = 768 (`knn_graph/f32/n1024_d768`).
+fn calibration(c: &mut Criterion) {
+    use repalign::calibrate::{CalibrationOptions, calibrate_graphs};
+    use repalign::metrics::KnnMetric;
+    let mut group = c.benchmark_group("calibrate");
+    group.sample_size(10);
+    let (n, d) = (1024, 768);
+    let (a, b) = (features(n, d, 3), features(n, d, 4));
+    let opts = KnnOptions::default();
+    let ga = knn::graph(Matrix::new(&a, n, d).unwrap(), 10, &opts).unwrap();
+    let gb = knn::graph(Matrix::new(&b, n, d).unwrap(), 10, &opts).unwrap();
+    let cal = CalibrationOptions { permutations: 1000, ..CalibrationOptions::default() };
+    group.bench_function("mutual_knn_n1024_k10_p1000", |bench| {
+        bench.iter(|| black_box(calibrate_graphs(KnnMetric::Mutual, ga.as_ref(), gb.as_ref(), 10, &cal).unwrap()))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, graph, per_isa, calibration);
 criterion_main!(benches);

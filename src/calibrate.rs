@@ -16,7 +16,7 @@ use crate::error::{Error, Result};
 use crate::knn::{GraphRef, KnnOptions};
 use crate::matrix::AnyMatrix;
 use crate::metrics::neighbours::{Scratch, knn_metric_unchecked};
-use crate::metrics::KnnMetric;
+use crate::metrics::{self, KnnMetric};
 use crate::sweep::{Metric, PerLayer, SweepResult, per_layers, sweep_layers};
 
 /// How many null samples, from which seed, at which level.
@@ -72,22 +72,23 @@ pub fn calibrate(
     knn: &KnnOptions,
     opts: &CalibrationOptions,
 ) -> Result<(SweepResult, Calibration)> {
-    if opts.permutations == 0 {
-        return Err(Error::InvalidParameter { what: "permutations must be at least 1" });
-    }
-    if !(opts.alpha > 0.0 && opts.alpha < 1.0) {
-        return Err(Error::InvalidParameter { what: "alpha must be in (0, 1)" });
-    }
+    check(opts)?;
     let (pa, pb) = per_layers(a, b, metric, knn)?;
     let observed = sweep_layers(&pa, &pb, metric)?;
     let raw = observed.scores.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     let n = a[0].rows();
     let mut null = vec![0.0f64; opts.permutations];
-    run_samples(&mut null, crate::knn::resolve_threads(opts.threads), |s, out| {
-        let perm = permutation(n, opts.seed, s as u64);
-        *out = null_sample(&pa, &pb, metric, &perm)?;
-        Ok(())
-    })?;
+    let threads = crate::knn::resolve_threads(opts.threads);
+    run_samples(
+        &mut null,
+        threads,
+        || NullState::new(n),
+        |st, s, out| {
+            st.draw(n, opts.seed, s as u64);
+            *out = null_sample(&pa, &pb, metric, st)?;
+            Ok(())
+        },
+    )?;
     let max = match metric {
         Metric::Knn { metric: KnnMetric::Lcs, k } => k as f64,
         _ => 1.0,
@@ -95,15 +96,10 @@ pub fn calibrate(
     Ok((observed, summarise(raw, null, opts.alpha, max)))
 }
 
-/// The maximum over layer pairs of the scores with B's rows reordered by `perm`.
-fn null_sample(pa: &[PerLayer], pb: &[PerLayer], metric: Metric, perm: &[usize]) -> Result<f64> {
-    let n = perm.len();
-    let mut inverse = vec![0u32; n];
-    for (i, &p) in perm.iter().enumerate() {
-        inverse[p] = i as u32;
-    }
+/// The maximum over layer pairs of the scores with B's rows reordered by `st.perm`.
+fn null_sample(pa: &[PerLayer], pb: &[PerLayer], metric: Metric, st: &mut NullState) -> Result<f64> {
+    let NullState { perm, inverse, scratch, relabelled, marks } = st;
     let mut best = f64::NEG_INFINITY;
-    let (mut scratch, mut relabelled, mut marks) = (Scratch::default(), Vec::new(), vec![0u32; n]);
     for y in pb {
         // The permuted state of B's layer, computed once for all of A's layers.
         let permuted = match y {
@@ -113,20 +109,15 @@ fn null_sample(pa: &[PerLayer], pb: &[PerLayer], metric: Metric, perm: &[usize])
         };
         for x in pa {
             let s = match (x, y, metric) {
-                (PerLayer::Graph(ga), PerLayer::Graph(gb), Metric::Knn { metric, k }) => match metric {
-                    KnnMetric::Mutual | KnnMetric::Jaccard => {
-                        shared_fraction(metric, ga.as_ref(), gb.as_ref(), k, perm, &mut marks)
-                    }
-                    _ => {
-                        // Row i of the permuted graph: B's row perm[i], relabelled.
-                        relabelled.clear();
-                        for &p in perm {
-                            relabelled.extend(gb.as_ref().row(p, k).iter().map(|&j| inverse[j as usize]));
-                        }
-                        let gp = GraphRef::new(&relabelled, n, k)?;
-                        knn_metric_unchecked(metric, ga.as_ref(), gp, k, &mut scratch)
-                    }
-                },
+                (PerLayer::Graph(ga), PerLayer::Graph(gb), Metric::Knn { metric, k }) => knn_null(
+                    metric,
+                    ga.as_ref(),
+                    gb.as_ref(),
+                    k,
+                    perm,
+                    inverse,
+                    (&mut *scratch, &mut *relabelled, &mut *marks),
+                )?,
                 (x, _, metric) => crate::sweep::pair(x, permuted.as_ref().unwrap_or(y), metric)?,
             };
             best = best.max(s);
@@ -135,26 +126,154 @@ fn null_sample(pa: &[PerLayer], pb: &[PerLayer], metric: Metric, perm: &[usize])
     Ok(best)
 }
 
+/// A kNN metric of A against B with B's rows reordered by `perm` (`inverse` is scratch for
+/// its inverse).
+fn knn_null(
+    metric: KnnMetric,
+    a: GraphRef<'_>,
+    b: GraphRef<'_>,
+    k: usize,
+    perm: &[usize],
+    inverse: &mut [u32],
+    (scratch, relabelled, marks): (&mut Scratch, &mut Vec<u32>, &mut Marks),
+) -> Result<f64> {
+    Ok(match metric {
+        KnnMetric::Mutual | KnnMetric::Jaccard => shared_fraction(metric, a, b, k, perm, marks),
+        _ => {
+            for (i, &p) in perm.iter().enumerate() {
+                inverse[p] = i as u32;
+            }
+            // Row i of the permuted graph: B's row perm[i], relabelled.
+            relabelled.clear();
+            for &p in perm {
+                relabelled.extend(b.row(p, k).iter().map(|&j| inverse[j as usize]));
+            }
+            knn_metric_unchecked(metric, a, GraphRef::new(relabelled, perm.len(), k)?, k, scratch)
+        }
+    })
+}
+
+/// [`calibrate`] for a kNN metric from two precomputed graphs (validated as by
+/// [`metrics::knn_metric_graphs`]): the null costs O(N k) per sample for mutual and Jaccard
+/// kNN, O(N k²) for the others, and never recomputes a graph.
+pub fn calibrate_graphs(
+    metric: KnnMetric,
+    a: GraphRef<'_>,
+    b: GraphRef<'_>,
+    k: usize,
+    opts: &CalibrationOptions,
+) -> Result<Calibration> {
+    check(opts)?;
+    let raw = metrics::knn_metric_graphs(metric, a, b, k)?;
+    let n = a.rows();
+    let mut null = vec![0.0f64; opts.permutations];
+    let threads = crate::knn::resolve_threads(opts.threads);
+    run_samples(
+        &mut null,
+        threads,
+        || NullState::new(n),
+        |st, s, out| {
+            st.draw(n, opts.seed, s as u64);
+            let NullState { perm, inverse, scratch, relabelled, marks } = st;
+            *out = knn_null(metric, a, b, k, perm, inverse, (scratch, relabelled, marks))?;
+            Ok(())
+        },
+    )?;
+    let max = if metric == KnnMetric::Lcs { k as f64 } else { 1.0 };
+    Ok(summarise(raw, null, opts.alpha, max))
+}
+
+fn check(opts: &CalibrationOptions) -> Result<()> {
+    if opts.permutations == 0 {
+        return Err(Error::InvalidParameter { what: "permutations must be at least 1" });
+    }
+    if !(opts.alpha > 0.0 && opts.alpha < 1.0) {
+        return Err(Error::InvalidParameter { what: "alpha must be in (0, 1)" });
+    }
+    Ok(())
+}
+
 /// Mutual or Jaccard kNN of A against B with rows reordered by `perm`, in O(N k): row i
 /// compares perm(NN_A(i)) with NN_B(perm\[i\]) through a stamped marker array.
-fn shared_fraction(metric: KnnMetric, a: GraphRef<'_>, b: GraphRef<'_>, k: usize, perm: &[usize], marks: &mut [u32]) -> f64 {
-    marks.iter_mut().for_each(|m| *m = 0);
+fn shared_fraction(
+    metric: KnnMetric,
+    a: GraphRef<'_>,
+    b: GraphRef<'_>,
+    k: usize,
+    perm: &[usize],
+    marks: &mut Marks,
+) -> f64 {
     let (mut count, mut sum) = (0u64, 0.0f64);
     for (i, &p) in perm.iter().enumerate() {
-        let stamp = i as u32 + 1;
+        let stamp = marks.next_stamp();
         for &j in b.row(p, k) {
-            marks[j as usize] = stamp;
+            marks.seen[j as usize] = stamp;
         }
-        let shared = a.row(i, k).iter().filter(|&&j| marks[perm[j as usize]] == stamp).count();
+        let shared = a.row(i, k).iter().filter(|&&j| marks.seen[perm[j as usize]] == stamp).count();
         count += shared as u64;
-        sum += shared as f64 / (2 * k - shared) as f64;
+        if metric == KnnMetric::Jaccard {
+            sum += shared as f64 / (2 * k - shared) as f64;
+        }
     }
     let n = perm.len() as f64;
     if metric == KnnMetric::Mutual { count as f64 / (n * k as f64) } else { sum / n }
 }
 
+/// A marker array whose stamps run on across rows and samples, so it is cleared only when
+/// the stamp wraps, not once per sample.
+struct Marks {
+    seen: Vec<u32>,
+    stamp: u32,
+}
+
+impl Marks {
+    fn new(n: usize) -> Self {
+        Self { seen: vec![0; n], stamp: 0 }
+    }
+    fn next_stamp(&mut self) -> u32 {
+        if self.stamp == u32::MAX {
+            self.seen.iter_mut().for_each(|m| *m = 0);
+            self.stamp = 0;
+        }
+        self.stamp += 1;
+        self.stamp
+    }
+}
+
+/// One thread's reusable buffers for null samples.
+struct NullState {
+    perm: Vec<usize>,
+    inverse: Vec<u32>,
+    scratch: Scratch,
+    relabelled: Vec<u32>,
+    marks: Marks,
+}
+
+impl NullState {
+    fn new(n: usize) -> Self {
+        Self {
+            perm: Vec::new(),
+            inverse: vec![0; n],
+            scratch: Scratch::default(),
+            relabelled: Vec::new(),
+            marks: Marks::new(n),
+        }
+    }
+    /// Draws sample `s`'s permutation into `perm` (`inverse` is filled where needed).
+    fn draw(&mut self, n: usize, seed: u64, s: u64) {
+        permutation_into(&mut self.perm, n, seed, s);
+    }
+}
+
 /// A uniformly random permutation of 0..n for sample `s` (Fisher-Yates on SplitMix64).
+#[cfg(test)]
 fn permutation(n: usize, seed: u64, s: u64) -> Vec<usize> {
+    let mut perm = Vec::new();
+    permutation_into(&mut perm, n, seed, s);
+    perm
+}
+
+fn permutation_into(perm: &mut Vec<usize>, n: usize, seed: u64, s: u64) {
     let mut state = seed ^ s.wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(17);
     let mut next = || {
         state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
@@ -163,26 +282,35 @@ fn permutation(n: usize, seed: u64, s: u64) -> Vec<usize> {
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
         z ^ (z >> 31)
     };
-    let mut perm: Vec<usize> = (0..n).collect();
+    perm.clear();
+    perm.extend(0..n);
     for i in (1..n).rev() {
         // Multiply-shift maps 64 random bits to 0..=i (bias below 2^-40 for any realistic N).
         let j = ((u128::from(next()) * (i as u128 + 1)) >> 64) as usize;
         perm.swap(i, j);
     }
-    perm
 }
 
-/// Fills `out[s]` for every sample s, split into contiguous ranges over threads.
+/// Fills `out[s]` for every sample s, split into contiguous ranges over threads; each
+/// thread builds its state once with `init`.
 #[cfg(feature = "std")]
-fn run_samples(out: &mut [f64], threads: usize, f: impl Fn(usize, &mut f64) -> Result<()> + Sync) -> Result<()> {
+fn run_samples<S>(
+    out: &mut [f64],
+    threads: usize,
+    init: impl Fn() -> S + Sync,
+    f: impl Fn(&mut S, usize, &mut f64) -> Result<()> + Sync,
+) -> Result<()> {
     let chunk = out.len().div_ceil(threads.max(1)).max(1);
     std::thread::scope(|scope| {
         let workers: Vec<_> = out
             .chunks_mut(chunk)
             .enumerate()
             .map(|(c, part)| {
-                let f = &f;
-                scope.spawn(move || part.iter_mut().enumerate().try_for_each(|(i, o)| f(c * chunk + i, o)))
+                let (f, init) = (&f, &init);
+                scope.spawn(move || {
+                    let mut state = init();
+                    part.iter_mut().enumerate().try_for_each(|(i, o)| f(&mut state, c * chunk + i, o))
+                })
             })
             .collect();
         workers.into_iter().try_for_each(|w| w.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
@@ -190,8 +318,14 @@ fn run_samples(out: &mut [f64], threads: usize, f: impl Fn(usize, &mut f64) -> R
 }
 
 #[cfg(not(feature = "std"))]
-fn run_samples(out: &mut [f64], _threads: usize, f: impl Fn(usize, &mut f64) -> Result<()>) -> Result<()> {
-    out.iter_mut().enumerate().try_for_each(|(s, o)| f(s, o))
+fn run_samples<S>(
+    out: &mut [f64],
+    _threads: usize,
+    init: impl Fn() -> S,
+    f: impl Fn(&mut S, usize, &mut f64) -> Result<()>,
+) -> Result<()> {
+    let mut state = init();
+    out.iter_mut().enumerate().try_for_each(|(s, o)| f(&mut state, s, o))
 }
 
 fn summarise(raw: f64, null: Vec<f64>, alpha: f64, max: f64) -> Calibration {
@@ -270,9 +404,12 @@ mod null_sample_tests {
                 .collect()
         };
         let (a, b) = (gauss(n * d), gauss(n * d));
-        let perm = permutation(n, 5, 1);
+        let mut st = NullState::new(n);
+        st.draw(n, 5, 1);
+        let perm = st.perm.clone();
         let bp: Vec<f32> = perm.iter().flat_map(|&p| b[p * d..(p + 1) * d].to_vec()).collect();
-        let (ma, mb, mp) = (Matrix::new(&a, n, d).unwrap(), Matrix::new(&b, n, d).unwrap(), Matrix::new(&bp, n, d).unwrap());
+        let (ma, mb, mp) =
+            (Matrix::new(&a, n, d).unwrap(), Matrix::new(&b, n, d).unwrap(), Matrix::new(&bp, n, d).unwrap());
         let o = KnnOptions::default();
         let mut metrics: Vec<Metric> = KnnMetric::ALL.iter().map(|&metric| Metric::Knn { metric, k: 6 }).collect();
         metrics.push(Metric::Cka { kernel: crate::metrics::Kernel::Linear, unbiased: true });
@@ -280,7 +417,7 @@ mod null_sample_tests {
         metrics.push(Metric::Svcca { cca_dim: 4 });
         for metric in metrics {
             let (pa, pb) = per_layers(&[ma.into()], &[mb.into()], metric, &o).unwrap();
-            let fast = null_sample(&pa, &pb, metric, &perm).unwrap();
+            let fast = null_sample(&pa, &pb, metric, &mut st).unwrap();
             let direct = crate::sweep::sweep(&[ma.into()], &[mp.into()], metric, &o).unwrap().scores[0];
             assert!((fast - direct).abs() < 1e-9, "{metric:?}: {fast} vs {direct}");
         }

@@ -26,7 +26,11 @@ fn null_mean_of_mutual_knn_is_k_over_n_minus_1() {
     let (_, c) = calibrate(&[ma.into()], &[mb.into()], MUTUAL, &KnnOptions::default(), &opts(p, 1, 0)).unwrap();
     let expected = k as f64 / (n - 1) as f64;
     let standard_error = c.null_std / (p as f64).sqrt();
-    assert!((c.null_mean - expected).abs() < 4.0 * standard_error, "{} vs {expected} (se {standard_error})", c.null_mean);
+    assert!(
+        (c.null_mean - expected).abs() < 4.0 * standard_error,
+        "{} vs {expected} (se {standard_error})",
+        c.null_mean
+    );
     assert_eq!(c.null.len(), p);
 }
 
@@ -49,7 +53,11 @@ fn p_values_are_uniform_for_unrelated_and_minimal_for_related_features() {
     // Kolmogorov-Smirnov distance to the uniform law; 0.21 is its 5% critical value at n = 60.
     let mut sorted = ps.clone();
     sorted.sort_by(f64::total_cmp);
-    let ks = sorted.iter().enumerate().map(|(i, &x)| (x - i as f64 / 60.0).abs().max(((i + 1) as f64 / 60.0 - x).abs())).fold(0.0, f64::max);
+    let ks = sorted
+        .iter()
+        .enumerate()
+        .map(|(i, &x)| (x - i as f64 / 60.0).abs().max(((i + 1) as f64 / 60.0 - x).abs()))
+        .fold(0.0, f64::max);
     assert!(ks < 0.21, "KS distance {ks}");
 
     // B is A plus a little noise: p reaches its floor 1/(P + 1) and the score calibrates above 0.
@@ -91,4 +99,23 @@ fn sweep_null_is_the_null_of_the_maximum_and_threads_do_not_matter() {
         assert!(c.tau >= c.null_median);
     }
     assert!(calibrate(&a[..1], &b[..1], MUTUAL, &o, &opts(0, 0, 0)).is_err());
+}
+
+#[test]
+fn calibrating_precomputed_graphs_equals_calibrating_features() {
+    use repalign::calibrate::calibrate_graphs;
+    use repalign::knn;
+    let mut rng = Rng(24);
+    let (n, d) = (150, 10);
+    let (a, b) = (rng.gauss(n * d), rng.gauss(n * d));
+    let (ma, mb) = (Matrix::new(&a, n, d).unwrap(), Matrix::new(&b, n, d).unwrap());
+    let o = KnnOptions::default();
+    let (ga, gb) = (knn::graph(ma, 12, &o).unwrap(), knn::graph(mb, 12, &o).unwrap());
+    for metric in KnnMetric::ALL {
+        let (_, want) =
+            calibrate(&[ma.into()], &[mb.into()], Metric::Knn { metric, k: 7 }, &o, &opts(64, 2, 0)).unwrap();
+        // Graphs computed once with k = 12 serve k = 7.
+        let got = calibrate_graphs(metric, ga.as_ref(), gb.as_ref(), 7, &opts(64, 2, 0)).unwrap();
+        assert_eq!(got, want, "{}", metric.name());
+    }
 }

@@ -114,7 +114,13 @@ pub fn knn_metric_graphs(metric: KnnMetric, a: GraphRef<'_>, b: GraphRef<'_>, k:
 }
 
 /// The metric of graphs already validated (same rows, width >= k >= 1, valid rows).
-pub(crate) fn knn_metric_unchecked(metric: KnnMetric, a: GraphRef<'_>, b: GraphRef<'_>, k: usize, scratch: &mut Scratch) -> f64 {
+pub(crate) fn knn_metric_unchecked(
+    metric: KnnMetric,
+    a: GraphRef<'_>,
+    b: GraphRef<'_>,
+    k: usize,
+    scratch: &mut Scratch,
+) -> f64 {
     let n = a.rows();
     // Integer totals where the metric is a count: exact whatever N.
     let mut count = 0u64;
