@@ -13,11 +13,12 @@
 use std::process::ExitCode;
 use std::time::Instant;
 
+use repalign::calibrate::{Calibration, CalibrationOptions, calibrate};
 use repalign::knn::{self, KnnOptions, Similarity};
 use repalign::metrics::Kernel;
 use repalign::npy::{self, NpyData};
 use repalign::prepare::{self, Layers, Prepare};
-use repalign::sweep::{Metric, sweep};
+use repalign::sweep::{Metric, SweepResult, sweep};
 use repalign::{AnyMatrix, Isa, Matrix};
 
 const USAGE: &str = "\
@@ -53,6 +54,9 @@ OPTIONS:
                  paper-per-sample (per-sample clamp + normalise); --q Q sets the quantile
   --threads N    worker threads, 0 = all cores (default 0); results never depend on it
   --isa NAME     force a backend (see `repalign isa`); results never depend on it
+  --permutations P  score, sweep: calibrate against P random permutations of B's rows
+                 (the sweep's null is the null of its maximum); --seed S (default 0),
+                 --alpha A (default 0.05) for the threshold tau; --json gains \"calibration\"
   --json         print one JSON object (score: metric, k, score, ...; sweep: scores,
                  best, best_index, ...)
   --out PATH     output file of `knn` and `prepare`
@@ -88,6 +92,9 @@ struct Args {
     cca_dim: Option<usize>,
     prepare: Option<String>,
     q: Option<f64>,
+    permutations: Option<usize>,
+    seed: u64,
+    alpha: Option<f64>,
 }
 
 fn parse(mut argv: impl Iterator<Item = String>) -> Result<Args, Fail> {
@@ -119,6 +126,9 @@ fn parse(mut argv: impl Iterator<Item = String>) -> Result<Args, Fail> {
             "--q" => a.q = Some(float("--q", argv.next())?),
             "--cca-dim" => a.cca_dim = Some(number("--cca-dim", argv.next())?),
             "--prepare" => a.prepare = Some(argv.next().ok_or_else(|| Fail::Usage("--prepare needs a mode".into()))?),
+            "--permutations" => a.permutations = Some(number("--permutations", argv.next())?),
+            "--seed" => a.seed = number("--seed", argv.next())? as u64,
+            "--alpha" => a.alpha = Some(float("--alpha", argv.next())?),
             "--unbiased" => a.unbiased = Some(true),
             "--biased" => a.unbiased = Some(false),
             "--cosine" => a.cosine = true,
@@ -202,6 +212,59 @@ fn metric_of(a: &Args) -> Result<(String, Metric), Fail> {
     Ok((name, metric))
 }
 
+/// Scores every layer pair, calibrated when `--permutations` is given.
+fn score_layers(
+    a: &Args,
+    layers_a: &[AnyMatrix<'_>],
+    layers_b: &[AnyMatrix<'_>],
+    metric: Metric,
+    opts: &KnnOptions,
+) -> Result<(SweepResult, Option<Calibration>), Fail> {
+    match a.permutations {
+        None => Ok((sweep(layers_a, layers_b, metric, opts)?, None)),
+        Some(permutations) => {
+            let cal =
+                CalibrationOptions { permutations, seed: a.seed, alpha: a.alpha.unwrap_or(0.05), threads: a.threads };
+            let (result, c) = calibrate(layers_a, layers_b, metric, opts, &cal)?;
+            Ok((result, Some(c)))
+        }
+    }
+}
+
+/// `, "calibration": {...}` for JSON output, or nothing.
+fn calibration_json(c: &Option<Calibration>, a: &Args) -> String {
+    let Some(c) = c else { return String::new() };
+    format!(
+        ", \"calibration\": {{\"permutations\": {}, \"seed\": {}, \"alpha\": {}, \"raw\": {}, \"null_mean\": {}, \"null_median\": {}, \"null_std\": {}, \"z\": {}, \"p_value\": {}, \"tau\": {}, \"calibrated\": {}}}",
+        c.null.len(),
+        a.seed,
+        a.alpha.unwrap_or(0.05),
+        json_number(c.raw),
+        json_number(c.null_mean),
+        json_number(c.null_median),
+        json_number(c.null_std),
+        json_number(c.z),
+        json_number(c.p_value),
+        json_number(c.tau),
+        json_number(c.calibrated)
+    )
+}
+
+/// One line of text for a calibration.
+fn calibration_text(c: &Option<Calibration>) -> String {
+    let Some(c) = c else { return String::new() };
+    format!(
+        "\n  null mean {:.6} (sd {:.6}), z = {:.2}, p = {:.4} ({} permutations), tau = {:.6}, calibrated {:.4}",
+        c.null_mean,
+        c.null_std,
+        c.z,
+        c.p_value,
+        c.null.len(),
+        c.tau,
+        c.calibrated
+    )
+}
+
 /// JSON fields describing a metric's parameters.
 fn metric_json(name: &str, metric: Metric) -> String {
     match metric {
@@ -250,28 +313,29 @@ fn cmd_score(a: Args) -> Result<(), Fail> {
     let (fa, fb) = (Features::load(pa, 2)?, Features::load(pb, 2)?);
     let opts = KnnOptions { similarity: Similarity::InnerProduct, threads: a.threads, isa: a.isa };
     let start = Instant::now();
-    let result = if a.normalize {
+    let (result, calibration) = if a.normalize {
         let ((va, sa), (vb, sb)) = (fa.prepared(Prepare::Normalize, 1.0)?, fb.prepared(Prepare::Normalize, 1.0)?);
         let (ma, mb) = (Matrix::new(&va, sa[0], sa[2])?, Matrix::new(&vb, sb[0], sb[2])?);
-        sweep(&[ma.into()], &[mb.into()], metric, &opts)?
+        score_layers(&a, &[ma.into()], &[mb.into()], metric, &opts)?
     } else {
         let opts =
             KnnOptions { similarity: if a.cosine { Similarity::Cosine } else { Similarity::InnerProduct }, ..opts };
-        sweep(&[fa.view()?], &[fb.view()?], metric, &opts)?
+        score_layers(&a, &[fa.view()?], &[fb.view()?], metric, &opts)?
     };
     let score = result.scores[0];
     let seconds = start.elapsed().as_secs_f64();
     let isa = a.isa.unwrap_or_else(Isa::best);
     if a.json {
         println!(
-            "{{{}, \"score\": {}, \"n\": {}, \"normalize\": {}, \"isa\": \"{isa}\", \"seconds\": {seconds:.6}}}",
+            "{{{}, \"score\": {}, \"n\": {}, \"normalize\": {}, \"isa\": \"{isa}\", \"seconds\": {seconds:.6}{}}}",
             metric_json(&name, metric),
             json_number(score),
             fa.rows(),
-            a.normalize
+            a.normalize,
+            calibration_json(&calibration, &a)
         );
     } else {
-        println!("{name} (N = {}): {score:.6}", fa.rows());
+        println!("{name} (N = {}): {score:.6}{}", fa.rows(), calibration_text(&calibration));
     }
     Ok(())
 }
@@ -293,7 +357,7 @@ fn cmd_sweep(a: Args) -> Result<(), Fail> {
     let layers_a: Vec<AnyMatrix<'_>> = (0..sa[1]).map(|l| la.layer(l).into()).collect();
     let layers_b: Vec<AnyMatrix<'_>> = (0..sb[1]).map(|l| lb.layer(l).into()).collect();
     let opts = KnnOptions { similarity: Similarity::InnerProduct, threads: a.threads, isa: a.isa };
-    let r = sweep(&layers_a, &layers_b, metric, &opts)?;
+    let (r, calibration) = score_layers(&a, &layers_a, &layers_b, metric, &opts)?;
     let seconds = start.elapsed().as_secs_f64();
     let rows: Vec<String> = r
         .scores
@@ -303,19 +367,20 @@ fn cmd_sweep(a: Args) -> Result<(), Fail> {
     let best_index = r.best_index.map_or("null".to_string(), |(i, j)| format!("[{i}, {j}]"));
     if a.json {
         println!(
-            "{{{}, \"prepare\": \"{mode_name}\", \"n\": {}, \"layers_a\": {}, \"layers_b\": {}, \"scores\": [{}], \"best\": {}, \"best_index\": {best_index}, \"seconds\": {seconds:.6}}}",
+            "{{{}, \"prepare\": \"{mode_name}\", \"n\": {}, \"layers_a\": {}, \"layers_b\": {}, \"scores\": [{}], \"best\": {}, \"best_index\": {best_index}, \"seconds\": {seconds:.6}{}}}",
             metric_json(&name, metric),
             sa[0],
             r.rows,
             r.cols,
             rows.join(", "),
-            json_number(r.best)
+            json_number(r.best),
+            calibration_json(&calibration, &a)
         );
     } else {
         for row in &rows {
             println!("{row}");
         }
-        println!("best {name}: {:.6} at {best_index}", r.best);
+        println!("best {name}: {:.6} at {best_index}{}", r.best, calibration_text(&calibration));
     }
     Ok(())
 }
