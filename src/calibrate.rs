@@ -133,7 +133,7 @@ fn knn_null(
     a: GraphRef<'_>,
     b: GraphRef<'_>,
     k: usize,
-    perm: &[usize],
+    perm: &[u32],
     inverse: &mut [u32],
     (scratch, relabelled, marks): (&mut Scratch, &mut Vec<u32>, &mut Marks),
 ) -> Result<f64> {
@@ -141,12 +141,12 @@ fn knn_null(
         KnnMetric::Mutual | KnnMetric::Jaccard => shared_fraction(metric, a, b, k, perm, marks),
         _ => {
             for (i, &p) in perm.iter().enumerate() {
-                inverse[p] = i as u32;
+                inverse[p as usize] = i as u32;
             }
             // Row i of the permuted graph: B's row perm[i], relabelled.
             relabelled.clear();
             for &p in perm {
-                relabelled.extend(b.row(p, k).iter().map(|&j| inverse[j as usize]));
+                relabelled.extend(b.row(p as usize, k).iter().map(|&j| inverse[j as usize]));
             }
             knn_metric_unchecked(metric, a, GraphRef::new(relabelled, perm.len(), k)?, k, scratch)
         }
@@ -200,16 +200,16 @@ fn shared_fraction(
     a: GraphRef<'_>,
     b: GraphRef<'_>,
     k: usize,
-    perm: &[usize],
+    perm: &[u32],
     marks: &mut Marks,
 ) -> f64 {
     let (mut count, mut sum) = (0u64, 0.0f64);
     for (i, &p) in perm.iter().enumerate() {
         let stamp = marks.next_stamp();
-        for &j in b.row(p, k) {
+        for &j in b.row(p as usize, k) {
             marks.seen[j as usize] = stamp;
         }
-        let shared = a.row(i, k).iter().filter(|&&j| marks.seen[perm[j as usize]] == stamp).count();
+        let shared = a.row(i, k).iter().filter(|&&j| marks.seen[perm[j as usize] as usize] == stamp).count();
         count += shared as u64;
         if metric == KnnMetric::Jaccard {
             sum += shared as f64 / (2 * k - shared) as f64;
@@ -242,7 +242,7 @@ impl Marks {
 
 /// One thread's reusable buffers for null samples.
 struct NullState {
-    perm: Vec<usize>,
+    perm: Vec<u32>,
     inverse: Vec<u32>,
     scratch: Scratch,
     relabelled: Vec<u32>,
@@ -267,13 +267,13 @@ impl NullState {
 
 /// A uniformly random permutation of 0..n for sample `s` (Fisher-Yates on SplitMix64).
 #[cfg(test)]
-fn permutation(n: usize, seed: u64, s: u64) -> Vec<usize> {
+fn permutation(n: usize, seed: u64, s: u64) -> Vec<u32> {
     let mut perm = Vec::new();
     permutation_into(&mut perm, n, seed, s);
     perm
 }
 
-fn permutation_into(perm: &mut Vec<usize>, n: usize, seed: u64, s: u64) {
+fn permutation_into(perm: &mut Vec<u32>, n: usize, seed: u64, s: u64) {
     let mut state = seed ^ s.wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(17);
     let mut next = || {
         state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
@@ -283,7 +283,7 @@ fn permutation_into(perm: &mut Vec<usize>, n: usize, seed: u64, s: u64) {
         z ^ (z >> 31)
     };
     perm.clear();
-    perm.extend(0..n);
+    perm.extend(0..n as u32);
     for i in (1..n).rev() {
         // Multiply-shift maps 64 random bits to 0..=i (bias below 2^-40 for any realistic N).
         let j = ((u128::from(next()) * (i as u128 + 1)) >> 64) as usize;
@@ -364,7 +364,7 @@ mod tests {
         let p = permutation(100, 7, 3);
         let mut sorted = p.clone();
         sorted.sort();
-        assert_eq!(sorted, (0..100).collect::<Vec<_>>());
+        assert_eq!(sorted, (0..100).collect::<Vec<u32>>());
         assert_eq!(p, permutation(100, 7, 3));
         assert_ne!(p, permutation(100, 7, 4));
         assert_ne!(p, permutation(100, 8, 3));
@@ -407,7 +407,7 @@ mod null_sample_tests {
         let mut st = NullState::new(n);
         st.draw(n, 5, 1);
         let perm = st.perm.clone();
-        let bp: Vec<f32> = perm.iter().flat_map(|&p| b[p * d..(p + 1) * d].to_vec()).collect();
+        let bp: Vec<f32> = perm.iter().flat_map(|&p| b[p as usize * d..(p as usize + 1) * d].to_vec()).collect();
         let (ma, mb, mp) =
             (Matrix::new(&a, n, d).unwrap(), Matrix::new(&b, n, d).unwrap(), Matrix::new(&bp, n, d).unwrap());
         let o = KnnOptions::default();

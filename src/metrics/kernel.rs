@@ -46,13 +46,13 @@ impl KernelMatrix {
         &self.values
     }
     /// The kernel of the samples reordered by `perm`: entry (i, j) is (perm\[i\], perm\[j\]).
-    pub fn permuted(&self, perm: &[usize]) -> KernelMatrix {
+    pub fn permuted(&self, perm: &[u32]) -> KernelMatrix {
         let n = self.n;
         let mut values = vec![0.0f64; n * n];
         for (i, &pi) in perm.iter().enumerate() {
-            let src = &self.values[pi * n..(pi + 1) * n];
+            let src = &self.values[pi as usize * n..(pi as usize + 1) * n];
             for (dst, &pj) in values[i * n..(i + 1) * n].iter_mut().zip(perm) {
-                *dst = src[pj];
+                *dst = src[pj as usize];
             }
         }
         KernelMatrix { n, values }

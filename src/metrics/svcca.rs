@@ -46,8 +46,9 @@ impl SvccaBasis {
 
 impl SvccaBasis {
     /// The basis of the samples reordered by `perm` (standardisation does not see row order).
-    pub fn permuted(&self, perm: &[usize]) -> SvccaBasis {
-        let u = perm.iter().flat_map(|&p| self.u[p * self.dim..(p + 1) * self.dim].iter().copied()).collect();
+    pub fn permuted(&self, perm: &[u32]) -> SvccaBasis {
+        let rows = perm.iter().map(|&p| p as usize);
+        let u = rows.flat_map(|p| self.u[p * self.dim..(p + 1) * self.dim].iter().copied()).collect();
         SvccaBasis { n: self.n, dim: self.dim, u }
     }
 }
