@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Builds and runs the C and C++ tests of the repalign C ABI against an already built
 # librepalign.a / librepalign.so: test_knn.c (kNN graphs, search, merge, mutual kNN),
-# test_metrics.c (every metric, preparation, the layer sweep) and test_knn.cpp.
+# test_metrics.c (every metric, preparation, the layer sweep) and test_abi.cpp (C++17:
+# every exported function, success and error paths, calls from several threads).
 #
 #   bash ctests/run.sh [PROFILE_DIR]          # default: target/release
 #
-# Native mode: each C99 test against the static library, C++17 against the static library,
-# each C99 test against the shared library, under ASan + UBSan, and under valgrind memcheck
-# when valgrind is installed.
+# Native mode: first a check that test_abi.cpp names every function librepalign.so
+# exports; then each test against the static library, against the shared library, under
+# ASan + UBSan, and under valgrind memcheck (0 errors, no leak of any kind; the one known
+# block of Rust std is suppressed, see valgrind.supp) when valgrind is installed.
 #
 # Cross mode (RUNNER set): only the C99 tests against the static library, built with $CC
 # and run through $RUNNER, e.g.
@@ -25,7 +27,7 @@ CC="${CC:-gcc}"
 CXX="${CXX:-g++}"
 RUNNER="${RUNNER:-}"
 CFLAGS=(-std=c99 -Wall -Wextra -Wpedantic -Werror -I"$ROOT/include")
-CXXFLAGS=(-std=c++17 -Wall -Wextra -Wpedantic -Werror -I"$ROOT/include")
+CXXFLAGS=(-std=c++17 -Wall -Wextra -Wpedantic -Werror -pthread -I"$ROOT/include")
 LIBS=(-lpthread -ldl -lm)
 STATIC="$LIB_DIR/librepalign.a"
 
@@ -52,25 +54,42 @@ if [[ -n "$RUNNER" ]]; then
   exit 0
 fi
 
+# Every exported function must be exercised by the C++ test (a new one without a test fails).
+missing=()
+while read -r sym; do
+  grep -q "\b$sym(" "$ROOT/ctests/test_abi.cpp" || missing+=("$sym")
+done < <(nm -D --defined-only "$LIB_DIR/librepalign.so" | awk '$2 == "T" && $3 ~ /^repalign_/ { print $3 }')
+if ((${#missing[@]})); then
+  echo "test_abi.cpp does not call: ${missing[*]}" >&2
+  exit 1
+fi
+
+SAN=(-g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all)
+SHARED=(-L"$LIB_DIR" -lrepalign -lm -Wl,-rpath,"$LIB_DIR")
+TESTS=()
 for t in "${C_TESTS[@]}"; do
   "$CC" "${CFLAGS[@]}" "$ROOT/ctests/$t.c" "$STATIC" "${LIBS[@]}" -o "$OUT/${t}_static"
-  "$CC" "${CFLAGS[@]}" "$ROOT/ctests/$t.c" -L"$LIB_DIR" -lrepalign -lm -Wl,-rpath,"$LIB_DIR" -o "$OUT/${t}_shared"
-  "$CC" "${CFLAGS[@]}" -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all \
-    "$ROOT/ctests/$t.c" "$STATIC" "${LIBS[@]}" -o "$OUT/${t}_asan"
+  "$CC" "${CFLAGS[@]}" "$ROOT/ctests/$t.c" "${SHARED[@]}" -o "$OUT/${t}_shared"
+  "$CC" "${CFLAGS[@]}" "${SAN[@]}" "$ROOT/ctests/$t.c" "$STATIC" "${LIBS[@]}" -o "$OUT/${t}_asan"
+  TESTS+=("$t")
 done
-"$CXX" "${CXXFLAGS[@]}" "$ROOT/ctests/test_knn.cpp" "$STATIC" "${LIBS[@]}" -o "$OUT/cpp_static"
+"$CXX" "${CXXFLAGS[@]}" "$ROOT/ctests/test_abi.cpp" "$STATIC" "${LIBS[@]}" -o "$OUT/test_abi_static"
+"$CXX" "${CXXFLAGS[@]}" "$ROOT/ctests/test_abi.cpp" "${SHARED[@]}" -o "$OUT/test_abi_shared"
+"$CXX" "${CXXFLAGS[@]}" "${SAN[@]}" "$ROOT/ctests/test_abi.cpp" "$STATIC" "${LIBS[@]}" -o "$OUT/test_abi_asan"
+TESTS+=(test_abi)
 
-for t in "${C_TESTS[@]}"; do
-  run "$t: C99, static library" "$OUT/${t}_static"
-done
-run "test_knn.cpp: C++17, static library" "$OUT/cpp_static"
-for t in "${C_TESTS[@]}"; do
-  run "$t: C99, shared library" "$OUT/${t}_shared"
-  run "$t: C99, static library, ASan + UBSan" \
+# valgrind: any leak kind is an error; valgrind.supp holds the one known block of Rust std.
+VALGRIND=(valgrind -q --error-exitcode=1 --leak-check=full --show-leak-kinds=all --errors-for-leak-kinds=all
+  --suppressions="$ROOT/ctests/valgrind.supp")
+for t in "${TESTS[@]}"; do
+  lang="C99"
+  [[ $t == test_abi ]] && lang="C++17"
+  run "$t: $lang, static library" "$OUT/${t}_static"
+  run "$t: $lang, shared library" "$OUT/${t}_shared"
+  run "$t: $lang, static library, ASan + UBSan" \
     env ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 "$OUT/${t}_asan"
   if command -v valgrind >/dev/null; then
-    run "$t: C99, static library, valgrind memcheck" \
-      valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite "$OUT/${t}_static"
+    run "$t: $lang, static library, valgrind memcheck" "${VALGRIND[@]}" "$OUT/${t}_static"
   else
     printf '\n=== valgrind not installed: memcheck of %s skipped\n' "$t"
   fi
