@@ -159,6 +159,11 @@ typedef enum RepalignStatus {
    * cca_dim outside 1..=min(N, D), or a 0/1 flag holding another value.
    */
   REPALIGN_STATUS_INVALID_PARAMETER = 25,
+  /**
+   * A result f32/f64 cannot represent or that is undefined for this input: cosine on rows
+   * too small for f32, or CKA/CKNNA whose unbiased self-HSIC is negative.
+   */
+  REPALIGN_STATUS_NUMERICAL_RANGE = 26,
 } RepalignStatus;
 
 /**

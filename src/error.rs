@@ -29,7 +29,8 @@ pub enum Error {
     TooManyRows { rows: usize },
     /// A NaN or infinity in the input, at (`row`, `col`).
     NonFinite { row: usize, col: usize },
-    /// Cosine similarity asked of a row whose norm is zero.
+    /// Cosine similarity asked of a row whose norm is zero, or so small (squared norm below
+    /// `f32::MIN_POSITIVE`) that its similarities cannot be computed in f32.
     ZeroNorm { row: usize },
     /// A row so large that inner products could overflow f32 (its squared norm exceeds `f32::MAX`).
     MagnitudeTooLarge { row: usize },
@@ -49,6 +50,10 @@ pub enum Error {
     TooFewSamples { n: usize, min: usize },
     /// A parameter outside its domain (`what` names it), e.g. an RBF sigma <= 0.
     InvalidParameter { what: &'static str },
+    /// A result that f32/f64 arithmetic cannot represent or that is undefined for this
+    /// input (`what` says which), e.g. cosine similarities of rows too small for f32, or CKA
+    /// when the unbiased HSIC of a kernel with itself is negative.
+    NumericalRange { what: &'static str },
     /// Neighbour lists of unequal shape where equal ones are required (e.g. shards to merge).
     GraphMismatch,
 }
@@ -72,7 +77,10 @@ impl fmt::Display for Error {
             Error::NonFinite { row, col } => {
                 write!(f, "non-finite value (NaN or infinity) at row {row}, column {col}")
             }
-            Error::ZeroNorm { row } => write!(f, "row {row} has zero norm: cosine similarity is undefined"),
+            Error::ZeroNorm { row } => write!(
+                f,
+                "row {row} has zero norm (or a squared norm below f32's smallest normal): cosine similarity is undefined"
+            ),
             Error::MagnitudeTooLarge { row } => write!(
                 f,
                 "row {row} is too large: its squared norm exceeds the f32 range, inner products could overflow"
@@ -97,6 +105,7 @@ impl fmt::Display for Error {
                 write!(f, "{n} samples are too few for this estimator: it needs at least {min}")
             }
             Error::InvalidParameter { what } => write!(f, "invalid parameter: {what}"),
+            Error::NumericalRange { what } => write!(f, "result out of numerical range: {what}"),
             Error::GraphMismatch => write!(f, "neighbour lists have incompatible shapes"),
         }
     }

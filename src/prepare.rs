@@ -81,10 +81,14 @@ pub fn threshold_exact<T: Element>(x: &Layers<'_, T>, q: f64) -> Result<f32> {
     if values.is_empty() {
         return Err(Error::EmptyMatrix);
     }
+    let per_sample = x.layers * x.dim;
     if q == 1.0 {
+        // No clamping, but the values are still checked like everywhere else.
+        for (i, &v) in values.iter().enumerate() {
+            abs_bits(v, i, per_sample)?;
+        }
         return Ok(f32::INFINITY);
     }
-    let per_sample = x.layers * x.dim;
     let rank = (q * values.len() as f64) as usize; // truncation, as the reference's int()
     // Pass 1: histogram of the high 16 bits; pass 2: low 16 bits within the chosen bucket.
     let mut counts = vec![0u32; 1 << 16];
@@ -224,6 +228,14 @@ mod tests {
         assert_eq!(threshold_per_sample(&x, 0.5).unwrap(), 7.0);
         // q = 0.9: position 3.6 -> 3.6 and 13.6; mean 8.6.
         assert!((threshold_per_sample(&x, 0.9).unwrap() - 8.6).abs() < 1e-6);
+    }
+
+    #[test]
+    fn q_of_one_still_rejects_nan() {
+        let v = [1.0f32, f32::INFINITY, 2.0, 3.0];
+        let x = Layers::new(&v, 2, 1, 2).unwrap();
+        assert_eq!(threshold_exact(&x, 1.0).unwrap_err(), Error::NonFinite { row: 0, col: 1 });
+        assert_eq!(prepare(&x, Prepare::Paper, 1.0).unwrap_err(), Error::NonFinite { row: 0, col: 1 });
     }
 
     #[test]

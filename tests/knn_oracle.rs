@@ -293,3 +293,33 @@ fn reports_the_expected_isa() {
         assert_eq!(best.name(), want, "expected the {want} path, ran {best}");
     }
 }
+
+/// Inputs the fuzzer found (ctests/fuzz/regressions/): each is an error or a finite answer,
+/// never NaN, a leaked placeholder index or a panic.
+#[test]
+fn fuzzer_regressions() {
+    use repalign::metrics::{self, Kernel};
+    // Cosine on rows with a tiny non-zero norm: f32 cannot hold their similarities.
+    let tiny = [1e-25f32, 0.0, 0.0, 1e-25, 1.0, 1.0, 1.0, 0.0];
+    let cos = KnnOptions::with_similarity(Similarity::Cosine);
+    assert_eq!(knn::graph(Matrix::new(&tiny, 4, 2).unwrap(), 1, &cos).unwrap_err(), Error::ZeroNorm { row: 0 });
+    // A thread count that overflows block arithmetic is clamped, not a panic.
+    let x = [1.0f32, 0.0, 0.0, 1.0, 1.0, 1.0];
+    let huge = KnnOptions { threads: 1 << 62, ..KnnOptions::default() };
+    assert!(knn::graph(Matrix::new(&x, 3, 2).unwrap(), 1, &huge).is_ok());
+    // An RBF sigma whose 2 sigma² underflows.
+    let m = Matrix::new(&x, 3, 2).unwrap();
+    assert!(matches!(
+        metrics::cka(m, m, Kernel::Rbf { sigma: 1e-200 }, false, 0).unwrap_err(),
+        Error::InvalidParameter { .. }
+    ));
+    // Unbiased CKA of a constant kernel (all-zero features, RBF): 0 or "undefined", never NaN.
+    let zeros = [0.0f32; 7 * 3];
+    let z = Matrix::new(&zeros, 7, 3).unwrap();
+    for unbiased in [false, true] {
+        match metrics::cka(z, z, Kernel::Rbf { sigma: 1.0 }, unbiased, 0) {
+            Ok(v) => assert!(v.is_finite(), "{v}"),
+            Err(e) => assert!(matches!(e, Error::NumericalRange { .. }), "{e}"),
+        }
+    }
+}

@@ -69,11 +69,14 @@ pub enum RepalignStatus {
     /// A numeric parameter outside its domain, e.g. an RBF sigma <= 0, q outside (0, 1],
     /// cca_dim outside 1..=min(N, D), or a 0/1 flag holding another value.
     InvalidParameter = 25,
+    /// A result f32/f64 cannot represent or that is undefined for this input: cosine on rows
+    /// too small for f32, or CKA/CKNNA whose unbiased self-HSIC is negative.
+    NumericalRange = 26,
 }
 
 impl RepalignStatus {
     /// Every status, in value order (index = value).
-    pub(crate) const ALL: [RepalignStatus; 26] = [
+    pub(crate) const ALL: [RepalignStatus; 27] = [
         RepalignStatus::Ok,
         RepalignStatus::NullPointer,
         RepalignStatus::InvalidDtype,
@@ -100,6 +103,7 @@ impl RepalignStatus {
         RepalignStatus::Unknown,
         RepalignStatus::TooFewSamples,
         RepalignStatus::InvalidParameter,
+        RepalignStatus::NumericalRange,
     ];
 
     /// The status with this numeric value, if any. C may pass any integer.
@@ -136,6 +140,7 @@ impl RepalignStatus {
             RepalignStatus::Unknown => c"unknown error",
             RepalignStatus::TooFewSamples => c"too few samples for the estimator",
             RepalignStatus::InvalidParameter => c"parameter outside its domain",
+            RepalignStatus::NumericalRange => c"result out of numerical range or undefined",
         }
     }
 }
@@ -164,6 +169,7 @@ pub(crate) fn status_of(error: &Error) -> RepalignStatus {
         Error::GraphMismatch => RepalignStatus::GraphMismatch,
         Error::TooFewSamples { .. } => RepalignStatus::TooFewSamples,
         Error::InvalidParameter { .. } => RepalignStatus::InvalidParameter,
+        Error::NumericalRange { .. } => RepalignStatus::NumericalRange,
         _ => RepalignStatus::Unknown,
     }
 }
@@ -198,7 +204,7 @@ mod tests {
             assert_eq!(RepalignStatus::from_u32(value as u32), Some(status));
             assert!(!status.message().is_empty());
         }
-        assert_eq!(RepalignStatus::from_u32(26), None);
+        assert_eq!(RepalignStatus::from_u32(27), None);
         assert_eq!(RepalignStatus::from_u32(u32::MAX), None);
     }
 
@@ -212,6 +218,7 @@ mod tests {
             (Error::GraphMismatch, RepalignStatus::GraphMismatch),
             (Error::TooFewSamples { n: 3, min: 4 }, RepalignStatus::TooFewSamples),
             (Error::InvalidParameter { what: "q must be in (0, 1]" }, RepalignStatus::InvalidParameter),
+            (Error::NumericalRange { what: "x" }, RepalignStatus::NumericalRange),
         ];
         for (error, status) in cases {
             let failure = Failure::from(error);

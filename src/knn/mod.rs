@@ -204,20 +204,35 @@ fn compute<T: Element>(
         .collect();
     let private = run_threads(isa, &job, super_block, units, threads)?;
     merge_private(k, indices, scores, &private);
+    // Inputs are checked so that every similarity is finite; this guard keeps a result that
+    // escaped f32 anyway (non-finite scores never enter a heap) from being returned.
+    if indices.contains(&SENTINEL.1) || scores.iter().any(|s| !s.is_finite()) {
+        return Err(Error::NumericalRange { what: "similarities are not finite in f32" });
+    }
     Ok(isa)
 }
 
 fn inverse_norms(sq: &[f64]) -> Result<Vec<f32>> {
     sq.iter()
         .enumerate()
-        .map(|(row, &s)| if s > 0.0 { Ok((1.0 / libm::sqrt(s)) as f32) } else { Err(Error::ZeroNorm { row }) })
+        // Below f32's smallest normal, products of such rows lose all
+        // precision or underflow, and 1/|x|² overflows: cosine is not computable in f32.
+        .map(|(row, &s)| {
+            if s >= f64::from(f32::MIN_POSITIVE) {
+                Ok((1.0 / libm::sqrt(s)) as f32)
+            } else {
+                Err(Error::ZeroNorm { row })
+            }
+        })
         .collect()
 }
 
 /// `threads`, or all available cores for 0 (always 1 without `std`).
 #[cfg(feature = "std")]
 pub(crate) fn resolve_threads(threads: usize) -> usize {
-    if threads == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { threads }
+    // More threads than this is a caller's mistake; it must not overflow block arithmetic.
+    const MAX_THREADS: usize = 1024;
+    if threads == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { threads.min(MAX_THREADS) }
 }
 
 #[cfg(not(feature = "std"))]

@@ -67,8 +67,10 @@ pub fn kernel_matrix<'a>(x: impl Into<AnyMatrix<'a>>, kernel: Kernel, threads: u
     let values = match kernel {
         Kernel::Linear => g.iter().map(|&v| f64::from(v)).collect(),
         Kernel::Rbf { sigma } => {
-            if !(sigma > 0.0 && sigma.is_finite()) {
-                return Err(Error::InvalidParameter { what: "rbf sigma must be finite and > 0" });
+            // 2 sigma² must be a positive normal f64, or the exponent's scale is 0 or -inf.
+            let two_var = 2.0 * sigma * sigma;
+            if !(sigma > 0.0 && two_var.is_normal()) {
+                return Err(Error::InvalidParameter { what: "rbf sigma must be > 0 with 2 sigma^2 finite and normal" });
             }
             let sq: Vec<f64> = (0..n).map(|i| f64::from(g[i * n + i])).collect();
             let scale = -1.0 / (2.0 * sigma * sigma);
@@ -176,6 +178,21 @@ fn hsic(k: Masked<'_>, l: Masked<'_>, unbiased: bool) -> f64 {
     if unbiased { hsic_unbiased(k, l) } else { hsic_biased(k, l) }
 }
 
+/// HSIC(K, K) · HSIC(L, L), the square of the normaliser. The unbiased estimator can be
+/// negative (small N, kernels with almost no variance), and then the ratio is undefined:
+/// the reference returns NaN, repalign says so. Rounding residue of a zero-variance kernel
+/// (|product| within 1e-12 of the kernels' scale) counts as 0, giving 0 / (0 + 1e-6).
+fn self_product(kk: f64, ll: f64) -> Result<f64> {
+    let p = kk * ll;
+    if p >= 0.0 {
+        Ok(p)
+    } else if p > -1e-24 * (1.0 + kk.abs()) * (1.0 + ll.abs()) {
+        Ok(0.0)
+    } else {
+        Err(Error::NumericalRange { what: "the unbiased HSIC of a kernel with itself is negative: CKA is undefined" })
+    }
+}
+
 fn check_pair(k: &KernelMatrix, l: &KernelMatrix, unbiased: bool) -> Result<()> {
     if k.n != l.n {
         return Err(Error::RowCountMismatch { a: k.n, b: l.n });
@@ -193,7 +210,7 @@ pub fn cka_kernels(k: &KernelMatrix, l: &KernelMatrix, unbiased: bool) -> Result
     let (k, l) = (Masked { k, mask: None }, Masked { k: l, mask: None });
     let kl = hsic(k, l, unbiased);
     let (kk, ll) = (hsic(k, k, unbiased), hsic(l, l, unbiased));
-    Ok(kl / (libm::sqrt(kk * ll) + 1e-6))
+    Ok(kl / (libm::sqrt(self_product(kk, ll)?) + 1e-6))
 }
 
 /// CKA of two representations of the same samples with the given kernel; `unbiased`
@@ -263,7 +280,7 @@ pub fn cknna_kernels(k: &KernelMatrix, l: &KernelMatrix, topk: usize, unbiased: 
     let (kk, ll) = (Masked { k, mask: Some(&mk) }, Masked { k: l, mask: Some(&ml) });
     let (sim_kk, sim_ll) = (hsic(kk, kk, unbiased), hsic(ll, ll, unbiased));
     // The reference takes the square root and adds 1e-6 in float32.
-    let denom = libm::sqrtf((sim_kk * sim_ll) as f32) + 1e-6f32;
+    let denom = libm::sqrtf(self_product(sim_kk, sim_ll)? as f32) + 1e-6f32;
     Ok(sim_kl / f64::from(denom))
 }
 
