@@ -815,6 +815,57 @@ void test_threads() {
 
 }  // namespace
 
+void test_calibration() {
+    // Defaults.
+    const RepalignCalibrationOptions d = repalign_calibration_options_default();
+    check(d.permutations == 1000 && d.seed == 0 && d.alpha == 0.05, "repalign_calibration_options_default: 1000, 0, 0.05");
+
+    // B is a copy of A: every permutation scores lower, so p reaches 1 / (P + 1).
+    constexpr size_t N = 40, D = 6;
+    const std::vector<float> x = halves(N, D, 7);
+    const RepalignMatrix a = f32(x, N, D);
+    RepalignMetric m = repalign_metric_default(REPALIGN_METRIC_KIND_MUTUAL_KNN);
+    m.k = 5;
+    RepalignCalibrationOptions cal = {99, 1, 0.05};
+    RepalignCalibration c{};
+    check_status(repalign_calibrate_score(&a, &a, &m, nullptr, &cal, &c), REPALIGN_STATUS_OK,
+                 "repalign_calibrate_score mutual_knn(A, A), 99 permutations");
+    double direct = 0.0;
+    check_status(repalign_score(&a, &a, &m, nullptr, &direct), REPALIGN_STATUS_OK, "... and repalign_score");
+    check(c.raw == direct && direct == 1.0 && c.p_value == 1.0 / 100.0 && c.permutations == 99,
+          "... raw equals the score (1), p = 1/(P + 1)");
+    check(c.null_mean < 0.5 && c.tau < 1.0 && c.calibrated == 1.0, "... null mean near chance, calibrated 1");
+    RepalignCalibration again{};
+    cal.seed = 1;
+    check_status(repalign_calibrate_score(&a, &a, &m, nullptr, &cal, &again), REPALIGN_STATUS_OK, "... same seed");
+    check(std::memcmp(&again, &c, sizeof c) == 0, "... reproduces the same null");
+    cal.permutations = 0;
+    check_status(repalign_calibrate_score(&a, &a, &m, nullptr, &cal, &c), REPALIGN_STATUS_INVALID_PARAMETER,
+                 "repalign_calibrate_score with 0 permutations");
+    cal.permutations = 10;
+    check_status(repalign_calibrate_score(&a, &a, &m, nullptr, &cal, nullptr), REPALIGN_STATUS_NULL_POINTER,
+                 "repalign_calibrate_score with a NULL output");
+
+    // The sweep: raw is the best pair of repalign_sweep.
+    constexpr size_t S = 30, LA = 2, LB = 2, DT = 4;
+    const std::vector<float> ta = halves(S, LA * DT, 8), tb = halves(S, LB * DT, 9);
+    const RepalignTensor3 ya = tensor(ta, S, LA, DT), yb = tensor(tb, S, LB, DT);
+    std::vector<double> scores(LA * LB);
+    double best = 0.0;
+    size_t bi = 0, bj = 0;
+    bool found = false;
+    check_status(repalign_sweep(&ya, &yb, &m, REPALIGN_PREPARE_PAPER, nullptr, scores.data(), scores.size(), &best, &bi,
+                                &bj, &found),
+                 REPALIGN_STATUS_OK, "repalign_sweep for the calibration");
+    check_status(repalign_calibrate_sweep(&ya, &yb, &m, REPALIGN_PREPARE_PAPER, nullptr, nullptr, &c), REPALIGN_STATUS_OK,
+                 "repalign_calibrate_sweep, default options");
+    check(c.raw == *std::max_element(scores.begin(), scores.end()) && c.permutations == 1000 && c.p_value > 0.0 &&
+              c.p_value <= 1.0,
+          "... raw is the sweep's maximum, 1000 permutations");
+    check_status(repalign_calibrate_sweep(&ya, &yb, &m, 77, nullptr, nullptr, &c), REPALIGN_STATUS_INVALID_ENUM,
+                 "repalign_calibrate_sweep with prepare mode 77");
+}
+
 int main() {
     test_info();
     test_graph();
@@ -823,6 +874,7 @@ int main() {
     test_kernel_metrics();
     test_prepare_sweep();
     test_threads();
+    test_calibration();
     std::printf("%d passed, %d failed\n", passed, failed);
     return failed != 0;
 }

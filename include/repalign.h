@@ -447,6 +447,26 @@ typedef struct RepalignMatrix {
 } RepalignMatrix;
 
 /**
+ * How to build a permutation null: `permutations` random permutations of B's rows (>= 1)
+ * drawn from `seed`; `alpha` in (0, 1) sets the threshold `tau`, the (1 - alpha) quantile
+ * of the null. Results depend on the seed, never on the thread count.
+ */
+typedef struct RepalignCalibrationOptions {
+  /**
+   * Number of null samples P.
+   */
+  size_t permutations;
+  /**
+   * Seed of the permutations.
+   */
+  uint64_t seed;
+  /**
+   * Level of `tau`, default 0.05.
+   */
+  double alpha;
+} RepalignCalibrationOptions;
+
+/**
  * A metric and its parameters. Obtain one from `repalign_metric_default(kind)` (the
  * reference's defaults) and change fields. Each kind reads only the fields its
  * `RepalignMetricKind` documentation names; the others are ignored.
@@ -484,6 +504,49 @@ typedef struct RepalignMetric {
    */
   size_t cca_dim;
 } RepalignMetric;
+
+/**
+ * A score against its permutation null (for a sweep: its maximum over layer pairs against
+ * the null of that maximum, one permutation per sample for every pair).
+ */
+typedef struct RepalignCalibration {
+  /**
+   * The observed score.
+   */
+  double raw;
+  /**
+   * Mean of the null samples.
+   */
+  double null_mean;
+  /**
+   * Median of the null samples.
+   */
+  double null_median;
+  /**
+   * Standard deviation of the null (P - 1 denominator).
+   */
+  double null_std;
+  /**
+   * (raw - null_mean) / null_std; +-infinity when the null has no spread.
+   */
+  double z;
+  /**
+   * (#{null >= raw} + 1) / (P + 1).
+   */
+  double p_value;
+  /**
+   * The (1 - alpha) quantile of the null with the observed value included.
+   */
+  double tau;
+  /**
+   * 0 when raw <= tau, else (raw - tau) / (max - tau), max = the metric's largest value.
+   */
+  double calibrated;
+  /**
+   * P.
+   */
+  size_t permutations;
+} RepalignCalibration;
 
 /**
  * A borrowed, dense tensor in C order: `samples` samples, each `layers` runs of `dim`
@@ -687,6 +750,43 @@ enum RepalignStatus repalign_mutual_knn_graphs(const uint32_t *a,
                                                size_t rows,
                                                size_t k,
                                                double *out);
+
+/**
+ * Defaults: 1000 permutations, seed 0, alpha 0.05.
+ */
+struct RepalignCalibrationOptions repalign_calibration_options_default(void);
+
+/**
+ * A metric of two representations of the same samples (as `repalign_score`) calibrated
+ * against `cal->permutations` random permutations of B's rows (`cal` NULL = defaults).
+ *
+ * Errors: those of `repalign_score`, and `REPALIGN_STATUS_INVALID_PARAMETER` for 0
+ * permutations or alpha outside (0, 1).
+ *
+ * # Safety
+ * `a`, `b`, `metric` valid; `opts` and `cal` NULL or valid; `out` writable.
+ */
+enum RepalignStatus repalign_calibrate_score(const struct RepalignMatrix *a,
+                                             const struct RepalignMatrix *b,
+                                             const struct RepalignMetric *metric,
+                                             const struct RepalignKnnOptions *opts,
+                                             const struct RepalignCalibrationOptions *cal,
+                                             struct RepalignCalibration *out);
+
+/**
+ * The best score of a layer sweep (as `repalign_sweep`, same preparation) calibrated
+ * against the null of the maximum over all layer pairs.
+ *
+ * # Safety
+ * `a`, `b`, `metric` valid; `opts` and `cal` NULL or valid; `out` writable.
+ */
+enum RepalignStatus repalign_calibrate_sweep(const struct RepalignTensor3 *a,
+                                             const struct RepalignTensor3 *b,
+                                             const struct RepalignMetric *metric,
+                                             uint32_t prepare_mode,
+                                             const struct RepalignKnnOptions *opts,
+                                             const struct RepalignCalibrationOptions *cal,
+                                             struct RepalignCalibration *out);
 
 /**
  * The reference's defaults for the metric `kind` (a `RepalignMetricKind` value): `k` 10,

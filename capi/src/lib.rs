@@ -37,6 +37,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
+pub mod calibrate;
 mod ffi;
 pub mod metric;
 mod panic;
@@ -52,6 +53,7 @@ use std::ffi::{CStr, c_char};
 use repalign_core::knn::{self, GraphRef, KnnOptions};
 use repalign_core::{Isa, metrics};
 
+pub use calibrate::{RepalignCalibration, RepalignCalibrationOptions};
 pub use metric::{RepalignKernel, RepalignMetric, RepalignMetricKind};
 pub use status::RepalignStatus;
 pub use tensor::{RepalignPrepare, RepalignTensor3};

@@ -106,7 +106,7 @@ macro_rules! each_dtype {
 
 impl<'a> Tensor<'a> {
     /// (samples, layers, dim).
-    fn shape(&self) -> (usize, usize, usize) {
+    pub(crate) fn shape(&self) -> (usize, usize, usize) {
         each_dtype!(self.layers, x => (x.samples(), x.layers(), x.dim()))
     }
 
@@ -165,7 +165,12 @@ impl<'a> Tensor<'a> {
 
     /// Every layer after preparation with `mode` at quantile `q`: views of the tensor
     /// itself for `Prepare::None`, else of `buf`, which receives the prepared values.
-    fn prepared_layers(&self, mode: Prepare, q: f64, buf: &'a mut Vec<f32>) -> Result<Vec<AnyMatrix<'a>>, Failure> {
+    pub(crate) fn prepared_layers(
+        &self,
+        mode: Prepare,
+        q: f64,
+        buf: &'a mut Vec<f32>,
+    ) -> Result<Vec<AnyMatrix<'a>>, Failure> {
         if mode == Prepare::None {
             self.scan()?;
             return Ok(self.layer_views());

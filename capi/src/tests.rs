@@ -5,6 +5,7 @@
 //! The metric descriptor and scores are tested in `tests/metric.rs`, tensors, preparation
 //! and the sweep in `tests/tensor.rs`.
 
+mod calibrate;
 mod metric;
 mod tensor;
 
