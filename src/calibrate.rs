@@ -76,21 +76,9 @@ pub fn calibrate(
     let (pa, pb) = per_layers(a, b, metric, knn)?;
     let observed = sweep_layers(&pa, &pb, metric)?;
     let raw = observed.scores.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    let n = a[0].rows();
-    let mut null = vec![0.0f64; opts.permutations];
-    let threads = crate::knn::resolve_threads(opts.threads);
-    run_samples(
-        &mut null,
-        threads,
-        || NullState::new(n),
-        |st, s, out| {
-            st.draw(n, opts.seed, s as u64);
-            *out = null_sample(&pa, &pb, metric, st)?;
-            Ok(())
-        },
-    )?;
+    let null = null_distribution(a[0].rows(), opts, |st| null_sample(&pa, &pb, metric, st))?;
     let max = match metric {
-        Metric::Knn { metric: KnnMetric::Lcs, k } => k as f64,
+        Metric::Knn { metric, k } => metric_max(metric, k),
         _ => 1.0,
     };
     Ok((observed, summarise(raw, null, opts.alpha, max)))
@@ -165,7 +153,25 @@ pub fn calibrate_graphs(
 ) -> Result<Calibration> {
     check(opts)?;
     let raw = metrics::knn_metric_graphs(metric, a, b, k)?;
-    let n = a.rows();
+    let null = null_distribution(a.rows(), opts, |st| {
+        let NullState { perm, inverse, scratch, relabelled, marks } = st;
+        knn_null(metric, a, b, k, perm, inverse, (scratch, relabelled, marks))
+    })?;
+    Ok(summarise(raw, null, opts.alpha, metric_max(metric, k)))
+}
+
+/// The largest value a kNN metric can take: k for lcs_knn (not divided by k), else 1.
+fn metric_max(metric: KnnMetric, k: usize) -> f64 {
+    if metric == KnnMetric::Lcs { k as f64 } else { 1.0 }
+}
+
+/// `opts.permutations` null samples over N rows: sample s draws its permutation into the
+/// thread's state, then `sample` scores it.
+fn null_distribution(
+    n: usize,
+    opts: &CalibrationOptions,
+    sample: impl Fn(&mut NullState) -> Result<f64> + Sync,
+) -> Result<Vec<f64>> {
     let mut null = vec![0.0f64; opts.permutations];
     let threads = crate::knn::resolve_threads(opts.threads);
     run_samples(
@@ -174,13 +180,11 @@ pub fn calibrate_graphs(
         || NullState::new(n),
         |st, s, out| {
             st.draw(n, opts.seed, s as u64);
-            let NullState { perm, inverse, scratch, relabelled, marks } = st;
-            *out = knn_null(metric, a, b, k, perm, inverse, (scratch, relabelled, marks))?;
+            *out = sample(st)?;
             Ok(())
         },
     )?;
-    let max = if metric == KnnMetric::Lcs { k as f64 } else { 1.0 };
-    Ok(summarise(raw, null, opts.alpha, max))
+    Ok(null)
 }
 
 fn check(opts: &CalibrationOptions) -> Result<()> {

@@ -388,14 +388,9 @@ pub unsafe extern "C" fn repalign_mutual_knn_graphs(
     k: usize,
     out: *mut f64,
 ) -> RepalignStatus {
-    panic::status(|| {
-        let (a_len, b_len) = (product(rows, a_width, "rows * a_width")?, product(rows, b_width, "rows * b_width")?);
-        // SAFETY: the caller's contract for every pointer.
-        let (a, b, out) =
-            unsafe { (ffi::slice(a, a_len, "a")?, ffi::slice(b, b_len, "b")?, ffi::out_ref(out, "out")?) };
-        *out = metrics::mutual_knn_graphs(GraphRef::new(a, rows, a_width)?, GraphRef::new(b, rows, b_width)?, k)?;
-        Ok(())
-    })
+    let mutual = metric::RepalignMetricKind::MutualKnn as u32;
+    // SAFETY: the same contract as repalign_knn_metric_graphs, passed through unchanged.
+    unsafe { metric::repalign_knn_metric_graphs(mutual, a, a_width, b, b_width, rows, k, out) }
 }
 
 /// `a * b`, or a shape-overflow failure naming the product.
