@@ -3,6 +3,7 @@
 //! One file per family; every kNN metric takes either features (and computes the graphs)
 //! or precomputed graphs, so one graph serves many comparisons.
 
+mod eigen;
 mod kernel;
 pub(crate) mod neighbours;
 mod svcca;
