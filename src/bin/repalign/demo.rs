@@ -400,8 +400,11 @@ fn parse(args: &[String]) -> Result<Option<Options>, String> {
             "--seed" => o.calibration.seed = number("--seed", value("--seed")?)?,
             "--threads" => o.calibration.threads = number("--threads", value("--threads")?)? as usize,
             "-h" | "--help" => return Ok(None),
-            other => return Err(format!("demo: unknown argument '{other}'\n\n{USAGE}")),
+            other => return Err(format!("demo: unknown argument '{other}' (see repalign demo --help)")),
         }
+    }
+    if let Some(path) = &o.plot {
+        plot::check_path(path)?;
     }
     if o.dtype.is_some() && o.data.is_none() {
         return Err("demo: --dtype applies to --data DIR (the embedded data is float16)".into());

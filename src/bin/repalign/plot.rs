@@ -54,20 +54,26 @@ pub fn write_heatmap(
 
 /// Writes `map` as `.svg` or `.png` (by `path`'s extension, case-insensitive).
 pub fn write_heatmap_labeled(path: &Path, map: &Heatmap<'_>) -> Result<(), String> {
-    let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
-    let format = match ext.as_deref() {
-        Some("svg") => Format::Svg,
-        Some("png") => Format::Png,
-        _ => {
-            return Err(format!("{}: unknown plot format (the file name must end in .svg or .png)", path.display()));
-        }
-    };
+    let format = format_of(path)?;
     let plot = Plot::new(map)?;
     let bytes = match format {
         Format::Svg => plot.svg().into_bytes(),
         Format::Png => plot.png()?,
     };
     std::fs::write(path, bytes).map_err(|e| format!("{}: cannot write the plot: {e}", path.display()))
+}
+
+/// Checks that `path` names a format the writer knows, before any long computation.
+pub fn check_path(path: &Path) -> Result<(), String> {
+    format_of(path).map(|_| ())
+}
+
+fn format_of(path: &Path) -> Result<Format, String> {
+    match path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
+        Some("svg") => Ok(Format::Svg),
+        Some("png") => Ok(Format::Png),
+        _ => Err(format!("{}: unknown plot format (the file name must end in .svg or .png)", path.display())),
+    }
 }
 
 enum Format {
