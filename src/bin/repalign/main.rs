@@ -1,193 +1,36 @@
-//! `repalign`: kNN graphs and alignment scores of `.npy` feature files from the shell.
+//! `repalign`: kNN graphs, alignment scores and layer sweeps of feature files from the shell.
 //!
-//! ```text
-//! repalign knn X.npy --k 10 [--cosine] [--threads N] [--isa NAME] --out graph.npy
-//! repalign score A.npy B.npy --metric NAME [--k 10] [--kernel ip|rbf] [--sigma S] [--unbiased|--biased]
-//!                [--cca-dim 10] [--normalize] [--threads N] [--isa NAME] [--json]
-//! repalign sweep A.npy B.npy --metric NAME --k 10 --prepare none|normalize|paper|paper-per-sample [--json]
-//! repalign prepare X.npy --prepare paper [--q 0.95] --out Y.npy
-//! repalign isa
-//! ```
-//! Exit status: 0 success, 1 bad data or computation error, 2 bad command line.
+//! `args` holds the usage text and the option parser, `input` reads `.npy` and
+//! `.safetensors` features, `stepwise` runs the library's sweep one layer at a time under a
+//! `progress` bar, `output` prints JSON, tables and CSV; `plot` and `demo` are the heatmap
+//! and the bundled colour study. Exit status: 0 success, 1 bad data or computation error,
+//! 2 bad command line.
+
+mod args;
+mod demo;
+mod input;
+mod output;
+mod plot;
+mod progress;
+mod stepwise;
 
 use std::process::ExitCode;
 use std::time::Instant;
 
-use repalign::calibrate::{Calibration, CalibrationOptions, calibrate};
+use repalign::calibrate::{Calibration, CalibrationOptions};
 use repalign::knn::{self, KnnOptions, Similarity};
 use repalign::metrics::Kernel;
-use repalign::npy::{self, NpyData};
-use repalign::prepare::{self, Layers, Prepare};
-use repalign::sweep::{Metric, SweepResult, sweep};
+use repalign::prepare::Prepare;
+use repalign::sweep::{Metric, SweepResult};
 use repalign::{AnyMatrix, Isa, Matrix};
+use serde_json::{Value, json};
 
-const USAGE: &str = "\
-repalign: exact kNN graphs and representation alignment (mutual kNN)
+use args::{Args, Fail, USAGE};
+use input::Features;
+use output::{Object, number, print_json, print_table};
+use stepwise::Side;
 
-USAGE:
-  repalign knn X.npy --k K --out GRAPH.npy [--cosine] [--threads N] [--isa NAME]
-      Writes the N x K int32 graph: row i lists the K most similar other rows,
-      best first (higher similarity, then lower index).
-  repalign score A.npy B.npy --metric NAME [--k K] [--normalize] [--json] [metric options]
-      Alignment of two representations of the same N samples (rows, 2-D .npy).
-  repalign sweep A.npy B.npy --metric NAME [--k K] [--prepare MODE] [--json] [metric options]
-      Every layer pair of two models (3-D .npy, N x L x D): the L_A x L_B scores and the best
-      pair (the first maximum in row-major order; none when no pair scores above 0).
-  repalign prepare X.npy --prepare MODE [--q Q] --out Y.npy
-      Writes the prepared float32 features (same shape), e.g. clamped and normalised once
-      for many sweeps; prints the clamp threshold.
-  repalign isa
-      Lists the instruction sets available here; the first is the default.
-
-METRICS (the reference's names):
-  mutual_knn cycle_knn lcs_knn edit_distance_knn jaccard_knn   kNN graphs, --k (default 10)
-  cka unbiased_cka      --kernel ip|rbf (default ip), --sigma S (rbf, default 1)
-  cknna                 --k (topk >= 2, default 10), unbiased unless --biased
-  svcca                 --cca-dim (default 10), exact (deterministic) computation
-  --unbiased / --biased override a metric's default (cka biased, cknna unbiased).
-
-OPTIONS:
-  --k K          neighbours per row (1 <= K <= N-1)
-  --cosine       rank by cosine similarity instead of the raw inner product
-  --normalize    L2-normalise rows before the metric (v / max(|v|, 1e-12))
-  --prepare MODE sweep: none (default), normalize, paper (exact 0.95 clamp + normalise),
-                 paper-per-sample (per-sample clamp + normalise); --q Q sets the quantile
-  --threads N    worker threads, 0 = all cores (default 0); results never depend on it
-  --isa NAME     force a backend (see `repalign isa`); results never depend on it
-  --permutations P  score, sweep: calibrate against P random permutations of B's rows
-                 (the sweep's null is the null of its maximum); --seed S (default 0),
-                 --alpha A (default 0.05) for the threshold tau; --json gains \"calibration\"
-  --json         print one JSON object (score: metric, k, score, ...; sweep: scores,
-                 best, best_index, ...)
-  --out PATH     output file of `knn` and `prepare`
-Inputs are .npy arrays of float32 or float16 in C order.
-";
-
-/// A command-line failure: usage errors exit with 2, data errors with 1.
-enum Fail {
-    Usage(String),
-    Data(String),
-}
-
-impl<E: std::fmt::Display> From<E> for Fail {
-    fn from(e: E) -> Self {
-        Fail::Data(e.to_string())
-    }
-}
-
-#[derive(Default)]
-struct Args {
-    positional: Vec<String>,
-    k: Option<usize>,
-    metric: Option<String>,
-    out: Option<String>,
-    cosine: bool,
-    normalize: bool,
-    json: bool,
-    threads: usize,
-    isa: Option<Isa>,
-    kernel: Option<String>,
-    sigma: Option<f64>,
-    unbiased: Option<bool>,
-    cca_dim: Option<usize>,
-    prepare: Option<String>,
-    q: Option<f64>,
-    permutations: Option<usize>,
-    seed: u64,
-    alpha: Option<f64>,
-}
-
-fn parse(mut argv: impl Iterator<Item = String>) -> Result<Args, Fail> {
-    let mut a = Args::default();
-    let number = |flag: &str, v: Option<String>| -> Result<usize, Fail> {
-        let v = v.ok_or_else(|| Fail::Usage(format!("{flag} needs a value")))?;
-        v.parse().map_err(|_| Fail::Usage(format!("{flag}: '{v}' is not a non-negative integer")))
-    };
-    let float = |flag: &str, v: Option<String>| -> Result<f64, Fail> {
-        let v = v.ok_or_else(|| Fail::Usage(format!("{flag} needs a value")))?;
-        v.parse().map_err(|_| Fail::Usage(format!("{flag}: '{v}' is not a number")))
-    };
-    while let Some(arg) = argv.next() {
-        match arg.as_str() {
-            "--k" => a.k = Some(number("--k", argv.next())?),
-            "--threads" => a.threads = number("--threads", argv.next())?,
-            "--metric" => a.metric = Some(argv.next().ok_or_else(|| Fail::Usage("--metric needs a value".into()))?),
-            "--out" => a.out = Some(argv.next().ok_or_else(|| Fail::Usage("--out needs a path".into()))?),
-            "--isa" => {
-                let name = argv.next().ok_or_else(|| Fail::Usage("--isa needs a value".into()))?;
-                let isa = Isa::from_name(&name).ok_or_else(|| {
-                    let names: Vec<_> = Isa::ALL.iter().map(|i| i.name()).collect();
-                    Fail::Usage(format!("--isa: unknown '{name}' (one of: {})", names.join(", ")))
-                })?;
-                a.isa = Some(isa);
-            }
-            "--kernel" => a.kernel = Some(argv.next().ok_or_else(|| Fail::Usage("--kernel needs ip or rbf".into()))?),
-            "--sigma" => a.sigma = Some(float("--sigma", argv.next())?),
-            "--q" => a.q = Some(float("--q", argv.next())?),
-            "--cca-dim" => a.cca_dim = Some(number("--cca-dim", argv.next())?),
-            "--prepare" => a.prepare = Some(argv.next().ok_or_else(|| Fail::Usage("--prepare needs a mode".into()))?),
-            "--permutations" => a.permutations = Some(number("--permutations", argv.next())?),
-            "--seed" => a.seed = number("--seed", argv.next())? as u64,
-            "--alpha" => a.alpha = Some(float("--alpha", argv.next())?),
-            "--unbiased" => a.unbiased = Some(true),
-            "--biased" => a.unbiased = Some(false),
-            "--cosine" => a.cosine = true,
-            "--normalize" => a.normalize = true,
-            "--json" => a.json = true,
-            s if s.starts_with("--") => return Err(Fail::Usage(format!("unknown option {s}"))),
-            _ => a.positional.push(arg),
-        }
-    }
-    Ok(a)
-}
-
-/// A feature file, owned; `view` and `layers` borrow it without copying.
-struct Features {
-    shape: Vec<usize>,
-    data: NpyData,
-}
-
-impl Features {
-    fn load(path: &str, dims: usize) -> Result<Features, Fail> {
-        let a = npy::read(path).map_err(|e| Fail::Data(e.to_string()))?;
-        if a.shape.len() != dims {
-            let want = if dims == 2 { "a 2-D array (N x D)" } else { "a 3-D array (N x L x D)" };
-            return Err(Fail::Data(format!("{path}: expected {want}, got shape {:?}", a.shape)));
-        }
-        if matches!(a.data, NpyData::I32(_)) {
-            return Err(Fail::Data(format!("{path}: features must be float32 or float16, not int32")));
-        }
-        Ok(Features { shape: a.shape, data: a.data })
-    }
-
-    fn rows(&self) -> usize {
-        self.shape[0]
-    }
-
-    /// The whole file as an N x L x D tensor (a 2-D file is one layer).
-    fn prepared(&self, mode: Prepare, q: f64) -> Result<(Vec<f32>, [usize; 3]), Fail> {
-        let s = match self.shape[..] {
-            [n, d] => [n, 1, d],
-            [n, l, d] => [n, l, d],
-            _ => unreachable!("checked in load"),
-        };
-        let (values, _) = match &self.data {
-            NpyData::F32(v) => prepare::prepare(&Layers::new(v, s[0], s[1], s[2])?, mode, q)?,
-            NpyData::F16(v) => prepare::prepare(&Layers::new(v, s[0], s[1], s[2])?, mode, q)?,
-            NpyData::I32(_) => unreachable!("rejected in load"),
-        };
-        Ok((values, s))
-    }
-
-    fn view(&self) -> Result<AnyMatrix<'_>, Fail> {
-        let (rows, cols) = (self.shape[0], self.shape[1]);
-        Ok(match &self.data {
-            NpyData::F32(v) => Matrix::new(v, rows, cols)?.into(),
-            NpyData::F16(v) => Matrix::new(v, rows, cols)?.into(),
-            NpyData::I32(_) => unreachable!("rejected in load"),
-        })
-    }
-}
+const METRICS: &str = "mutual_knn, cycle_knn, lcs_knn, edit_distance_knn, jaccard_knn, cka, unbiased_cka, cknna, svcca";
 
 /// The metric named by `--metric` with its options, as the sweep computes it.
 fn metric_of(a: &Args) -> Result<(String, Metric), Fail> {
@@ -203,105 +46,202 @@ fn metric_of(a: &Args) -> Result<(String, Metric), Fail> {
         Some(Metric::Cknna { topk, unbiased }) => Metric::Cknna { topk, unbiased: a.unbiased.unwrap_or(unbiased) },
         Some(Metric::Svcca { cca_dim }) => Metric::Svcca { cca_dim: a.cca_dim.unwrap_or(cca_dim) },
         Some(m) => m,
-        None => {
-            let names =
-                "mutual_knn, cycle_knn, lcs_knn, edit_distance_knn, jaccard_knn, cka, unbiased_cka, cknna, svcca";
-            return Err(Fail::Usage(format!("--metric: unknown '{name}' (one of: {names})")));
-        }
+        None => return Err(Fail::Usage(format!("--metric: unknown metric '{name}' (valid: {METRICS})"))),
     };
     Ok((name, metric))
+}
+
+/// The metric's name and parameters, the first keys of `score` and `sweep` JSON.
+fn metric_json(name: &str, metric: Metric) -> Object {
+    let mut o = Object::new();
+    o.insert("metric".into(), name.into());
+    match metric {
+        Metric::Knn { k, .. } => {
+            o.insert("k".into(), k.into());
+        }
+        Metric::Cka { kernel, unbiased } => {
+            match kernel {
+                Kernel::Linear => o.insert("kernel".into(), "ip".into()),
+                Kernel::Rbf { sigma } => {
+                    o.insert("kernel".into(), "rbf".into());
+                    o.insert("sigma".into(), number(sigma))
+                }
+            };
+            o.insert("unbiased".into(), unbiased.into());
+        }
+        Metric::Cknna { topk, unbiased } => {
+            o.insert("k".into(), topk.into());
+            o.insert("unbiased".into(), unbiased.into());
+        }
+        Metric::Svcca { cca_dim } => {
+            o.insert("cca_dim".into(), cca_dim.into());
+        }
+    }
+    o
+}
+
+/// A one-line description of the metric for tables and plot titles.
+fn metric_text(name: &str, metric: Metric) -> String {
+    match metric {
+        Metric::Knn { k, .. } => format!("{name} (k = {k})"),
+        Metric::Cka { kernel: Kernel::Linear, .. } => name.to_string(),
+        Metric::Cka { kernel: Kernel::Rbf { sigma }, .. } => format!("{name} (rbf, sigma = {sigma})"),
+        Metric::Cknna { topk, unbiased } => format!("{name} (k = {topk}{})", if unbiased { "" } else { ", biased" }),
+        Metric::Svcca { cca_dim } => format!("{name} (cca_dim = {cca_dim})"),
+    }
+}
+
+fn calibration_json(c: &Calibration, a: &Args) -> Value {
+    json!({
+        "permutations": c.null.len(),
+        "seed": a.seed,
+        "alpha": a.alpha.unwrap_or(0.05),
+        "raw": number(c.raw),
+        "null_mean": number(c.null_mean),
+        "null_median": number(c.null_median),
+        "null_std": number(c.null_std),
+        "z": number(c.z),
+        "p_value": number(c.p_value),
+        "tau": number(c.tau),
+        "calibrated": number(c.calibrated),
+    })
+}
+
+fn calibration_rows(c: &Calibration) -> Vec<(&'static str, String)> {
+    vec![
+        ("null mean", format!("{:.6} (sd {:.6}, median {:.6})", c.null_mean, c.null_std, c.null_median)),
+        ("z", format!("{:.2}", c.z)),
+        ("p-value", format!("{:.4} ({} permutations)", c.p_value, c.null.len())),
+        ("tau", format!("{:.6}", c.tau)),
+        ("calibrated", format!("{:.4}", c.calibrated)),
+    ]
+}
+
+/// Reads an input, for a command that needs N x D (`dims == 2`) or any rank.
+fn load(spec: &str, a: &Args, command: &str, two_d: bool) -> Result<Features, Fail> {
+    let f = input::load(spec, a.tensor.as_deref())?;
+    if two_d {
+        f.require_2d(command)?;
+    }
+    Ok(f)
+}
+
+/// Both inputs must describe the same samples.
+fn same_samples(fa: &Features, fb: &Features) -> Result<(), Fail> {
+    if fa.rows() == fb.rows() {
+        return Ok(());
+    }
+    Err(Fail::Data(format!(
+        "the inputs describe different samples: {} has N = {} rows, {} has N = {}; row i of both must be sample i",
+        fa.source,
+        fa.rows(),
+        fb.source,
+        fb.rows()
+    )))
+}
+
+/// k must leave room for the neighbours of N samples (self excluded for kNN metrics).
+fn check_k(k: usize, n: usize, metric: Metric) -> Result<(), Fail> {
+    let (lo, hi, why) = match metric {
+        Metric::Knn { .. } => (1, n.saturating_sub(1), "N - 1: a row is not its own neighbour"),
+        Metric::Cknna { .. } => (2, n, "N"),
+        _ => return Ok(()),
+    };
+    if k < lo {
+        return Err(Fail::Data(format!("--k {k} is too small: it must be at least {lo}")));
+    }
+    if k > hi {
+        return Err(Fail::Data(format!("--k {k} is too large for N = {n} samples: at most {hi} ({why})")));
+    }
+    Ok(())
+}
+
+fn calibration_options(a: &Args, permutations: usize) -> CalibrationOptions {
+    CalibrationOptions { permutations, seed: a.seed, alpha: a.alpha.unwrap_or(0.05), threads: a.threads }
 }
 
 /// Scores every layer pair, calibrated when `--permutations` is given.
 fn score_layers(
     a: &Args,
-    layers_a: &[AnyMatrix<'_>],
-    layers_b: &[AnyMatrix<'_>],
+    sa: &Side<'_>,
+    sb: &Side<'_>,
     metric: Metric,
     opts: &KnnOptions,
 ) -> Result<(SweepResult, Option<Calibration>), Fail> {
-    match a.permutations {
-        None => Ok((sweep(layers_a, layers_b, metric, opts)?, None)),
-        Some(permutations) => {
-            let cal =
-                CalibrationOptions { permutations, seed: a.seed, alpha: a.alpha.unwrap_or(0.05), threads: a.threads };
-            let (result, c) = calibrate(layers_a, layers_b, metric, opts, &cal)?;
-            Ok((result, Some(c)))
+    let visible = progress::visible(a.quiet);
+    Ok(match a.permutations {
+        None => (stepwise::sweep(sa, sb, metric, opts, visible)?, None),
+        Some(p) => {
+            let (r, c) = stepwise::calibrated(sa, sb, metric, opts, &calibration_options(a, p), visible)?;
+            (r, Some(c))
         }
-    }
-}
-
-/// `, "calibration": {...}` for JSON output, or nothing.
-fn calibration_json(c: &Option<Calibration>, a: &Args) -> String {
-    let Some(c) = c else { return String::new() };
-    format!(
-        ", \"calibration\": {{\"permutations\": {}, \"seed\": {}, \"alpha\": {}, \"raw\": {}, \"null_mean\": {}, \"null_median\": {}, \"null_std\": {}, \"z\": {}, \"p_value\": {}, \"tau\": {}, \"calibrated\": {}}}",
-        c.null.len(),
-        a.seed,
-        a.alpha.unwrap_or(0.05),
-        json_number(c.raw),
-        json_number(c.null_mean),
-        json_number(c.null_median),
-        json_number(c.null_std),
-        json_number(c.z),
-        json_number(c.p_value),
-        json_number(c.tau),
-        json_number(c.calibrated)
-    )
-}
-
-/// One line of text for a calibration.
-fn calibration_text(c: &Option<Calibration>) -> String {
-    let Some(c) = c else { return String::new() };
-    format!(
-        "\n  null mean {:.6} (sd {:.6}), z = {:.2}, p = {:.4} ({} permutations), tau = {:.6}, calibrated {:.4}",
-        c.null_mean,
-        c.null_std,
-        c.z,
-        c.p_value,
-        c.null.len(),
-        c.tau,
-        c.calibrated
-    )
-}
-
-/// JSON fields describing a metric's parameters.
-fn metric_json(name: &str, metric: Metric) -> String {
-    match metric {
-        Metric::Knn { k, .. } => format!("\"metric\": \"{name}\", \"k\": {k}"),
-        Metric::Cka { kernel: Kernel::Linear, unbiased } => {
-            format!("\"metric\": \"{name}\", \"kernel\": \"ip\", \"unbiased\": {unbiased}")
-        }
-        Metric::Cka { kernel: Kernel::Rbf { sigma }, unbiased } => {
-            format!("\"metric\": \"{name}\", \"kernel\": \"rbf\", \"sigma\": {sigma}, \"unbiased\": {unbiased}")
-        }
-        Metric::Cknna { topk, unbiased } => format!("\"metric\": \"{name}\", \"k\": {topk}, \"unbiased\": {unbiased}"),
-        Metric::Svcca { cca_dim } => format!("\"metric\": \"{name}\", \"cca_dim\": {cca_dim}"),
-    }
-}
-
-fn json_number(x: f64) -> String {
-    if x.is_finite() { format!("{x}") } else { "null".into() }
-}
-
-fn k_of(a: &Args) -> Result<usize, Fail> {
-    a.k.ok_or_else(|| Fail::Usage("--k is required".into()))
+    })
 }
 
 fn cmd_knn(a: Args) -> Result<(), Fail> {
     let [input] = &a.positional[..] else {
         return Err(Fail::Usage("knn takes one input file".into()));
     };
-    let out = a.out.as_deref().ok_or_else(|| Fail::Usage("knn needs --out GRAPH.npy".into()))?;
-    let k = k_of(&a)?;
-    let x = Features::load(input, 2)?;
+    let k = a.k.ok_or_else(|| Fail::Usage("knn needs --k K".into()))?;
+    if a.out.is_some() && a.csv {
+        return Err(Fail::Usage("--csv prints the graph to stdout: give --out or --csv, not both".into()));
+    }
+    let x = load(input, &a, "knn", true)?;
+    check_k(k, x.rows(), Metric::Knn { metric: repalign::metrics::KnnMetric::Mutual, k })?;
     let similarity = if a.cosine { Similarity::Cosine } else { Similarity::InnerProduct };
     let start = Instant::now();
-    let g = knn::graph(x.view()?, k, &KnnOptions { similarity, threads: a.threads, isa: a.isa })?;
+    let g = {
+        let _spinner = progress::Progress::spinner(
+            progress::visible(a.quiet),
+            &format!("kNN graph, {} x {} ({})", x.rows(), k, x.dtype()),
+        );
+        knn::graph(x.matrix()?, k, &KnnOptions { similarity, threads: a.threads, isa: a.isa })
+            .map_err(|e| format!("{}: {e}", x.source))?
+    };
     let seconds = start.elapsed().as_secs_f64();
-    let graph: Vec<i32> = g.indices().iter().map(|&i| i as i32).collect();
-    npy::write_i32(out, g.rows(), k, &graph)?;
-    eprintln!("repalign: {} x {k} graph of {input} -> {out} ({seconds:.3} s, {})", g.rows(), g.isa());
+    let (n, d) = (g.rows(), x.dim());
+    let similarity = if a.cosine { "cosine" } else { "inner_product" };
+    let mut o = Object::new();
+    for (key, value) in [
+        ("n", json!(n)),
+        ("d", json!(d)),
+        ("k", json!(k)),
+        ("similarity", json!(similarity)),
+        ("isa", json!(g.isa().name())),
+        ("seconds", number(seconds)),
+    ] {
+        o.insert(key.into(), value);
+    }
+    if let Some(out) = &a.out {
+        let graph: Vec<i32> = g.indices().iter().map(|&i| i as i32).collect();
+        output::write_npy(out, &[n, k], &graph)?;
+        if a.json {
+            o.insert("out".into(), json!(out));
+            print_json(o);
+        } else {
+            print_table(&[
+                ("graph", format!("{n} x {k} int32 -> {out}")),
+                ("input", format!("{} ({n} x {d}, {})", x.source, x.dtype())),
+                ("similarity", similarity.into()),
+                ("isa", g.isa().name().into()),
+                ("seconds", format!("{seconds:.3}")),
+            ]);
+        }
+    } else if a.csv {
+        output::print_csv(g.indices(), k)?;
+    } else if a.json {
+        let rows = |i: usize| json!(g.row(i));
+        o.insert("indices".into(), Value::Array((0..n).map(rows).collect()));
+        let sims = |i: usize| Value::Array(g.row_scores(i).iter().map(|&s| number(f64::from(s))).collect());
+        o.insert("similarities".into(), Value::Array((0..n).map(sims).collect()));
+        print_json(o);
+    } else {
+        println!("row  neighbours, best first ({similarity})");
+        for i in 0..n {
+            let row: Vec<String> = g.row(i).iter().map(u32::to_string).collect();
+            println!("{i:<4} {}", row.join(" "));
+        }
+    }
     Ok(())
 }
 
@@ -310,34 +250,61 @@ fn cmd_score(a: Args) -> Result<(), Fail> {
         return Err(Fail::Usage("score takes two input files".into()));
     };
     let (name, metric) = metric_of(&a)?;
-    let (fa, fb) = (Features::load(pa, 2)?, Features::load(pb, 2)?);
+    let (fa, fb) = (load(pa, &a, "score", true)?, load(pb, &a, "score", true)?);
+    same_samples(&fa, &fb)?;
+    check_k(a.k.unwrap_or(10), fa.rows(), metric)?;
     let opts = KnnOptions { similarity: Similarity::InnerProduct, threads: a.threads, isa: a.isa };
     let start = Instant::now();
     let (result, calibration) = if a.normalize {
-        let ((va, sa), (vb, sb)) = (fa.prepared(Prepare::Normalize, 1.0)?, fb.prepared(Prepare::Normalize, 1.0)?);
-        let (ma, mb) = (Matrix::new(&va, sa[0], sa[2])?, Matrix::new(&vb, sb[0], sb[2])?);
-        score_layers(&a, &[ma.into()], &[mb.into()], metric, &opts)?
+        let ((va, _), (vb, _)) = (fa.prepared(Prepare::Normalize, 1.0)?, fb.prepared(Prepare::Normalize, 1.0)?);
+        let ma: [AnyMatrix<'_>; 1] = [Matrix::new(&va, fa.rows(), fa.dim())?.into()];
+        let mb: [AnyMatrix<'_>; 1] = [Matrix::new(&vb, fb.rows(), fb.dim())?.into()];
+        let (sa, sb) = (Side { source: &fa.source, layers: &ma }, Side { source: &fb.source, layers: &mb });
+        score_layers(&a, &sa, &sb, metric, &opts)?
     } else {
-        let opts =
-            KnnOptions { similarity: if a.cosine { Similarity::Cosine } else { Similarity::InnerProduct }, ..opts };
-        score_layers(&a, &[fa.view()?], &[fb.view()?], metric, &opts)?
+        let similarity = if a.cosine { Similarity::Cosine } else { Similarity::InnerProduct };
+        let (ma, mb) = ([fa.matrix()?], [fb.matrix()?]);
+        let (sa, sb) = (Side { source: &fa.source, layers: &ma }, Side { source: &fb.source, layers: &mb });
+        score_layers(&a, &sa, &sb, metric, &KnnOptions { similarity, ..opts })?
     };
     let score = result.scores[0];
     let seconds = start.elapsed().as_secs_f64();
     let isa = a.isa.unwrap_or_else(Isa::best);
     if a.json {
-        println!(
-            "{{{}, \"score\": {}, \"n\": {}, \"normalize\": {}, \"isa\": \"{isa}\", \"seconds\": {seconds:.6}{}}}",
-            metric_json(&name, metric),
-            json_number(score),
-            fa.rows(),
-            a.normalize,
-            calibration_json(&calibration, &a)
-        );
+        let mut o = metric_json(&name, metric);
+        o.insert("score".into(), number(score));
+        o.insert("n".into(), fa.rows().into());
+        o.insert("d_a".into(), fa.dim().into());
+        o.insert("d_b".into(), fb.dim().into());
+        o.insert("normalize".into(), a.normalize.into());
+        o.insert("isa".into(), isa.name().into());
+        o.insert("seconds".into(), number(seconds));
+        if let Some(c) = &calibration {
+            o.insert("calibration".into(), calibration_json(c, &a));
+        }
+        print_json(o);
     } else {
-        println!("{name} (N = {}): {score:.6}{}", fa.rows(), calibration_text(&calibration));
+        let mut rows = vec![
+            ("metric", metric_text(&name, metric)),
+            ("score", format!("{score:.6}")),
+            ("A", format!("{} ({} x {}, {})", fa.source, fa.rows(), fa.dim(), fa.dtype())),
+            ("B", format!("{} ({} x {}, {})", fb.source, fb.rows(), fb.dim(), fb.dtype())),
+            ("normalize", a.normalize.to_string()),
+        ];
+        rows.extend(calibration.as_ref().map(calibration_rows).unwrap_or_default());
+        rows.push(("isa", isa.name().into()));
+        rows.push(("seconds", format!("{seconds:.3}")));
+        print_table(&rows);
     }
     Ok(())
+}
+
+fn prepare_mode(a: &Args, default: &str) -> Result<(String, Prepare), Fail> {
+    let name = a.prepare.clone().unwrap_or_else(|| default.into());
+    let mode = Prepare::from_name(&name).ok_or_else(|| {
+        Fail::Usage(format!("--prepare: unknown mode '{name}' (valid: none, normalize, paper, paper-per-sample)"))
+    })?;
+    Ok((name, mode))
 }
 
 fn cmd_sweep(a: Args) -> Result<(), Fail> {
@@ -345,44 +312,85 @@ fn cmd_sweep(a: Args) -> Result<(), Fail> {
         return Err(Fail::Usage("sweep takes two input files".into()));
     };
     let (name, metric) = metric_of(&a)?;
-    let mode_name = a.prepare.as_deref().unwrap_or("none");
-    let mode = Prepare::from_name(mode_name).ok_or_else(|| {
-        Fail::Usage(format!("--prepare: unknown '{mode_name}' (none, normalize, paper, paper-per-sample)"))
-    })?;
+    let (mode_name, mode) = prepare_mode(&a, "none")?;
     let q = a.q.unwrap_or(0.95);
-    let (fa, fb) = (Features::load(pa, 3)?, Features::load(pb, 3)?);
-    let start = Instant::now();
-    let ((va, sa), (vb, sb)) = (fa.prepared(mode, q)?, fb.prepared(mode, q)?);
-    let (la, lb) = (Layers::new(&va, sa[0], sa[1], sa[2])?, Layers::new(&vb, sb[0], sb[1], sb[2])?);
-    let layers_a: Vec<AnyMatrix<'_>> = (0..sa[1]).map(|l| la.layer(l).into()).collect();
-    let layers_b: Vec<AnyMatrix<'_>> = (0..sb[1]).map(|l| lb.layer(l).into()).collect();
+    let (fa, fb) = (load(pa, &a, "sweep", false)?, load(pb, &a, "sweep", false)?);
+    same_samples(&fa, &fb)?;
+    check_k(a.k.unwrap_or(10), fa.rows(), metric)?;
     let opts = KnnOptions { similarity: Similarity::InnerProduct, threads: a.threads, isa: a.isa };
-    let (r, calibration) = score_layers(&a, &layers_a, &layers_b, metric, &opts)?;
-    let seconds = start.elapsed().as_secs_f64();
-    let rows: Vec<String> = r
-        .scores
-        .chunks(r.cols)
-        .map(|row| format!("[{}]", row.iter().map(|&x| json_number(x)).collect::<Vec<_>>().join(", ")))
-        .collect();
-    let best_index = r.best_index.map_or("null".to_string(), |(i, j)| format!("[{i}, {j}]"));
-    if a.json {
-        println!(
-            "{{{}, \"prepare\": \"{mode_name}\", \"n\": {}, \"layers_a\": {}, \"layers_b\": {}, \"scores\": [{}], \"best\": {}, \"best_index\": {best_index}, \"seconds\": {seconds:.6}{}}}",
-            metric_json(&name, metric),
-            sa[0],
-            r.rows,
-            r.cols,
-            rows.join(", "),
-            json_number(r.best),
-            calibration_json(&calibration, &a)
-        );
+    let start = Instant::now();
+    let (r, calibration) = if mode == Prepare::None {
+        let (la, lb) = (fa.layer_views()?, fb.layer_views()?);
+        let (sa, sb) = (Side { source: &fa.source, layers: &la }, Side { source: &fb.source, layers: &lb });
+        score_layers(&a, &sa, &sb, metric, &opts)?
     } else {
-        for row in &rows {
-            println!("{row}");
+        let ((va, _), (vb, _)) = (fa.prepared(mode, q)?, fb.prepared(mode, q)?);
+        let (la, lb) = (prepared_views(&va, &fa)?, prepared_views(&vb, &fb)?);
+        let (sa, sb) = (Side { source: &fa.source, layers: &la }, Side { source: &fb.source, layers: &lb });
+        score_layers(&a, &sa, &sb, metric, &opts)?
+    };
+    let seconds = start.elapsed().as_secs_f64();
+    let matrix: Vec<Vec<f64>> = r.scores.chunks(r.cols).map(<[f64]>::to_vec).collect();
+    let isa = a.isa.unwrap_or_else(Isa::best);
+    if a.json {
+        let mut o = metric_json(&name, metric);
+        o.insert("prepare".into(), mode_name.clone().into());
+        o.insert("n".into(), fa.rows().into());
+        o.insert("layers_a".into(), r.rows.into());
+        o.insert("layers_b".into(), r.cols.into());
+        let rows = matrix.iter().map(|row| Value::Array(row.iter().map(|&x| number(x)).collect()));
+        o.insert("scores".into(), Value::Array(rows.collect()));
+        o.insert("best".into(), number(r.best));
+        o.insert("best_index".into(), r.best_index.map_or(Value::Null, |(i, j)| json!([i, j])));
+        o.insert("isa".into(), isa.name().into());
+        o.insert("seconds".into(), number(seconds));
+        if let Some(c) = &calibration {
+            o.insert("calibration".into(), calibration_json(c, &a));
         }
-        println!("best {name}: {:.6} at {best_index}{}", r.best, calibration_text(&calibration));
+        print_json(o);
+    } else if a.csv {
+        output::print_csv(&r.scores, r.cols)?;
+    } else {
+        print_sweep_table(&name, metric, &mode_name, &fa, &fb, &r);
+        let best = match r.best_index {
+            Some((i, j)) => format!("{:.6} at layer {i} of A, layer {j} of B (* above)", r.best),
+            None => "none: no pair scores above 0".into(),
+        };
+        let mut rows = vec![("best", best)];
+        rows.extend(calibration.as_ref().map(calibration_rows).unwrap_or_default());
+        rows.push(("isa", isa.name().into()));
+        rows.push(("seconds", format!("{seconds:.3}")));
+        print_table(&rows);
+    }
+    if let Some(path) = &a.plot {
+        let title = format!("{} between layers, prepare {mode_name}", metric_text(&name, metric));
+        let x_label = format!("layer of B ({})", fb.source);
+        let y_label = format!("layer of A ({})", fa.source);
+        plot::write_heatmap(std::path::Path::new(path), &matrix, r.best_index, &title, &x_label, &y_label)?;
     }
     Ok(())
+}
+
+/// Each layer of prepared N x L x D values (shaped as `f`) as a borrowed view.
+fn prepared_views<'v>(values: &'v [f32], f: &Features) -> Result<Vec<AnyMatrix<'v>>, Fail> {
+    let x = repalign::prepare::Layers::new(values, f.rows(), f.layers(), f.dim())?;
+    Ok((0..f.layers()).map(|l| x.layer(l).into()).collect())
+}
+
+/// The L_A x L_B matrix with A's layers down and B's across, the best pair starred.
+fn print_sweep_table(name: &str, metric: Metric, mode: &str, fa: &Features, fb: &Features, r: &SweepResult) {
+    println!("{}, prepare {mode}, N = {}", metric_text(name, metric), fa.rows());
+    println!("rows: layers of A ({}); columns: layers of B ({})", fa.source, fb.source);
+    let head: Vec<String> = (0..r.cols).map(|j| format!("{:>8} ", format!("B{j}"))).collect();
+    println!("{:>5} {}", "", head.join(" "));
+    for (i, row) in r.scores.chunks(r.cols).enumerate() {
+        let cells: Vec<String> = row
+            .iter()
+            .enumerate()
+            .map(|(j, s)| format!("{s:>8.4}{}", if r.best_index == Some((i, j)) { "*" } else { " " }))
+            .collect();
+        println!("{:>5} {}", format!("A{i}"), cells.join(" "));
+    }
 }
 
 fn cmd_prepare(a: Args) -> Result<(), Fail> {
@@ -390,29 +398,79 @@ fn cmd_prepare(a: Args) -> Result<(), Fail> {
         return Err(Fail::Usage("prepare takes one input file".into()));
     };
     let out = a.out.as_deref().ok_or_else(|| Fail::Usage("prepare needs --out Y.npy".into()))?;
-    let mode_name = a.prepare.as_deref().unwrap_or("paper");
-    let mode = Prepare::from_name(mode_name).ok_or_else(|| {
-        Fail::Usage(format!("--prepare: unknown '{mode_name}' (none, normalize, paper, paper-per-sample)"))
-    })?;
-    let x = npy::read(input).map_err(|e| Fail::Data(e.to_string()))?;
-    let s = match x.shape[..] {
-        [n, d] => [n, 1, d],
-        [n, l, d] => [n, l, d],
-        _ => return Err(Fail::Data(format!("{input}: expected 2-D or 3-D features, got shape {:?}", x.shape))),
-    };
+    let (mode_name, mode) = prepare_mode(&a, "paper")?;
+    let q = a.q.unwrap_or(0.95);
+    let x = load(input, &a, "prepare", false)?;
     let start = Instant::now();
-    let (values, threshold) = match &x.data {
-        NpyData::F32(v) => prepare::prepare(&Layers::new(v, s[0], s[1], s[2])?, mode, a.q.unwrap_or(0.95))?,
-        NpyData::F16(v) => prepare::prepare(&Layers::new(v, s[0], s[1], s[2])?, mode, a.q.unwrap_or(0.95))?,
-        NpyData::I32(_) => return Err(Fail::Data(format!("{input}: features must be float32 or float16"))),
+    let (values, threshold) = {
+        let _spinner = progress::Progress::spinner(progress::visible(a.quiet), &format!("prepare {mode_name}"));
+        x.prepared(mode, q)?
     };
     let seconds = start.elapsed().as_secs_f64();
-    npy::write_f32(out, &x.shape, &values)?;
-    println!(
-        "{{\"prepare\": \"{mode_name}\", \"threshold\": {}, \"seconds\": {seconds:.6}}}",
-        json_number(f64::from(threshold))
-    );
+    output::write_npy(out, &x.shape, &values)?;
+    let threshold = f64::from(threshold);
+    if a.json {
+        print_json(json!({
+            "prepare": mode_name,
+            "q": q,
+            "threshold": number(threshold),
+            "shape": x.shape,
+            "out": out,
+            "seconds": number(seconds),
+        }));
+    } else {
+        let threshold = if threshold.is_finite() { format!("{threshold}") } else { "none (no clamping)".into() };
+        print_table(&[
+            ("prepare", mode_name),
+            ("threshold", threshold),
+            ("output", format!("{out} ({:?} float32)", x.shape)),
+            ("seconds", format!("{seconds:.3}")),
+        ]);
+    }
     Ok(())
+}
+
+fn cmd_info(a: Args) -> Result<(), Fail> {
+    if !a.positional.is_empty() {
+        return Err(Fail::Usage("info takes no input file".into()));
+    }
+    let isa = match a.isa {
+        Some(isa) if !isa.is_available() => {
+            return Err(Fail::Data(format!("instruction set {isa} is not available on this CPU or build")));
+        }
+        Some(isa) => isa,
+        None => Isa::best(),
+    };
+    let available: Vec<&str> = isas().map(Isa::name).collect();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads = if a.threads == 0 { cores } else { a.threads };
+    if a.json {
+        print_json(json!({
+            "version": repalign::VERSION,
+            "arch": std::env::consts::ARCH,
+            "isa": isa.name(),
+            "isas_available": available,
+            "threads": threads,
+        }));
+    } else {
+        let how = if a.isa.is_some() { "forced by --isa" } else { "the best available" };
+        let cores_note = if a.threads == 0 { "all cores" } else { "set by --threads" };
+        print_table(&[
+            ("version", repalign::VERSION.into()),
+            ("arch", std::env::consts::ARCH.into()),
+            ("isa", format!("{isa} ({how})")),
+            ("isas available", available.join(", ")),
+            ("threads", format!("{threads} ({cores_note}; {cores} available)")),
+        ]);
+    }
+    Ok(())
+}
+
+/// Available instruction sets: the default first, then native ones, then the emulations.
+fn isas() -> impl Iterator<Item = Isa> {
+    let order = [Isa::X86V4, Isa::X86V3, Isa::Neon, Isa::Scalar, Isa::Emulated512, Isa::Emulated256, Isa::Emulated128];
+    let rest = order.into_iter().chain(Isa::available().filter(move |i| !order.contains(i)));
+    std::iter::once(Isa::best()).chain(rest.filter(|&i| i != Isa::best() && i.is_available()))
 }
 
 fn run() -> Result<(), Fail> {
@@ -420,26 +478,38 @@ fn run() -> Result<(), Fail> {
     let Some(command) = argv.next() else {
         return Err(Fail::Usage("no command given".into()));
     };
-    match command.as_str() {
-        "knn" => cmd_knn(parse(argv)?),
-        "score" => cmd_score(parse(argv)?),
-        "sweep" => cmd_sweep(parse(argv)?),
-        "prepare" => cmd_prepare(parse(argv)?),
-        "isa" => {
-            for isa in std::iter::once(Isa::best()).chain(Isa::available().filter(|&i| i != Isa::best())) {
-                println!("{isa}");
-            }
-            Ok(())
-        }
+    let command = command.as_str();
+    match command {
         "-h" | "--help" | "help" => {
             print!("{USAGE}");
-            Ok(())
+            return Ok(());
         }
         "-V" | "--version" => {
             println!("repalign {}", repalign::VERSION);
-            Ok(())
+            return Ok(());
         }
-        other => Err(Fail::Usage(format!("unknown command '{other}'"))),
+        "isa" => {
+            if let Some(arg) = argv.next() {
+                return Err(Fail::Usage(format!("isa takes no argument (got '{arg}')")));
+            }
+            isas().for_each(|isa| println!("{isa}"));
+            return Ok(());
+        }
+        "demo" => return demo::run(&argv.collect::<Vec<_>>()).map_err(Fail::Data),
+        _ => {}
+    }
+    let a = args::parse(command, argv)?;
+    if a.help {
+        print!("{USAGE}");
+        return Ok(());
+    }
+    match command {
+        "knn" => cmd_knn(a),
+        "score" => cmd_score(a),
+        "sweep" => cmd_sweep(a),
+        "prepare" => cmd_prepare(a),
+        "info" => cmd_info(a),
+        _ => unreachable!("args::parse rejects unknown commands"),
     }
 }
 
@@ -447,7 +517,7 @@ fn main() -> ExitCode {
     match run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(Fail::Usage(msg)) => {
-            eprintln!("repalign: {msg}\n\n{USAGE}");
+            eprintln!("repalign: error: {msg}\nrun 'repalign --help' for usage");
             ExitCode::from(2)
         }
         Err(Fail::Data(msg)) => {

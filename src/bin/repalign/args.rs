@@ -1,0 +1,245 @@
+//! The command line: the usage text, and options parsed against the commands they apply to.
+
+use repalign::Isa;
+
+pub(crate) const USAGE: &str = "\
+repalign: exact kNN graphs and representation alignment (mutual kNN and the other metrics of
+The Platonic Representation Hypothesis) for features in .npy and .safetensors files
+
+USAGE:
+  repalign score A B [--metric NAME] [--k K] [--normalize] [metric options] [--permutations P]
+                 [--json]
+      Alignment of two representations of the same N samples (row i of A and row i of B
+      describe sample i): 2-D inputs, N x D_A and N x D_B.
+  repalign sweep A B [--metric NAME] [--k K] [--prepare MODE] [--permutations P]
+                 [--json | --csv] [--plot HEATMAP.svg|.png]
+      Every layer pair of two models (N x L x D inputs; a 2-D input is one layer): the
+      L_A x L_B scores and the best pair (the first maximum in row-major order; none when
+      no pair scores above 0). --plot draws the matrix, best pair marked.
+  repalign knn X --k K [--cosine] [--out GRAPH.npy] [--json | --csv]
+      The N x K graph: row i lists the K most similar other rows, best first (higher
+      similarity, then lower index). --out writes it as int32 .npy; without --out it is
+      printed (a table, CSV or JSON).
+  repalign prepare X [--prepare MODE] [--q Q] --out Y.npy [--json]
+      Writes the prepared float32 features (same shape): clamp and normalise once, sweep
+      many times.
+  repalign info [--json]
+      Version, instruction sets available and the one in use, worker threads.
+  repalign isa
+      The instruction sets available here, one per line, the default first.
+  repalign demo [options]
+      The bundled colour study, offline (repalign demo --help).
+
+INPUTS (A, B, X):
+  FILE.npy                    float32 or float16, C order
+  FILE.safetensors            its only tensor: F32, F16 or BF16
+  FILE.safetensors:NAME       the tensor NAME
+  FILE.safetensors:PRE{}SUF   one N x D tensor per layer, {} standing for the layer index
+                              (0, 1, ...): e.g. 'acts.safetensors:layers.{}.out' stacks
+                              layers.0.out, layers.1.out, ... in index order to N x L x D
+  --tensor NAME|PRE{}SUF      the same for every .safetensors input named without ':'
+  Values must be finite (a NaN or infinity is reported with its file, row and column).
+
+METRICS (--metric, the reference's names; default mutual_knn):
+  mutual_knn cycle_knn lcs_knn edit_distance_knn jaccard_knn   kNN graphs, --k (default 10)
+  cka unbiased_cka      --kernel ip|rbf (default ip), --sigma S (rbf, default 1)
+  cknna                 --k (topk >= 2, default 10), unbiased unless --biased
+  svcca                 --cca-dim (default 10), exact (deterministic) computation
+  --unbiased / --biased override a metric's default (cka biased, cknna unbiased).
+
+OPTIONS:
+  --k K             neighbours per row: 1 <= K <= N-1 (cknna: 2 <= K <= N)
+  --cosine          knn, score: rank by cosine similarity instead of the raw inner product
+  --normalize       score: L2-normalise rows first (v / max(|v|, 1e-12)), as the paper does
+  --prepare MODE    sweep (default none), prepare (default paper): none, normalize,
+                    paper (clamp |x| at its exact Q-quantile over the whole tensor, then
+                    normalise), paper-per-sample (the reference script's per-sample clamp)
+  --q Q             the clamp quantile (default 0.95)
+  --permutations P  score, sweep: calibrate against P random permutations of B's rows (the
+                    sweep's null is the null of its maximum); --seed S (default 0),
+                    --alpha A (default 0.05) for the threshold tau
+  --threads N       worker threads, 0 = all cores (default); results never depend on it
+  --isa NAME        force an instruction set (repalign isa); results never depend on it
+  --out PATH        knn, prepare: the output .npy file
+  --plot PATH       sweep: write the heatmap of the scores (.svg or .png)
+  --json            print one JSON object (keys below)
+  --csv             print the matrix as CSV, one line per row, no header: sweep's L_A x L_B
+                    scores (rows: layers of A), knn's N x K graph (without --out)
+  --quiet           no progress bar (it is drawn on stderr only when stderr is a terminal)
+  -h, --help        this text;  -V, --version  the version
+
+JSON KEYS (--json; stable, more may be added):
+  score    metric, k (kNN metrics, cknna), kernel, sigma (rbf), unbiased (cka, cknna),
+           cca_dim (svcca), score, n, d_a, d_b, normalize, isa, seconds [, calibration]
+  sweep    metric and its parameters as for score, prepare, n, layers_a, layers_b,
+           scores (L_A lists of L_B numbers), best, best_index ([i, j], or null when no pair
+           scores above 0), isa, seconds [, calibration]
+  calibration (with --permutations): permutations, seed, alpha, raw, null_mean, null_median,
+           null_std, z, p_value, tau, calibrated (for a sweep: of its maximum)
+  knn      n, d, k, similarity (inner_product|cosine), isa, seconds, then out (with --out)
+           or indices and similarities (N lists of K, best first)
+  prepare  prepare, q, threshold (null: no clamping), shape, out, seconds
+  info     version, arch, isa (in use), isas_available (the default first), threads
+  Non-finite numbers are null; seconds is compute time, file reading excluded.
+
+EXIT STATUS: 0 success, 1 bad input data or a failed computation, 2 bad command line.
+";
+
+/// A command-line failure: usage errors exit with 2, data errors with 1.
+pub(crate) enum Fail {
+    Usage(String),
+    Data(String),
+}
+
+impl From<String> for Fail {
+    fn from(e: String) -> Self {
+        Fail::Data(e)
+    }
+}
+
+impl From<repalign::Error> for Fail {
+    fn from(e: repalign::Error) -> Self {
+        Fail::Data(e.to_string())
+    }
+}
+
+/// Everything any command takes; each command checks which options apply.
+#[derive(Default)]
+pub(crate) struct Args {
+    pub(crate) positional: Vec<String>,
+    pub(crate) k: Option<usize>,
+    pub(crate) metric: Option<String>,
+    pub(crate) out: Option<String>,
+    pub(crate) plot: Option<String>,
+    pub(crate) tensor: Option<String>,
+    pub(crate) cosine: bool,
+    pub(crate) normalize: bool,
+    pub(crate) json: bool,
+    pub(crate) csv: bool,
+    pub(crate) quiet: bool,
+    pub(crate) help: bool,
+    pub(crate) threads: usize,
+    pub(crate) isa: Option<Isa>,
+    pub(crate) kernel: Option<String>,
+    pub(crate) sigma: Option<f64>,
+    pub(crate) unbiased: Option<bool>,
+    pub(crate) cca_dim: Option<usize>,
+    pub(crate) prepare: Option<String>,
+    pub(crate) q: Option<f64>,
+    pub(crate) permutations: Option<usize>,
+    pub(crate) seed: u64,
+    pub(crate) alpha: Option<f64>,
+}
+
+const METRIC_OPTIONS: [&str; 6] = ["--metric", "--kernel", "--sigma", "--unbiased", "--biased", "--cca-dim"];
+const CALIBRATION: [&str; 3] = ["--permutations", "--seed", "--alpha"];
+
+/// The options of `command` (besides --help), or `None` for an unknown command.
+fn options_of(command: &str) -> Option<Vec<&'static str>> {
+    let common = ["--threads", "--isa", "--json", "--quiet", "--tensor"];
+    let mut v: Vec<&str> = match command {
+        "knn" => vec!["--k", "--cosine", "--out", "--csv"],
+        "score" => [&["--k", "--cosine", "--normalize"][..], &METRIC_OPTIONS, &CALIBRATION].concat(),
+        "sweep" => [&["--k", "--prepare", "--q", "--csv", "--plot"][..], &METRIC_OPTIONS, &CALIBRATION].concat(),
+        "prepare" => vec!["--prepare", "--q", "--out"],
+        "info" => return Some(vec!["--threads", "--isa", "--json"]),
+        _ => return None,
+    };
+    v.extend(common);
+    Some(v)
+}
+
+/// Parses the arguments after `command`.
+pub(crate) fn parse(command: &str, argv: impl Iterator<Item = String>) -> Result<Args, Fail> {
+    let allowed = options_of(command).ok_or_else(|| Fail::Usage(format!("unknown command '{command}'")))?;
+    let mut a = Args::default();
+    let mut argv = argv.peekable();
+    while let Some(arg) = argv.next() {
+        if arg == "-h" || arg == "--help" {
+            a.help = true;
+            continue;
+        }
+        if !arg.starts_with("--") || arg == "--" {
+            a.positional.push(arg);
+            continue;
+        }
+        // `--flag=value` is `--flag value`.
+        let (flag, inline) = match arg.split_once('=') {
+            Some((f, v)) => (f.to_string(), Some(v.to_string())),
+            None => (arg.clone(), None),
+        };
+        let flag = flag.as_str();
+        if !allowed.contains(&flag) {
+            let known = options_of("score").into_iter().chain(options_of("sweep")).chain(options_of("knn"));
+            let known = known.chain(options_of("prepare")).flatten().any(|o| o == flag);
+            let list = allowed.join(", ");
+            return Err(Fail::Usage(if known {
+                format!("option {flag} does not apply to {command} (its options: {list})")
+            } else {
+                format!("unknown option '{flag}' (options of {command}: {list})")
+            }));
+        }
+        let mut value =
+            || inline.clone().or_else(|| argv.next()).ok_or_else(|| Fail::Usage(format!("{flag} needs a value")));
+        let number = |v: String| -> Result<usize, Fail> {
+            v.parse().map_err(|_| Fail::Usage(format!("{flag}: '{v}' is not a non-negative integer")))
+        };
+        let float = |v: String| -> Result<f64, Fail> {
+            v.parse().map_err(|_| Fail::Usage(format!("{flag}: '{v}' is not a number")))
+        };
+        match flag {
+            "--k" => a.k = Some(number(value()?)?),
+            "--threads" => a.threads = number(value()?)?,
+            "--metric" => a.metric = Some(value()?),
+            "--out" => a.out = Some(value()?),
+            "--plot" => a.plot = Some(value()?),
+            "--tensor" => a.tensor = Some(value()?),
+            "--isa" => {
+                let name = value()?;
+                let isa = Isa::from_name(&name).ok_or_else(|| {
+                    let names: Vec<_> = Isa::ALL.iter().map(|i| i.name()).collect();
+                    Fail::Usage(format!("--isa: unknown '{name}' (one of: {})", names.join(", ")))
+                })?;
+                a.isa = Some(isa);
+            }
+            "--kernel" => a.kernel = Some(value()?),
+            "--sigma" => a.sigma = Some(float(value()?)?),
+            "--q" => a.q = Some(float(value()?)?),
+            "--cca-dim" => a.cca_dim = Some(number(value()?)?),
+            "--prepare" => a.prepare = Some(value()?),
+            "--permutations" => a.permutations = Some(number(value()?)?),
+            "--seed" => {
+                let v = value()?;
+                a.seed = v.parse().map_err(|_| Fail::Usage(format!("--seed: '{v}' is not a non-negative integer")))?;
+            }
+            "--alpha" => a.alpha = Some(float(value()?)?),
+            switch => {
+                if inline.is_some() {
+                    return Err(Fail::Usage(format!("{switch} takes no value")));
+                }
+                match switch {
+                    "--unbiased" => a.unbiased = Some(true),
+                    "--biased" => a.unbiased = Some(false),
+                    "--cosine" => a.cosine = true,
+                    "--normalize" => a.normalize = true,
+                    "--json" => a.json = true,
+                    "--csv" => a.csv = true,
+                    "--quiet" => a.quiet = true,
+                    _ => unreachable!("every allowed option is handled"),
+                }
+            }
+        }
+    }
+    if a.json && a.csv {
+        return Err(Fail::Usage("--json and --csv exclude each other".into()));
+    }
+    // Checked before any work, not after a long computation.
+    if let Some(out) = a.out.as_deref().filter(|p| !p.ends_with(".npy")) {
+        return Err(Fail::Usage(format!("--out {out}: outputs are .npy files (the name must end in .npy)")));
+    }
+    let is_plot = |p: &str| [".svg", ".png"].iter().any(|e| p.to_ascii_lowercase().ends_with(e));
+    if let Some(plot) = a.plot.as_deref().filter(|p| !is_plot(p)) {
+        return Err(Fail::Usage(format!("--plot {plot}: the heatmap is written as .svg or .png")));
+    }
+    Ok(a)
+}

@@ -1,0 +1,428 @@
+//! Feature files: `.npy` (through `npyz`) and `.safetensors` (through `safetensors`' header
+//! type), read into owned buffers of their own element type (f32, f16, bf16: never an f32
+//! copy) and lent to the library as borrowed views.
+//!
+//! An input is named by a spec:
+//! - `FILE.npy`: a float32 or float16 array in C order;
+//! - `FILE.safetensors`: its only tensor;
+//! - `FILE.safetensors:NAME`: the tensor `NAME`;
+//! - `FILE.safetensors:PATTERN`, where `PATTERN` holds `{}`: one N x D tensor per layer, the
+//!   `{}` standing for a decimal layer index, stacked in increasing index order to N x L x D.
+//!
+//! Every value is checked on load: a NaN or infinity is reported with its file, row
+//! (sample), layer and column.
+
+use std::fs::File;
+use std::io::{self, BufReader, Read, Seek, SeekFrom};
+use std::path::Path;
+
+use repalign::prepare::{self, Layers, Prepare};
+use repalign::{AnyMatrix, Element, Matrix, bf16, f16};
+
+/// The element types a feature file may hold, for error messages.
+pub(crate) const ACCEPTED: &str =
+    "float32 or float16 in .npy, float32, float16 or bfloat16 (F32, F16, BF16) in .safetensors";
+
+/// Owned values of one element type, in C order.
+pub(crate) enum Values {
+    F32(Vec<f32>),
+    F16(Vec<f16>),
+    Bf16(Vec<bf16>),
+}
+
+/// A feature tensor read from a file: N x D or N x L x D.
+pub(crate) struct Features {
+    /// The spec it was read from, for messages (`a.npy`, `m.safetensors:h.{}`).
+    pub(crate) source: String,
+    /// N x D or N x L x D.
+    pub(crate) shape: Vec<usize>,
+    pub(crate) values: Values,
+}
+
+/// Runs `$body` with `$v` bound to the typed slice of a [`Values`].
+macro_rules! with_values {
+    ($values:expr, $v:ident => $body:expr) => {
+        match $values {
+            Values::F32($v) => $body,
+            Values::F16($v) => $body,
+            Values::Bf16($v) => $body,
+        }
+    };
+}
+
+impl Features {
+    /// N, the number of samples (rows).
+    pub(crate) fn rows(&self) -> usize {
+        self.shape[0]
+    }
+
+    /// L: 1 for an N x D tensor.
+    pub(crate) fn layers(&self) -> usize {
+        if self.shape.len() == 3 { self.shape[1] } else { 1 }
+    }
+
+    /// D, the features per row.
+    pub(crate) fn dim(&self) -> usize {
+        self.shape[self.shape.len() - 1]
+    }
+
+    /// `"f32"`, `"f16"` or `"bf16"`.
+    pub(crate) fn dtype(&self) -> &'static str {
+        match self.values {
+            Values::F32(_) => "f32",
+            Values::F16(_) => "f16",
+            Values::Bf16(_) => "bf16",
+        }
+    }
+
+    /// Fails unless the tensor is N x D, saying what `command` accepts instead.
+    pub(crate) fn require_2d(&self, command: &str) -> Result<(), String> {
+        if self.shape.len() == 2 {
+            return Ok(());
+        }
+        Err(format!(
+            "{}: shape {:?} ({}-D), but {command} takes a 2-D array (N x D); for N x L x D features use sweep",
+            self.source,
+            self.shape,
+            self.shape.len()
+        ))
+    }
+
+    /// The N x D tensor as a borrowed matrix (no copy).
+    pub(crate) fn matrix(&self) -> Result<AnyMatrix<'_>, String> {
+        self.require_2d("this command")?;
+        let (n, d) = (self.rows(), self.dim());
+        with_values!(&self.values, v => Matrix::new(v, n, d).map(AnyMatrix::from).map_err(|e| e.to_string()))
+    }
+
+    /// Layer `l` (0 for an N x D tensor) as a borrowed N x D view (no copy).
+    pub(crate) fn layer(&self, l: usize) -> Result<AnyMatrix<'_>, String> {
+        let (n, layers, d) = (self.rows(), self.layers(), self.dim());
+        with_values!(&self.values, v => Layers::new(v, n, layers, d)
+            .map(|x| AnyMatrix::from(x.layer(l)))
+            .map_err(|e| e.to_string()))
+    }
+
+    /// Every layer as a borrowed view.
+    pub(crate) fn layer_views(&self) -> Result<Vec<AnyMatrix<'_>>, String> {
+        (0..self.layers()).map(|l| self.layer(l)).collect()
+    }
+
+    /// The prepared f32 values (N x L x D, a 2-D tensor being one layer) and the clamp
+    /// threshold (infinite when nothing was clamped).
+    pub(crate) fn prepared(&self, mode: Prepare, q: f64) -> Result<(Vec<f32>, f32), String> {
+        let (n, layers, d) = (self.rows(), self.layers(), self.dim());
+        with_values!(&self.values, v => Layers::new(v, n, layers, d)
+            .and_then(|x| prepare::prepare(&x, mode, q))
+            .map_err(|e| format!("{}: {e}", self.source)))
+    }
+}
+
+/// Reads the input named by `spec`; `tensor` is the `--tensor` default for `.safetensors`
+/// files named without `:NAME`.
+pub(crate) fn load(spec: &str, tensor: Option<&str>) -> Result<Features, String> {
+    let (path, name) = split_spec(spec);
+    let name = name.or(tensor);
+    if !Path::new(path).exists() {
+        return Err(format!("{path}: file not found"));
+    }
+    let mut file = File::open(path).map_err(|e| format!("{path}: cannot open: {e}"))?;
+    let mut magic = [0u8; 9];
+    let got = read_up_to(&mut file, &mut magic).map_err(|e| format!("{path}: cannot read: {e}"))?;
+    file.seek(SeekFrom::Start(0)).map_err(|e| format!("{path}: {e}"))?;
+    if magic[..got].starts_with(b"\x93NUMPY") {
+        drop(file);
+        return read_npy(Path::new(path));
+    }
+    if got < 9 || magic[8] != b'{' {
+        return Err(format!("{path}: not a .npy or .safetensors file"));
+    }
+    let features = read_safetensors(file, path, spec, name)?;
+    check_finite(&features)?;
+    Ok(features)
+}
+
+/// Reads a float32 or float16 `.npy` file (2-D or 3-D), checking every value is finite.
+pub(crate) fn read_npy(path: &Path) -> Result<Features, String> {
+    let shown = path.display().to_string();
+    let file = File::open(path).map_err(|e| {
+        if e.kind() == io::ErrorKind::NotFound { format!("{shown}: file not found") } else { format!("{shown}: {e}") }
+    })?;
+    let features = read_npy_from(file, &shown)?;
+    check_finite(&features)?;
+    Ok(features)
+}
+
+/// `FILE.safetensors:NAME` -> (`FILE.safetensors`, `Some(NAME)`); anything else is a path.
+fn split_spec(spec: &str) -> (&str, Option<&str>) {
+    const EXT: &str = ".safetensors:";
+    match spec.find(EXT) {
+        Some(i) if !Path::new(spec).exists() => (&spec[..i + EXT.len() - 1], Some(&spec[i + EXT.len()..])),
+        _ => (spec, None),
+    }
+}
+
+fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..])? {
+            0 => break,
+            m => n += m,
+        }
+    }
+    Ok(n)
+}
+
+fn read_npy_from(file: File, path: &str) -> Result<Features, String> {
+    use npyz::{DType, NpyFile, Order, TypeChar};
+    let npy = NpyFile::new(BufReader::new(file)).map_err(|e| format!("{path}: not a valid .npy file: {e}"))?;
+    let shape: Vec<usize> = npy.shape().iter().map(|&s| s as usize).collect();
+    let DType::Plain(ty) = npy.dtype() else {
+        return Err(format!("{path}: structured dtype {}: features must be {ACCEPTED}", npy.dtype().descr()));
+    };
+    let width = match (ty.type_char(), ty.size_field()) {
+        (TypeChar::Float, 4) => 4,
+        (TypeChar::Float, 2) => 2,
+        _ => return Err(format!("{path}: dtype {} ({ty}): features must be {ACCEPTED}", numpy_name(&ty))),
+    };
+    check_rank(path, &shape)?;
+    if npy.order() == Order::Fortran && shape.iter().filter(|&&s| s > 1).count() > 1 {
+        return Err(format!("{path}: the array is in Fortran order; save it in C order (numpy.ascontiguousarray)"));
+    }
+    let bad = |e: io::Error| format!("{path}: cannot read the data: {e}");
+    let values = if width == 4 {
+        Values::F32(npy.into_vec::<f32>().map_err(bad)?)
+    } else {
+        Values::F16(npy.into_vec::<f16>().map_err(bad)?)
+    };
+    Ok(Features { source: path.to_string(), shape, values })
+}
+
+/// numpy's name of a plain dtype, e.g. `int64` for `<i8`.
+fn numpy_name(ty: &npyz::TypeStr) -> String {
+    use npyz::TypeChar;
+    let bits = ty.size_field() * 8;
+    match ty.type_char() {
+        TypeChar::Float => format!("float{bits}"),
+        TypeChar::Int => format!("int{bits}"),
+        TypeChar::Uint => format!("uint{bits}"),
+        TypeChar::Bool => "bool".into(),
+        TypeChar::Complex => format!("complex{bits}"),
+        other => format!("'{}'", other.to_str()),
+    }
+}
+
+fn check_rank(path: &str, shape: &[usize]) -> Result<(), String> {
+    match shape.len() {
+        2 | 3 => Ok(()),
+        r => Err(format!(
+            "{path}: shape {shape:?} ({r}-D): features must be 2-D (N x D) or 3-D (N x L x D: samples x layers x features)"
+        )),
+    }
+}
+
+/// The header of a `.safetensors` file and where its data start.
+struct Header {
+    meta: safetensors::tensor::Metadata,
+    data_start: u64,
+}
+
+fn read_header(file: &mut File, path: &str) -> Result<Header, String> {
+    let bad = |what: String| format!("{path}: not a valid .safetensors file: {what}");
+    let mut len = [0u8; 8];
+    file.read_exact(&mut len).map_err(|e| bad(e.to_string()))?;
+    let n = u64::from_le_bytes(len);
+    let file_len = file.metadata().map_err(|e| bad(e.to_string()))?.len();
+    // The format's own limit on the header (100 MB).
+    if n > 100_000_000 || 8 + n > file_len {
+        return Err(bad(format!("header length {n} does not fit a {file_len}-byte file")));
+    }
+    let mut text = vec![0u8; n as usize];
+    file.read_exact(&mut text).map_err(|e| bad(e.to_string()))?;
+    let meta: safetensors::tensor::Metadata = serde_json::from_slice(&text).map_err(|e| bad(e.to_string()))?;
+    if 8 + n + meta.data_len() as u64 != file_len {
+        return Err(bad(format!(
+            "the header describes {} data bytes, the file holds {}",
+            meta.data_len(),
+            file_len - 8 - n
+        )));
+    }
+    Ok(Header { meta, data_start: 8 + n })
+}
+
+fn read_safetensors(mut file: File, path: &str, spec: &str, name: Option<&str>) -> Result<Features, String> {
+    let header = read_header(&mut file, path)?;
+    let names = header.meta.offset_keys();
+    let available = || {
+        let shown: Vec<&str> = names.iter().take(20).map(String::as_str).collect();
+        let more = if names.len() > 20 { format!(", ... ({} in all)", names.len()) } else { String::new() };
+        format!("available: {}{more}", shown.join(", "))
+    };
+    let source = match name {
+        Some(name) => format!("{path}:{name}"),
+        None => spec.to_string(),
+    };
+    match name {
+        None if names.len() == 1 => {
+            let mut f = read_tensor(&mut file, &header, path, &names[0])?;
+            f.source = source;
+            Ok(f)
+        }
+        None if names.is_empty() => Err(format!("{path}: the file holds no tensor")),
+        None => Err(format!(
+            "{path} holds {} tensors: name one as {path}:NAME, or a layer pattern as {path}:PREFIX{{}}SUFFIX ({})",
+            names.len(),
+            available()
+        )),
+        Some(pattern) if pattern.contains("{}") => {
+            let layers = match_layers(pattern, &names).map_err(|e| format!("{path}: {e}"))?;
+            if layers.is_empty() {
+                return Err(format!("{path}: no tensor matches the layer pattern '{pattern}' ({})", available()));
+            }
+            let mut f = stack_layers(&mut file, &header, path, &layers)?;
+            f.source = source;
+            Ok(f)
+        }
+        Some(name) => {
+            if header.meta.info(name).is_none() {
+                return Err(format!("{path}: no tensor named '{name}' ({})", available()));
+            }
+            let mut f = read_tensor(&mut file, &header, path, name)?;
+            f.source = source;
+            Ok(f)
+        }
+    }
+}
+
+/// Names matching `prefix{}suffix` with a decimal index, in increasing index order.
+fn match_layers<'a>(pattern: &str, names: &'a [String]) -> Result<Vec<&'a str>, String> {
+    let (prefix, suffix) = pattern.split_once("{}").expect("checked by the caller");
+    if suffix.contains("{}") {
+        return Err(format!("the layer pattern '{pattern}' holds more than one {{}}"));
+    }
+    let mut found: Vec<(usize, &str)> = names
+        .iter()
+        .filter_map(|name| {
+            let index = name.strip_prefix(prefix)?.strip_suffix(suffix)?;
+            if index.is_empty() || !index.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            Some((index.parse().ok()?, name.as_str()))
+        })
+        .collect();
+    found.sort();
+    if let Some(w) = found.windows(2).find(|w| w[0].0 == w[1].0) {
+        return Err(format!("tensors '{}' and '{}' give the same layer index", w[0].1, w[1].1));
+    }
+    Ok(found.into_iter().map(|(_, name)| name).collect())
+}
+
+/// Checks a tensor's dtype and returns (its element width in bytes, its info).
+fn tensor_info<'h>(header: &'h Header, path: &str, name: &str) -> Result<&'h safetensors::tensor::TensorInfo, String> {
+    use safetensors::Dtype;
+    let info = header.meta.info(name).expect("the name comes from the header");
+    match info.dtype {
+        Dtype::F32 | Dtype::F16 | Dtype::BF16 => Ok(info),
+        other => Err(format!("{path}: tensor '{name}' has dtype {other:?}: features must be {ACCEPTED}")),
+    }
+}
+
+/// Reads the bytes of `info` straight into a vector of `T` (no intermediate byte buffer).
+fn read_elements<T: bytemuck::Pod>(
+    file: &mut File,
+    header: &Header,
+    info: &safetensors::tensor::TensorInfo,
+) -> io::Result<Vec<T>> {
+    let (start, end) = info.data_offsets;
+    let mut v = vec![T::zeroed(); (end - start) / size_of::<T>()];
+    file.seek(SeekFrom::Start(header.data_start + start as u64))?;
+    let bytes: &mut [u8] = bytemuck::cast_slice_mut(&mut v);
+    file.read_exact(bytes)?;
+    if cfg!(target_endian = "big") {
+        // The format is little-endian.
+        bytes.chunks_exact_mut(size_of::<T>()).for_each(<[u8]>::reverse);
+    }
+    Ok(v)
+}
+
+fn read_values(file: &mut File, header: &Header, info: &safetensors::tensor::TensorInfo) -> io::Result<Values> {
+    use safetensors::Dtype;
+    Ok(match info.dtype {
+        Dtype::F32 => Values::F32(read_elements(file, header, info)?),
+        Dtype::F16 => Values::F16(read_elements(file, header, info)?),
+        Dtype::BF16 => Values::Bf16(read_elements(file, header, info)?),
+        _ => unreachable!("checked by tensor_info"),
+    })
+}
+
+fn read_tensor(file: &mut File, header: &Header, path: &str, name: &str) -> Result<Features, String> {
+    let info = tensor_info(header, path, name)?;
+    check_rank(&format!("{path}:{name}"), &info.shape)?;
+    let values = read_values(file, header, info).map_err(|e| format!("{path}: cannot read tensor '{name}': {e}"))?;
+    Ok(Features { source: format!("{path}:{name}"), shape: info.shape.clone(), values })
+}
+
+/// Reads one N x D tensor per layer into one N x L x D tensor of their element type.
+fn stack_layers(file: &mut File, header: &Header, path: &str, names: &[&str]) -> Result<Features, String> {
+    let first = tensor_info(header, path, names[0])?;
+    if first.shape.len() != 2 {
+        return Err(format!(
+            "{path}: layer tensor '{}' has shape {:?}: each layer must be a 2-D tensor (N x D)",
+            names[0], first.shape
+        ));
+    }
+    for name in &names[1..] {
+        let info = tensor_info(header, path, name)?;
+        if info.shape != first.shape || info.dtype != first.dtype {
+            return Err(format!(
+                "{path}: layer tensors differ: '{}' is {:?} {:?}, '{name}' is {:?} {:?}",
+                names[0], first.dtype, first.shape, info.dtype, info.shape
+            ));
+        }
+    }
+    let (n, d, layers) = (first.shape[0], first.shape[1], names.len());
+    fn stack<T: Copy + Default>(
+        n: usize,
+        d: usize,
+        parts: impl Iterator<Item = io::Result<Vec<T>>>,
+        layers: usize,
+    ) -> io::Result<Vec<T>> {
+        let mut out = vec![T::default(); n * layers * d];
+        for (l, part) in parts.enumerate() {
+            let part = part?;
+            for (i, row) in part.chunks_exact(d.max(1)).enumerate().take(n) {
+                out[(i * layers + l) * d..][..d].copy_from_slice(row);
+            }
+        }
+        Ok(out)
+    }
+    let infos: Vec<_> = names.iter().map(|name| header.meta.info(name).expect("from the header")).collect();
+    let err = |e: io::Error| format!("{path}: cannot read the layer tensors: {e}");
+    use safetensors::Dtype;
+    let values = match first.dtype {
+        Dtype::F32 => {
+            Values::F32(stack(n, d, infos.iter().map(|i| read_elements(file, header, i)), layers).map_err(err)?)
+        }
+        Dtype::F16 => {
+            Values::F16(stack(n, d, infos.iter().map(|i| read_elements(file, header, i)), layers).map_err(err)?)
+        }
+        _ => Values::Bf16(stack(n, d, infos.iter().map(|i| read_elements(file, header, i)), layers).map_err(err)?),
+    };
+    Ok(Features { source: String::new(), shape: vec![n, layers, d], values })
+}
+
+/// Fails on the first NaN or infinity, naming the file, row, layer and column.
+fn check_finite(f: &Features) -> Result<(), String> {
+    fn first_bad<T: Element>(v: &[T]) -> Option<usize> {
+        v.iter().position(|x| !x.to_f32().is_finite())
+    }
+    let Some(flat) = with_values!(&f.values, v => first_bad(v)) else { return Ok(()) };
+    let (layers, d) = (f.layers(), f.dim().max(1));
+    let (row, rest) = (flat / (layers * d), flat % (layers * d));
+    let at = if f.shape.len() == 3 {
+        format!("row {row} (sample), layer {}, column {}", rest / d, rest % d)
+    } else {
+        format!("row {row}, column {rest}")
+    };
+    Err(format!("{}: non-finite value (NaN or infinity) at {at}", f.source))
+}
