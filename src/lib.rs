@@ -22,7 +22,7 @@
 //! ```
 //!
 //! ## Crate features
-//! - `std` (default): threads, runtime CPU detection for f16 conversion, [`npy`] files.
+//! - `std` (default): threads, runtime CPU detection for f16 conversion.
 //! - `alloc`: the kNN engine, graphs and metrics without `std` (single-threaded).
 //! - `x86-v4` (default): AVX-512 kernels. `cli`: the `repalign` binary.
 //!
@@ -52,8 +52,6 @@ pub mod knn;
 pub mod matrix;
 #[cfg(feature = "alloc")]
 pub mod metrics;
-#[cfg(feature = "std")]
-pub mod npy;
 #[cfg(feature = "alloc")]
 pub mod prepare;
 #[cfg(feature = "alloc")]

@@ -6,9 +6,40 @@ mod common;
 
 use repalign::knn::{self, KnnOptions};
 use repalign::metrics::{self, KnnMetric};
-use repalign::npy::{self, NpyData};
 use repalign::{AnyMatrix, Error, Isa, Matrix};
 use serde_json::Value;
+
+/// Reads the reference's `.npy` files (float32, float16, int32; C order) with npyz.
+mod npy {
+    use repalign::f16;
+
+    pub enum NpyData {
+        F32(Vec<f32>),
+        F16(Vec<f16>),
+        I32(Vec<i32>),
+    }
+
+    pub struct Npy {
+        pub shape: Vec<usize>,
+        pub data: NpyData,
+    }
+
+    pub fn read(path: impl AsRef<std::path::Path>) -> std::io::Result<Npy> {
+        let path = path.as_ref();
+        let file = npyz::NpyFile::new(std::io::BufReader::new(std::fs::File::open(path)?))?;
+        assert_eq!(file.order(), npyz::Order::C, "{}", path.display());
+        let shape = file.shape().iter().map(|&s| s as usize).collect();
+        let npyz::DType::Plain(ty) = file.dtype() else { panic!("{}: not a plain dtype", path.display()) };
+        let data = match (ty.type_char(), ty.size_field()) {
+            (npyz::TypeChar::Float, 4) => NpyData::F32(file.into_vec()?),
+            (npyz::TypeChar::Float, 2) => NpyData::F16(file.into_vec()?),
+            (npyz::TypeChar::Int, 4) => NpyData::I32(file.into_vec()?),
+            _ => panic!("{}: unexpected dtype {ty}", path.display()),
+        };
+        Ok(Npy { shape, data })
+    }
+}
+use npy::NpyData;
 
 struct Features {
     rows: usize,
