@@ -88,17 +88,23 @@ impl<'a, T: Element> Matrix<'a, T> {
 #[cfg(feature = "alloc")]
 fn sum_of_squares<T: Element>(row: &[T]) -> f64 {
     let mut acc = [0.0f64; 4];
-    let chunks = row.chunks_exact(4);
-    let tail = chunks.remainder();
-    for c in chunks {
-        for (a, &x) in acc.iter_mut().zip(c) {
-            let x = f64::from(x.to_f32());
-            *a += x * x;
+    // PERF: widen a chunk at a time with the vector conversions (one `to_f32` per f16
+    // element is a scalar conversion). Chunks are a multiple of 4, so every element
+    // still lands in accumulator `index % 4`.
+    let mut buf = [0.0f32; 64];
+    for chunk in row.chunks(buf.len()) {
+        let wide = &mut buf[..chunk.len()];
+        T::widen(chunk, wide);
+        let quads = wide.chunks_exact(4);
+        let tail = quads.remainder();
+        for q in quads {
+            for (a, &x) in acc.iter_mut().zip(q) {
+                *a += f64::from(x) * f64::from(x);
+            }
         }
-    }
-    for (a, &x) in acc.iter_mut().zip(tail) {
-        let x = f64::from(x.to_f32());
-        *a += x * x;
+        for (a, &x) in acc.iter_mut().zip(tail) {
+            *a += f64::from(x) * f64::from(x);
+        }
     }
     (acc[0] + acc[1]) + (acc[2] + acc[3])
 }

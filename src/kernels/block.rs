@@ -23,13 +23,14 @@ pub(crate) struct Scratch {
 impl Scratch {
     /// Buffers for super-blocks of up to `sb` rows of `depth` features.
     pub(crate) fn new(lanes: usize, sb: usize, depth: usize) -> Self {
-        let (mr, _) = tile_shape(lanes);
+        let (mr, nrv) = tile_shape(lanes);
         let (cb, kc) = (candidate_block_rows(lanes), depth_slice(lanes));
         let rows_pad = sb.div_ceil(mr) * mr;
         Self {
             a: vec![0.0; rows_pad * depth],
             b: vec![0.0; cb * depth],
-            row: vec![0.0; kc],
+            // Widened rows of one panel slice (A panels are MR rows wide, B panels NR).
+            row: vec![0.0; mr.max(nrv * lanes) * kc],
             scores: vec![0.0; rows_pad * cb],
         }
     }

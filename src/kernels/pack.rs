@@ -10,7 +10,7 @@ use crate::matrix::Matrix;
 /// Packs rows `r0 .. r0 + rows` of `m`, all features, into `out`, one depth slice of
 /// `kc` features after another: slice `p0` starts at `p0 * rows_pad` (`rows_pad` = `rows`
 /// rounded up to `w`) and holds `rows_pad / w` panels of `w * kc` floats (the last slice
-/// may be thinner). `row_buf` is scratch of at least `kc` floats.
+/// may be thinner). `row_buf` is scratch of at least `w * kc` floats.
 ///
 /// Rows are packed a panel (`w` rows) at a time, all slices, so each source row is read
 /// front to back while it is hot.
@@ -26,40 +26,51 @@ pub(crate) fn panels<T: Element>(
     let depth = m.cols();
     let rows_pad = rows.div_ceil(w) * w;
     let out = &mut out[..rows_pad * depth];
-    let row_buf = &mut row_buf[..kc];
+    let row_buf = &mut row_buf[..w * kc];
     for t in 0..rows_pad / w {
         let mut p0 = 0;
         while p0 < depth {
             let kc = kc.min(depth - p0);
-            // PERF: one panel slice (w * kc floats) at a time stays in L1 while its rows
-            // are scattered into it; each source row is still read front to back.
             let panel = &mut out[p0 * rows_pad + t * w * kc..][..w * kc];
-            for r in 0..w {
-                // chunks_exact_mut, not step_by: the compiler emits plain strided stores.
-                let dst = panel.chunks_exact_mut(w).map(|chunk| &mut chunk[r]);
-                let row = t * w + r;
-                if row >= rows {
-                    dst.for_each(|d| *d = 0.0);
-                    continue;
+            let live = w.min(rows - t * w);
+            // f32 rows are read in place; f16/bf16 rows are first widened, a row at a
+            // time with vector conversions, into `row_buf`.
+            let direct = T::DTYPE == Dtype::F32;
+            if !direct {
+                for r in 0..live {
+                    T::widen(&m.row(r0 + t * w + r)[p0..p0 + kc], &mut row_buf[r * kc..(r + 1) * kc]);
                 }
-                let src = &m.row(r0 + row)[p0..p0 + kc];
-                // f32 rows are scattered straight into the panel; f16/bf16 rows are first
-                // widened with vector conversions.
-                let src: &[f32] = match bytemuck::try_cast_slice::<T, f32>(src) {
-                    Ok(f) if T::DTYPE == Dtype::F32 => f,
-                    _ => {
-                        T::widen(src, &mut row_buf[..kc]);
-                        &row_buf[..kc]
+            }
+            let source = |r: usize| -> &[f32] {
+                if direct {
+                    bytemuck::cast_slice::<T, f32>(&m.row(r0 + t * w + r)[p0..p0 + kc])
+                } else {
+                    &row_buf[r * kc..(r + 1) * kc]
+                }
+            };
+            // PERF: the panel is written front to back, a group of TRANSPOSE rows at a
+            // time: contiguous stores, and TRANSPOSE sequential read streams.
+            let mut r = 0;
+            while r < live {
+                let g = TRANSPOSE.min(live - r);
+                let src: [&[f32]; TRANSPOSE] = core::array::from_fn(|q| source(r + q.min(g - 1)));
+                for (p, dst) in panel.chunks_exact_mut(w).enumerate() {
+                    for (q, d) in dst[r..r + g].iter_mut().enumerate() {
+                        *d = src[q][p];
                     }
-                };
-                for (d, &x) in dst.zip(src) {
-                    *d = x;
                 }
+                r += g;
+            }
+            if live < w {
+                panel.chunks_exact_mut(w).for_each(|dst| dst[live..].iter_mut().for_each(|d| *d = 0.0));
             }
             p0 += kc;
         }
     }
 }
+
+/// Rows transposed together by [`panels`].
+const TRANSPOSE: usize = 8;
 
 #[cfg(test)]
 mod tests {
@@ -70,7 +81,7 @@ mod tests {
         // 3 x 4 matrix with values 10*r + c, stride 5.
         let data: [f32; 14] = core::array::from_fn(|i| (10 * (i / 5) + i % 5) as f32);
         let m = Matrix::with_stride(&data, 3, 4, 5).unwrap();
-        let mut buf = [0.0f32; 3];
+        let mut buf = [0.0f32; 2 * 3];
         // rows 1..3, slices of 3 features then 1, panel width 2: one panel, no padding.
         let mut out = [f32::NAN; 2 * 4];
         panels(&m, 1, 2, 3, 2, &mut out, &mut buf);
@@ -85,7 +96,7 @@ mod tests {
     fn widens_half_types() {
         let data = [half::f16::from_f32(1.5), half::f16::from_f32(-2.0)];
         let m = Matrix::new(&data, 2, 1).unwrap();
-        let (mut out, mut buf) = ([0.0f32; 2], [0.0f32; 1]);
+        let (mut out, mut buf) = ([0.0f32; 2], [0.0f32; 2]);
         panels(&m, 0, 2, 1, 2, &mut out, &mut buf);
         assert_eq!(out, [1.5, -2.0]);
         let data = [half::bf16::from_f32(0.25), half::bf16::from_f32(3.0)];
