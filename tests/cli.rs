@@ -176,6 +176,10 @@ fn score_json_keys_and_value_match_the_library() {
     assert_eq!(r["score"].as_f64(), Some(want));
     assert!(want > 0.3, "{want}");
 
+    // sweep takes N x D inputs as one layer each.
+    let r = json(&["sweep", &pa, &pb, "--k", "3", "--json"]);
+    assert_eq!(r["scores"], serde_json::json!([[want]]));
+
     // --cosine ranks by cosine; f16 input gives the same answer on these exact values.
     let r = json(&["score", &dir.path("a16.npy"), &pb, "--k", "3", "--cosine", "--json"]);
     let cosine = KnnOptions::with_similarity(Similarity::Cosine);
@@ -236,6 +240,16 @@ fn score_table_and_calibration() {
     assert_eq!((c["permutations"].as_u64(), c["seed"].as_u64(), c["alpha"].as_f64()), (Some(50), Some(7), Some(0.05)));
     assert_eq!(c["raw"], r["score"]);
     assert_eq!(c["p_value"].as_f64(), Some(1.0 / 51.0), "{c}");
+    // Calibrated from the two graphs, as the library's calibrate does it from the features.
+    let (a, b) = (read_npy::<f32>(&pa).1, read_npy::<f32>(&pb).1);
+    let (ma, mb): (AnyMatrix<'_>, AnyMatrix<'_>) =
+        (Matrix::new(&a, N, DA).unwrap().into(), Matrix::new(&b, N, DB).unwrap().into());
+    let opts = repalign::calibrate::CalibrationOptions { permutations: 50, seed: 7, alpha: 0.05, threads: 0 };
+    let metric = Metric::reference("mutual_knn", 3).unwrap();
+    let (_, want) = repalign::calibrate::calibrate(&[ma], &[mb], metric, &KnnOptions::default(), &opts).unwrap();
+    for (key, value) in [("null_mean", want.null_mean), ("null_std", want.null_std), ("z", want.z), ("tau", want.tau)] {
+        assert_eq!(c[key].as_f64(), Some(value), "{key}");
+    }
     // The same through the library's calibrate (a kernel metric takes its other path).
     for metric in ["mutual_knn", "cka"] {
         let r = json(&["score", &pa, &pb, "--metric", metric, "--k", "3", "--permutations", "20", "--json"]);
@@ -530,6 +544,20 @@ fn bad_input_is_reported_with_exit_status() {
     let e = fails(&["score", &p, &pb], 1);
     assert!(e.contains("3-D") && e.contains("takes a 2-D array"), "{e}");
 
+    // Fortran order is refused, not silently transposed.
+    let p = dir.path("fortran.npy");
+    let file = std::fs::File::create(&p).unwrap();
+    let mut w = npyz::WriteOptions::new()
+        .default_dtype()
+        .order(npyz::Order::Fortran)
+        .shape(&[N as u64, DA as u64])
+        .writer(file)
+        .begin_nd()
+        .unwrap();
+    w.extend(a.iter().copied()).unwrap();
+    w.finish().unwrap();
+    assert!(fails(&["knn", &p, "--k", "2"], 1).contains("Fortran order"));
+
     // N mismatch: both Ns.
     let p = dir.path("short.npy");
     write_npy(&p, &[(N - 4) as u64, DA as u64], &a[..(N - 4) * DA]);
@@ -581,6 +609,7 @@ fn bad_input_is_reported_with_exit_status() {
     let e = fails(&["score", &pa, &pb, "--frobnicate"], 2);
     assert!(e.contains("unknown option '--frobnicate'") && e.contains("--metric"), "{e}");
     assert!(fails(&["knn", &pa, "--k", "2", "--metric", "cka"], 2).contains("does not apply to knn"));
+    assert!(fails(&["prepare", &pa, "--out", &dir.path("p.npy"), "--threads", "2"], 2).contains("does not apply"));
     assert!(fails(&["frobnicate"], 2).contains("unknown command 'frobnicate'"));
     assert!(fails(&[], 2).contains("no command"));
     assert!(fails(&["score", &pa, &pb, "--k", "ten"], 2).contains("not a non-negative integer"));

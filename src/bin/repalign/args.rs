@@ -141,7 +141,8 @@ fn options_of(command: &str) -> Option<Vec<&'static str>> {
         "knn" => vec!["--k", "--cosine", "--out", "--csv"],
         "score" => [&["--k", "--cosine", "--normalize"][..], &METRIC_OPTIONS, &CALIBRATION].concat(),
         "sweep" => [&["--k", "--prepare", "--q", "--csv", "--plot"][..], &METRIC_OPTIONS, &CALIBRATION].concat(),
-        "prepare" => vec!["--prepare", "--q", "--out"],
+        // Preparation is single-threaded scalar code: no --threads or --isa.
+        "prepare" => return Some(vec!["--prepare", "--q", "--out", "--json", "--quiet", "--tensor"]),
         "info" => return Some(vec!["--threads", "--isa", "--json"]),
         _ => return None,
     };
