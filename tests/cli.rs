@@ -609,6 +609,7 @@ fn bad_input_is_reported_with_exit_status() {
     let e = fails(&["score", &pa, &pb, "--frobnicate"], 2);
     assert!(e.contains("unknown option '--frobnicate'") && e.contains("--metric"), "{e}");
     assert!(fails(&["knn", &pa, "--k", "2", "--metric", "cka"], 2).contains("does not apply to knn"));
+    assert!(fails(&["sweep", &pa, &pb, "--normalize"], 2).contains("--prepare normalize"));
     assert!(fails(&["prepare", &pa, "--out", &dir.path("p.npy"), "--threads", "2"], 2).contains("does not apply"));
     assert!(fails(&["frobnicate"], 2).contains("unknown command 'frobnicate'"));
     assert!(fails(&[], 2).contains("no command"));

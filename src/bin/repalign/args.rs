@@ -23,7 +23,7 @@ USAGE:
   repalign prepare X [--prepare MODE] [--q Q] --out Y.npy [--json]
       Writes the prepared float32 features (same shape): clamp and normalise once, sweep
       many times.
-  repalign info [--json]
+  repalign info [--isa NAME] [--threads N] [--json]
       Version, instruction sets available and the one in use, worker threads.
   repalign isa
       The instruction sets available here, one per line, the default first.
@@ -174,6 +174,11 @@ pub(crate) fn parse(command: &str, argv: impl Iterator<Item = String>) -> Result
             let known = options_of("score").into_iter().chain(options_of("sweep")).chain(options_of("knn"));
             let known = known.chain(options_of("prepare")).flatten().any(|o| o == flag);
             let list = allowed.join(", ");
+            if command == "sweep" && flag == "--normalize" {
+                return Err(Fail::Usage(
+                    "sweep prepares its inputs with --prepare MODE: use --prepare normalize".into(),
+                ));
+            }
             return Err(Fail::Usage(if known {
                 format!("option {flag} does not apply to {command} (its options: {list})")
             } else {
