@@ -3,7 +3,7 @@
 //! - `knn_graph/{dtype}/n{N}_d{D}`: the full self-kNN graph on all cores, best ISA.
 //! - `knn_isa/{isa}/n1024_d768`: the same work with each available backend forced
 //!   (one thread), so backends can be compared as ratios in one run.
-//!
+//! - `knn_threads/...`: N = 4096, D = 4096 on 1, 2 and all threads.
 //! - `calibrate/...`: a 1000-permutation null of mutual kNN from two graphs.
 //!
 //! Throughput is counted as 2·N²·D flops (the multiply-adds of all pairs).
@@ -68,6 +68,24 @@ fn per_isa(c: &mut Criterion) {
     group.finish();
 }
 
+/// Thread scaling on the issue's large shape: 1 thread against 2 (and all cores).
+fn threads(c: &mut Criterion) {
+    let mut group = c.benchmark_group("knn_threads");
+    group.sample_size(10);
+    let (n, d) = (4096, 4096);
+    let x = features(n, d, 5);
+    let m = Matrix::new(&x, n, d).unwrap();
+    group.throughput(Throughput::Elements((2 * n * n * d) as u64));
+    for threads in [1, 2, 0] {
+        let opts = KnnOptions { threads, ..KnnOptions::default() };
+        let id = if threads == 0 { "all".to_string() } else { threads.to_string() };
+        group.bench_function(BenchmarkId::new("f32_n4096_d4096", id), |bench| {
+            bench.iter(|| black_box(knn::graph(m, 10, &opts).unwrap()))
+        });
+    }
+    group.finish();
+}
+
 /// Issue target: 1000 permutations of mutual kNN (N = 1024, k = 10) cost less than one kNN
 /// graph of N = 1024, D = 768 (`knn_graph/f32/n1024_d768`).
 fn calibration(c: &mut Criterion) {
@@ -87,5 +105,5 @@ fn calibration(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, graph, per_isa, calibration);
+criterion_group!(benches, graph, per_isa, threads, calibration);
 criterion_main!(benches);
