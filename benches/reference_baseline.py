@@ -226,7 +226,7 @@ def main():
     tx = torch.from_numpy(x)
     tc, _ = best_of(lambda: F.normalize(remove_outliers_exact(tx), dim=-1), 3)
     del tx
-    times = [cli("prepare", px, "--prepare", "paper", "--out", os.path.join(tmp, "y.npy"), "--threads", t) for _ in range(3)]
+    times = [cli("prepare", px, "--prepare", "paper", "--out", os.path.join(tmp, "y.npy"), "--json") for _ in range(3)]
     r = sorted(times, key=lambda x: x["seconds"])[1]
     rows.append((f"clamp+normalize {n}x{layers}x{d}", tc, r["seconds"], float("nan"), r["threshold"]))
 

@@ -90,25 +90,65 @@ pub fn threshold_exact<T: Element>(x: &Layers<'_, T>, q: f64) -> Result<f32> {
         return Ok(f32::INFINITY);
     }
     let rank = (q * values.len() as f64) as usize; // truncation, as the reference's int()
-    // Pass 1: histogram of the high 16 bits; pass 2: low 16 bits within the chosen bucket.
-    let mut counts = vec![0u32; 1 << 16];
-    for (i, &v) in values.iter().enumerate() {
-        counts[(abs_bits(v, i, per_sample)? >> 16) as usize] += 1;
-    }
+    // Radix select on the bits of |x| (ordered like the values): the high 16 bits first,
+    // then the low 16 bits within the chosen bucket. The first pass also rejects NaN/inf.
+    let counts = histogram(values, |i, v| Ok(Some((abs_bits(v, i, per_sample)? >> 16) as usize)))?;
     let (high, below) = bucket_of(&counts, rank);
-    counts.iter_mut().for_each(|c| *c = 0);
-    for &v in values {
+    let counts = histogram(values, |_, v| {
         let bits = v.to_f32().to_bits() & 0x7fff_ffff;
-        if bits >> 16 == high {
-            counts[(bits & 0xffff) as usize] += 1;
-        }
-    }
+        Ok((bits >> 16 == high).then_some((bits & 0xffff) as usize))
+    })?;
     let (low, _) = bucket_of(&counts, rank - below);
     Ok(f32::from_bits(high << 16 | low))
 }
 
+/// Counts of the 2^16 buckets that `key(flat index, value)` assigns (`None`: not counted),
+/// over contiguous parts of `values` on all cores. An error in several parts is reported
+/// for the lowest index, so the answer never depends on the thread count.
+fn histogram<T: Element>(values: &[T], key: impl Fn(usize, T) -> Result<Option<usize>> + Sync) -> Result<Vec<u64>> {
+    let count = |offset: usize, part: &[T]| -> Result<Vec<u64>> {
+        let mut counts = vec![0u64; 1 << 16];
+        for (i, &v) in part.iter().enumerate() {
+            if let Some(b) = key(offset + i, v)? {
+                counts[b] += 1;
+            }
+        }
+        Ok(counts)
+    };
+    let per = part_len(values.len(), 1);
+    let mut total = vec![0u64; 1 << 16];
+    for counts in on_cores(values.chunks(per).enumerate().collect(), |(p, part)| count(p * per, part)) {
+        total.iter_mut().zip(counts?).for_each(|(t, c)| *t += c);
+    }
+    Ok(total)
+}
+
+/// Elements per part when `len` elements, in whole runs of `run`, are split over all cores.
+fn part_len(len: usize, run: usize) -> usize {
+    let run = run.max(1);
+    len.div_ceil(run).div_ceil(crate::knn::resolve_threads(0)).max(1) * run
+}
+
+/// `f` on every item, one thread each, results in item order (in turn without `std`).
+#[cfg(feature = "std")]
+fn on_cores<I: Send, R: Send>(items: Vec<I>, f: impl Fn(I) -> R + Sync) -> Vec<R> {
+    if items.len() <= 1 {
+        return items.into_iter().map(f).collect();
+    }
+    std::thread::scope(|scope| {
+        let f = &f;
+        let workers: Vec<_> = items.into_iter().map(|item| scope.spawn(move || f(item))).collect();
+        workers.into_iter().map(|w| w.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))).collect()
+    })
+}
+
+#[cfg(not(feature = "std"))]
+fn on_cores<I, R>(items: Vec<I>, f: impl Fn(I) -> R) -> Vec<R> {
+    items.into_iter().map(f).collect()
+}
+
 /// The bucket holding the element of ascending rank `rank`, and how many lie below it.
-fn bucket_of(counts: &[u32], rank: usize) -> (u32, usize) {
+fn bucket_of(counts: &[u64], rank: usize) -> (u32, usize) {
     let mut below = 0usize;
     for (b, &c) in counts.iter().enumerate() {
         if below + c as usize > rank {
@@ -148,15 +188,36 @@ pub fn threshold_per_sample<T: Element>(x: &Layers<'_, T>, q: f64) -> Result<f32
 /// Clamps every value to `[-t, t]` and L2-normalises each run of `dim` values (each row of
 /// each layer) as the reference does: `v / max(|v|, 1e-12)`. Returns a new f32 tensor.
 pub fn clamp_and_normalize<T: Element>(x: &Layers<'_, T>, t: f32, normalize: bool) -> Vec<f32> {
-    let mut out: Vec<f32> = x.values().iter().map(|v| v.to_f32().clamp(-t, t)).collect();
-    if normalize && x.dim > 0 {
-        for row in out.chunks_exact_mut(x.dim) {
-            let norm = libm::sqrt(row.iter().map(|&v| f64::from(v) * f64::from(v)).sum::<f64>()) as f32;
-            let norm = norm.max(1e-12);
+    let values = x.values();
+    let mut out = vec![0.0f32; values.len()];
+    let run = if x.dim > 0 { x.dim } else { values.len().max(1) };
+    let per = part_len(values.len(), run);
+    let parts: Vec<(&[T], &mut [f32])> = values.chunks(per).zip(out.chunks_mut(per)).collect();
+    on_cores(parts, |(src, dst)| clamp_rows(src, dst, run, t, normalize && x.dim > 0));
+    out
+}
+
+/// Clamps `src` into `dst` and, with `normalize`, scales each run of `run` values to unit
+/// norm (v / max(|v|, 1e-12)).
+fn clamp_rows<T: Element>(src: &[T], dst: &mut [f32], run: usize, t: f32, normalize: bool) {
+    // PERF: one pass per row while it is in cache: widen (vector conversions), clamp, and
+    // sum squares into eight f64 accumulators (a fixed order, so the same bits on every
+    // machine, and no serial chain of dependent adds).
+    for (src, row) in src.chunks(run).zip(dst.chunks_mut(run)) {
+        T::widen(src, row);
+        let mut acc = [0.0f64; 8];
+        for chunk in row.chunks_mut(8) {
+            for (a, v) in acc.iter_mut().zip(chunk.iter_mut()) {
+                *v = v.clamp(-t, t);
+                *a += f64::from(*v) * f64::from(*v);
+            }
+        }
+        if normalize {
+            let sum = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+            let norm = (libm::sqrt(sum) as f32).max(1e-12);
             row.iter_mut().for_each(|v| *v /= norm);
         }
     }
-    out
 }
 
 /// How features are prepared before a layer sweep.
