@@ -7,10 +7,12 @@
 
 use alloc::vec::Vec;
 
+use crate::element::Element;
 use crate::error::{Error, Result};
 use crate::knn::{self, KnnGraph, KnnOptions};
 use crate::matrix::AnyMatrix;
 use crate::metrics::{self, Kernel, KernelMatrix, KnnMetric, SvccaBasis};
+use crate::prepare::{self, Layers, Prepare};
 
 /// A metric with its parameters.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -113,6 +115,30 @@ pub fn sweep(a: &[AnyMatrix<'_>], b: &[AnyMatrix<'_>], metric: Metric, opts: &Kn
     sweep_layers(&pa, &pb, metric)
 }
 
+/// The paper's whole pipeline in one call, its `prepare_features` + `compute_score`:
+/// prepare both N x L x D tensors with `prepare` (e.g. [`Prepare::Paper`]: clamp |x| at its
+/// exact `q`-quantile, then L2-normalise each row of each layer), then [`sweep`] every
+/// layer pair. The best is the reference's: the first maximum in row-major order, and
+/// `best = 0`, `best_index = None` when no pair scores above 0. Prepared copies are f32
+/// (N·L·D floats per model); with [`Prepare::None`] pass the layers to [`sweep`] directly
+/// to avoid them.
+pub fn compute_score<TA: Element, TB: Element>(
+    a: &Layers<'_, TA>,
+    b: &Layers<'_, TB>,
+    metric: Metric,
+    prepare: Prepare,
+    q: f64,
+    opts: &KnnOptions,
+) -> Result<SweepResult> {
+    let (va, _) = prepare::prepare(a, prepare, q)?;
+    let (vb, _) = prepare::prepare(b, prepare, q)?;
+    let la = Layers::new(&va, a.samples(), a.layers(), a.dim())?;
+    let lb = Layers::new(&vb, b.samples(), b.layers(), b.dim())?;
+    let va: Vec<AnyMatrix<'_>> = (0..la.layers()).map(|l| la.layer(l).into()).collect();
+    let vb: Vec<AnyMatrix<'_>> = (0..lb.layers()).map(|l| lb.layer(l).into()).collect();
+    sweep(&va, &vb, metric, opts)
+}
+
 /// Per-layer state of both models, after checking they describe the same samples.
 pub(crate) fn per_layers(
     a: &[AnyMatrix<'_>],
@@ -145,4 +171,48 @@ pub(crate) fn sweep_layers(pa: &[PerLayer], pb: &[PerLayer], metric: Metric) -> 
         }
     }
     Ok(SweepResult { rows: pa.len(), cols: pb.len(), scores, best, best_index })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compute_score_is_prepare_then_sweep() {
+        // Two models of 40 samples: 3 layers of 12 features and 2 layers of 9, with outliers.
+        let mut seed = 11u64;
+        let mut next = |scale: f32| {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            ((seed >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * scale
+        };
+        let (n, (la, da), (lb, db)) = (40, (3, 12), (2, 9));
+        let xa: Vec<f32> = (0..n * la * da).map(|i| next(if i % 97 == 0 { 50.0 } else { 1.0 })).collect();
+        let xb: Vec<f32> = (0..n * lb * db).map(|_| next(1.0)).collect();
+        let (a, b) = (Layers::new(&xa, n, la, da).unwrap(), Layers::new(&xb, n, lb, db).unwrap());
+        let opts = KnnOptions::default();
+        for mode in [Prepare::None, Prepare::Normalize, Prepare::Paper, Prepare::PaperPerSample] {
+            for metric in [
+                Metric::Knn { metric: KnnMetric::Mutual, k: 5 },
+                Metric::Cka { kernel: Kernel::Linear, unbiased: false },
+            ] {
+                let got = compute_score(&a, &b, metric, mode, 0.95, &opts).unwrap();
+                let (pa, _) = prepare::prepare(&a, mode, 0.95).unwrap();
+                let (pb, _) = prepare::prepare(&b, mode, 0.95).unwrap();
+                let (pa, pb) = (Layers::new(&pa, n, la, da).unwrap(), Layers::new(&pb, n, lb, db).unwrap());
+                let va: Vec<AnyMatrix<'_>> = (0..la).map(|l| pa.layer(l).into()).collect();
+                let vb: Vec<AnyMatrix<'_>> = (0..lb).map(|l| pb.layer(l).into()).collect();
+                let want = sweep(&va, &vb, metric, &opts).unwrap();
+                assert_eq!(got, want, "{mode:?} {metric:?}");
+                assert_eq!((got.rows, got.cols, got.scores.len()), (la, lb, la * lb));
+                assert!(got.best_index.is_some() && got.best > 0.0);
+            }
+        }
+        // Bad input is an error, not a panic: N differs between the models.
+        let c = Layers::new(&xb[..(n - 1) * lb * db], n - 1, lb, db).unwrap();
+        let mutual = Metric::Knn { metric: KnnMetric::Mutual, k: 5 };
+        assert_eq!(
+            compute_score(&a, &c, mutual, Prepare::Paper, 0.95, &opts),
+            Err(Error::RowCountMismatch { a: n, b: n - 1 })
+        );
+    }
 }
