@@ -3,6 +3,7 @@
 //! - `knn_graph/{dtype}/n{N}_d{D}`: the full self-kNN graph on all cores, best ISA.
 //! - `knn_isa/{isa}/n1024_d768`: the same work with each available backend forced
 //!   (one thread), so backends can be compared as ratios in one run.
+//! - `tile/{isa}/kc128`: the register-tiled microkernel alone (flops per second per backend).
 //! - `knn_threads/...`: N = 4096, D = 4096 on 1, 2 and all threads.
 //! - `calibrate/...`: a 1000-permutation null of mutual kNN from two graphs.
 //!
@@ -68,6 +69,21 @@ fn per_isa(c: &mut Criterion) {
     group.finish();
 }
 
+/// Microkernel throughput per backend: one MR x NR register tile over a depth slice of
+/// 128 features (the engine's slice on AVX-512), repeated; 1 thread, data in L1.
+fn tile(c: &mut Criterion) {
+    let mut group = c.benchmark_group("tile");
+    let (depth, reps) = (128, 2000);
+    for isa in [Isa::Scalar, Isa::X86V3, Isa::X86V4, Isa::Neon].into_iter().filter(|i| i.is_available()) {
+        let (_, fmas) = repalign::bench_tile(isa, depth, 1).unwrap();
+        group.throughput(Throughput::Elements(2 * fmas * reps as u64));
+        group.bench_function(BenchmarkId::new(isa.name(), format!("kc{depth}")), |bench| {
+            bench.iter(|| black_box(repalign::bench_tile(isa, depth, reps).unwrap()))
+        });
+    }
+    group.finish();
+}
+
 /// Thread scaling on the large shape: 1 thread against 2 (and all cores).
 fn threads(c: &mut Criterion) {
     let mut group = c.benchmark_group("knn_threads");
@@ -105,5 +121,5 @@ fn calibration(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, graph, per_isa, threads, calibration);
+criterion_group!(benches, graph, per_isa, tile, threads, calibration);
 criterion_main!(benches);

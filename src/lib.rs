@@ -47,6 +47,8 @@ pub mod gram;
 pub mod isa;
 #[cfg(feature = "alloc")]
 mod kernels;
+#[doc(hidden)]
+pub use kernels::bench_tile;
 #[cfg(feature = "alloc")]
 pub mod knn;
 pub mod matrix;

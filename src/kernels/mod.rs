@@ -45,3 +45,40 @@ pub(crate) fn super_block_rows(lanes: usize, rows: usize, threads: usize) -> usi
     let per_unit = rows.div_ceil(threads.clamp(1, 1 << 20) * 4).clamp(64, 512);
     per_unit.div_ceil(mr) * mr
 }
+
+/// Benchmark support (for `benches/`, hidden from the docs): runs `isa`'s microkernel
+/// `reps` times over one packed MR-row A panel and one NR-row B panel of `depth` features,
+/// as the engine does within one depth slice. Returns a checksum and the multiply-adds done.
+#[doc(hidden)]
+pub fn bench_tile(isa: crate::Isa, depth: usize, reps: usize) -> crate::Result<(f32, u64)> {
+    struct Bench {
+        depth: usize,
+        reps: usize,
+    }
+    impl pulp::WithSimd for Bench {
+        type Output = (f32, u64);
+        #[inline(always)]
+        fn with_simd<S: pulp::Simd>(self, simd: S) -> (f32, u64) {
+            match tile_shape(S::F32_LANES) {
+                (14, 2) => run::<S, 14, 2>(simd, self.depth, self.reps),
+                (8, 3) => run::<S, 8, 3>(simd, self.depth, self.reps),
+                _ => run::<S, 6, 2>(simd, self.depth, self.reps),
+            }
+        }
+    }
+    #[inline(always)]
+    fn run<S: pulp::Simd, const MR: usize, const NRV: usize>(simd: S, depth: usize, reps: usize) -> (f32, u64) {
+        let nr = NRV * S::F32_LANES;
+        // Opaque, non-repeating inputs: the compiler must do every multiply-add.
+        let a: alloc::vec::Vec<f32> = (0..depth * MR).map(|i| (i % 13) as f32 * 0.125 - 0.5).collect();
+        let b: alloc::vec::Vec<f32> = (0..depth * nr).map(|i| (i % 11) as f32 * 0.25 - 1.0).collect();
+        let (a, b) = (core::hint::black_box(a), core::hint::black_box(b));
+        let (b, _) = S::as_simd_f32s(&b);
+        let mut c = alloc::vec![0.0f32; MR * nr];
+        for rep in 0..reps {
+            tile::tile::<S, MR, NRV>(simd, core::hint::black_box(&a), b, &mut c, nr, rep > 0);
+        }
+        (c[0], (reps * depth * MR * nr) as u64)
+    }
+    crate::dispatch::run(isa, Bench { depth, reps })
+}
