@@ -207,6 +207,12 @@ fn shared_fraction(
     perm: &[u32],
     marks: &mut Marks,
 ) -> f64 {
+    if metric == KnnMetric::Mutual {
+        // The null's hot path: whole-vector compares, one backend dispatch per sample.
+        if let Ok(Some(count)) = crate::dispatch::run(crate::Isa::best(), SharedCount { a, b, k, perm }) {
+            return count as f64 / (perm.len() as f64 * k as f64);
+        }
+    }
     let (mut count, mut sum) = (0u64, 0.0f64);
     for (i, &p) in perm.iter().enumerate() {
         let stamp = marks.next_stamp();
@@ -221,6 +227,70 @@ fn shared_fraction(
     }
     let n = perm.len() as f64;
     if metric == KnnMetric::Mutual { count as f64 / (n * k as f64) } else { sum / n }
+}
+
+/// Σ_i |perm(NN_A(i)) ∩ NN_B(perm\[i\])| with each row of B in one or two vectors and each
+/// mapped neighbour of A one broadcast compare against them: no marker stores, about half
+/// the instructions of [`Marks`]. `None` when k exceeds two vectors.
+struct SharedCount<'a> {
+    a: GraphRef<'a>,
+    b: GraphRef<'a>,
+    k: usize,
+    perm: &'a [u32],
+}
+
+impl pulp::WithSimd for SharedCount<'_> {
+    type Output = Option<u64>;
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, simd: S) -> Option<u64> {
+        let lanes = S::U32_LANES;
+        if self.k <= lanes {
+            Some(shared_count::<S, 1>(simd, self))
+        } else if self.k <= 2 * lanes {
+            Some(shared_count::<S, 2>(simd, self))
+        } else {
+            None
+        }
+    }
+}
+
+#[inline(always)]
+fn shared_count<S: pulp::Simd, const CHUNKS: usize>(simd: S, op: SharedCount<'_>) -> u64 {
+    const ONES: [u32; 64] = [1; 64];
+    let SharedCount { a, b, k, perm } = op;
+    let lanes = S::U32_LANES;
+    let (one, zero, none) = (simd.splat_u32s(1), simd.splat_u32s(0), simd.splat_u32s(u32::MAX));
+    // Lanes past k (other rows, or a partial load's zeros) become u32::MAX, never an index.
+    let valid: [S::m32s; CHUNKS] = core::array::from_fn(|c| {
+        let len = (k - (c * lanes).min(k)).min(lanes);
+        simd.equal_u32s(simd.partial_load_u32s(&ONES[..len]), one)
+    });
+    let mut hits = zero;
+    let mut spare = [0u32; 128];
+    for (i, &p) in perm.iter().enumerate() {
+        // PERF: whole-vector loads from the row's start (lanes past k, from the next rows,
+        // are masked off); a copy only for the last rows of the buffer.
+        let mut from = b.rows_from(p as usize);
+        if from.len() < CHUNKS * lanes {
+            spare[..k].copy_from_slice(&from[..k]);
+            from = &spare;
+        }
+        let (loaded, _) = S::as_simd_u32s(&from[..CHUNKS * lanes]);
+        let vb: [S::u32s; CHUNKS] = core::array::from_fn(|c| simd.select_u32s(valid[c], loaded[c], none));
+        let mut found = [simd.equal_u32s(zero, one); CHUNKS];
+        for &j in a.row(i, k) {
+            let mapped = simd.splat_u32s(perm[j as usize]);
+            for (f, &v) in found.iter_mut().zip(&vb) {
+                *f = simd.or_m32s(*f, simd.equal_u32s(v, mapped));
+            }
+        }
+        for f in found {
+            hits = simd.add_u32s(hits, simd.select_u32s(f, one, zero));
+        }
+    }
+    // Rows hold distinct indices, so each lane of B matches at most one neighbour of A.
+    bytemuck::cast_slice::<S::u32s, u32>(core::slice::from_ref(&hits)).iter().map(|&h| u64::from(h)).sum()
 }
 
 /// A marker array whose stamps run on across rows and samples, so it is cleared only when
@@ -395,6 +465,59 @@ mod null_sample_tests {
     use crate::matrix::Matrix;
 
     /// The fast relabelling paths equal recomputing every metric on permuted features.
+    #[test]
+    fn vector_shared_count_equals_markers_on_every_backend() {
+        // Random graphs of distinct indices (self excluded), k from 1 to 40: one vector, two
+        // vectors, and the marker fallback on every backend; the last rows of B sit at the
+        // end of its buffer.
+        let n = 97;
+        let mut s = 3u64;
+        let mut next = |m: usize| {
+            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            ((s >> 33) % m as u64) as u32
+        };
+        for k in [1, 2, 7, 8, 10, 15, 16, 17, 31, 32, 33, 40] {
+            let mut graph = || -> Vec<u32> {
+                (0..n)
+                    .flat_map(|i| {
+                        let mut row: Vec<u32> = Vec::new();
+                        while row.len() < k {
+                            let j = next(n);
+                            if j as usize != i && !row.contains(&j) {
+                                row.push(j);
+                            }
+                        }
+                        row
+                    })
+                    .collect()
+            };
+            let (ga, gb) = (graph(), graph());
+            let (a, b) = (GraphRef::new(&ga, n, k).unwrap(), GraphRef::new(&gb, n, k).unwrap());
+            let mut st = NullState::new(n);
+            for sample in 0..3 {
+                st.draw(n, 9, sample);
+                let want: u64 = (0..n)
+                    .map(|i| {
+                        let row_b = b.row(st.perm[i] as usize, k);
+                        a.row(i, k).iter().filter(|&&j| row_b.contains(&st.perm[j as usize])).count() as u64
+                    })
+                    .sum();
+                let markers = shared_fraction(KnnMetric::Jaccard, a, b, k, &st.perm, &mut st.marks);
+                assert!(markers >= 0.0);
+                for isa in crate::Isa::ALL.into_iter().filter(|i| i.is_available()) {
+                    let got = crate::dispatch::run(isa, SharedCount { a, b, k, perm: &st.perm }).unwrap();
+                    if let Some(got) = got {
+                        assert_eq!(got, want, "{isa:?} k={k} sample {sample}");
+                    } else {
+                        assert!(k > 2 * isa.f32_lanes(), "{isa:?} declined k={k}");
+                    }
+                }
+                let mutual = shared_fraction(KnnMetric::Mutual, a, b, k, &st.perm, &mut st.marks);
+                assert_eq!(mutual, want as f64 / (n * k) as f64, "k={k}");
+            }
+        }
+    }
+
     #[test]
     fn relabelled_state_equals_recomputation() {
         let (n, d) = (60, 9);

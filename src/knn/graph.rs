@@ -101,6 +101,10 @@ impl<'a> GraphRef<'a> {
     pub fn row(&self, i: usize, k: usize) -> &'a [u32] {
         &self.indices[i * self.width..i * self.width + k]
     }
+    /// Every index from row `i`'s first on (row `i`, then the rows after it).
+    pub(crate) fn rows_from(&self, i: usize) -> &'a [u32] {
+        &self.indices[i * self.width..]
+    }
     /// Scores, when attached.
     pub fn scores(&self) -> Option<&'a [f32]> {
         self.scores
