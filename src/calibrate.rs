@@ -72,11 +72,25 @@ pub fn calibrate(
     knn: &KnnOptions,
     opts: &CalibrationOptions,
 ) -> Result<(SweepResult, Calibration)> {
+    calibrate_with_progress(a, b, metric, knn, opts, &|_, _| {})
+}
+
+/// [`calibrate`], calling `progress(done, total)` from the worker threads as null samples
+/// finish (`total` = `opts.permutations`); the per-layer work before them is not counted.
+/// The result is [`calibrate`]'s.
+pub fn calibrate_with_progress(
+    a: &[AnyMatrix<'_>],
+    b: &[AnyMatrix<'_>],
+    metric: Metric,
+    knn: &KnnOptions,
+    opts: &CalibrationOptions,
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> Result<(SweepResult, Calibration)> {
     check(opts)?;
     let (pa, pb) = per_layers(a, b, metric, knn)?;
     let observed = sweep_layers(&pa, &pb, metric)?;
     let raw = observed.scores.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    let null = null_distribution(a[0].rows(), opts, |st| null_sample(&pa, &pb, metric, st))?;
+    let null = null_distribution(a[0].rows(), opts, progress, |st| null_sample(&pa, &pb, metric, st))?;
     let max = match metric {
         Metric::Knn { metric, k } => metric_max(metric, k),
         _ => 1.0,
@@ -151,9 +165,22 @@ pub fn calibrate_graphs(
     k: usize,
     opts: &CalibrationOptions,
 ) -> Result<Calibration> {
+    calibrate_graphs_with_progress(metric, a, b, k, opts, &|_, _| {})
+}
+
+/// [`calibrate_graphs`], calling `progress(done, total)` from the worker threads as null
+/// samples finish (`total` = `opts.permutations`). The result is [`calibrate_graphs`]'s.
+pub fn calibrate_graphs_with_progress(
+    metric: KnnMetric,
+    a: GraphRef<'_>,
+    b: GraphRef<'_>,
+    k: usize,
+    opts: &CalibrationOptions,
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> Result<Calibration> {
     check(opts)?;
     let raw = metrics::knn_metric_graphs(metric, a, b, k)?;
-    let null = null_distribution(a.rows(), opts, |st| {
+    let null = null_distribution(a.rows(), opts, progress, |st| {
         let NullState { perm, inverse, scratch, relabelled, marks } = st;
         knn_null(metric, a, b, k, perm, inverse, (scratch, relabelled, marks))
     })?;
@@ -170,10 +197,13 @@ fn metric_max(metric: KnnMetric, k: usize) -> f64 {
 fn null_distribution(
     n: usize,
     opts: &CalibrationOptions,
+    progress: &(dyn Fn(usize, usize) + Sync),
     sample: impl Fn(&mut NullState) -> Result<f64> + Sync,
 ) -> Result<Vec<f64>> {
-    let mut null = vec![0.0f64; opts.permutations];
+    let total = opts.permutations;
+    let mut null = vec![0.0f64; total];
     let threads = crate::knn::resolve_threads(opts.threads);
+    let done = core::sync::atomic::AtomicUsize::new(0);
     run_samples(
         &mut null,
         threads,
@@ -181,6 +211,7 @@ fn null_distribution(
         |st, s, out| {
             st.draw(n, opts.seed, s as u64);
             *out = sample(st)?;
+            progress(done.fetch_add(1, core::sync::atomic::Ordering::Relaxed) + 1, total);
             Ok(())
         },
     )?;

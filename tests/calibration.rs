@@ -119,3 +119,57 @@ fn calibrating_precomputed_graphs_equals_calibrating_features() {
         assert_eq!(got, want, "{}", metric.name());
     }
 }
+
+/// The progress variants return the plain functions' results and report every step:
+/// blocks of rows for a kNN graph, null samples for a calibration, ending at (total, total).
+#[test]
+fn progress_variants_equal_the_plain_calls_and_count_every_step() {
+    use std::sync::Mutex;
+    let (n, d) = (300, 24);
+    let mut rng = Rng(17);
+    let (xa, xb) = (rng.gauss(n * d), rng.gauss(n * d));
+    let (ma, mb) = (Matrix::new(&xa, n, d).unwrap(), Matrix::new(&xb, n, d).unwrap());
+    for threads in [1, 2, 3] {
+        let knn = KnnOptions { threads, ..KnnOptions::default() };
+        let seen = Mutex::new(Vec::new());
+        let record = |done: usize, total: usize| seen.lock().unwrap().push((done, total));
+        let ga = repalign::knn::graph_with_progress(ma, 7, &knn, &record).unwrap();
+        assert_eq!(ga, repalign::knn::graph(ma, 7, &knn).unwrap(), "threads {threads}");
+        let steps = seen.into_inner().unwrap();
+        let total = steps[0].1;
+        assert!(steps.iter().all(|&(done, t)| t == total && done <= total), "{steps:?}");
+        assert_eq!(steps.last(), Some(&(total, total)), "{steps:?}");
+        // Every block is reported once when it is taken up, then the end.
+        assert_eq!(steps.len(), total + 1, "{steps:?}");
+
+        let gb = repalign::knn::graph(mb, 7, &knn).unwrap();
+        let cal = opts(50, 3, threads);
+        let seen = Mutex::new(Vec::new());
+        let record = |done: usize, total: usize| seen.lock().unwrap().push((done, total));
+        let with = repalign::calibrate::calibrate_graphs_with_progress(
+            KnnMetric::Mutual,
+            ga.as_ref(),
+            gb.as_ref(),
+            7,
+            &cal,
+            &record,
+        )
+        .unwrap();
+        let plain =
+            repalign::calibrate::calibrate_graphs(KnnMetric::Mutual, ga.as_ref(), gb.as_ref(), 7, &cal).unwrap();
+        assert_eq!(with, plain);
+        let mut done: Vec<usize> =
+            seen.into_inner().unwrap().iter().map(|&(d, t)| if t == 50 { d } else { 0 }).collect();
+        done.sort();
+        assert_eq!(done, (1..=50).collect::<Vec<_>>(), "threads {threads}");
+
+        let layers = [AnyMatrix::from(ma)];
+        let layers_b = [AnyMatrix::from(mb)];
+        let metric = Metric::Knn { metric: KnnMetric::Jaccard, k: 5 };
+        let count = Mutex::new(0usize);
+        let tick = |_: usize, _: usize| *count.lock().unwrap() += 1;
+        let with = repalign::calibrate::calibrate_with_progress(&layers, &layers_b, metric, &knn, &cal, &tick).unwrap();
+        assert_eq!(with, calibrate(&layers, &layers_b, metric, &knn, &cal).unwrap());
+        assert_eq!(count.into_inner().unwrap(), 50);
+    }
+}

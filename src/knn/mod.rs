@@ -69,6 +69,27 @@ pub fn graph<'a>(x: impl Into<AnyMatrix<'a>>, k: usize, opts: &KnnOptions) -> Re
     finish(x.rows(), k, indices, scores, |i, s| graph_into(x, k, opts, i, s))
 }
 
+/// [`graph`], calling `progress(done, total)` from the worker threads as blocks of rows are
+/// taken up (`total` blocks; a last call has `done == total`). For a progress bar: keep it
+/// cheap, it runs between blocks of work. The result is [`graph`]'s, bit for bit.
+pub fn graph_with_progress<'a>(
+    x: impl Into<AnyMatrix<'a>>,
+    k: usize,
+    opts: &KnnOptions,
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> Result<KnnGraph> {
+    let x = x.into();
+    let (indices, scores) = output(x.rows(), k, x.rows());
+    finish(x.rows(), k, indices, scores, |i, s| match x {
+        AnyMatrix::F32(m) => compute(m, m, true, k, opts, i, s, progress),
+        AnyMatrix::F16(m) => compute(m, m, true, k, opts, i, s, progress),
+        AnyMatrix::Bf16(m) => compute(m, m, true, k, opts, i, s, progress),
+    })
+}
+
+/// No progress reporting.
+fn silent(_done: usize, _total: usize) {}
+
 /// [`graph`] into caller buffers of at least `rows * k` entries each; returns the ISA used.
 pub fn graph_into<'a>(
     x: impl Into<AnyMatrix<'a>>,
@@ -78,9 +99,9 @@ pub fn graph_into<'a>(
     scores: &mut [f32],
 ) -> Result<Isa> {
     match x.into() {
-        AnyMatrix::F32(m) => compute(m, m, true, k, opts, indices, scores),
-        AnyMatrix::F16(m) => compute(m, m, true, k, opts, indices, scores),
-        AnyMatrix::Bf16(m) => compute(m, m, true, k, opts, indices, scores),
+        AnyMatrix::F32(m) => compute(m, m, true, k, opts, indices, scores, &silent),
+        AnyMatrix::F16(m) => compute(m, m, true, k, opts, indices, scores, &silent),
+        AnyMatrix::Bf16(m) => compute(m, m, true, k, opts, indices, scores, &silent),
     }
 }
 
@@ -106,9 +127,9 @@ pub fn search_into<'a>(
     scores: &mut [f32],
 ) -> Result<Isa> {
     match (queries.into(), database.into()) {
-        (AnyMatrix::F32(q), AnyMatrix::F32(d)) => compute(q, d, false, k, opts, indices, scores),
-        (AnyMatrix::F16(q), AnyMatrix::F16(d)) => compute(q, d, false, k, opts, indices, scores),
-        (AnyMatrix::Bf16(q), AnyMatrix::Bf16(d)) => compute(q, d, false, k, opts, indices, scores),
+        (AnyMatrix::F32(q), AnyMatrix::F32(d)) => compute(q, d, false, k, opts, indices, scores, &silent),
+        (AnyMatrix::F16(q), AnyMatrix::F16(d)) => compute(q, d, false, k, opts, indices, scores, &silent),
+        (AnyMatrix::Bf16(q), AnyMatrix::Bf16(d)) => compute(q, d, false, k, opts, indices, scores, &silent),
         _ => Err(Error::DtypeMismatch),
     }
 }
@@ -133,6 +154,7 @@ fn finish(
     Ok(KnnGraph { rows, k, indices, scores, isa })
 }
 
+#[allow(clippy::too_many_arguments)]
 fn compute<T: Element>(
     queries: Matrix<'_, T>,
     database: Matrix<'_, T>,
@@ -141,6 +163,7 @@ fn compute<T: Element>(
     opts: &KnnOptions,
     indices: &mut [u32],
     scores: &mut [f32],
+    progress: &(dyn Fn(usize, usize) + Sync),
 ) -> Result<Isa> {
     let (m, n) = (queries.rows(), database.rows());
     if m == 0 || n == 0 {
@@ -202,7 +225,9 @@ fn compute<T: Element>(
         .enumerate()
         .map(|(u, (indices, scores))| Unit { q0: u * super_block, indices, scores })
         .collect();
-    let private = run_threads(isa, &job, super_block, units, threads)?;
+    let total = units.len();
+    let private = run_threads(isa, &job, super_block, units, threads, progress)?;
+    progress(total, total);
     merge_private(k, indices, scores, &private);
     // Inputs are checked so that every similarity is finite; this guard keeps a result that
     // escaped f32 anyway (non-finite scores never enter a heap) from being returned.
@@ -252,6 +277,7 @@ fn run_threads<T: Element>(
     super_block: usize,
     units: Vec<Unit<'_>>,
     threads: usize,
+    progress: &(dyn Fn(usize, usize) + Sync),
 ) -> Result<Vec<Private>> {
     use std::sync::Mutex;
     use std::sync::atomic::{AtomicUsize, Ordering};
@@ -259,9 +285,13 @@ fn run_threads<T: Element>(
     let threads = threads.clamp(1, units.len().max(1));
     let n = job.database.rows();
     let new_private = || job.symmetric.then(|| Private::new(n, job.k));
+    let total = units.len();
     if threads == 1 {
         let mut private = new_private();
-        let units = &mut units.into_iter();
+        let units = &mut units.into_iter().enumerate().map(|(u, unit)| {
+            progress(u, total);
+            unit
+        });
         dispatch::run(isa, RunUnits { job, super_block, units, private: private.as_mut() })?;
         return Ok(private.into_iter().collect());
     }
@@ -273,7 +303,9 @@ fn run_threads<T: Element>(
                 s.spawn(|| {
                     let mut private = new_private();
                     let units = &mut core::iter::from_fn(|| {
-                        let slot = slots.get(next.fetch_add(1, Ordering::Relaxed))?;
+                        let u = next.fetch_add(1, Ordering::Relaxed);
+                        let slot = slots.get(u)?;
+                        progress(u, total);
                         slot.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take()
                     });
                     dispatch::run(isa, RunUnits { job, super_block, units, private: private.as_mut() })?;
@@ -295,6 +327,7 @@ fn run_threads<T: Element>(
     super_block: usize,
     units: Vec<Unit<'_>>,
     _threads: usize,
+    _progress: &(dyn Fn(usize, usize) + Sync),
 ) -> Result<Vec<Private>> {
     let mut private = job.symmetric.then(|| Private::new(job.database.rows(), job.k));
     let units = &mut units.into_iter();

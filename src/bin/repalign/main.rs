@@ -191,11 +191,13 @@ fn cmd_knn(a: Args) -> Result<(), Fail> {
     let similarity = if a.cosine { Similarity::Cosine } else { Similarity::InnerProduct };
     let start = Instant::now();
     let g = {
-        let _spinner = progress::Progress::spinner(
+        let bar = progress::Progress::bar(
             progress::visible(a.quiet),
+            1,
             &format!("kNN graph, {} x {} ({})", x.rows(), k, x.dtype()),
         );
-        knn::graph(x.matrix()?, k, &KnnOptions { similarity, threads: a.threads, isa: a.isa })
+        let opts = KnnOptions { similarity, threads: a.threads, isa: a.isa };
+        knn::graph_with_progress(x.matrix()?, k, &opts, &|done, total| bar.report(done, total))
             .map_err(|e| format!("{}: {e}", x.source))?
     };
     let seconds = start.elapsed().as_secs_f64();

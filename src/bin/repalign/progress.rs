@@ -1,5 +1,6 @@
-//! Progress on stderr (indicatif): a bar for work counted in steps (layers, pairs), a
-//! spinner with the elapsed time for one long library call (a kNN graph, a calibration).
+//! Progress on stderr (indicatif): a bar for work counted in steps (layers, pairs; blocks of
+//! rows of a kNN graph and null samples of a calibration, reported by the library's
+//! `*_with_progress` calls), a spinner with the elapsed time for a step that cannot be divided.
 //! Hidden when stderr is not a terminal or with `--quiet`, so pipes and logs stay clean.
 
 use std::io::IsTerminal;
@@ -53,6 +54,13 @@ impl Progress {
     /// Replaces the message.
     pub(crate) fn message(&self, message: String) {
         self.bar.set_message(message);
+    }
+
+    /// `done` of `total` steps, as the library's progress callbacks report them (from any
+    /// thread).
+    pub(crate) fn report(&self, done: usize, total: usize) {
+        self.bar.set_length(total as u64);
+        self.bar.set_position(done as u64);
     }
 
     /// One step done.

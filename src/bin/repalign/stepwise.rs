@@ -115,7 +115,7 @@ pub(crate) fn sweep(
 
 /// The sweep and its permutation calibration, as `repalign::calibrate::calibrate`. A kNN
 /// metric of one layer each builds its two graphs step by step and calibrates from them;
-/// anything else is one library call under a spinner.
+/// anything else is one library call, its bar counting the null samples.
 pub(crate) fn calibrated(
     a: &Side<'_>,
     b: &Side<'_>,
@@ -136,15 +136,22 @@ pub(crate) fn calibrated(
             let (PerLayer::Graph(ga), PerLayer::Graph(gb)) = (&ga[0], &gb[0]) else {
                 unreachable!("kNN metrics keep graphs")
             };
-            let _spinner = Progress::spinner(visible, &nulls);
-            let c = calibrate::calibrate_graphs(m, ga.as_ref(), gb.as_ref(), k, cal).map_err(|e| e.to_string())?;
+            let bar = Progress::bar(visible, cal.permutations as u64, &nulls);
+            let c = calibrate::calibrate_graphs_with_progress(m, ga.as_ref(), gb.as_ref(), k, cal, &|done, total| {
+                bar.report(done, total)
+            })
+            .map_err(|e| e.to_string())?;
             let best_index = (c.raw > 0.0).then_some((0, 0));
             let result = SweepResult { rows: 1, cols: 1, scores: vec![c.raw], best: c.raw.max(0.0), best_index };
             Ok((result, c))
         }
         _ => {
-            let _spinner = Progress::spinner(visible, &format!("scores and {nulls}"));
-            calibrate::calibrate(a.layers, b.layers, metric, opts, cal).map_err(|e| e.to_string())
+            // The per-layer work comes first (uncounted), then the null samples.
+            let bar = Progress::bar(visible, cal.permutations as u64, &format!("scores and {nulls}"));
+            calibrate::calibrate_with_progress(a.layers, b.layers, metric, opts, cal, &|done, total| {
+                bar.report(done, total)
+            })
+            .map_err(|e| e.to_string())
         }
     }
 }
