@@ -47,6 +47,7 @@ pub mod gram;
 pub mod isa;
 #[cfg(feature = "alloc")]
 mod kernels;
+#[cfg(feature = "alloc")]
 #[doc(hidden)]
 pub use kernels::bench_tile;
 #[cfg(feature = "alloc")]
