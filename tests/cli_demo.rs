@@ -1,7 +1,7 @@
 //! `repalign demo` against the reference numbers of `../shared/color-demo/scores.json`, and
 //! the heatmap writer (SVG and PNG) on odd shapes.
 //!
-//! The demo and plot modules of the command-line tool are compiled into this test with
+//! The demo, plot and input modules of the command-line tool are compiled into this test with
 //! `#[path]`, so their functions are tested directly; the binary is run for the command
 //! line itself.
 #![cfg(feature = "cli")]
@@ -13,6 +13,10 @@ mod plot;
 #[allow(dead_code)]
 #[path = "../src/bin/repalign/demo.rs"]
 mod demo;
+
+#[allow(dead_code, unused_macros)]
+#[path = "../src/bin/repalign/input.rs"]
+mod input;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -17,11 +17,12 @@
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
+use repalign::Matrix;
 use repalign::calibrate::{CalibrationOptions, calibrate_graphs};
 use repalign::knn::{self, GraphRef, KnnOptions, Similarity};
 use repalign::metrics::{KnnMetric, mutual_knn_graphs};
-use repalign::{Matrix, f16};
 
+use crate::input::{self, Values};
 use crate::plot::{self, Heatmap};
 
 const USAGE: &str = "\
@@ -97,11 +98,6 @@ fn shipped_files() -> (&'static [u8], [&'static [u8]; 5]) {
 }
 
 /// Feature rows of one representation, as stored.
-pub enum Values {
-    F32(Vec<f32>),
-    F16(Vec<f16>),
-}
-
 pub struct Features {
     pub rows: usize,
     pub cols: usize,
@@ -109,23 +105,13 @@ pub struct Features {
 }
 
 impl Features {
-    /// Reads a 2-D float32 or float16 `.npy` array.
+    /// Reads a 2-D float32 or float16 `.npy` array (the CLI's reader).
     fn parse(bytes: &[u8], what: &str) -> Result<Self, String> {
-        let file = npyz::NpyFile::new(bytes).map_err(|e| format!("{what}: not a readable .npy file: {e}"))?;
-        let (rows, cols) = match *file.shape() {
-            [r, c] => (r as usize, c as usize),
-            ref s => return Err(format!("{what}: expected a 2-D array (N x D), got shape {s:?}")),
+        let f = input::read_npy_from(bytes, what)?;
+        let [rows, cols] = f.shape[..] else {
+            return Err(format!("{what}: expected a 2-D array (N x D), got shape {:?}", f.shape));
         };
-        if file.order() == npyz::Order::Fortran {
-            return Err(format!("{what}: Fortran-order arrays are not supported; save in C order"));
-        }
-        let dtype = file.dtype().descr();
-        let values = match dtype.trim_matches('\'') {
-            "<f4" => Values::F32(file.into_vec().map_err(|e| format!("{what}: {e}"))?),
-            "<f2" => Values::F16(file.into_vec().map_err(|e| format!("{what}: {e}"))?),
-            other => return Err(format!("{what}: features must be float32 or float16 (<f4, <f2), not {other}")),
-        };
-        Ok(Features { rows, cols, values })
+        Ok(Features { rows, cols, values: f.values })
     }
 
     /// The rows `idx`, in that order.
@@ -136,6 +122,7 @@ impl Features {
         let values = match &self.values {
             Values::F32(v) => Values::F32(gather(v, self.cols, idx)),
             Values::F16(v) => Values::F16(gather(v, self.cols, idx)),
+            Values::Bf16(v) => Values::Bf16(gather(v, self.cols, idx)),
         };
         Features { rows: idx.len(), cols: self.cols, values }
     }
@@ -156,6 +143,7 @@ impl Features {
         let candidates = match &self.values {
             Values::F32(v) => knn::graph(Matrix::new(v, n, self.cols)?, wide, &opts)?,
             Values::F16(v) => knn::graph(Matrix::new(v, n, self.cols)?, wide, &opts)?,
+            Values::Bf16(v) => knn::graph(Matrix::new(v, n, self.cols)?, wide, &opts)?,
         };
         let x = self.normalised_f64();
         let row = |i: usize| &x[i * self.cols..(i + 1) * self.cols];
@@ -185,6 +173,7 @@ impl Features {
         let mut x: Vec<f64> = match &self.values {
             Values::F32(v) => v.iter().map(|&a| f64::from(a)).collect(),
             Values::F16(v) => v.iter().map(|&a| f64::from(a)).collect(),
+            Values::Bf16(v) => v.iter().map(|&a| f64::from(a)).collect(),
         };
         for row in x.chunks_exact_mut(self.cols) {
             let norm = row.iter().map(|a| a * a).sum::<f64>().sqrt();

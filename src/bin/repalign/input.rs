@@ -173,9 +173,11 @@ fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
     Ok(n)
 }
 
-fn read_npy_from(file: File, path: &str) -> Result<Features, String> {
+/// Reads a float32 or float16 `.npy` array (2-D or 3-D) from `reader`, e.g. a file or the
+/// bytes of an embedded one; `path` names it in messages. Values are not checked here.
+pub(crate) fn read_npy_from(reader: impl Read, path: &str) -> Result<Features, String> {
     use npyz::{DType, NpyFile, Order, TypeChar};
-    let npy = NpyFile::new(BufReader::new(file)).map_err(|e| format!("{path}: not a valid .npy file: {e}"))?;
+    let npy = NpyFile::new(BufReader::new(reader)).map_err(|e| format!("{path}: not a valid .npy file: {e}"))?;
     let shape: Vec<usize> = npy.shape().iter().map(|&s| s as usize).collect();
     let DType::Plain(ty) = npy.dtype() else {
         return Err(format!("{path}: structured dtype {}: features must be {ACCEPTED}", npy.dtype().descr()));
