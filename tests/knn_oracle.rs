@@ -323,3 +323,18 @@ fn fuzzer_regressions() {
         }
     }
 }
+
+/// A view of zero-width rows holds any number of rows in an empty buffer: the error must
+/// come before any output is allocated (the fuzzer found a 64 GiB allocation here).
+#[test]
+fn zero_width_rows_fail_before_allocating() {
+    let empty: [f32; 0] = [];
+    let huge = Matrix::with_stride(&empty, 1 << 33, 0, 0).unwrap();
+    let small = Matrix::new(&[1.0f32, 2.0], 2, 1).unwrap();
+    let o = KnnOptions::default();
+    assert_eq!(knn::graph(huge, 1, &o).unwrap_err(), Error::ZeroDimension);
+    assert!(knn::graph_with_progress(huge, 1, &o, &|_, _| {}).is_err());
+    assert!(knn::search(huge, small, 1, &o).is_err());
+    assert!(knn::search(small, huge, 1, &o).is_err());
+    assert!(metrics::mutual_knn(huge, huge, 1, &o).is_err());
+}

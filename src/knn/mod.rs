@@ -65,7 +65,7 @@ impl KnnOptions {
 /// The `k` most similar other rows of every row of `x`.
 pub fn graph<'a>(x: impl Into<AnyMatrix<'a>>, k: usize, opts: &KnnOptions) -> Result<KnnGraph> {
     let x = x.into();
-    let (indices, scores) = output(x.rows(), k, x.rows());
+    let (indices, scores) = output(x.rows(), k, x.rows(), x.cols());
     finish(x.rows(), k, indices, scores, |i, s| graph_into(x, k, opts, i, s))
 }
 
@@ -79,7 +79,7 @@ pub fn graph_with_progress<'a>(
     progress: &(dyn Fn(usize, usize) + Sync),
 ) -> Result<KnnGraph> {
     let x = x.into();
-    let (indices, scores) = output(x.rows(), k, x.rows());
+    let (indices, scores) = output(x.rows(), k, x.rows(), x.cols());
     finish(x.rows(), k, indices, scores, |i, s| match x {
         AnyMatrix::F32(m) => compute(m, m, true, k, opts, i, s, progress),
         AnyMatrix::F16(m) => compute(m, m, true, k, opts, i, s, progress),
@@ -113,7 +113,7 @@ pub fn search<'a>(
     opts: &KnnOptions,
 ) -> Result<KnnGraph> {
     let (queries, database) = (queries.into(), database.into());
-    let (indices, scores) = output(queries.rows(), k, database.rows());
+    let (indices, scores) = output(queries.rows(), k, database.rows(), queries.cols().min(database.cols()));
     finish(queries.rows(), k, indices, scores, |i, s| search_into(queries, database, k, opts, i, s))
 }
 
@@ -134,11 +134,12 @@ pub fn search_into<'a>(
     }
 }
 
-/// Output buffers, or empty ones when `k` is out of range (then `compute` reports it
-/// before touching them; nothing huge is allocated for a bad `k`).
-fn output(rows: usize, k: usize, candidates: usize) -> (Vec<u32>, Vec<f32>) {
+/// Output buffers, or empty ones when `k` is out of range or rows have no features (then
+/// `compute` reports it before touching them). Nothing is allocated for bad input: a view
+/// of zero-width rows holds any number of them in an empty buffer.
+fn output(rows: usize, k: usize, candidates: usize, cols: usize) -> (Vec<u32>, Vec<f32>) {
     match rows.checked_mul(k) {
-        Some(len) if k <= candidates => (vec![0; len], vec![0.0; len]),
+        Some(len) if k <= candidates && cols > 0 => (vec![0; len], vec![0.0; len]),
         _ => (Vec::new(), Vec::new()),
     }
 }
