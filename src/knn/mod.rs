@@ -64,9 +64,7 @@ impl KnnOptions {
 
 /// The `k` most similar other rows of every row of `x`.
 pub fn graph<'a>(x: impl Into<AnyMatrix<'a>>, k: usize, opts: &KnnOptions) -> Result<KnnGraph> {
-    let x = x.into();
-    let (indices, scores) = output(x.rows(), k, x.rows(), x.cols());
-    finish(x.rows(), k, indices, scores, |i, s| graph_into(x, k, opts, i, s))
+    graph_with_progress(x, k, opts, &silent)
 }
 
 /// [`graph`], calling `progress(done, total)` from the worker threads as blocks of rows are
@@ -80,11 +78,7 @@ pub fn graph_with_progress<'a>(
 ) -> Result<KnnGraph> {
     let x = x.into();
     let (indices, scores) = output(x.rows(), k, x.rows(), x.cols());
-    finish(x.rows(), k, indices, scores, |i, s| match x {
-        AnyMatrix::F32(m) => compute(m, m, true, k, opts, i, s, progress),
-        AnyMatrix::F16(m) => compute(m, m, true, k, opts, i, s, progress),
-        AnyMatrix::Bf16(m) => compute(m, m, true, k, opts, i, s, progress),
-    })
+    finish(x.rows(), k, indices, scores, |i, s| self_graph(x, k, opts, i, s, progress))
 }
 
 /// No progress reporting.
@@ -98,10 +92,22 @@ pub fn graph_into<'a>(
     indices: &mut [u32],
     scores: &mut [f32],
 ) -> Result<Isa> {
-    match x.into() {
-        AnyMatrix::F32(m) => compute(m, m, true, k, opts, indices, scores, &silent),
-        AnyMatrix::F16(m) => compute(m, m, true, k, opts, indices, scores, &silent),
-        AnyMatrix::Bf16(m) => compute(m, m, true, k, opts, indices, scores, &silent),
+    self_graph(x.into(), k, opts, indices, scores, &silent)
+}
+
+/// The self graph of `x` on its dtype's engine.
+fn self_graph(
+    x: AnyMatrix<'_>,
+    k: usize,
+    opts: &KnnOptions,
+    indices: &mut [u32],
+    scores: &mut [f32],
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> Result<Isa> {
+    match x {
+        AnyMatrix::F32(m) => compute(m, m, true, k, opts, indices, scores, progress),
+        AnyMatrix::F16(m) => compute(m, m, true, k, opts, indices, scores, progress),
+        AnyMatrix::Bf16(m) => compute(m, m, true, k, opts, indices, scores, progress),
     }
 }
 
