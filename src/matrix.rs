@@ -59,6 +59,14 @@ impl<'a, T: Element> Matrix<'a, T> {
         &self.data[i * self.stride..i * self.stride + self.cols]
     }
 
+    /// Columns `start .. start + len` of every row, as a view (panics if out of range).
+    #[cfg(feature = "alloc")]
+    pub(crate) fn columns(&self, start: usize, len: usize) -> Self {
+        assert!(start + len <= self.cols, "columns {start}..{} of {}", start + len, self.cols);
+        let data = if self.rows == 0 { &self.data[..0] } else { &self.data[start..] };
+        Self { data, rows: self.rows, cols: len, stride: self.stride }
+    }
+
     /// Checks every value and returns each row's squared L2 norm (accumulated in f64).
     ///
     /// Errors: [`Error::NonFinite`] names the first NaN/infinity; [`Error::MagnitudeTooLarge`]
@@ -188,6 +196,16 @@ mod tests {
         assert!(Matrix::with_stride(&d, 2, 4, 6).is_ok());
         assert_eq!(Matrix::with_stride(&d, usize::MAX, 1, 2).unwrap_err(), Error::ShapeOverflow);
         assert!(Matrix::<f32>::new(&[], 0, 0).is_ok());
+    }
+
+    #[test]
+    fn column_views() {
+        let data: [f32; 11] = core::array::from_fn(|i| i as f32);
+        let m = Matrix::with_stride(&data, 3, 3, 4).unwrap();
+        let v = m.columns(1, 2);
+        assert_eq!((v.rows(), v.cols(), v.stride()), (3, 2, 4));
+        assert_eq!([v.row(0), v.row(1), v.row(2)], [[1.0, 2.0], [5.0, 6.0], [9.0, 10.0]]);
+        assert_eq!(m.columns(3, 0).row(2), [0.0f32; 0]);
     }
 
     #[test]

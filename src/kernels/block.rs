@@ -13,7 +13,7 @@ use crate::matrix::Matrix;
 pub(crate) struct Scratch {
     /// The super-block's query rows, packed once for all depth slices (see `pack::panels`).
     a: Vec<f32>,
-    /// One candidate block, packed for all depth slices like `a` (stride `ldc`).
+    /// One depth slice of one candidate block, packed like a slice of `a`.
     b: Vec<f32>,
     row: Vec<f32>,
     /// The score block, row-major with the stride returned by [`scores`].
@@ -28,7 +28,7 @@ impl Scratch {
         let rows_pad = sb.div_ceil(mr) * mr;
         Self {
             a: vec![0.0; rows_pad * depth],
-            b: vec![0.0; cb * depth],
+            b: vec![0.0; cb * kc],
             // Widened rows of one panel slice (A panels are MR rows wide, B panels NR).
             row: vec![0.0; mr.max(nrv * lanes) * kc],
             scores: vec![0.0; rows_pad * cb],
@@ -63,11 +63,13 @@ pub(crate) fn scores<S: Simd, const MR: usize, const NRV: usize, T: Element>(
     let ldc = cn.div_ceil(nr) * nr;
     let kc_max = depth_slice(S::F32_LANES);
     let depth = candidates.cols();
-    pack::panels(candidates, c0, cn, kc_max, nr, &mut s.b, &mut s.row);
     let mut p0 = 0;
     while p0 < depth {
         let kc = kc_max.min(depth - p0);
-        let (b_vecs, _) = S::as_simd_f32s(&s.b[p0 * ldc..p0 * ldc + ldc * kc]);
+        // One depth slice of the candidate block at a time: the per-thread buffer is
+        // 128 KiB whatever D (a whole block was 4 MiB at D = 4096), at the same speed.
+        pack::panels(&candidates.columns(p0, kc), c0, cn, kc, nr, &mut s.b, &mut s.row);
+        let (b_vecs, _) = S::as_simd_f32s(&s.b[..ldc * kc]);
         let a_slice = &s.a[p0 * q_pad..p0 * q_pad + q_pad * kc];
         // One B micro-panel stays in L1 while every A panel of the super-block streams past it.
         for (jt, b_panel) in b_vecs.chunks_exact(kc * NRV).enumerate() {
