@@ -87,8 +87,8 @@ pub fn calibrate_with_progress(
     progress: &(dyn Fn(usize, usize) + Sync),
 ) -> Result<(SweepResult, Calibration)> {
     check(opts)?;
-    let (pa, pb) = per_layers(a, b, metric, knn)?;
-    let observed = sweep_layers(&pa, &pb, metric)?;
+    let (pa, pb) = per_layers(a, b, metric, knn, &|_| {})?;
+    let observed = sweep_layers(&pa, &pb, metric, &|_| {})?;
     let raw = observed.scores.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     let null = null_distribution(a[0].rows(), opts, progress, |st| null_sample(&pa, &pb, metric, st))?;
     let max = match metric {
@@ -577,7 +577,7 @@ mod null_sample_tests {
         metrics.push(Metric::Cknna { topk: 6, unbiased: true });
         metrics.push(Metric::Svcca { cca_dim: 4 });
         for metric in metrics {
-            let (pa, pb) = per_layers(&[ma.into()], &[mb.into()], metric, &o).unwrap();
+            let (pa, pb) = per_layers(&[ma.into()], &[mb.into()], metric, &o, &|_| {}).unwrap();
             let fast = null_sample(&pa, &pb, metric, &mut st).unwrap();
             let direct = crate::sweep::sweep(&[ma.into()], &[mp.into()], metric, &o).unwrap().scores[0];
             assert!((fast - direct).abs() < 1e-9, "{metric:?}: {fast} vs {direct}");

@@ -111,8 +111,44 @@ pub(crate) fn pair(a: &PerLayer, b: &PerLayer, metric: Metric) -> Result<f64> {
 /// Scores every pair of layers of two models (same N in every layer) with `metric`.
 /// `opts` sets the kNN similarity, threads and ISA.
 pub fn sweep(a: &[AnyMatrix<'_>], b: &[AnyMatrix<'_>], metric: Metric, opts: &KnnOptions) -> Result<SweepResult> {
-    let (pa, pb) = per_layers(a, b, metric, opts)?;
-    sweep_layers(&pa, &pb, metric)
+    sweep_with_progress(a, b, metric, opts, &|_| {})
+}
+
+/// A step of [`sweep_with_progress`], reported before it starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SweepStep {
+    /// The per-layer work (kNN graph, kernel matrix or SVCCA basis) of layer `layer` of
+    /// model A (`model == 0`) or B (`model == 1`), of `layers` in that model. These come
+    /// first, A's then B's, and cost far more than a pair.
+    Layer {
+        /// 0 for A, 1 for B.
+        model: usize,
+        /// The layer's index.
+        layer: usize,
+        /// Layers of that model.
+        layers: usize,
+    },
+    /// The comparison of layer `i` of A with layer `j` of B, in row-major order.
+    Pair {
+        /// A's layer.
+        i: usize,
+        /// B's layer.
+        j: usize,
+    },
+}
+
+/// [`sweep`], calling `progress` before each step, so that a caller can show progress and,
+/// when an error comes back, name the layer that was being processed (the last step
+/// reported). The result is [`sweep`]'s, bit for bit.
+pub fn sweep_with_progress(
+    a: &[AnyMatrix<'_>],
+    b: &[AnyMatrix<'_>],
+    metric: Metric,
+    opts: &KnnOptions,
+    progress: &dyn Fn(SweepStep),
+) -> Result<SweepResult> {
+    let (pa, pb) = per_layers(a, b, metric, opts, progress)?;
+    sweep_layers(&pa, &pb, metric, progress)
 }
 
 /// The paper's whole pipeline in one call, its `prepare_features` + `compute_score`:
@@ -145,6 +181,7 @@ pub(crate) fn per_layers(
     b: &[AnyMatrix<'_>],
     metric: Metric,
     opts: &KnnOptions,
+    progress: &dyn Fn(SweepStep),
 ) -> Result<(Vec<PerLayer>, Vec<PerLayer>)> {
     if a.is_empty() || b.is_empty() {
         return Err(Error::EmptyMatrix);
@@ -153,16 +190,28 @@ pub(crate) fn per_layers(
     if let Some(x) = a.iter().chain(b).find(|x| x.rows() != n) {
         return Err(Error::RowCountMismatch { a: n, b: x.rows() });
     }
-    let pa = a.iter().map(|&x| per_layer(x, metric, opts)).collect::<Result<Vec<_>>>()?;
-    let pb = b.iter().map(|&x| per_layer(x, metric, opts)).collect::<Result<Vec<_>>>()?;
-    Ok((pa, pb))
+    let model = |model: usize, layers: &[AnyMatrix<'_>]| {
+        let total = layers.len();
+        let state = |(layer, &x): (usize, &AnyMatrix<'_>)| {
+            progress(SweepStep::Layer { model, layer, layers: total });
+            per_layer(x, metric, opts)
+        };
+        layers.iter().enumerate().map(state).collect::<Result<Vec<_>>>()
+    };
+    Ok((model(0, a)?, model(1, b)?))
 }
 
-pub(crate) fn sweep_layers(pa: &[PerLayer], pb: &[PerLayer], metric: Metric) -> Result<SweepResult> {
+pub(crate) fn sweep_layers(
+    pa: &[PerLayer],
+    pb: &[PerLayer],
+    metric: Metric,
+    progress: &dyn Fn(SweepStep),
+) -> Result<SweepResult> {
     let mut scores = Vec::with_capacity(pa.len() * pb.len());
     let (mut best, mut best_index) = (0.0f64, None);
     for (i, x) in pa.iter().enumerate() {
         for (j, y) in pb.iter().enumerate() {
+            progress(SweepStep::Pair { i, j });
             let s = pair(x, y, metric)?;
             if s > best {
                 (best, best_index) = (s, Some((i, j)));
@@ -214,5 +263,35 @@ mod tests {
             compute_score(&a, &c, mutual, Prepare::Paper, 0.95, &opts),
             Err(Error::RowCountMismatch { a: n, b: n - 1 })
         );
+    }
+
+    #[test]
+    fn progress_reports_every_step_in_order_and_the_failing_layer() {
+        use core::cell::RefCell;
+        let (n, d) = (30, 8);
+        let x: Vec<f32> = (0..n * d * 5).map(|i| ((i * 7919) % 101) as f32 / 50.0 - 1.0).collect();
+        let layer =
+            |l: usize| -> AnyMatrix<'_> { crate::Matrix::new(&x[l * n * d..(l + 1) * n * d], n, d).unwrap().into() };
+        let (a, b) = ([layer(0), layer(1)], [layer(2), layer(3), layer(4)]);
+        let opts = KnnOptions::default();
+        for metric in [Metric::Knn { metric: KnnMetric::Mutual, k: 4 }, Metric::Svcca { cca_dim: 3 }] {
+            let steps = RefCell::new(Vec::new());
+            let got = sweep_with_progress(&a, &b, metric, &opts, &|s| steps.borrow_mut().push(s)).unwrap();
+            assert_eq!(got, sweep(&a, &b, metric, &opts).unwrap());
+            let mut want: Vec<SweepStep> =
+                (0..2).map(|layer| SweepStep::Layer { model: 0, layer, layers: 2 }).collect();
+            want.extend((0..3).map(|layer| SweepStep::Layer { model: 1, layer, layers: 3 }));
+            want.extend((0..2).flat_map(|i| (0..3).map(move |j| SweepStep::Pair { i, j })));
+            assert_eq!(steps.into_inner(), want, "{metric:?}");
+        }
+        // A NaN in B's second layer: the error comes back and the last step names that layer.
+        let mut bad = x[3 * n * d..4 * n * d].to_vec();
+        bad[5 * d + 2] = f32::NAN;
+        let b = [layer(2), crate::Matrix::new(&bad, n, d).unwrap().into(), layer(4)];
+        let last = RefCell::new(None);
+        let mutual = Metric::Knn { metric: KnnMetric::Mutual, k: 4 };
+        let err = sweep_with_progress(&a, &b, mutual, &opts, &|s| *last.borrow_mut() = Some(s)).unwrap_err();
+        assert!(matches!(err, Error::NonFinite { row: 5, col: 2, .. }), "{err:?}");
+        assert_eq!(last.into_inner(), Some(SweepStep::Layer { model: 1, layer: 1, layers: 3 }));
     }
 }

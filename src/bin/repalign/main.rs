@@ -1,7 +1,7 @@
 //! `repalign`: kNN graphs, alignment scores and layer sweeps of feature files from the shell.
 //!
 //! `args` holds the usage text and the option parser, `input` reads `.npy` and
-//! `.safetensors` features, `stepwise` runs the library's sweep one layer at a time under a
+//! `.safetensors` features, `stepwise` runs the library's sweep and calibration under a
 //! `progress` bar, `output` prints JSON, tables and CSV; `plot` and `demo` are the heatmap
 //! and the bundled colour study. Exit status: 0 success, 1 bad data or computation error,
 //! 2 bad command line.

@@ -1,15 +1,11 @@
-//! The library's layer sweep, one step at a time, so that a progress bar can follow it and
-//! an error can name the file and layer it came from.
-//!
-//! The library has no progress callbacks, so this composes its public per-layer API exactly
-//! as `repalign::sweep::sweep` does: one kNN graph, kernel or SVCCA basis per layer
-//! (L_A + L_B steps), then one cheap comparison per pair (L_A x L_B steps), and the same
-//! best-pair rule. Results are the library's, bit for bit (tests/cli.rs checks it).
+//! The library's layer sweep and its calibration under a progress bar, with errors that
+//! name the file and layer they came from.
+
+use std::cell::Cell;
 
 use repalign::calibrate::{self, Calibration, CalibrationOptions};
-use repalign::knn::{self, KnnGraph, KnnOptions};
-use repalign::metrics::{self, Kernel, KernelMatrix, SvccaBasis};
-use repalign::sweep::{Metric, SweepResult};
+use repalign::knn::{self, KnnOptions};
+use repalign::sweep::{self, Metric, SweepResult, SweepStep};
 use repalign::{AnyMatrix, Error};
 
 use crate::progress::Progress;
@@ -31,59 +27,8 @@ impl Side<'_> {
     }
 }
 
-/// What `repalign::sweep` keeps per layer.
-enum PerLayer {
-    Graph(KnnGraph),
-    Kernel(KernelMatrix),
-    Basis(SvccaBasis),
-}
-
-fn per_layer(x: AnyMatrix<'_>, metric: Metric, opts: &KnnOptions) -> Result<PerLayer, Error> {
-    Ok(match metric {
-        Metric::Knn { k, .. } => PerLayer::Graph(knn::graph(x, k, opts)?),
-        Metric::Cka { kernel, .. } => PerLayer::Kernel(metrics::kernel_matrix(x, kernel, opts.threads)?),
-        Metric::Cknna { .. } => PerLayer::Kernel(metrics::kernel_matrix(x, Kernel::Linear, opts.threads)?),
-        Metric::Svcca { cca_dim } => PerLayer::Basis(SvccaBasis::new(x, cca_dim)?),
-    })
-}
-
-fn pair(a: &PerLayer, b: &PerLayer, metric: Metric) -> Result<f64, Error> {
-    match (a, b, metric) {
-        (PerLayer::Graph(a), PerLayer::Graph(b), Metric::Knn { metric, k }) => {
-            metrics::knn_metric_graphs(metric, a.as_ref(), b.as_ref(), k)
-        }
-        (PerLayer::Kernel(a), PerLayer::Kernel(b), Metric::Cka { unbiased, .. }) => {
-            metrics::cka_kernels(a, b, unbiased)
-        }
-        (PerLayer::Kernel(a), PerLayer::Kernel(b), Metric::Cknna { topk, unbiased }) => {
-            metrics::cknna_kernels(a, b, topk, unbiased)
-        }
-        (PerLayer::Basis(a), PerLayer::Basis(b), Metric::Svcca { .. }) => metrics::svcca_bases(a, b),
-        _ => unreachable!("per-layer state matches the metric"),
-    }
-}
-
-fn per_layers(
-    side: &Side<'_>,
-    which: &str,
-    metric: Metric,
-    opts: &KnnOptions,
-    bar: &Progress,
-) -> Result<Vec<PerLayer>, String> {
-    let total = side.layers.len();
-    side.layers
-        .iter()
-        .enumerate()
-        .map(|(l, &x)| {
-            bar.message(format!("{which}: layer {}/{total}", l + 1));
-            let state = per_layer(x, metric, opts).map_err(|e| side.context(l, e));
-            bar.step();
-            state
-        })
-        .collect()
-}
-
-/// Every layer pair of `a` and `b`, as `repalign::sweep::sweep`.
+/// Every layer pair of `a` and `b` (`repalign::sweep::sweep_with_progress`): the bar counts
+/// layers, then pairs, each phase with its own ETA (a layer costs far more than a pair).
 pub(crate) fn sweep(
     a: &Side<'_>,
     b: &Side<'_>,
@@ -92,25 +37,30 @@ pub(crate) fn sweep(
     visible: bool,
 ) -> Result<SweepResult, String> {
     let (la, lb) = (a.layers.len(), b.layers.len());
-    // Two phases with their own ETA: per-layer work is far costlier than a pair.
     let bar = Progress::bar(visible, (la + lb) as u64, "");
-    let pa = per_layers(a, "A", metric, opts, &bar)?;
-    let pb = per_layers(b, "B", metric, opts, &bar)?;
-    bar.phase((la * lb) as u64, "layer pairs".into());
-    let mut scores = Vec::with_capacity(la * lb);
-    let (mut best, mut best_index) = (0.0f64, None);
-    for (i, x) in pa.iter().enumerate() {
-        for (j, y) in pb.iter().enumerate() {
-            let s = pair(x, y, metric).map_err(|e| e.to_string())?;
-            // The reference's rule: a strictly larger score replaces the running best from 0.
-            if s > best {
-                (best, best_index) = (s, Some((i, j)));
-            }
-            scores.push(s);
+    let last = Cell::new(None);
+    let result = sweep::sweep_with_progress(a.layers, b.layers, metric, opts, &|step| {
+        // A report starts a step, so the one before it is done.
+        if last.get().is_some() {
             bar.step();
         }
-    }
-    Ok(SweepResult { rows: la, cols: lb, scores, best, best_index })
+        match step {
+            SweepStep::Layer { model, layer, layers } => {
+                let which = if model == 0 { "A" } else { "B" };
+                bar.message(format!("{which}: layer {}/{layers}", layer + 1));
+            }
+            SweepStep::Pair { .. } if matches!(last.get(), Some(SweepStep::Layer { .. })) => {
+                bar.phase((la * lb) as u64, "layer pairs".into());
+            }
+            SweepStep::Pair { .. } => {}
+        }
+        last.set(Some(step));
+    });
+    result.map_err(|e| match last.get() {
+        Some(SweepStep::Layer { model: 0, layer, .. }) => a.context(layer, e),
+        Some(SweepStep::Layer { layer, .. }) => b.context(layer, e),
+        _ => e.to_string(),
+    })
 }
 
 /// The sweep and its permutation calibration, as `repalign::calibrate::calibrate`. A kNN
@@ -129,12 +79,13 @@ pub(crate) fn calibrated(
         Metric::Knn { metric: m, k } if a.layers.len() == 1 && b.layers.len() == 1 => {
             let (ga, gb) = {
                 let bar = Progress::bar(visible, 2, "");
-                let ga = per_layers(a, "A", metric, opts, &bar)?;
-                let gb = per_layers(b, "B", metric, opts, &bar)?;
-                (ga, gb)
-            };
-            let (PerLayer::Graph(ga), PerLayer::Graph(gb)) = (&ga[0], &gb[0]) else {
-                unreachable!("kNN metrics keep graphs")
+                let graph = |side: &Side<'_>, which: &str| {
+                    bar.message(format!("{which}: layer 1/1"));
+                    let g = knn::graph(side.layers[0], k, opts).map_err(|e| side.context(0, e));
+                    bar.step();
+                    g
+                };
+                (graph(a, "A")?, graph(b, "B")?)
             };
             let bar = Progress::bar(visible, cal.permutations as u64, &nulls);
             let c = calibrate::calibrate_graphs_with_progress(m, ga.as_ref(), gb.as_ref(), k, cal, &|done, total| {
