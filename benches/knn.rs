@@ -13,7 +13,8 @@
 use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use repalign::knn::{self, KnnOptions};
+use repalign::Exec;
+use repalign::knn::{self, Similarity::InnerProduct as IP};
 use repalign::{Isa, Matrix, bf16, f16};
 
 fn features(n: usize, d: usize, seed: u64) -> Vec<f32> {
@@ -29,7 +30,7 @@ fn features(n: usize, d: usize, seed: u64) -> Vec<f32> {
 fn graph(c: &mut Criterion) {
     let mut group = c.benchmark_group("knn_graph");
     group.sample_size(10);
-    let opts = KnnOptions::default();
+    let opts = Exec::default();
     for &(n, d) in &[(1024, 768), (1024, 4096), (4096, 768), (4096, 4096)] {
         let x = features(n, d, 1);
         let h: Vec<f16> = x.iter().map(|&v| f16::from_f32(v)).collect();
@@ -38,15 +39,15 @@ fn graph(c: &mut Criterion) {
         let id = format!("n{n}_d{d}");
         group.bench_with_input(BenchmarkId::new("f32", &id), &x, |bench, x| {
             let m = Matrix::new(x, n, d).unwrap();
-            bench.iter(|| black_box(knn::graph(m, 10, &opts).unwrap()))
+            bench.iter(|| black_box(knn::graph(m, 10, IP, &opts).unwrap()))
         });
         group.bench_with_input(BenchmarkId::new("f16", &id), &h, |bench, h| {
             let m = Matrix::new(h, n, d).unwrap();
-            bench.iter(|| black_box(knn::graph(m, 10, &opts).unwrap()))
+            bench.iter(|| black_box(knn::graph(m, 10, IP, &opts).unwrap()))
         });
         group.bench_with_input(BenchmarkId::new("bf16", &id), &b, |bench, b| {
             let m = Matrix::new(b, n, d).unwrap();
-            bench.iter(|| black_box(knn::graph(m, 10, &opts).unwrap()))
+            bench.iter(|| black_box(knn::graph(m, 10, IP, &opts).unwrap()))
         });
     }
     group.finish();
@@ -61,9 +62,9 @@ fn per_isa(c: &mut Criterion) {
     group.throughput(Throughput::Elements((2 * n * n * d) as u64));
     // The emulated backends are for correctness tests, orders of magnitude slower: skipped.
     for isa in [Isa::Scalar, Isa::X86V3, Isa::X86V4, Isa::Neon].into_iter().filter(|i| i.is_available()) {
-        let opts = KnnOptions { threads: 1, isa: Some(isa), ..KnnOptions::default() };
+        let opts = Exec::new().with_threads(1).with_isa(Some(isa));
         group.bench_function(BenchmarkId::new(isa.name(), "n1024_d768"), |bench| {
-            bench.iter(|| black_box(knn::graph(m, 10, &opts).unwrap()))
+            bench.iter(|| black_box(knn::graph(m, 10, IP, &opts).unwrap()))
         });
     }
     group.finish();
@@ -93,10 +94,10 @@ fn threads(c: &mut Criterion) {
     let m = Matrix::new(&x, n, d).unwrap();
     group.throughput(Throughput::Elements((2 * n * n * d) as u64));
     for threads in [1, 2, 0] {
-        let opts = KnnOptions { threads, ..KnnOptions::default() };
+        let opts = Exec::new().with_threads(threads);
         let id = if threads == 0 { "all".to_string() } else { threads.to_string() };
         group.bench_function(BenchmarkId::new("f32_n4096_d4096", id), |bench| {
-            bench.iter(|| black_box(knn::graph(m, 10, &opts).unwrap()))
+            bench.iter(|| black_box(knn::graph(m, 10, IP, &opts).unwrap()))
         });
     }
     group.finish();
@@ -111,12 +112,13 @@ fn calibration(c: &mut Criterion) {
     group.sample_size(10);
     let (n, d) = (1024, 768);
     let (a, b) = (features(n, d, 3), features(n, d, 4));
-    let opts = KnnOptions::default();
-    let ga = knn::graph(Matrix::new(&a, n, d).unwrap(), 10, &opts).unwrap();
-    let gb = knn::graph(Matrix::new(&b, n, d).unwrap(), 10, &opts).unwrap();
+    let opts = Exec::default();
+    let ga = knn::graph(Matrix::new(&a, n, d).unwrap(), 10, IP, &opts).unwrap();
+    let gb = knn::graph(Matrix::new(&b, n, d).unwrap(), 10, IP, &opts).unwrap();
     let cal = CalibrationOptions { permutations: 1000, ..CalibrationOptions::default() };
     group.bench_function("mutual_knn_n1024_k10_p1000", |bench| {
-        bench.iter(|| black_box(calibrate_graphs(KnnMetric::Mutual, ga.as_ref(), gb.as_ref(), 10, &cal).unwrap()))
+        bench
+            .iter(|| black_box(calibrate_graphs(KnnMetric::Mutual, ga.as_ref(), gb.as_ref(), 10, &cal, &opts).unwrap()))
     });
     group.finish();
 }

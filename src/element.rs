@@ -40,8 +40,16 @@ pub trait Element: Copy + bytemuck::Pod + Send + Sync + 'static + sealed::Sealed
     const DTYPE: Dtype;
     /// Widen one element (exact for every supported type).
     fn to_f32(self) -> f32;
-    /// Widen `src` into `dst` (`dst.len() == src.len()`).
+    /// Widen `src` into `dst` (`dst.len() == src.len()`), with this CPU's conversion
+    /// instructions where there are any.
     fn widen(src: &[Self], dst: &mut [f32]);
+    /// [`Element::widen`] in portable code only (for a forced scalar or emulated ISA).
+    #[inline]
+    fn widen_portable(src: &[Self], dst: &mut [f32]) {
+        for (d, &s) in dst.iter_mut().zip(src) {
+            *d = s.to_f32();
+        }
+    }
 }
 
 impl Element for f32 {
@@ -66,6 +74,13 @@ impl Element for f16 {
     fn widen(src: &[Self], dst: &mut [f32]) {
         // PERF: `half` uses F16C / fp16 instructions here when they are present.
         half::slice::HalfFloatSliceExt::convert_to_f32_slice(src, dst);
+    }
+    #[inline]
+    fn widen_portable(src: &[Self], dst: &mut [f32]) {
+        // `to_f32` may use F16C; the const conversion is plain integer code (same bits).
+        for (d, s) in dst.iter_mut().zip(src) {
+            *d = s.to_f32_const();
+        }
     }
 }
 

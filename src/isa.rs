@@ -58,6 +58,11 @@ impl Isa {
         }
     }
 
+    /// A backend of real vector instructions (AVX2, AVX-512, NEON), not portable code.
+    pub const fn is_native(self) -> bool {
+        matches!(self, Isa::X86V3 | Isa::X86V4 | Isa::Neon)
+    }
+
     /// Whether the CPU and this build can run the backend.
     pub fn is_available(self) -> bool {
         match self {

@@ -5,18 +5,18 @@
 //! command line.
 //!
 //! ```
-//! use repalign::{Matrix, knn::{self, KnnOptions, Similarity}, metrics};
+//! use repalign::{Exec, Matrix, knn::{self, Similarity}, metrics};
 //!
 //! // Two representations of the same 4 samples (rows), with different dimensions.
 //! let a = [1.0f32, 0.0, 0.9, 0.1, 0.0, 1.0, 0.1, 0.9];
 //! let b = [1.0f32, 0.0, 0.0, 0.8, 0.2, 0.0, 0.0, 1.0, 0.0, 0.1, 0.9, 0.0];
 //! let a = Matrix::new(&a, 4, 2)?;
 //! let b = Matrix::new(&b, 4, 3)?;
-//! let opts = KnnOptions::with_similarity(Similarity::Cosine);
+//! let exec = Exec::default(); // all cores, the best ISA: how, never what
 //!
-//! let graph = knn::graph(a, 1, &opts)?;
+//! let graph = knn::graph(a, 1, Similarity::Cosine, &exec)?;
 //! assert_eq!(graph.row(0), &[1]);
-//! let score = metrics::mutual_knn(a, b, 1, &opts)?;
+//! let score = metrics::mutual_knn(a, b, 1, Similarity::Cosine, &exec)?;
 //! assert_eq!(score, 1.0);
 //! # Ok::<(), repalign::Error>(())
 //! ```
@@ -43,7 +43,7 @@ mod dispatch;
 pub mod element;
 mod error;
 #[cfg(feature = "alloc")]
-pub mod gram;
+pub mod exec;
 pub mod isa;
 #[cfg(feature = "alloc")]
 mod kernels;
@@ -52,9 +52,13 @@ mod kernels;
 pub use kernels::bench_tile;
 #[cfg(feature = "alloc")]
 pub mod knn;
+#[cfg(feature = "alloc")]
+pub mod layers;
 pub mod matrix;
 #[cfg(feature = "alloc")]
 pub mod metrics;
+#[cfg(feature = "alloc")]
+mod pool;
 #[cfg(feature = "alloc")]
 pub mod prepare;
 #[cfg(feature = "alloc")]
@@ -63,9 +67,15 @@ pub mod topk;
 
 pub use element::{Dtype, Element};
 pub use error::{Error, Result};
+#[cfg(feature = "alloc")]
+pub use exec::{Exec, Progress};
 pub use half::{bf16, f16};
 pub use isa::Isa;
+#[cfg(feature = "alloc")]
+pub use layers::{AnyLayers, Layers, Values};
 pub use matrix::{AnyMatrix, Matrix};
+#[cfg(feature = "alloc")]
+pub use metrics::Metric;
 
 /// The crate version, e.g. `"0.1.0"`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -14,50 +14,9 @@ use alloc::vec::Vec;
 
 use crate::element::Element;
 use crate::error::{Error, Result};
-use crate::matrix::Matrix;
-
-/// A borrowed N x L x D tensor in C order: `samples` rows, each `layers` runs of `dim` values.
-#[derive(Debug, Clone, Copy)]
-pub struct Layers<'a, T> {
-    data: &'a [T],
-    samples: usize,
-    layers: usize,
-    dim: usize,
-}
-
-impl<'a, T: Element> Layers<'a, T> {
-    /// Wraps `samples * layers * dim` values.
-    pub fn new(data: &'a [T], samples: usize, layers: usize, dim: usize) -> Result<Self> {
-        let len = samples.checked_mul(layers).and_then(|x| x.checked_mul(dim)).ok_or(Error::ShapeOverflow)?;
-        if data.len() < len {
-            return Err(Error::BufferTooShort { needed: len, len: data.len() });
-        }
-        Ok(Self { data: &data[..len], samples, layers, dim })
-    }
-    /// N.
-    pub fn samples(&self) -> usize {
-        self.samples
-    }
-    /// L.
-    pub fn layers(&self) -> usize {
-        self.layers
-    }
-    /// D.
-    pub fn dim(&self) -> usize {
-        self.dim
-    }
-    /// All values, C order.
-    pub fn values(&self) -> &'a [T] {
-        self.data
-    }
-    /// Layer `l` as an N x D view (stride L x D): no copy.
-    pub fn layer(&self, l: usize) -> Matrix<'a, T> {
-        let stride = self.layers * self.dim;
-        let start = (l * self.dim).min(self.data.len());
-        Matrix::with_stride(&self.data[start..], self.samples, self.dim, stride.max(self.dim))
-            .expect("in bounds by construction")
-    }
-}
+use crate::exec::Exec;
+pub use crate::layers::Layers;
+use crate::pool;
 
 fn check_q(q: f64) -> Result<()> {
     if q > 0.0 && q <= 1.0 { Ok(()) } else { Err(Error::InvalidParameter { what: "q must be in (0, 1]" }) }
@@ -75,13 +34,13 @@ fn abs_bits<T: Element>(x: T, flat: usize, per_sample: usize) -> Result<u32> {
 
 /// The exact-mode threshold: |x| at ascending index `floor(q * numel)` over all values.
 /// `q = 1` means no clamping and returns `f32::INFINITY`.
-pub fn threshold_exact<T: Element>(x: &Layers<'_, T>, q: f64) -> Result<f32> {
+pub fn threshold_exact<T: Element>(x: &Layers<'_, T>, q: f64, exec: &Exec<'_>) -> Result<f32> {
     check_q(q)?;
     let values = x.values();
     if values.is_empty() {
         return Err(Error::EmptyMatrix);
     }
-    let per_sample = x.layers * x.dim;
+    let per_sample = x.layers() * x.dim();
     if q == 1.0 {
         // No clamping, but the values are still checked like everywhere else.
         for (i, &v) in values.iter().enumerate() {
@@ -92,9 +51,10 @@ pub fn threshold_exact<T: Element>(x: &Layers<'_, T>, q: f64) -> Result<f32> {
     let rank = (q * values.len() as f64) as usize; // truncation, as the reference's int()
     // Radix select on the bits of |x| (ordered like the values): the high 16 bits first,
     // then the low 16 bits within the chosen bucket. The first pass also rejects NaN/inf.
-    let counts = histogram(values, |i, v| Ok(Some((abs_bits(v, i, per_sample)? >> 16) as usize)))?;
+    let threads = exec.workers();
+    let counts = histogram(threads, values, |i, v| Ok(Some((abs_bits(v, i, per_sample)? >> 16) as usize)))?;
     let (high, below) = bucket_of(&counts, rank);
-    let counts = histogram(values, |_, v| {
+    let counts = histogram(threads, values, |_, v| {
         let bits = v.to_f32().to_bits() & 0x7fff_ffff;
         Ok((bits >> 16 == high).then_some((bits & 0xffff) as usize))
     })?;
@@ -103,9 +63,13 @@ pub fn threshold_exact<T: Element>(x: &Layers<'_, T>, q: f64) -> Result<f32> {
 }
 
 /// Counts of the 2^16 buckets that `key(flat index, value)` assigns (`None`: not counted),
-/// over contiguous parts of `values` on all cores. An error in several parts is reported
-/// for the lowest index, so the answer never depends on the thread count.
-fn histogram<T: Element>(values: &[T], key: impl Fn(usize, T) -> Result<Option<usize>> + Sync) -> Result<Vec<u64>> {
+/// over contiguous parts of `values` on `threads` workers. An error in several parts is
+/// reported for the lowest index, so the answer never depends on the thread count.
+fn histogram<T: Element>(
+    threads: usize,
+    values: &[T],
+    key: impl Fn(usize, T) -> Result<Option<usize>> + Sync,
+) -> Result<Vec<u64>> {
     let count = |offset: usize, part: &[T]| -> Result<Vec<u64>> {
         let mut counts = vec![0u64; 1 << 16];
         for (i, &v) in part.iter().enumerate() {
@@ -115,36 +79,18 @@ fn histogram<T: Element>(values: &[T], key: impl Fn(usize, T) -> Result<Option<u
         }
         Ok(counts)
     };
-    let per = part_len(values.len(), 1);
+    let per = part_len(values.len(), 1, threads);
     let mut total = vec![0u64; 1 << 16];
-    for counts in on_cores(values.chunks(per).enumerate().collect(), |(p, part)| count(p * per, part)) {
+    for counts in pool::map(threads, values.chunks(per).enumerate().collect(), |(p, part)| count(p * per, part)) {
         total.iter_mut().zip(counts?).for_each(|(t, c)| *t += c);
     }
     Ok(total)
 }
 
-/// Elements per part when `len` elements, in whole runs of `run`, are split over all cores.
-fn part_len(len: usize, run: usize) -> usize {
+/// Elements per part when `len` elements, in whole runs of `run`, are split over `threads`.
+fn part_len(len: usize, run: usize, threads: usize) -> usize {
     let run = run.max(1);
-    len.div_ceil(run).div_ceil(crate::knn::resolve_threads(0)).max(1) * run
-}
-
-/// `f` on every item, one thread each, results in item order (in turn without `std`).
-#[cfg(feature = "std")]
-fn on_cores<I: Send, R: Send>(items: Vec<I>, f: impl Fn(I) -> R + Sync) -> Vec<R> {
-    if items.len() <= 1 {
-        return items.into_iter().map(f).collect();
-    }
-    std::thread::scope(|scope| {
-        let f = &f;
-        let workers: Vec<_> = items.into_iter().map(|item| scope.spawn(move || f(item))).collect();
-        workers.into_iter().map(|w| w.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))).collect()
-    })
-}
-
-#[cfg(not(feature = "std"))]
-fn on_cores<I, R>(items: Vec<I>, f: impl Fn(I) -> R) -> Vec<R> {
-    items.into_iter().map(f).collect()
+    len.div_ceil(run).div_ceil(threads.max(1)).max(1) * run
 }
 
 /// The bucket holding the element of ascending rank `rank`, and how many lie below it.
@@ -163,8 +109,8 @@ fn bucket_of(counts: &[u64], rank: usize) -> (u32, usize) {
 /// q-quantile of each sample's |x| (position `q * (m - 1)` among its m values).
 pub fn threshold_per_sample<T: Element>(x: &Layers<'_, T>, q: f64) -> Result<f32> {
     check_q(q)?;
-    let m = x.layers * x.dim;
-    if x.samples == 0 || m == 0 {
+    let m = x.layers() * x.dim();
+    if x.samples() == 0 || m == 0 {
         return Err(Error::EmptyMatrix);
     }
     let mut buf: Vec<f32> = Vec::with_capacity(m);
@@ -182,18 +128,20 @@ pub fn threshold_per_sample<T: Element>(x: &Layers<'_, T>, q: f64) -> Result<f32
         let v_hi = if lo + 1 < m { v_hi } else { v_lo };
         total += f64::from(v_lo) + frac * (f64::from(v_hi) - f64::from(v_lo));
     }
-    Ok((total / x.samples as f64) as f32)
+    Ok((total / x.samples() as f64) as f32)
 }
 
 /// Clamps every value to `[-t, t]` and L2-normalises each run of `dim` values (each row of
 /// each layer) as the reference does: `v / max(|v|, 1e-12)`. Returns a new f32 tensor.
-pub fn clamp_and_normalize<T: Element>(x: &Layers<'_, T>, t: f32, normalize: bool) -> Vec<f32> {
+pub fn clamp_and_normalize<T: Element>(x: &Layers<'_, T>, t: f32, normalize: bool, exec: &Exec<'_>) -> Vec<f32> {
     let values = x.values();
+    let threads = exec.workers();
     let mut out = vec![0.0f32; values.len()];
-    let run = if x.dim > 0 { x.dim } else { values.len().max(1) };
-    let per = part_len(values.len(), run);
+    let run = if x.dim() > 0 { x.dim() } else { values.len().max(1) };
+    let per = part_len(values.len(), run, threads);
     let parts: Vec<(&[T], &mut [f32])> = values.chunks(per).zip(out.chunks_mut(per)).collect();
-    on_cores(parts, |(src, dst)| clamp_rows(src, dst, run, t, normalize && x.dim > 0));
+    let normalize = normalize && x.dim() > 0;
+    pool::map(threads, parts, |(src, dst)| clamp_rows(src, dst, run, t, normalize));
     out
 }
 
@@ -247,25 +195,28 @@ impl Prepare {
 }
 
 /// Prepares a tensor: returns the f32 values (N x L x D) and the clamp threshold used
-/// (`f32::INFINITY` when there was no clamping).
-pub fn prepare<T: Element>(x: &Layers<'_, T>, mode: Prepare, q: f64) -> Result<(Vec<f32>, f32)> {
+/// (`f32::INFINITY` when there was no clamping). Runs on `exec.threads` workers; the
+/// result does not depend on them.
+pub fn prepare<T: Element>(x: &Layers<'_, T>, mode: Prepare, q: f64, exec: &Exec<'_>) -> Result<(Vec<f32>, f32)> {
     let t = match mode {
         Prepare::None | Prepare::Normalize => {
             // Still reject NaN/infinity, as every other entry point does.
             for (i, &v) in x.values().iter().enumerate() {
-                abs_bits(v, i, x.layers * x.dim)?;
+                abs_bits(v, i, x.layers() * x.dim())?;
             }
             f32::INFINITY
         }
-        Prepare::Paper => threshold_exact(x, q)?,
+        Prepare::Paper => threshold_exact(x, q, exec)?,
         Prepare::PaperPerSample => threshold_per_sample(x, q)?,
     };
-    Ok((clamp_and_normalize(x, t, mode != Prepare::None), t))
+    Ok((clamp_and_normalize(x, t, mode != Prepare::None, exec), t))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const E: Exec<'static> = Exec::new();
 
     #[test]
     fn exact_threshold_is_the_order_statistic() {
@@ -275,10 +226,10 @@ mod tests {
         let mut sorted: Vec<f32> = v.iter().map(|x| x.abs()).collect();
         sorted.sort_by(f32::total_cmp);
         for q in [0.5, 0.95, 0.999, 0.0001] {
-            assert_eq!(threshold_exact(&x, q).unwrap(), sorted[(q * 1000.0) as usize], "q={q}");
+            assert_eq!(threshold_exact(&x, q, &E).unwrap(), sorted[(q * 1000.0) as usize], "q={q}");
         }
-        assert_eq!(threshold_exact(&x, 1.0).unwrap(), f32::INFINITY);
-        assert!(threshold_exact(&x, 0.0).is_err());
+        assert_eq!(threshold_exact(&x, 1.0, &E).unwrap(), f32::INFINITY);
+        assert!(threshold_exact(&x, 0.0, &E).is_err());
     }
 
     #[test]
@@ -295,19 +246,17 @@ mod tests {
     fn q_of_one_still_rejects_nan() {
         let v = [1.0f32, f32::INFINITY, 2.0, 3.0];
         let x = Layers::new(&v, 2, 1, 2).unwrap();
-        assert_eq!(threshold_exact(&x, 1.0).unwrap_err(), Error::NonFinite { row: 0, col: 1 });
-        assert_eq!(prepare(&x, Prepare::Paper, 1.0).unwrap_err(), Error::NonFinite { row: 0, col: 1 });
+        assert_eq!(threshold_exact(&x, 1.0, &E).unwrap_err(), Error::NonFinite { row: 0, col: 1 });
+        assert_eq!(prepare(&x, Prepare::Paper, 1.0, &E).unwrap_err(), Error::NonFinite { row: 0, col: 1 });
     }
 
     #[test]
     fn nan_is_named_and_layers_are_strided_views() {
         let mut v = [1.0f32; 24];
-        let x = Layers::new(&v, 2, 3, 4).unwrap();
-        assert_eq!(x.layer(1).row(1), &v[16..20]);
         v[13] = f32::NAN;
         let x = Layers::new(&v, 2, 3, 4).unwrap();
-        assert_eq!(threshold_exact(&x, 0.95).unwrap_err(), Error::NonFinite { row: 1, col: 1 });
-        assert_eq!(prepare(&x, Prepare::None, 0.95).unwrap_err(), Error::NonFinite { row: 1, col: 1 });
+        assert_eq!(threshold_exact(&x, 0.95, &E).unwrap_err(), Error::NonFinite { row: 1, col: 1 });
+        assert_eq!(prepare(&x, Prepare::None, 0.95, &E).unwrap_err(), Error::NonFinite { row: 1, col: 1 });
     }
 
     #[test]
@@ -315,7 +264,7 @@ mod tests {
         // One sample, three layers of two features; the last row is zero and stays zero.
         let v = [3.0f32, -4.0, 10.0, 0.0, 0.0, 0.0];
         let x = Layers::new(&v, 1, 3, 2).unwrap();
-        assert_eq!(clamp_and_normalize(&x, 5.0, true), [0.6, -0.8, 1.0, 0.0, 0.0, 0.0]);
-        assert_eq!(clamp_and_normalize(&x, 5.0, false), [3.0, -4.0, 5.0, 0.0, 0.0, 0.0]);
+        assert_eq!(clamp_and_normalize(&x, 5.0, true, &E), [0.6, -0.8, 1.0, 0.0, 0.0, 0.0]);
+        assert_eq!(clamp_and_normalize(&x, 5.0, false, &E), [3.0, -4.0, 5.0, 0.0, 0.0, 0.0]);
     }
 }

@@ -6,15 +6,21 @@ mod common;
 
 use common::Rng;
 use repalign::calibrate::{CalibrationOptions, calibrate};
-use repalign::knn::KnnOptions;
+use repalign::knn::Similarity;
 use repalign::metrics::{Kernel, KnnMetric};
-use repalign::sweep::Metric;
 use repalign::{AnyMatrix, Matrix};
+use repalign::{Exec, Metric, Progress};
 
-const MUTUAL: Metric = Metric::Knn { metric: KnnMetric::Mutual, k: 10 };
+const IP: Similarity = Similarity::InnerProduct;
+const MUTUAL: Metric = Metric::Knn { metric: KnnMetric::Mutual, k: 10, similarity: IP };
 
-fn opts(permutations: usize, seed: u64, threads: usize) -> CalibrationOptions {
-    CalibrationOptions { permutations, seed, threads, ..CalibrationOptions::default() }
+fn opts(permutations: usize, seed: u64) -> CalibrationOptions {
+    CalibrationOptions { permutations, seed, ..CalibrationOptions::default() }
+}
+
+/// On `threads` workers (0 = all cores).
+fn exec(threads: usize) -> Exec<'static> {
+    Exec::new().with_threads(threads)
 }
 
 #[test]
@@ -23,7 +29,7 @@ fn null_mean_of_mutual_knn_is_k_over_n_minus_1() {
     let (n, d, k, p) = (300, 16, 10, 400);
     let (a, b) = (rng.gauss(n * d), rng.gauss(n * d));
     let (ma, mb) = (Matrix::new(&a, n, d).unwrap(), Matrix::new(&b, n, d).unwrap());
-    let (_, c) = calibrate(&[ma.into()], &[mb.into()], MUTUAL, &KnnOptions::default(), &opts(p, 1, 0)).unwrap();
+    let (_, c) = calibrate(&[ma.into()], &[mb.into()], &MUTUAL, &opts(p, 1), &exec(0)).unwrap();
     let expected = k as f64 / (n - 1) as f64;
     let standard_error = c.null_std / (p as f64).sqrt();
     assert!(
@@ -42,7 +48,7 @@ fn p_values_are_uniform_for_unrelated_and_minimal_for_related_features() {
     for pair in 0..60 {
         let (a, b) = (rng.gauss(n * d), rng.gauss(n * d));
         let (ma, mb) = (Matrix::new(&a, n, d).unwrap(), Matrix::new(&b, n, d).unwrap());
-        let (_, c) = calibrate(&[ma.into()], &[mb.into()], MUTUAL, &KnnOptions::default(), &opts(p, pair, 0)).unwrap();
+        let (_, c) = calibrate(&[ma.into()], &[mb.into()], &MUTUAL, &opts(p, pair), &exec(0)).unwrap();
         ps.push(c.p_value);
     }
     // Uniform p: mean 1/2 (sd of the mean of 60 is 0.037), about 10% below 0.1.
@@ -64,7 +70,7 @@ fn p_values_are_uniform_for_unrelated_and_minimal_for_related_features() {
     let a = rng.gauss(n * d);
     let b: Vec<f32> = a.iter().map(|x| x + 0.05 * rng.normal() as f32).collect();
     let (ma, mb) = (Matrix::new(&a, n, d).unwrap(), Matrix::new(&b, n, d).unwrap());
-    let (_, c) = calibrate(&[ma.into()], &[mb.into()], MUTUAL, &KnnOptions::default(), &opts(p, 3, 0)).unwrap();
+    let (_, c) = calibrate(&[ma.into()], &[mb.into()], &MUTUAL, &opts(p, 3), &exec(0)).unwrap();
     assert_eq!(c.p_value, 1.0 / (p as f64 + 1.0));
     assert!(c.calibrated > 0.5 && c.z > 10.0, "{c:?}");
 }
@@ -76,29 +82,28 @@ fn sweep_null_is_the_null_of_the_maximum_and_threads_do_not_matter() {
     let layers: Vec<Vec<f32>> = (0..5).map(|_| rng.gauss(n * d)).collect();
     let views: Vec<AnyMatrix<'_>> = layers.iter().map(|l| Matrix::new(l, n, d).unwrap().into()).collect();
     let (a, b) = (&views[..2], &views[2..]);
-    let o = KnnOptions::default();
-    let (sweep, c) = calibrate(a, b, MUTUAL, &o, &opts(200, 9, 1)).unwrap();
+    let (sweep, c) = calibrate(a, b, &MUTUAL, &opts(200, 9), &exec(1)).unwrap();
     assert_eq!((sweep.rows, sweep.cols), (2, 3));
     assert_eq!(c.raw, sweep.scores.iter().copied().fold(f64::MIN, f64::max));
     // The maximum over 6 pairs has a higher null than one pair's.
-    let (_, single) = calibrate(&a[..1], &b[..1], MUTUAL, &o, &opts(200, 9, 1)).unwrap();
+    let (_, single) = calibrate(&a[..1], &b[..1], &MUTUAL, &opts(200, 9), &exec(1)).unwrap();
     assert!(c.null_mean > single.null_mean, "{} vs {}", c.null_mean, single.null_mean);
     for threads in [2, 3, 0] {
-        let (_, again) = calibrate(a, b, MUTUAL, &o, &opts(200, 9, threads)).unwrap();
+        let (_, again) = calibrate(a, b, &MUTUAL, &opts(200, 9), &exec(threads)).unwrap();
         assert_eq!(again, c, "threads = {threads}");
     }
     // Other metrics calibrate too; unrelated data is not significant at 1%.
     for metric in [
-        Metric::Knn { metric: KnnMetric::Lcs, k: 5 },
+        Metric::Knn { metric: KnnMetric::Lcs, k: 5, similarity: IP },
         Metric::Cka { kernel: Kernel::Linear, unbiased: false },
         Metric::Cknna { topk: 5, unbiased: true },
         Metric::Svcca { cca_dim: 3 },
     ] {
-        let (_, c) = calibrate(&a[..1], &b[..1], metric, &o, &opts(50, 4, 0)).unwrap();
+        let (_, c) = calibrate(&a[..1], &b[..1], &metric, &opts(50, 4), &exec(0)).unwrap();
         assert!(c.p_value > 0.01 && c.p_value <= 1.0, "{metric:?}: {c:?}");
         assert!(c.tau >= c.null_median);
     }
-    assert!(calibrate(&a[..1], &b[..1], MUTUAL, &o, &opts(0, 0, 0)).is_err());
+    assert!(calibrate(&a[..1], &b[..1], &MUTUAL, &opts(0, 0), &exec(0)).is_err());
 }
 
 #[test]
@@ -109,67 +114,92 @@ fn calibrating_precomputed_graphs_equals_calibrating_features() {
     let (n, d) = (150, 10);
     let (a, b) = (rng.gauss(n * d), rng.gauss(n * d));
     let (ma, mb) = (Matrix::new(&a, n, d).unwrap(), Matrix::new(&b, n, d).unwrap());
-    let o = KnnOptions::default();
-    let (ga, gb) = (knn::graph(ma, 12, &o).unwrap(), knn::graph(mb, 12, &o).unwrap());
+    let (ga, gb) = (knn::graph(ma, 12, IP, &exec(0)).unwrap(), knn::graph(mb, 12, IP, &exec(0)).unwrap());
     for metric in KnnMetric::ALL {
-        let (_, want) =
-            calibrate(&[ma.into()], &[mb.into()], Metric::Knn { metric, k: 7 }, &o, &opts(64, 2, 0)).unwrap();
+        let (_, want) = calibrate(
+            &[ma.into()],
+            &[mb.into()],
+            &Metric::Knn { metric, k: 7, similarity: IP },
+            &opts(64, 2),
+            &exec(0),
+        )
+        .unwrap();
         // Graphs computed once with k = 12 serve k = 7.
-        let got = calibrate_graphs(metric, ga.as_ref(), gb.as_ref(), 7, &opts(64, 2, 0)).unwrap();
+        let got = calibrate_graphs(metric, ga.as_ref(), gb.as_ref(), 7, &opts(64, 2), &exec(0)).unwrap();
         assert_eq!(got, want, "{}", metric.name());
     }
 }
 
-/// The progress variants return the plain functions' results and report every step:
-/// blocks of rows for a kNN graph, null samples for a calibration, ending at (total, total).
+/// A progress hook changes nothing in the result and hears every step: blocks of rows for
+/// a kNN graph (each once, then the end), every null sample of a calibration.
 #[test]
-fn progress_variants_equal_the_plain_calls_and_count_every_step() {
+fn progress_hooks_change_nothing_and_hear_every_step() {
     use std::sync::Mutex;
     let (n, d) = (300, 24);
     let mut rng = Rng(17);
     let (xa, xb) = (rng.gauss(n * d), rng.gauss(n * d));
     let (ma, mb) = (Matrix::new(&xa, n, d).unwrap(), Matrix::new(&xb, n, d).unwrap());
     for threads in [1, 2, 3] {
-        let knn = KnnOptions { threads, ..KnnOptions::default() };
         let seen = Mutex::new(Vec::new());
-        let record = |done: usize, total: usize| seen.lock().unwrap().push((done, total));
-        let ga = repalign::knn::graph_with_progress(ma, 7, &knn, &record).unwrap();
-        assert_eq!(ga, repalign::knn::graph(ma, 7, &knn).unwrap(), "threads {threads}");
-        let steps = seen.into_inner().unwrap();
+        let record = |p: Progress| seen.lock().unwrap().push(p);
+        let ga = repalign::knn::graph(ma, 7, IP, &exec(threads).with_progress(&record)).unwrap();
+        assert_eq!(ga, repalign::knn::graph(ma, 7, IP, &exec(threads)).unwrap(), "threads {threads}");
+        let steps: Vec<(usize, usize)> = seen
+            .into_inner()
+            .unwrap()
+            .into_iter()
+            .map(|p| match p {
+                Progress::Blocks { done, total } => (done, total),
+                other => panic!("a kNN graph reported {other:?}"),
+            })
+            .collect();
         let total = steps[0].1;
         assert!(steps.iter().all(|&(done, t)| t == total && done <= total), "{steps:?}");
         assert_eq!(steps.last(), Some(&(total, total)), "{steps:?}");
         // Every block is reported once when it is taken up, then the end.
         assert_eq!(steps.len(), total + 1, "{steps:?}");
 
-        let gb = repalign::knn::graph(mb, 7, &knn).unwrap();
-        let cal = opts(50, 3, threads);
+        let gb = repalign::knn::graph(mb, 7, IP, &exec(threads)).unwrap();
+        let cal = opts(50, 3);
         let seen = Mutex::new(Vec::new());
-        let record = |done: usize, total: usize| seen.lock().unwrap().push((done, total));
-        let with = repalign::calibrate::calibrate_graphs_with_progress(
+        let record = |p: Progress| seen.lock().unwrap().push(p);
+        let calibrate_graphs = repalign::calibrate::calibrate_graphs;
+        let with = calibrate_graphs(
             KnnMetric::Mutual,
             ga.as_ref(),
             gb.as_ref(),
             7,
             &cal,
-            &record,
+            &exec(threads).with_progress(&record),
         )
         .unwrap();
-        let plain =
-            repalign::calibrate::calibrate_graphs(KnnMetric::Mutual, ga.as_ref(), gb.as_ref(), 7, &cal).unwrap();
+        let plain = calibrate_graphs(KnnMetric::Mutual, ga.as_ref(), gb.as_ref(), 7, &cal, &exec(threads)).unwrap();
         assert_eq!(with, plain);
-        let mut done: Vec<usize> =
-            seen.into_inner().unwrap().iter().map(|&(d, t)| if t == 50 { d } else { 0 }).collect();
+        let mut done: Vec<usize> = seen
+            .into_inner()
+            .unwrap()
+            .into_iter()
+            .map(|p| match p {
+                Progress::Samples { done, total: 50 } => done,
+                other => panic!("a calibration from graphs reported {other:?}"),
+            })
+            .collect();
         done.sort();
         assert_eq!(done, (1..=50).collect::<Vec<_>>(), "threads {threads}");
 
+        // From features: the layers (and their kNN blocks), then every sample.
         let layers = [AnyMatrix::from(ma)];
         let layers_b = [AnyMatrix::from(mb)];
-        let metric = Metric::Knn { metric: KnnMetric::Jaccard, k: 5 };
-        let count = Mutex::new(0usize);
-        let tick = |_: usize, _: usize| *count.lock().unwrap() += 1;
-        let with = repalign::calibrate::calibrate_with_progress(&layers, &layers_b, metric, &knn, &cal, &tick).unwrap();
-        assert_eq!(with, calibrate(&layers, &layers_b, metric, &knn, &cal).unwrap());
-        assert_eq!(count.into_inner().unwrap(), 50);
+        let metric = Metric::Knn { metric: KnnMetric::Jaccard, k: 5, similarity: IP };
+        let samples = Mutex::new(0usize);
+        let layer_reports = Mutex::new(0usize);
+        let tick = |p: Progress| match p {
+            Progress::Samples { .. } => *samples.lock().unwrap() += 1,
+            Progress::Layer { .. } => *layer_reports.lock().unwrap() += 1,
+            _ => {}
+        };
+        let with = calibrate(&layers, &layers_b, &metric, &cal, &exec(threads).with_progress(&tick)).unwrap();
+        assert_eq!(with, calibrate(&layers, &layers_b, &metric, &cal, &exec(threads)).unwrap());
+        assert_eq!((samples.into_inner().unwrap(), layer_reports.into_inner().unwrap()), (50, 2));
     }
 }

@@ -4,7 +4,11 @@
 
 mod common;
 
-use repalign::knn::{self, KnnOptions};
+use repalign::knn::{self, Similarity};
+use repalign::{Exec, Metric};
+
+const IP: Similarity = Similarity::InnerProduct;
+const EXEC: Exec<'static> = Exec::new();
 use repalign::metrics::{self, KnnMetric};
 use repalign::{AnyMatrix, Error, Isa, Matrix};
 use serde_json::Value;
@@ -95,14 +99,13 @@ fn knn_lists_and_mutual_knn_match_the_reference() {
         assert_eq!(rows, a.rows);
         // The reference ranks raw inner products (metrics do not normalise).
         for isa in [Isa::best(), Isa::Scalar, Isa::Emulated512] {
-            let o = KnnOptions { isa: Some(isa), ..KnnOptions::default() };
-            let ga = knn::graph(a.view(), kmax, &o).unwrap();
-            let gb = knn::graph(b.view(), kmax, &o).unwrap();
+            let o = Exec::new().with_isa(Some(isa));
+            let ga = knn::graph(a.view(), kmax, IP, &o).unwrap();
+            let gb = knn::graph(b.view(), kmax, IP, &o).unwrap();
             assert_eq!(ga.indices(), &want_a[..], "{id}: A lists on {isa}");
             assert_eq!(gb.indices(), &want_b[..], "{id}: B lists on {isa}");
         }
-        let o = KnnOptions::default();
-        let (ga, gb) = (knn::graph(a.view(), kmax, &o).unwrap(), knn::graph(b.view(), kmax, &o).unwrap());
+        let (ga, gb) = (knn::graph(a.view(), kmax, IP, &EXEC).unwrap(), knn::graph(b.view(), kmax, IP, &EXEC).unwrap());
         for r in case["results"].as_array().unwrap() {
             let Some(metric) = KnnMetric::from_name(r["metric"].as_str().unwrap()) else { continue };
             let k = r["params"]["topk"].as_u64().unwrap() as usize;
@@ -113,7 +116,7 @@ fn knn_lists_and_mutual_knn_match_the_reference() {
             let (g1, g2) = if swap { (gb.as_ref(), ga.as_ref()) } else { (ga.as_ref(), gb.as_ref()) };
             let (f1, f2) = if swap { (b.view(), a.view()) } else { (a.view(), b.view()) };
             let from_graphs = metrics::knn_metric_graphs(metric, g1, g2, k).unwrap();
-            let from_features = metrics::knn_metric(metric, f1, f2, k, &o).unwrap();
+            let from_features = metrics::knn_metric(metric, f1, f2, k, IP, &EXEC).unwrap();
             let what = format!("{id} {} k={k} {}", metric.name(), r["args"]);
             assert!((from_graphs - expected).abs() <= tol, "{what}: {from_graphs} vs {expected}");
             assert_eq!(from_graphs, from_features, "{what}");
@@ -140,14 +143,13 @@ fn edge_inputs(id: &str) -> (Features, Features) {
 
 #[test]
 fn edge_values_with_unambiguous_answers() {
-    let o = KnnOptions::default();
     // Exact duplicate rows: the reference's value with ties broken by lower index first.
     let (a, b) = edge_inputs("edge_duplicates_n12_d6");
     let mut checked = 0;
     for call in edge_calls("edge_duplicates_n12_d6") {
         let k = call["params"]["topk"].as_u64().unwrap() as usize;
         let want = call["value_with_ties_broken_by_lower_index_first"].as_f64().unwrap();
-        let got = metrics::mutual_knn(a.view(), b.view(), k, &o).unwrap();
+        let got = metrics::mutual_knn(a.view(), b.view(), k, IP, &EXEC).unwrap();
         assert!((got - want).abs() < 1e-12, "duplicates k={k}: {got} vs {want}");
         checked += 1;
     }
@@ -156,7 +158,7 @@ fn edge_values_with_unambiguous_answers() {
     for call in edge_calls("edge_small_n3") {
         let k = call["params"]["topk"].as_u64().unwrap() as usize;
         let want = call["exact_f64"].as_f64().unwrap();
-        assert!((metrics::mutual_knn(a.view(), b.view(), k, &o).unwrap() - want).abs() < 1e-12);
+        assert!((metrics::mutual_knn(a.view(), b.view(), k, IP, &EXEC).unwrap() - want).abs() < 1e-12);
         checked += 1;
     }
     assert!(checked >= 4);
@@ -166,22 +168,21 @@ fn edge_values_with_unambiguous_answers() {
 /// (documented in README.md, "Differences from the reference").
 #[test]
 fn edge_inputs_the_reference_accepts_are_errors_here() {
-    let o = KnnOptions::default();
     let (a, b) = edge_inputs("edge_nan_n10_d8");
-    assert_eq!(metrics::mutual_knn(a.view(), b.view(), 2, &o).unwrap_err(), Error::NonFinite { row: 2, col: 3 });
+    assert_eq!(metrics::mutual_knn(a.view(), b.view(), 2, IP, &EXEC).unwrap_err(), Error::NonFinite { row: 2, col: 3 });
     let (a, b) = edge_inputs("edge_d0_n5");
-    assert_eq!(metrics::mutual_knn(a.view(), b.view(), 2, &o).unwrap_err(), Error::ZeroDimension);
+    assert_eq!(metrics::mutual_knn(a.view(), b.view(), 2, IP, &EXEC).unwrap_err(), Error::ZeroDimension);
     let (a, b) = edge_inputs("edge_n1_d4");
-    assert_eq!(metrics::mutual_knn(a.view(), b.view(), 1, &o).unwrap_err(), Error::InvalidK { k: 1, max: 0 });
+    assert_eq!(metrics::mutual_knn(a.view(), b.view(), 1, IP, &EXEC).unwrap_err(), Error::InvalidK { k: 1, max: 0 });
     let (a, b) = edge_inputs("edge_topk_ge_n_n6");
     for k in [0, 6, 7] {
-        assert_eq!(metrics::mutual_knn(a.view(), b.view(), k, &o).unwrap_err(), Error::InvalidK { k, max: 5 });
+        assert_eq!(metrics::mutual_knn(a.view(), b.view(), k, IP, &EXEC).unwrap_err(), Error::InvalidK { k, max: 5 });
     }
     // k = N - 1 is the largest k and agrees with the reference.
     let want = edge_calls("edge_topk_ge_n_n6").iter().find(|c| c["params"]["topk"] == 5).unwrap()["expected"]
         .as_f64()
         .unwrap();
-    assert_eq!(metrics::mutual_knn(a.view(), b.view(), 5, &o).unwrap(), want);
+    assert_eq!(metrics::mutual_knn(a.view(), b.view(), 5, IP, &EXEC).unwrap(), want);
 }
 
 /// Kernel metrics (cka, unbiased_cka with linear and RBF kernels; cknna biased and
@@ -207,7 +208,8 @@ fn kernel_metrics_match_the_reference() {
                 _ => Kernel::Linear,
             };
             let (x, y) = if r["args"] == "B,A" { (&b, &a) } else { (&a, &b) };
-            let (kx, ky) = (kernel_matrix(x.view(), kernel, 0).unwrap(), kernel_matrix(y.view(), kernel, 0).unwrap());
+            let (kx, ky) =
+                (kernel_matrix(x.view(), kernel, &EXEC).unwrap(), kernel_matrix(y.view(), kernel, &EXEC).unwrap());
             let got = match metric {
                 "cka" => cka_kernels(&kx, &ky, false).unwrap(),
                 "unbiased_cka" => cka_kernels(&kx, &ky, true).unwrap(),
@@ -238,7 +240,7 @@ fn svcca_matches_the_exact_definition() {
             let a = Features::load(case["inputs"]["A"]["file"].as_str().unwrap());
             let b = Features::load(case["inputs"]["B"]["file"].as_str().unwrap());
             let dim = r["params"]["cca_dim"].as_u64().unwrap() as usize;
-            let got = metrics::svcca(a.view(), b.view(), dim).unwrap();
+            let got = metrics::svcca(a.view(), b.view(), dim, &EXEC).unwrap();
             let exact = r["exact_f64"].as_f64().unwrap();
             let tol = r["tolerance_abs_vs_exact_f64"].as_f64().unwrap();
             assert!((got - exact).abs() <= tol, "{id} svcca({dim}): {got} vs exact {exact} (tol {tol})");
@@ -256,14 +258,14 @@ fn svcca_matches_the_exact_definition() {
 #[test]
 fn pipeline_matches_the_reference() {
     use repalign::prepare::{self, Layers, Prepare};
-    use repalign::sweep::{Metric, sweep};
+    use repalign::sweep::sweep;
 
     fn prepared(file: &str, mode: Prepare) -> (Vec<f32>, f32, [usize; 3]) {
         let t = npy::read(common::shared(&format!("golden/{file}"))).unwrap();
         let s = [t.shape[0], t.shape[1], t.shape[2]];
         let (values, threshold) = match &t.data {
-            NpyData::F32(v) => prepare::prepare(&Layers::new(v, s[0], s[1], s[2]).unwrap(), mode, 0.95).unwrap(),
-            NpyData::F16(v) => prepare::prepare(&Layers::new(v, s[0], s[1], s[2]).unwrap(), mode, 0.95).unwrap(),
+            NpyData::F32(v) => prepare::prepare(&Layers::new(v, s[0], s[1], s[2]).unwrap(), mode, 0.95, &EXEC).unwrap(),
+            NpyData::F16(v) => prepare::prepare(&Layers::new(v, s[0], s[1], s[2]).unwrap(), mode, 0.95, &EXEC).unwrap(),
             NpyData::I32(_) => panic!("features are floats"),
         };
         (values, threshold, s)
@@ -289,7 +291,6 @@ fn pipeline_matches_the_reference() {
             let lb = Layers::new(&vb, sb[0], sb[1], sb[2]).unwrap();
             let a: Vec<AnyMatrix<'_>> = (0..sa[1]).map(|l| la.layer(l).into()).collect();
             let b: Vec<AnyMatrix<'_>> = (0..sb[1]).map(|l| lb.layer(l).into()).collect();
-            let o = KnnOptions::default();
             if let Some(lists) = v.get("knn") {
                 // L x N x 10 lists per layer, after clamping and normalisation.
                 for (side, layers) in [("A", &a), ("B", &b)] {
@@ -297,7 +298,7 @@ fn pipeline_matches_the_reference() {
                         .unwrap();
                     let NpyData::I32(want) = t.data else { panic!() };
                     for (l, x) in layers.iter().enumerate() {
-                        let g = knn::graph(*x, 10, &o).unwrap();
+                        let g = knn::graph(*x, 10, IP, &EXEC).unwrap();
                         let w: Vec<u32> =
                             want[l * sa[0] * 10..(l + 1) * sa[0] * 10].iter().map(|&i| i as u32).collect();
                         assert_eq!(g.indices(), &w[..], "{id} {variant} {side} layer {l} kNN lists");
@@ -307,7 +308,7 @@ fn pipeline_matches_the_reference() {
             for r in v["results"].as_array().unwrap() {
                 let name = r["metric"].as_str().unwrap();
                 let k = r["params"]["topk"].as_u64().unwrap_or(10) as usize;
-                let result = sweep(&a, &b, Metric::reference(name, k).unwrap(), &o).unwrap();
+                let result = sweep(&a, &b, &Metric::from_name(name, k).unwrap(), &EXEC).unwrap();
                 let tol = r["tolerance_abs"].as_f64().unwrap();
                 let want: Vec<f64> = r["score_matrix"]
                     .as_array()
@@ -337,13 +338,14 @@ fn pipeline_matches_the_reference() {
     let (ta, tb) = (load("A"), load("B"));
     let (NpyData::F32(xa), NpyData::F32(xb)) = (&ta.data, &tb.data) else { panic!() };
     let (sa, sb) = (&ta.shape, &tb.shape);
-    let (pa, _) = prepare::prepare(&Layers::new(xa, sa[0], sa[1], sa[2]).unwrap(), Prepare::Normalize, 0.95).unwrap();
-    let (pb, _) = prepare::prepare(&Layers::new(xb, sb[0], sb[1], sb[2]).unwrap(), Prepare::Normalize, 0.95).unwrap();
+    let (pa, _) =
+        prepare::prepare(&Layers::new(xa, sa[0], sa[1], sa[2]).unwrap(), Prepare::Normalize, 0.95, &EXEC).unwrap();
+    let (pb, _) =
+        prepare::prepare(&Layers::new(xb, sb[0], sb[1], sb[2]).unwrap(), Prepare::Normalize, 0.95, &EXEC).unwrap();
     let (la, lb) = (Layers::new(&pa, sa[0], sa[1], sa[2]).unwrap(), Layers::new(&pb, sb[0], sb[1], sb[2]).unwrap());
     let a: Vec<AnyMatrix<'_>> = (0..sa[1]).map(|l| la.layer(l).into()).collect();
     let b: Vec<AnyMatrix<'_>> = (0..sb[1]).map(|l| lb.layer(l).into()).collect();
-    let result =
-        sweep(&a, &b, Metric::reference(cs["metric"].as_str().unwrap(), 10).unwrap(), &KnnOptions::default()).unwrap();
+    let result = sweep(&a, &b, &Metric::from_name(cs["metric"].as_str().unwrap(), 10).unwrap(), &EXEC).unwrap();
     assert_eq!((result.best, result.best_index), (0.0, None));
     let want: Vec<f64> = cs["score_matrix"]
         .as_array()

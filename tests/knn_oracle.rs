@@ -4,11 +4,16 @@
 mod common;
 
 use common::{Rng, oracle_row, oracle_scores};
-use repalign::knn::{self, GraphRef, KnnGraph, KnnOptions, Similarity};
-use repalign::{AnyMatrix, Element, Error, Isa, Matrix, bf16, f16, metrics};
+use repalign::knn::{self, GraphRef, KnnGraph, Similarity};
+use repalign::{AnyMatrix, Element, Error, Exec, Isa, Matrix, bf16, f16, metrics};
 
-fn opts(isa: Isa, threads: usize, similarity: Similarity) -> KnnOptions {
-    KnnOptions { similarity, threads, isa: Some(isa) }
+const IP: Similarity = Similarity::InnerProduct;
+const COS: Similarity = Similarity::Cosine;
+const EXEC: Exec<'static> = Exec::new();
+
+/// `isa` forced, on `threads` workers.
+fn exec(isa: Isa, threads: usize) -> Exec<'static> {
+    Exec::new().with_threads(threads).with_isa(Some(isa))
 }
 
 /// Checks `g` equals the oracle exactly: same indices in the same order, same scores.
@@ -38,8 +43,8 @@ fn integer_data_matches_oracle_exactly_on_every_isa() {
                 continue;
             }
             for isa in Isa::available() {
-                let g = knn::graph(x, k, &opts(isa, 1, Similarity::InnerProduct)).unwrap();
-                assert_eq!(g.isa(), isa);
+                let g = knn::graph(x, k, IP, &exec(isa, 1)).unwrap();
+                assert_eq!(g.isa(), Some(isa));
                 assert_exact(&g, &x, &x, true, &format!("n={n} d={d} k={k} isa={isa}"));
             }
         }
@@ -55,7 +60,7 @@ fn every_k_on_small_n_and_every_isa() {
             let x = Matrix::new(&data, n, d).unwrap();
             for k in 1..n {
                 for isa in Isa::available() {
-                    let g = knn::graph(x, k, &opts(isa, 0, Similarity::InnerProduct)).unwrap();
+                    let g = knn::graph(x, k, IP, &exec(isa, 0)).unwrap();
                     assert_exact(&g, &x, &x, true, &format!("n={n} d={d} k={k} isa={isa}"));
                 }
             }
@@ -78,7 +83,7 @@ fn duplicate_rows_follow_the_tie_rule() {
     }
     let x = Matrix::new(&data, 8, 4).unwrap();
     for isa in Isa::available() {
-        let g = knn::graph(x, 7, &opts(isa, 2, Similarity::InnerProduct)).unwrap();
+        let g = knn::graph(x, 7, IP, &exec(isa, 2)).unwrap();
         assert_exact(&g, &x, &x, true, &format!("dups isa={isa}"));
         // Row 1's two best are its duplicates, lower index first.
         assert_eq!(&g.row(1)[..2], &[4, 6]);
@@ -97,10 +102,10 @@ fn half_types_match_oracle_and_their_f32_widening() {
             (Matrix::new(&data, n, d).unwrap(), Matrix::new(&h, n, d).unwrap(), Matrix::new(&b, n, d).unwrap());
         let k = 4.min(n - 1);
         for isa in Isa::available() {
-            let o = opts(isa, 1, Similarity::InnerProduct);
-            let gf = knn::graph(xf, k, &o).unwrap();
-            let gh = knn::graph(xh, k, &o).unwrap();
-            let gb = knn::graph(xb, k, &o).unwrap();
+            let o = exec(isa, 1);
+            let gf = knn::graph(xf, k, IP, &o).unwrap();
+            let gh = knn::graph(xh, k, IP, &o).unwrap();
+            let gb = knn::graph(xb, k, IP, &o).unwrap();
             assert_exact(&gh, &xh, &xh, true, "f16");
             assert_exact(&gb, &xb, &xb, true, "bf16");
             assert_eq!((gh.indices(), gh.scores()), (gf.indices(), gf.scores()));
@@ -110,9 +115,8 @@ fn half_types_match_oracle_and_their_f32_widening() {
     // Non-integer f16 data: widening is exact, so f16 and its f32 copy give the same bits.
     let g: Vec<f16> = rng.gauss(64 * 45).into_iter().map(f16::from_f32).collect();
     let w: Vec<f32> = g.iter().map(|x| x.to_f32()).collect();
-    let o = KnnOptions::with_similarity(Similarity::Cosine);
-    let a = knn::graph(Matrix::new(&g, 64, 45).unwrap(), 9, &o).unwrap();
-    let b = knn::graph(Matrix::new(&w, 64, 45).unwrap(), 9, &o).unwrap();
+    let a = knn::graph(Matrix::new(&g, 64, 45).unwrap(), 9, COS, &EXEC).unwrap();
+    let b = knn::graph(Matrix::new(&w, 64, 45).unwrap(), 9, COS, &EXEC).unwrap();
     assert_eq!(a, b);
 }
 
@@ -123,7 +127,7 @@ fn gaussian_cosine_is_close_to_oracle_and_identical_across_isas_and_threads() {
         let data = rng.gauss(n * d);
         let x = Matrix::new(&data, n, d).unwrap();
         let k = 10.min(n - 1);
-        let reference = knn::graph(x, k, &opts(Isa::Scalar, 1, Similarity::Cosine)).unwrap();
+        let reference = knn::graph(x, k, COS, &exec(Isa::Scalar, 1)).unwrap();
         for i in 0..n {
             let s = oracle_scores(&x, &x, i, true);
             let want = oracle_row(&s, k, Some(i));
@@ -136,7 +140,7 @@ fn gaussian_cosine_is_close_to_oracle_and_identical_across_isas_and_threads() {
         }
         for isa in Isa::available() {
             for threads in [1, 2, 3, 0] {
-                let g = knn::graph(x, k, &opts(isa, threads, Similarity::Cosine)).unwrap();
+                let g = knn::graph(x, k, COS, &exec(isa, threads)).unwrap();
                 assert_eq!(
                     (g.indices(), g.scores()),
                     (reference.indices(), reference.scores()),
@@ -153,9 +157,8 @@ fn strided_views_equal_dense_ones() {
     let (n, d, stride) = (23, 19, 32);
     let padded = rng.gauss(n * stride);
     let dense: Vec<f32> = (0..n).flat_map(|i| padded[i * stride..i * stride + d].to_vec()).collect();
-    let o = KnnOptions::default();
-    let a = knn::graph(Matrix::with_stride(&padded, n, d, stride).unwrap(), 5, &o).unwrap();
-    let b = knn::graph(Matrix::new(&dense, n, d).unwrap(), 5, &o).unwrap();
+    let a = knn::graph(Matrix::with_stride(&padded, n, d, stride).unwrap(), 5, IP, &EXEC).unwrap();
+    let b = knn::graph(Matrix::new(&dense, n, d).unwrap(), 5, IP, &EXEC).unwrap();
     assert_eq!(a, b);
 }
 
@@ -168,11 +171,11 @@ fn search_matches_oracle_and_shards_merge_to_one_pass() {
     let q = Matrix::new(&qd, m, d).unwrap();
     let db = Matrix::new(&dd, n, d).unwrap();
     for isa in Isa::available() {
-        let o = opts(isa, 2, Similarity::InnerProduct);
-        let full = knn::search(q, db, 12, &o).unwrap();
+        let o = exec(isa, 2);
+        let full = knn::search(q, db, 12, IP, &o).unwrap();
         assert_exact(&full, &q, &db, false, &format!("search isa={isa}"));
         // k = N is allowed without self-exclusion.
-        let all = knn::search(q, db, n, &o).unwrap();
+        let all = knn::search(q, db, n, IP, &o).unwrap();
         assert_exact(&all, &q, &db, false, "search k=N");
         // Three uneven shards, searched separately with global indices, then merged.
         let cuts = [0, 7, 190, n];
@@ -180,7 +183,7 @@ fn search_matches_oracle_and_shards_merge_to_one_pass() {
             .windows(2)
             .map(|w| {
                 let shard = Matrix::new(&dd[w[0] * d..w[1] * d], w[1] - w[0], d).unwrap();
-                let mut g = knn::search(q, shard, 12.min(w[1] - w[0]), &o).unwrap();
+                let mut g = knn::search(q, shard, 12.min(w[1] - w[0]), IP, &o).unwrap();
                 g.offset_indices(w[0] as u32).unwrap();
                 g
             })
@@ -207,11 +210,10 @@ fn mutual_knn_features_equal_graphs_and_oracle() {
         .map(|(x, e)| x + 3.0 * e)
         .collect();
     let (ma, mb) = (Matrix::new(&a, n, da).unwrap(), Matrix::new(&b, n, db).unwrap());
-    let o = KnnOptions::with_similarity(Similarity::Cosine);
     for k in [1, 5, 10] {
-        let score = metrics::mutual_knn(ma, mb, k, &o).unwrap();
-        let ga = knn::graph(ma, k, &o).unwrap();
-        let gb = knn::graph(mb, k, &o).unwrap();
+        let score = metrics::mutual_knn(ma, mb, k, COS, &EXEC).unwrap();
+        let ga = knn::graph(ma, k, COS, &EXEC).unwrap();
+        let gb = knn::graph(mb, k, COS, &EXEC).unwrap();
         assert_eq!(metrics::mutual_knn_graphs(ga.as_ref(), gb.as_ref(), k).unwrap(), score);
         let mut shared = 0usize;
         for i in 0..n {
@@ -225,57 +227,70 @@ fn mutual_knn_features_equal_graphs_and_oracle() {
         assert!(score > 3.0 * chance && score < 1.0, "k={k}: {score}");
     }
     // A graph computed once with k = 10 serves k = 5.
-    let ga = knn::graph(ma, 10, &o).unwrap();
-    let gb = knn::graph(mb, 10, &o).unwrap();
+    let ga = knn::graph(ma, 10, COS, &EXEC).unwrap();
+    let gb = knn::graph(mb, 10, COS, &EXEC).unwrap();
     assert_eq!(
         metrics::mutual_knn_graphs(ga.as_ref(), gb.as_ref(), 5).unwrap(),
-        metrics::mutual_knn(ma, mb, 5, &o).unwrap()
+        metrics::mutual_knn(ma, mb, 5, COS, &EXEC).unwrap()
     );
 }
 
 #[test]
 fn bad_input_is_a_typed_error() {
-    let o = KnnOptions::default();
     let ok = [1.0f32, 0.0, 0.0, 1.0, 1.0, 1.0];
     let x = Matrix::new(&ok, 3, 2).unwrap();
-    assert_eq!(knn::graph(Matrix::<f32>::new(&[], 0, 4).unwrap(), 1, &o).unwrap_err(), Error::EmptyMatrix);
-    assert_eq!(knn::graph(Matrix::<f32>::new(&[], 3, 0).unwrap(), 1, &o).unwrap_err(), Error::ZeroDimension);
-    assert_eq!(knn::graph(x, 0, &o).unwrap_err(), Error::InvalidK { k: 0, max: 2 });
-    assert_eq!(knn::graph(x, 3, &o).unwrap_err(), Error::InvalidK { k: 3, max: 2 });
-    assert_eq!(knn::graph(x, usize::MAX, &o).unwrap_err(), Error::InvalidK { k: usize::MAX, max: 2 });
+    assert_eq!(knn::graph(Matrix::<f32>::new(&[], 0, 4).unwrap(), 1, IP, &EXEC).unwrap_err(), Error::EmptyMatrix);
+    assert_eq!(knn::graph(Matrix::<f32>::new(&[], 3, 0).unwrap(), 1, IP, &EXEC).unwrap_err(), Error::ZeroDimension);
+    assert_eq!(knn::graph(x, 0, IP, &EXEC).unwrap_err(), Error::InvalidK { k: 0, max: 2 });
+    assert_eq!(knn::graph(x, 3, IP, &EXEC).unwrap_err(), Error::InvalidK { k: 3, max: 2 });
+    assert_eq!(knn::graph(x, usize::MAX, IP, &EXEC).unwrap_err(), Error::InvalidK { k: usize::MAX, max: 2 });
     assert_eq!(Matrix::with_stride(&ok, 3, 2, 1).unwrap_err(), Error::StrideTooSmall { stride: 1, cols: 2 });
     assert_eq!(Matrix::new(&ok, 4, 2).unwrap_err(), Error::BufferTooShort { needed: 8, len: 6 });
     let single = Matrix::new(&ok[..2], 1, 2).unwrap();
-    assert_eq!(knn::graph(single, 1, &o).unwrap_err(), Error::InvalidK { k: 1, max: 0 });
+    assert_eq!(knn::graph(single, 1, IP, &EXEC).unwrap_err(), Error::InvalidK { k: 1, max: 0 });
 
     let mut bad = ok;
     bad[3] = f32::NAN;
-    assert_eq!(knn::graph(Matrix::new(&bad, 3, 2).unwrap(), 1, &o).unwrap_err(), Error::NonFinite { row: 1, col: 1 });
+    assert_eq!(
+        knn::graph(Matrix::new(&bad, 3, 2).unwrap(), 1, IP, &EXEC).unwrap_err(),
+        Error::NonFinite { row: 1, col: 1 }
+    );
     bad[3] = f32::INFINITY;
-    assert_eq!(knn::graph(Matrix::new(&bad, 3, 2).unwrap(), 1, &o).unwrap_err(), Error::NonFinite { row: 1, col: 1 });
+    assert_eq!(
+        knn::graph(Matrix::new(&bad, 3, 2).unwrap(), 1, IP, &EXEC).unwrap_err(),
+        Error::NonFinite { row: 1, col: 1 }
+    );
     let h = [f16::ONE, f16::NEG_INFINITY, f16::ONE, f16::ONE];
-    assert_eq!(knn::graph(Matrix::new(&h, 2, 2).unwrap(), 1, &o).unwrap_err(), Error::NonFinite { row: 0, col: 1 });
+    assert_eq!(
+        knn::graph(Matrix::new(&h, 2, 2).unwrap(), 1, IP, &EXEC).unwrap_err(),
+        Error::NonFinite { row: 0, col: 1 }
+    );
     let huge = [1.0f32, 0.0, 3.0e19, 0.0, 0.0, 1.0];
-    assert_eq!(knn::graph(Matrix::new(&huge, 3, 2).unwrap(), 1, &o).unwrap_err(), Error::MagnitudeTooLarge { row: 1 });
+    assert_eq!(
+        knn::graph(Matrix::new(&huge, 3, 2).unwrap(), 1, IP, &EXEC).unwrap_err(),
+        Error::MagnitudeTooLarge { row: 1 }
+    );
 
     let zero = [1.0f32, 0.0, 0.0, 0.0, 1.0, 1.0];
-    let cos = KnnOptions::with_similarity(Similarity::Cosine);
-    assert_eq!(knn::graph(Matrix::new(&zero, 3, 2).unwrap(), 1, &cos).unwrap_err(), Error::ZeroNorm { row: 1 });
+    assert_eq!(knn::graph(Matrix::new(&zero, 3, 2).unwrap(), 1, COS, &EXEC).unwrap_err(), Error::ZeroNorm { row: 1 });
     // Inner product accepts a zero row: it has similarity 0 to everything.
-    assert!(knn::graph(Matrix::new(&zero, 3, 2).unwrap(), 1, &o).is_ok());
+    assert!(knn::graph(Matrix::new(&zero, 3, 2).unwrap(), 1, IP, &EXEC).is_ok());
 
     let three = Matrix::new(&ok[..3], 1, 3).unwrap();
-    assert_eq!(knn::search(three, x, 1, &o).unwrap_err(), Error::DimensionMismatch { a: 3, b: 2 });
+    assert_eq!(knn::search(three, x, 1, IP, &EXEC).unwrap_err(), Error::DimensionMismatch { a: 3, b: 2 });
     let hx = [f16::ONE; 2];
-    assert_eq!(knn::search(Matrix::new(&hx, 1, 2).unwrap(), x, 1, &o).unwrap_err(), Error::DtypeMismatch);
+    assert_eq!(knn::search(Matrix::new(&hx, 1, 2).unwrap(), x, 1, IP, &EXEC).unwrap_err(), Error::DtypeMismatch);
     let two = Matrix::new(&ok[..4], 2, 2).unwrap();
-    assert_eq!(metrics::mutual_knn(x, two, 1, &o).unwrap_err(), Error::RowCountMismatch { a: 3, b: 2 });
+    assert_eq!(metrics::mutual_knn(x, two, 1, IP, &EXEC).unwrap_err(), Error::RowCountMismatch { a: 3, b: 2 });
 
     let (mut i, mut s) = (vec![0u32; 5], vec![0f32; 6]);
-    assert_eq!(knn::graph_into(x, 2, &o, &mut i, &mut s).unwrap_err(), Error::OutputTooShort { needed: 6, len: 5 });
+    assert_eq!(
+        knn::graph_into(x, 2, IP, &EXEC, &mut i, &mut s).unwrap_err(),
+        Error::OutputTooShort { needed: 6, len: 5 }
+    );
 
     for isa in Isa::ALL.into_iter().filter(|i| !i.is_available()) {
-        let e = knn::graph(x, 1, &KnnOptions { isa: Some(isa), ..o }).unwrap_err();
+        let e = knn::graph(x, 1, IP, &EXEC.with_isa(Some(isa))).unwrap_err();
         assert_eq!(e, Error::IsaUnavailable(isa));
     }
 }
@@ -286,8 +301,8 @@ fn bad_input_is_a_typed_error() {
 fn reports_the_expected_isa() {
     let best = Isa::best();
     let data = [1.0f32, 2.0, 3.0, 4.0, 5.0, 7.0];
-    let g = knn::graph(Matrix::new(&data, 3, 2).unwrap(), 1, &KnnOptions::default()).unwrap();
-    assert_eq!(g.isa(), best);
+    let g = knn::graph(Matrix::new(&data, 3, 2).unwrap(), 1, IP, &EXEC).unwrap();
+    assert_eq!(g.isa(), Some(best));
     println!("ISA = {best}");
     if let Ok(want) = std::env::var("EXPECT_ISA") {
         assert_eq!(best.name(), want, "expected the {want} path, ran {best}");
@@ -301,23 +316,21 @@ fn fuzzer_regressions() {
     use repalign::metrics::{self, Kernel};
     // Cosine on rows with a tiny non-zero norm: f32 cannot hold their similarities.
     let tiny = [1e-25f32, 0.0, 0.0, 1e-25, 1.0, 1.0, 1.0, 0.0];
-    let cos = KnnOptions::with_similarity(Similarity::Cosine);
-    assert_eq!(knn::graph(Matrix::new(&tiny, 4, 2).unwrap(), 1, &cos).unwrap_err(), Error::ZeroNorm { row: 0 });
+    assert_eq!(knn::graph(Matrix::new(&tiny, 4, 2).unwrap(), 1, COS, &EXEC).unwrap_err(), Error::ZeroNorm { row: 0 });
     // A thread count that overflows block arithmetic is clamped, not a panic.
     let x = [1.0f32, 0.0, 0.0, 1.0, 1.0, 1.0];
-    let huge = KnnOptions { threads: 1 << 62, ..KnnOptions::default() };
-    assert!(knn::graph(Matrix::new(&x, 3, 2).unwrap(), 1, &huge).is_ok());
+    assert!(knn::graph(Matrix::new(&x, 3, 2).unwrap(), 1, IP, &EXEC.with_threads(1 << 62)).is_ok());
     // An RBF sigma whose 2 sigma² underflows.
     let m = Matrix::new(&x, 3, 2).unwrap();
     assert!(matches!(
-        metrics::cka(m, m, Kernel::Rbf { sigma: 1e-200 }, false, 0).unwrap_err(),
+        metrics::cka(m, m, Kernel::Rbf { sigma: 1e-200 }, false, &EXEC).unwrap_err(),
         Error::InvalidParameter { .. }
     ));
     // Unbiased CKA of a constant kernel (all-zero features, RBF): 0 or "undefined", never NaN.
     let zeros = [0.0f32; 7 * 3];
     let z = Matrix::new(&zeros, 7, 3).unwrap();
     for unbiased in [false, true] {
-        match metrics::cka(z, z, Kernel::Rbf { sigma: 1.0 }, unbiased, 0) {
+        match metrics::cka(z, z, Kernel::Rbf { sigma: 1.0 }, unbiased, &EXEC) {
             Ok(v) => assert!(v.is_finite(), "{v}"),
             Err(e) => assert!(matches!(e, Error::NumericalRange { .. }), "{e}"),
         }
@@ -331,10 +344,9 @@ fn zero_width_rows_fail_before_allocating() {
     let empty: [f32; 0] = [];
     let huge = Matrix::with_stride(&empty, 1 << 33, 0, 0).unwrap();
     let small = Matrix::new(&[1.0f32, 2.0], 2, 1).unwrap();
-    let o = KnnOptions::default();
-    assert_eq!(knn::graph(huge, 1, &o).unwrap_err(), Error::ZeroDimension);
-    assert!(knn::graph_with_progress(huge, 1, &o, &|_, _| {}).is_err());
-    assert!(knn::search(huge, small, 1, &o).is_err());
-    assert!(knn::search(small, huge, 1, &o).is_err());
-    assert!(metrics::mutual_knn(huge, huge, 1, &o).is_err());
+    assert_eq!(knn::graph(huge, 1, IP, &EXEC).unwrap_err(), Error::ZeroDimension);
+    assert!(knn::graph(huge, 1, IP, &EXEC.with_progress(&|_| {})).is_err());
+    assert!(knn::search(huge, small, 1, IP, &EXEC).is_err());
+    assert!(knn::search(small, huge, 1, IP, &EXEC).is_err());
+    assert!(metrics::mutual_knn(huge, huge, 1, IP, &EXEC).is_err());
 }

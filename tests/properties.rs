@@ -5,9 +5,12 @@
 mod common;
 
 use common::Rng;
-use repalign::knn::KnnOptions;
+use repalign::knn::Similarity;
 use repalign::metrics::{self, Kernel, KnnMetric};
-use repalign::{AnyMatrix, Matrix};
+use repalign::{AnyMatrix, Exec, Matrix};
+
+const IP: Similarity = Similarity::InnerProduct;
+const EXEC: Exec<'static> = Exec::new();
 
 fn gauss(rng: &mut Rng, n: usize, d: usize) -> Vec<f32> {
     rng.gauss(n * d)
@@ -18,16 +21,15 @@ type NamedMetric = (&'static str, Box<dyn Fn(AnyMatrix<'_>, AnyMatrix<'_>) -> f6
 
 /// Every symmetric metric, as a closure of (A, B).
 fn symmetric_metrics() -> Vec<NamedMetric> {
-    let o = KnnOptions::default();
     let mut v: Vec<NamedMetric> = Vec::new();
     for m in [KnnMetric::Mutual, KnnMetric::Lcs, KnnMetric::EditDistance, KnnMetric::Jaccard] {
-        v.push((m.name(), Box::new(move |a, b| metrics::knn_metric(m, a, b, 7, &o).unwrap())));
+        v.push((m.name(), Box::new(move |a, b| metrics::knn_metric(m, a, b, 7, IP, &EXEC).unwrap())));
     }
-    v.push(("cka", Box::new(|a, b| metrics::cka(a, b, Kernel::Linear, false, 0).unwrap())));
-    v.push(("unbiased_cka", Box::new(|a, b| metrics::cka(a, b, Kernel::Linear, true, 0).unwrap())));
-    v.push(("cka_rbf", Box::new(|a, b| metrics::cka(a, b, Kernel::Rbf { sigma: 4.0 }, false, 0).unwrap())));
-    v.push(("cknna_biased", Box::new(|a, b| metrics::cknna(a, b, 7, false, 0).unwrap())));
-    v.push(("svcca", Box::new(|a, b| metrics::svcca(a, b, 5).unwrap())));
+    v.push(("cka", Box::new(|a, b| metrics::cka(a, b, Kernel::Linear, false, &EXEC).unwrap())));
+    v.push(("unbiased_cka", Box::new(|a, b| metrics::cka(a, b, Kernel::Linear, true, &EXEC).unwrap())));
+    v.push(("cka_rbf", Box::new(|a, b| metrics::cka(a, b, Kernel::Rbf { sigma: 4.0 }, false, &EXEC).unwrap())));
+    v.push(("cknna_biased", Box::new(|a, b| metrics::cknna(a, b, 7, false, &EXEC).unwrap())));
+    v.push(("svcca", Box::new(|a, b| metrics::svcca(a, b, 5, &EXEC).unwrap())));
     v
 }
 
@@ -60,9 +62,11 @@ fn one_permutation_of_both_inputs_changes_nothing() {
     let (pa, pb) = (permute(&a, da), permute(&b, db));
     let (ma, mb) = (Matrix::new(&a, n, da).unwrap(), Matrix::new(&b, n, db).unwrap());
     let (qa, qb) = (Matrix::new(&pa, n, da).unwrap(), Matrix::new(&pb, n, db).unwrap());
-    let o = KnnOptions::default();
     for m in KnnMetric::ALL {
-        let (x, y) = (metrics::knn_metric(m, ma, mb, 6, &o).unwrap(), metrics::knn_metric(m, qa, qb, 6, &o).unwrap());
+        let (x, y) = (
+            metrics::knn_metric(m, ma, mb, 6, IP, &EXEC).unwrap(),
+            metrics::knn_metric(m, qa, qb, 6, IP, &EXEC).unwrap(),
+        );
         assert_eq!(x, y, "{}", m.name());
     }
     for (name, f) in symmetric_metrics() {
@@ -70,7 +74,8 @@ fn one_permutation_of_both_inputs_changes_nothing() {
         assert!((x - y).abs() <= 1e-9 * x.abs().max(1.0), "{name}: {x} vs {y}");
     }
     for unbiased in [false, true] {
-        let (x, y) = (metrics::cknna(ma, mb, 6, unbiased, 0).unwrap(), metrics::cknna(qa, qb, 6, unbiased, 0).unwrap());
+        let (x, y) =
+            (metrics::cknna(ma, mb, 6, unbiased, &EXEC).unwrap(), metrics::cknna(qa, qb, 6, unbiased, &EXEC).unwrap());
         assert!((x - y).abs() <= 1e-9, "cknna unbiased={unbiased}: {x} vs {y}");
     }
 }
@@ -97,9 +102,9 @@ fn cka_is_invariant_to_rotations_and_isotropic_scaling() {
     let scaled: Vec<f32> = a.iter().map(|x| x * 3.5).collect();
     let mb = Matrix::new(&b, n, 12).unwrap();
     for unbiased in [false, true] {
-        let base = metrics::cka(Matrix::new(&a, n, d).unwrap(), mb, Kernel::Linear, unbiased, 0).unwrap();
+        let base = metrics::cka(Matrix::new(&a, n, d).unwrap(), mb, Kernel::Linear, unbiased, &EXEC).unwrap();
         for (what, x) in [("rotated", &rotated), ("scaled", &scaled)] {
-            let got = metrics::cka(Matrix::new(x, n, d).unwrap(), mb, Kernel::Linear, unbiased, 0).unwrap();
+            let got = metrics::cka(Matrix::new(x, n, d).unwrap(), mb, Kernel::Linear, unbiased, &EXEC).unwrap();
             assert!((got - base).abs() < 1e-5, "{what} unbiased={unbiased}: {got} vs {base}");
         }
     }
@@ -111,17 +116,16 @@ fn a_representation_aligns_perfectly_with_itself() {
     let (n, d, k) = (70, 19, 8);
     let a = gauss(&mut rng, n, d);
     let m = Matrix::new(&a, n, d).unwrap();
-    let o = KnnOptions::default();
-    assert_eq!(metrics::mutual_knn(m, m, k, &o).unwrap(), 1.0);
-    assert_eq!(metrics::knn_metric(KnnMetric::Cycle, m, m, k, &o).unwrap(), 1.0);
-    assert_eq!(metrics::knn_metric(KnnMetric::Lcs, m, m, k, &o).unwrap(), k as f64);
-    assert_eq!(metrics::knn_metric(KnnMetric::EditDistance, m, m, k, &o).unwrap(), 1.0);
-    assert_eq!(metrics::knn_metric(KnnMetric::Jaccard, m, m, k, &o).unwrap(), 1.0);
-    assert!((metrics::cka(m, m, Kernel::Linear, false, 0).unwrap() - 1.0).abs() < 1e-6);
-    assert!((metrics::svcca(m, m, 5).unwrap() - 1.0).abs() < 1e-9);
+    assert_eq!(metrics::mutual_knn(m, m, k, IP, &EXEC).unwrap(), 1.0);
+    assert_eq!(metrics::knn_metric(KnnMetric::Cycle, m, m, k, IP, &EXEC).unwrap(), 1.0);
+    assert_eq!(metrics::knn_metric(KnnMetric::Lcs, m, m, k, IP, &EXEC).unwrap(), k as f64);
+    assert_eq!(metrics::knn_metric(KnnMetric::EditDistance, m, m, k, IP, &EXEC).unwrap(), 1.0);
+    assert_eq!(metrics::knn_metric(KnnMetric::Jaccard, m, m, k, IP, &EXEC).unwrap(), 1.0);
+    assert!((metrics::cka(m, m, Kernel::Linear, false, &EXEC).unwrap() - 1.0).abs() < 1e-6);
+    assert!((metrics::svcca(m, m, 5, &EXEC).unwrap() - 1.0).abs() < 1e-9);
     // Unrelated representations sit near chance: k / (N - 1) for mutual kNN.
     let b = gauss(&mut rng, n, d);
     let chance = k as f64 / (n - 1) as f64;
-    let s = metrics::mutual_knn(m, Matrix::new(&b, n, d).unwrap(), k, &o).unwrap();
+    let s = metrics::mutual_knn(m, Matrix::new(&b, n, d).unwrap(), k, IP, &EXEC).unwrap();
     assert!(s < 3.0 * chance, "{s} vs chance {chance}");
 }

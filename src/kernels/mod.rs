@@ -2,6 +2,7 @@
 //!
 //! - [`pack`]: widen f32/f16/bf16 rows into zero-padded f32 micro-panels.
 //! - [`tile`]: the register-tiled microkernel (MR query rows x NR candidate rows).
+//! - [`shared_count`]: neighbours two lists share, under a permutation (the calibration null).
 //! - [`block`]: a query super-block (packed once, all features) against one candidate
 //!   block, depth-sliced so a B micro-panel stays in L1 and the A slice in L2.
 //!
@@ -12,16 +13,44 @@
 
 pub(crate) mod block;
 pub(crate) mod pack;
+pub(crate) mod shared_count;
 pub(crate) mod tile;
+
+use pulp::Simd;
 
 /// Register tile `(MR, NRV)` for a backend with `lanes` f32 lanes: MR query rows times
 /// NRV vectors of candidates, sized so accumulators plus operands fit the register file
-/// (AVX2: 6x2 of 16 registers; AVX-512: 14x2 of 32; NEON: 8x3 of 32).
+/// (AVX2: 6x2 of 16 registers; AVX-512: 14x2 of 32; NEON: 8x3 of 32; scalar: 6x2).
+///
+/// The one map from lanes to tile shape: [`tiled`] dispatches on it, the buffers are sized
+/// from it. A backend with another lane count fails to compile (no silent fallback).
 pub(crate) const fn tile_shape(lanes: usize) -> (usize, usize) {
     match lanes {
-        16.. => (14, 2),
+        16 => (14, 2),
         4 => (8, 3),
-        _ => (6, 2),
+        1 | 8 => (6, 2),
+        _ => panic!("no register tile for this lane count: add one to tile_shape"),
+    }
+}
+
+/// An operation over the register-tiled kernel, monomorphised for one tile shape.
+pub(crate) trait Tiled {
+    /// What the operation returns.
+    type Output;
+    /// Runs with MR x NRV tiles on `simd`.
+    fn run<S: Simd, const MR: usize, const NRV: usize>(self, simd: S) -> Self::Output;
+}
+
+/// Runs `op` with the tile shape of `S` (see [`tile_shape`]): the one place where a tile
+/// shape becomes const generics, for the kNN engine, the Gram kernel and the benchmarks.
+// PERF: inline(always) keeps the kernel inside the caller's target features.
+#[inline(always)]
+pub(crate) fn tiled<S: Simd, Op: Tiled>(simd: S, op: Op) -> Op::Output {
+    match const { tile_shape(S::F32_LANES) } {
+        (14, 2) => op.run::<S, 14, 2>(simd),
+        (8, 3) => op.run::<S, 8, 3>(simd),
+        (6, 2) => op.run::<S, 6, 2>(simd),
+        _ => unreachable!("tile_shape returns one of the shapes above"),
     }
 }
 
@@ -59,11 +88,14 @@ pub fn bench_tile(isa: crate::Isa, depth: usize, reps: usize) -> crate::Result<(
         type Output = (f32, u64);
         #[inline(always)]
         fn with_simd<S: pulp::Simd>(self, simd: S) -> (f32, u64) {
-            match tile_shape(S::F32_LANES) {
-                (14, 2) => run::<S, 14, 2>(simd, self.depth, self.reps),
-                (8, 3) => run::<S, 8, 3>(simd, self.depth, self.reps),
-                _ => run::<S, 6, 2>(simd, self.depth, self.reps),
-            }
+            tiled(simd, self)
+        }
+    }
+    impl Tiled for Bench {
+        type Output = (f32, u64);
+        #[inline(always)]
+        fn run<S: pulp::Simd, const MR: usize, const NRV: usize>(self, simd: S) -> (f32, u64) {
+            run::<S, MR, NRV>(simd, self.depth, self.reps)
         }
     }
     #[inline(always)]

@@ -13,13 +13,18 @@ use crate::matrix::Matrix;
 /// may be thinner). `row_buf` is scratch of at least `w * kc` floats.
 ///
 /// Rows are packed a panel (`w` rows) at a time, all slices, so each source row is read
-/// front to back while it is hot.
+/// front to back while it is hot. `native`: the kernels run on a native ISA, so packing
+/// may use this CPU's instructions too (AVX transposes, F16C widening); otherwise it stays
+/// portable, which honours a forced `Isa::Scalar` or emulated backend. The bytes are the
+/// same either way.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn panels<T: Element>(
     m: &Matrix<'_, T>,
     r0: usize,
     rows: usize,
     kc: usize,
     w: usize,
+    native: bool,
     out: &mut [f32],
     row_buf: &mut [f32],
 ) {
@@ -30,7 +35,7 @@ pub(crate) fn panels<T: Element>(
     // PERF: with AVX, whole groups go through 8 x 8 register transposes: packing went from
     // about 10% to 6% of a 4096 x 4096 graph. The bits are the same.
     #[cfg(target_arch = "x86_64")]
-    let avx = avx::available();
+    let avx = native && avx::available();
     for t in 0..rows_pad / w {
         let mut p0 = 0;
         while p0 < depth {
@@ -42,7 +47,8 @@ pub(crate) fn panels<T: Element>(
             let direct = T::DTYPE == Dtype::F32;
             if !direct {
                 for r in 0..live {
-                    T::widen(&m.row(r0 + t * w + r)[p0..p0 + kc], &mut row_buf[r * kc..(r + 1) * kc]);
+                    let (src, dst) = (&m.row(r0 + t * w + r)[p0..p0 + kc], &mut row_buf[r * kc..(r + 1) * kc]);
+                    if native { T::widen(src, dst) } else { T::widen_portable(src, dst) }
                 }
             }
             let source = |r: usize| -> &[f32] {
@@ -167,11 +173,11 @@ mod tests {
         let mut buf = [0.0f32; 2 * 3];
         // rows 1..3, slices of 3 features then 1, panel width 2: one panel, no padding.
         let mut out = [f32::NAN; 2 * 4];
-        panels(&m, 1, 2, 3, 2, &mut out, &mut buf);
+        panels(&m, 1, 2, 3, 2, true, &mut out, &mut buf);
         assert_eq!(out, [10.0, 20.0, 11.0, 21.0, 12.0, 22.0, 13.0, 23.0]);
         // rows 0..3, slices of 3 and 1 features, two panels per slice, the last half padding.
         let mut out = [f32::NAN; 4 * 4];
-        panels(&m, 0, 3, 3, 2, &mut out, &mut buf);
+        panels(&m, 0, 3, 3, 2, true, &mut out, &mut buf);
         assert_eq!(out, [0.0, 10.0, 1.0, 11.0, 2.0, 12.0, 20.0, 0.0, 21.0, 0.0, 22.0, 0.0, 3.0, 13.0, 23.0, 0.0]);
     }
 
@@ -180,11 +186,13 @@ mod tests {
         let data = [half::f16::from_f32(1.5), half::f16::from_f32(-2.0)];
         let m = Matrix::new(&data, 2, 1).unwrap();
         let (mut out, mut buf) = ([0.0f32; 2], [0.0f32; 2]);
-        panels(&m, 0, 2, 1, 2, &mut out, &mut buf);
-        assert_eq!(out, [1.5, -2.0]);
+        for native in [true, false] {
+            panels(&m, 0, 2, 1, 2, native, &mut out, &mut buf);
+            assert_eq!(out, [1.5, -2.0]);
+        }
         let data = [half::bf16::from_f32(0.25), half::bf16::from_f32(3.0)];
         let m = Matrix::new(&data, 2, 1).unwrap();
-        panels(&m, 0, 2, 1, 2, &mut out, &mut buf);
+        panels(&m, 0, 2, 1, 2, false, &mut out, &mut buf);
         assert_eq!(out, [0.25, 3.0]);
     }
 
@@ -195,13 +203,14 @@ mod tests {
         let (rows, cols, stride) = (21, 37, 40);
         let data: alloc::vec::Vec<f32> = (0..rows * stride).map(|i| i as f32 * 0.5 - 7.0).collect();
         let m = Matrix::with_stride(&data, rows, cols, stride).unwrap();
-        for (r0, n, kc, w) in
-            [(0usize, 21usize, 16usize, 32usize), (3, 18, 13, 14), (1, 20, 37, 8), (0, 21, 9, 16), (5, 9, 40, 24)]
-        {
+        let cases =
+            [(0usize, 21usize, 16usize, 32usize), (3, 18, 13, 14), (1, 20, 37, 8), (0, 21, 9, 16), (5, 9, 40, 24)];
+        // Both the register (native) and the portable paths.
+        for (native, (r0, n, kc, w)) in [true, false].into_iter().flat_map(|nat| cases.map(|c| (nat, c))) {
             let rows_pad = n.div_ceil(w) * w;
             let mut out = alloc::vec![f32::NAN; rows_pad * cols];
             let mut buf = alloc::vec![0.0f32; w * kc];
-            panels(&m, r0, n, kc, w, &mut out, &mut buf);
+            panels(&m, r0, n, kc, w, native, &mut out, &mut buf);
             let mut p0 = 0;
             while p0 < cols {
                 let kc = kc.min(cols - p0);

@@ -3,8 +3,8 @@
 //! The unit of work is a super-block of query rows, packed once. For a self graph only
 //! pairs i < j are scored (candidates from the super-block's first row on, and in the
 //! diagonal block only tiles above the diagonal), so each pair is computed once: it goes
-//! to row i's heap (in the output) and to row j's heap in the thread's [`Private`] set. [`merge_private`] then folds the private heaps
-//! into the output. Heaps start full of [`SENTINEL`]s; the order contract makes every
+//! to row i's heap (in the output) and to row j's heap in the thread's [`Private`] set. [`merge_private`] then
+//! folds the private heaps into the output. Heaps start full of [`SENTINEL`]s; the order contract makes every
 //! merge exact, so neither the split between threads nor the schedule changes a result.
 
 use alloc::vec;
@@ -13,7 +13,7 @@ use alloc::vec::Vec;
 use pulp::{Simd, WithSimd};
 
 use crate::element::Element;
-use crate::kernels::{block, candidate_block_rows, tile_shape};
+use crate::kernels::{Tiled, block, candidate_block_rows, tiled};
 use crate::matrix::Matrix;
 use crate::topk::{SENTINEL, TopK};
 
@@ -26,6 +26,8 @@ pub(crate) struct Job<'a, T> {
     pub symmetric: bool,
     /// Cosine: per-row inverse norms; a score becomes `dot * (inv_q * inv_d)`.
     pub scales: Option<(&'a [f32], &'a [f32])>,
+    /// The ISA is a native one: packing may use its own instructions (see `pack::panels`).
+    pub native: bool,
 }
 
 /// Output rows of one super-block: `k` heap entries per row, initially [`SENTINEL`]s.
@@ -95,11 +97,16 @@ impl<T: Element> WithSimd for RunUnits<'_, '_, '_, T> {
 
     #[inline(always)]
     fn with_simd<S: Simd>(self, simd: S) {
-        match tile_shape(S::F32_LANES) {
-            (14, 2) => run::<S, 14, 2, T>(simd, self),
-            (8, 3) => run::<S, 8, 3, T>(simd, self),
-            _ => run::<S, 6, 2, T>(simd, self),
-        }
+        tiled(simd, self)
+    }
+}
+
+impl<T: Element> Tiled for RunUnits<'_, '_, '_, T> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run<S: Simd, const MR: usize, const NRV: usize>(self, simd: S) {
+        run::<S, MR, NRV, T>(simd, self)
     }
 }
 
@@ -112,7 +119,7 @@ fn run<S: Simd, const MR: usize, const NRV: usize, T: Element>(simd: S, op: RunU
     let n = job.database.rows();
     for unit in units {
         let (q0, qn) = (unit.q0, unit.indices.len() / job.k);
-        block::pack_queries(lanes, &job.queries, q0, qn, &mut scratch);
+        block::pack_queries(lanes, &job.queries, q0, qn, job.native, &mut scratch);
         let mut heaps: Vec<TopK<'_>> = unit
             .scores
             .chunks_exact_mut(job.k)
@@ -126,7 +133,7 @@ fn run<S: Simd, const MR: usize, const NRV: usize, T: Element>(simd: S, op: RunU
             let cn = cb.min(if c0 < diagonal_end { diagonal_end } else { n } - c0);
             // The diagonal block: only pairs with j > i are computed and offered (both ways).
             let upper = (c0 < diagonal_end).then_some((q0, c0));
-            let ldc = block::scores::<S, MR, NRV, T>(simd, qn, &job.database, c0, cn, upper, &mut scratch);
+            let ldc = block::scores::<S, MR, NRV, T>(simd, qn, &job.database, c0, cn, upper, job.native, &mut scratch);
             let scores = &mut scratch.scores;
             if let Some((q_scale, d_scale)) = job.scales {
                 apply_scales(simd, scores, ldc, &q_scale[q0..q0 + qn], &d_scale[c0..c0 + cn]);

@@ -9,14 +9,15 @@ use crate::isa::Isa;
 use crate::topk::TopK;
 
 /// Neighbour lists of `rows` queries, `k` per row, best first (see [`crate::topk`] for
-/// the order), with the similarity of each neighbour and the backend that computed them.
+/// the order), with the similarity of each neighbour and the backend that computed them
+/// (none for a [`merge`] of lists).
 #[derive(Debug, Clone, PartialEq)]
 pub struct KnnGraph {
     pub(crate) rows: usize,
     pub(crate) k: usize,
     pub(crate) indices: Vec<u32>,
     pub(crate) scores: Vec<f32>,
-    pub(crate) isa: Isa,
+    pub(crate) isa: Option<Isa>,
 }
 
 impl KnnGraph {
@@ -44,9 +45,25 @@ impl KnnGraph {
     pub fn row_scores(&self, i: usize) -> &[f32] {
         &self.scores[i * self.k..(i + 1) * self.k]
     }
-    /// The backend that computed the scores.
-    pub fn isa(&self) -> Isa {
+    /// The backend that computed the scores; `None` for a [`merge`] (which only compares them).
+    pub fn isa(&self) -> Option<Isa> {
         self.isa
+    }
+    /// The graph of the same rows reordered by `perm` (row i becomes row `perm[i]`, and
+    /// every index is relabelled to match), as a graph of the permuted rows would be up to
+    /// ties: neighbours of equal similarity keep their order here, where recomputing would
+    /// put the lower new index first. `perm` must be a permutation of `0..rows`.
+    pub fn permuted(&self, perm: &[u32]) -> KnnGraph {
+        let mut inverse = vec![0u32; perm.len()];
+        for (i, &p) in perm.iter().enumerate() {
+            inverse[p as usize] = i as u32;
+        }
+        let (mut indices, mut scores) = (Vec::with_capacity(self.indices.len()), Vec::with_capacity(self.scores.len()));
+        for &p in perm {
+            indices.extend(self.row(p as usize).iter().map(|&j| inverse[j as usize]));
+            scores.extend_from_slice(self.row_scores(p as usize));
+        }
+        KnnGraph { rows: self.rows, k: self.k, indices, scores, isa: self.isa }
     }
     /// A borrowed view, e.g. for the metrics or [`merge`].
     pub fn as_ref(&self) -> GraphRef<'_> {
@@ -144,7 +161,7 @@ pub fn merge(parts: &[GraphRef<'_>], k: usize) -> Result<KnnGraph> {
             return Err(Error::InvalidGraph { row: r, index });
         }
     }
-    Ok(KnnGraph { rows, k, indices, scores, isa: Isa::Scalar })
+    Ok(KnnGraph { rows, k, indices, scores, isa: None })
 }
 
 /// The first index in `row` that is `>= n` or repeats an earlier one, if any.

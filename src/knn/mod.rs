@@ -2,6 +2,7 @@
 //!
 //! - [`graph`]: each row's `k` most similar *other* rows (self excluded).
 //! - [`search`]: each query's `k` most similar database rows (no exclusion).
+//! - [`gram`]: every inner product (N x N), on the same engine, for the kernel metrics.
 //! - [`merge`]: the top `k` of several partial lists, so a database split into shards
 //!   (on several machines) gives exactly the single-pass answer.
 //!
@@ -16,20 +17,25 @@
 //! products could overflow f32, cosine on a zero-norm row, an unavailable ISA.
 
 mod engine;
+mod gram;
 mod graph;
 
 use alloc::vec;
 use alloc::vec::Vec;
 
+pub use gram::gram;
 pub(crate) use graph::find_invalid;
 pub use graph::{GraphRef, KnnGraph, merge};
 
 use crate::dispatch;
 use crate::element::Element;
 use crate::error::{Error, Result};
+use crate::exec::{Exec, Progress};
 use crate::isa::Isa;
 use crate::kernels::super_block_rows;
+use crate::layers::each_dtype;
 use crate::matrix::{AnyMatrix, Matrix};
+use crate::pool;
 use crate::topk::SENTINEL;
 use engine::{Job, Private, RunUnits, Unit, merge_private};
 
@@ -43,72 +49,25 @@ pub enum Similarity {
     Cosine,
 }
 
-/// Options shared by every kNN computation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct KnnOptions {
-    /// Inner product (default) or cosine.
-    pub similarity: Similarity,
-    /// Worker threads; 0 = all available cores. Ignored without the `std` feature.
-    /// Results do not depend on it.
-    pub threads: usize,
-    /// Force a backend (tests, benchmarks); `None` = [`Isa::best`]. Results do not depend on it.
-    pub isa: Option<Isa>,
-}
-
-impl KnnOptions {
-    /// Default options with the given similarity.
-    pub fn with_similarity(similarity: Similarity) -> Self {
-        Self { similarity, ..Self::default() }
-    }
-}
-
-/// The `k` most similar other rows of every row of `x`.
-pub fn graph<'a>(x: impl Into<AnyMatrix<'a>>, k: usize, opts: &KnnOptions) -> Result<KnnGraph> {
-    graph_with_progress(x, k, opts, &silent)
-}
-
-/// [`graph`], calling `progress(done, total)` from the worker threads as blocks of rows are
-/// taken up (`total` blocks; a last call has `done == total`). For a progress bar: keep it
-/// cheap, it runs between blocks of work. The result is [`graph`]'s, bit for bit.
-pub fn graph_with_progress<'a>(
-    x: impl Into<AnyMatrix<'a>>,
-    k: usize,
-    opts: &KnnOptions,
-    progress: &(dyn Fn(usize, usize) + Sync),
-) -> Result<KnnGraph> {
+/// The `k` most similar other rows of every row of `x`. Reports [`Progress::Blocks`] as
+/// blocks of rows are taken up.
+pub fn graph<'a>(x: impl Into<AnyMatrix<'a>>, k: usize, similarity: Similarity, exec: &Exec<'_>) -> Result<KnnGraph> {
     let x = x.into();
     let (indices, scores) = output(x.rows(), k, x.rows(), x.cols());
-    finish(x.rows(), k, indices, scores, |i, s| self_graph(x, k, opts, i, s, progress))
+    finish(x.rows(), k, indices, scores, |i, s| graph_into(x, k, similarity, exec, i, s))
 }
-
-/// No progress reporting.
-fn silent(_done: usize, _total: usize) {}
 
 /// [`graph`] into caller buffers of at least `rows * k` entries each; returns the ISA used.
 pub fn graph_into<'a>(
     x: impl Into<AnyMatrix<'a>>,
     k: usize,
-    opts: &KnnOptions,
+    similarity: Similarity,
+    exec: &Exec<'_>,
     indices: &mut [u32],
     scores: &mut [f32],
 ) -> Result<Isa> {
-    self_graph(x.into(), k, opts, indices, scores, &silent)
-}
-
-/// The self graph of `x` on its dtype's engine.
-fn self_graph(
-    x: AnyMatrix<'_>,
-    k: usize,
-    opts: &KnnOptions,
-    indices: &mut [u32],
-    scores: &mut [f32],
-    progress: &(dyn Fn(usize, usize) + Sync),
-) -> Result<Isa> {
-    match x {
-        AnyMatrix::F32(m) => compute(m, m, true, k, opts, indices, scores, progress),
-        AnyMatrix::F16(m) => compute(m, m, true, k, opts, indices, scores, progress),
-        AnyMatrix::Bf16(m) => compute(m, m, true, k, opts, indices, scores, progress),
-    }
+    let out = Out { k, similarity, exec, indices, scores };
+    each_dtype!(AnyMatrix, x.into(), m => compute(m, m, true, out))
 }
 
 /// The `k` most similar rows of `database` for every row of `queries` (same dtype and D).
@@ -116,11 +75,12 @@ pub fn search<'a>(
     queries: impl Into<AnyMatrix<'a>>,
     database: impl Into<AnyMatrix<'a>>,
     k: usize,
-    opts: &KnnOptions,
+    similarity: Similarity,
+    exec: &Exec<'_>,
 ) -> Result<KnnGraph> {
     let (queries, database) = (queries.into(), database.into());
     let (indices, scores) = output(queries.rows(), k, database.rows(), queries.cols().min(database.cols()));
-    finish(queries.rows(), k, indices, scores, |i, s| search_into(queries, database, k, opts, i, s))
+    finish(queries.rows(), k, indices, scores, |i, s| search_into(queries, database, k, similarity, exec, i, s))
 }
 
 /// [`search`] into caller buffers of at least `queries.rows() * k` entries; returns the ISA used.
@@ -128,16 +88,27 @@ pub fn search_into<'a>(
     queries: impl Into<AnyMatrix<'a>>,
     database: impl Into<AnyMatrix<'a>>,
     k: usize,
-    opts: &KnnOptions,
+    similarity: Similarity,
+    exec: &Exec<'_>,
     indices: &mut [u32],
     scores: &mut [f32],
 ) -> Result<Isa> {
+    let out = Out { k, similarity, exec, indices, scores };
     match (queries.into(), database.into()) {
-        (AnyMatrix::F32(q), AnyMatrix::F32(d)) => compute(q, d, false, k, opts, indices, scores, &silent),
-        (AnyMatrix::F16(q), AnyMatrix::F16(d)) => compute(q, d, false, k, opts, indices, scores, &silent),
-        (AnyMatrix::Bf16(q), AnyMatrix::Bf16(d)) => compute(q, d, false, k, opts, indices, scores, &silent),
+        (AnyMatrix::F32(q), AnyMatrix::F32(d)) => compute(q, d, false, out),
+        (AnyMatrix::F16(q), AnyMatrix::F16(d)) => compute(q, d, false, out),
+        (AnyMatrix::Bf16(q), AnyMatrix::Bf16(d)) => compute(q, d, false, out),
         _ => Err(Error::DtypeMismatch),
     }
+}
+
+/// What a kNN call computes besides its inputs, and where the results go.
+struct Out<'e, 'p, 'o> {
+    k: usize,
+    similarity: Similarity,
+    exec: &'e Exec<'p>,
+    indices: &'o mut [u32],
+    scores: &'o mut [f32],
 }
 
 /// Output buffers, or empty ones when `k` is out of range or rows have no features (then
@@ -158,20 +129,16 @@ fn finish(
     run: impl FnOnce(&mut [u32], &mut [f32]) -> Result<Isa>,
 ) -> Result<KnnGraph> {
     let isa = run(&mut indices, &mut scores)?;
-    Ok(KnnGraph { rows, k, indices, scores, isa })
+    Ok(KnnGraph { rows, k, indices, scores, isa: Some(isa) })
 }
 
-#[allow(clippy::too_many_arguments)]
 fn compute<T: Element>(
     queries: Matrix<'_, T>,
     database: Matrix<'_, T>,
     exclude_self: bool,
-    k: usize,
-    opts: &KnnOptions,
-    indices: &mut [u32],
-    scores: &mut [f32],
-    progress: &(dyn Fn(usize, usize) + Sync),
+    out: Out<'_, '_, '_>,
 ) -> Result<Isa> {
+    let Out { k, similarity, exec, indices, scores } = out;
     let (m, n) = (queries.rows(), database.rows());
     if m == 0 || n == 0 {
         return Err(Error::EmptyMatrix);
@@ -195,14 +162,11 @@ fn compute<T: Element>(
             return Err(Error::OutputTooShort { needed, len });
         }
     }
-    let isa = opts.isa.unwrap_or_else(Isa::best);
-    if !isa.is_available() {
-        return Err(Error::IsaUnavailable(isa));
-    }
+    let isa = exec.resolve_isa()?;
 
     let q_sq = queries.scan()?;
     let d_sq = if exclude_self { None } else { Some(database.scan()?) };
-    let scales = match opts.similarity {
+    let scales = match similarity {
         Similarity::InnerProduct => None,
         Similarity::Cosine => {
             let q_inv = inverse_norms(&q_sq)?;
@@ -219,12 +183,13 @@ fn compute<T: Element>(
         k,
         symmetric: exclude_self,
         scales: scales.as_ref().map(|(q, d)| (q.as_slice(), d.as_slice())),
+        native: isa.is_native(),
     };
 
     let (indices, scores) = (&mut indices[..needed], &mut scores[..needed]);
     indices.fill(SENTINEL.1);
     scores.fill(SENTINEL.0);
-    let threads = resolve_threads(opts.threads);
+    let threads = exec.workers();
     let super_block = super_block_rows(isa.f32_lanes(), m, threads);
     let units: Vec<Unit<'_>> = indices
         .chunks_mut(super_block * k)
@@ -233,8 +198,8 @@ fn compute<T: Element>(
         .map(|(u, (indices, scores))| Unit { q0: u * super_block, indices, scores })
         .collect();
     let total = units.len();
-    let private = run_threads(isa, &job, super_block, units, threads, progress)?;
-    progress(total, total);
+    let private = run_threads(isa, &job, super_block, units, threads, exec)?;
+    exec.report(Progress::Blocks { done: total, total });
     merge_private(k, indices, scores, &private);
     // Inputs are checked so that every similarity is finite; this guard keeps a result that
     // escaped f32 anyway (non-finite scores never enter a heap) from being returned.
@@ -259,85 +224,27 @@ fn inverse_norms(sq: &[f64]) -> Result<Vec<f32>> {
         .collect()
 }
 
-/// `threads`, or all available cores for 0 (always 1 without `std`).
-#[cfg(feature = "std")]
-pub(crate) fn resolve_threads(threads: usize) -> usize {
-    // More threads than this is a caller's mistake; it must not overflow block arithmetic.
-    const MAX_THREADS: usize = 1024;
-    if threads == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { threads.min(MAX_THREADS) }
-}
-
-#[cfg(not(feature = "std"))]
-pub(crate) fn resolve_threads(_threads: usize) -> usize {
-    1
-}
-
-/// Runs every unit; returns the threads' private heaps (self graphs only). Threads take
-/// units in order from a shared counter: the largest (first) units go first, which
-/// balances the triangle of a self graph. Each row's result depends only on the set of
-/// scores offered to it, never on which thread offered them, so the schedule never
-/// changes the answer.
-#[cfg(feature = "std")]
+/// Runs every unit on `threads` workers; returns their private heaps (self graphs only).
+/// Workers take units in order: the largest (first) units go first, which balances the
+/// triangle of a self graph. Each row's result depends only on the set of scores offered
+/// to it, never on which thread offered them, so the schedule never changes the answer.
 fn run_threads<T: Element>(
     isa: Isa,
     job: &Job<'_, T>,
     super_block: usize,
     units: Vec<Unit<'_>>,
     threads: usize,
-    progress: &(dyn Fn(usize, usize) + Sync),
+    exec: &Exec<'_>,
 ) -> Result<Vec<Private>> {
-    use std::sync::Mutex;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-
-    let threads = threads.clamp(1, units.len().max(1));
-    let n = job.database.rows();
-    let new_private = || job.symmetric.then(|| Private::new(n, job.k));
     let total = units.len();
-    if threads == 1 {
-        let mut private = new_private();
-        let units = &mut units.into_iter().enumerate().map(|(u, unit)| {
-            progress(u, total);
+    let results = pool::workers(threads, units, |units| {
+        let mut private = job.symmetric.then(|| Private::new(job.database.rows(), job.k));
+        let units = &mut units.map(|(u, unit)| {
+            exec.report(Progress::Blocks { done: u, total });
             unit
         });
         dispatch::run(isa, RunUnits { job, super_block, units, private: private.as_mut() })?;
-        return Ok(private.into_iter().collect());
-    }
-    let slots: Vec<Mutex<Option<Unit<'_>>>> = units.into_iter().map(|u| Mutex::new(Some(u))).collect();
-    let next = AtomicUsize::new(0);
-    std::thread::scope(|s| {
-        let workers: Vec<_> = (0..threads)
-            .map(|_| {
-                s.spawn(|| {
-                    let mut private = new_private();
-                    let units = &mut core::iter::from_fn(|| {
-                        let u = next.fetch_add(1, Ordering::Relaxed);
-                        let slot = slots.get(u)?;
-                        progress(u, total);
-                        slot.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take()
-                    });
-                    dispatch::run(isa, RunUnits { job, super_block, units, private: private.as_mut() })?;
-                    Ok(private)
-                })
-            })
-            .collect();
-        workers
-            .into_iter()
-            .filter_map(|w| w.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)).transpose())
-            .collect()
-    })
-}
-
-#[cfg(not(feature = "std"))]
-fn run_threads<T: Element>(
-    isa: Isa,
-    job: &Job<'_, T>,
-    super_block: usize,
-    units: Vec<Unit<'_>>,
-    _threads: usize,
-    _progress: &(dyn Fn(usize, usize) + Sync),
-) -> Result<Vec<Private>> {
-    let mut private = job.symmetric.then(|| Private::new(job.database.rows(), job.k));
-    let units = &mut units.into_iter();
-    dispatch::run(isa, RunUnits { job, super_block, units, private: private.as_mut() })?;
-    Ok(private.into_iter().collect())
+        Ok(private)
+    });
+    results.into_iter().filter_map(Result::transpose).collect()
 }

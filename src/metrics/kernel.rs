@@ -13,6 +13,8 @@ use alloc::vec;
 use alloc::vec::Vec;
 
 use crate::error::{Error, Result};
+use crate::exec::Exec;
+use crate::isa::Isa;
 use crate::matrix::AnyMatrix;
 use crate::topk::TopK;
 
@@ -34,6 +36,8 @@ pub struct KernelMatrix {
     n: usize,
     /// Symmetric bit for bit: Gram entries are, and so is everything computed from them.
     values: Vec<f64>,
+    /// The backend of the Gram kernel it was built from.
+    isa: Isa,
 }
 
 impl KernelMatrix {
@@ -45,6 +49,10 @@ impl KernelMatrix {
     pub fn values(&self) -> &[f64] {
         &self.values
     }
+    /// The backend that computed the Gram matrix behind it.
+    pub fn isa(&self) -> Isa {
+        self.isa
+    }
     /// The kernel of the samples reordered by `perm`: entry (i, j) is (perm\[i\], perm\[j\]).
     pub fn permuted(&self, perm: &[u32]) -> KernelMatrix {
         let n = self.n;
@@ -55,15 +63,15 @@ impl KernelMatrix {
                 *dst = src[pj as usize];
             }
         }
-        KernelMatrix { n, values }
+        KernelMatrix { n, values, isa: self.isa }
     }
 }
 
 /// Builds the kernel matrix of the rows of `x` (computed once, reusable across comparisons).
-pub fn kernel_matrix<'a>(x: impl Into<AnyMatrix<'a>>, kernel: Kernel, threads: usize) -> Result<KernelMatrix> {
+pub fn kernel_matrix<'a>(x: impl Into<AnyMatrix<'a>>, kernel: Kernel, exec: &Exec<'_>) -> Result<KernelMatrix> {
     let x = x.into();
     let n = x.rows();
-    let g = crate::gram::gram(x, threads, None)?;
+    let (g, isa) = crate::knn::gram(x, exec)?;
     let values = match kernel {
         Kernel::Linear => g.iter().map(|&v| f64::from(v)).collect(),
         Kernel::Rbf { sigma } => {
@@ -85,7 +93,7 @@ pub fn kernel_matrix<'a>(x: impl Into<AnyMatrix<'a>>, kernel: Kernel, threads: u
             v
         }
     };
-    Ok(KernelMatrix { n, values })
+    Ok(KernelMatrix { n, values, isa })
 }
 
 /// A 0/1 neighbour mask and its transpose (CKNNA), one byte per entry.
@@ -220,11 +228,9 @@ pub fn cka<'a, 'b>(
     b: impl Into<AnyMatrix<'b>>,
     kernel: Kernel,
     unbiased: bool,
-    threads: usize,
+    exec: &Exec<'_>,
 ) -> Result<f64> {
-    let (a, b) = (a.into(), b.into());
-    super::same_samples(&a, &b)?;
-    cka_kernels(&kernel_matrix(a, kernel, threads)?, &kernel_matrix(b, kernel, threads)?, unbiased)
+    super::score(a, b, &super::Metric::Cka { kernel, unbiased }, exec)
 }
 
 /// Row-wise top-`topk` mask of M (diagonal excluded when `unbiased`).
@@ -290,14 +296,7 @@ pub fn cknna<'a, 'b>(
     b: impl Into<AnyMatrix<'b>>,
     topk: usize,
     unbiased: bool,
-    threads: usize,
+    exec: &Exec<'_>,
 ) -> Result<f64> {
-    let (a, b) = (a.into(), b.into());
-    super::same_samples(&a, &b)?;
-    cknna_kernels(
-        &kernel_matrix(a, Kernel::Linear, threads)?,
-        &kernel_matrix(b, Kernel::Linear, threads)?,
-        topk,
-        unbiased,
-    )
+    super::score(a, b, &super::Metric::Cknna { topk, unbiased }, exec)
 }

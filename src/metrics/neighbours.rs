@@ -9,23 +9,24 @@
 use alloc::vec::Vec;
 
 use crate::error::{Error, Result};
-use crate::knn::{self, GraphRef, KnnOptions, find_invalid};
+use crate::exec::Exec;
+use crate::knn::{GraphRef, Similarity, find_invalid};
 use crate::matrix::AnyMatrix;
 
 /// Mutual kNN alignment of two representations of the same samples:
 /// mean over i of |kNN_A(i) ∩ kNN_B(i)| / k, with self excluded from each list.
 ///
 /// As in the paper the metric uses plain inner products of the rows it is given; pass
-/// `Similarity::Cosine` in `opts` (or normalised rows) for the inner product of
-/// L2-normalised rows. `a` and `b` must have the same N; their D and dtype may differ.
-/// Returns a value in `[0, 1]`.
+/// `Similarity::Cosine` (or normalised rows) for the inner product of L2-normalised rows.
+/// `a` and `b` must have the same N; their D and dtype may differ. Returns a value in `[0, 1]`.
 pub fn mutual_knn<'a, 'b>(
     a: impl Into<AnyMatrix<'a>>,
     b: impl Into<AnyMatrix<'b>>,
     k: usize,
-    opts: &KnnOptions,
+    similarity: Similarity,
+    exec: &Exec<'_>,
 ) -> Result<f64> {
-    knn_metric(KnnMetric::Mutual, a, b, k, opts)
+    knn_metric(KnnMetric::Mutual, a, b, k, similarity, exec)
 }
 
 /// [`mutual_knn`] from precomputed neighbour lists.
@@ -80,13 +81,10 @@ pub fn knn_metric<'a, 'b>(
     a: impl Into<AnyMatrix<'a>>,
     b: impl Into<AnyMatrix<'b>>,
     k: usize,
-    opts: &KnnOptions,
+    similarity: Similarity,
+    exec: &Exec<'_>,
 ) -> Result<f64> {
-    let (a, b) = (a.into(), b.into());
-    super::same_samples(&a, &b)?;
-    let ga = knn::graph(a, k, opts)?;
-    let gb = knn::graph(b, k, opts)?;
-    knn_metric_graphs(metric, ga.as_ref(), gb.as_ref(), k)
+    super::score(a, b, &super::Metric::Knn { metric, k, similarity }, exec)
 }
 
 /// A kNN metric from precomputed neighbour lists.

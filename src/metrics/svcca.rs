@@ -18,14 +18,19 @@ use alloc::vec::Vec;
 use super::eigen::{eigenvalues, leading_eigenpairs};
 use crate::element::Element;
 use crate::error::{Error, Result};
+use crate::exec::Exec;
+use crate::layers::each_dtype;
 use crate::matrix::{AnyMatrix, Matrix};
 
 /// Mean canonical correlation of the `cca_dim` leading singular directions of `a` and `b`
 /// (same N), in `[0, 1]`.
-pub fn svcca<'a, 'b>(a: impl Into<AnyMatrix<'a>>, b: impl Into<AnyMatrix<'b>>, cca_dim: usize) -> Result<f64> {
-    let (a, b) = (a.into(), b.into());
-    super::same_samples(&a, &b)?;
-    svcca_bases(&SvccaBasis::new(a, cca_dim)?, &SvccaBasis::new(b, cca_dim)?)
+pub fn svcca<'a, 'b>(
+    a: impl Into<AnyMatrix<'a>>,
+    b: impl Into<AnyMatrix<'b>>,
+    cca_dim: usize,
+    exec: &Exec<'_>,
+) -> Result<f64> {
+    super::score(a, b, &super::Metric::Svcca { cca_dim }, exec)
 }
 
 /// The `cca_dim` leading left singular vectors of one standardised representation:
@@ -39,10 +44,17 @@ pub struct SvccaBasis {
 
 impl SvccaBasis {
     /// Standardises the columns of `x` and keeps its `cca_dim` leading left singular vectors.
-    pub fn new<'a>(x: impl Into<AnyMatrix<'a>>, cca_dim: usize) -> Result<Self> {
+    /// Scalar f64 code on one thread: `exec` only has its forced ISA checked.
+    pub fn new<'a>(x: impl Into<AnyMatrix<'a>>, cca_dim: usize, exec: &Exec<'_>) -> Result<Self> {
+        exec.resolve_isa()?;
         let x = x.into();
         let u = leading_left_vectors(&standardised(x)?, x.rows(), x.cols(), cca_dim)?;
         Ok(Self { n: x.rows(), dim: cca_dim, u })
+    }
+
+    /// Number of samples.
+    pub fn n(&self) -> usize {
+        self.n
     }
 }
 
@@ -98,11 +110,7 @@ fn standardised(x: AnyMatrix<'_>) -> Result<Vec<f64>> {
         }
         Ok(out)
     }
-    match x {
-        AnyMatrix::F32(m) => go(m),
-        AnyMatrix::F16(m) => go(m),
-        AnyMatrix::Bf16(m) => go(m),
-    }
+    each_dtype!(AnyMatrix, x, m => go(m))
 }
 
 /// The `dim` leading left singular vectors of the n x d matrix `x`, as an n x dim matrix.

@@ -1,0 +1,137 @@
+//! The execution context: how a computation runs (worker threads, a forced instruction set,
+//! a progress hook), never what it computes.
+//!
+//! Every entry point that does real work takes an [`Exec`] the same way, as its last
+//! argument. Results never depend on it: every ISA and every thread count gives the same
+//! bits, so an `Exec` only changes speed and what is reported along the way.
+
+use crate::error::{Error, Result};
+use crate::isa::Isa;
+
+/// How to run: threads, ISA, progress. `Exec::default()` uses every core, the best ISA and
+/// reports nothing.
+#[derive(Clone, Copy, Default)]
+pub struct Exec<'p> {
+    /// Worker threads; 0 = all available cores. Always 1 without the `std` feature.
+    pub threads: usize,
+    /// Force a backend (tests, benchmarks, reproducing a report); `None` = [`Isa::best`].
+    /// A forced ISA is honoured by every kernel: kNN, Gram, packing, the calibration null.
+    pub isa: Option<Isa>,
+    /// Called as work proceeds, possibly from worker threads: keep it cheap (it runs between
+    /// blocks of work). See [`Progress`] for what each computation reports.
+    pub progress: Option<&'p (dyn Fn(Progress) + Sync)>,
+}
+
+/// A progress report. Nested computations report through the same hook: a sweep reports
+/// its steps and, inside each layer, the kNN engine's blocks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progress {
+    /// The kNN engine or the Gram kernel took up block `done` of `total` blocks of rows
+    /// (a last report has `done == total`).
+    Blocks {
+        /// Blocks taken up so far.
+        done: usize,
+        /// Blocks in this computation.
+        total: usize,
+    },
+    /// Calibration finished `done` of `total` null samples.
+    Samples {
+        /// Samples finished so far.
+        done: usize,
+        /// Samples in this calibration.
+        total: usize,
+    },
+    /// A sweep starts the per-layer work (kNN graph, kernel or basis) of layer `layer` of
+    /// model A (`model == 0`) or B (`model == 1`), of `layers` in that model. These come
+    /// first, A's then B's, and cost far more than a pair.
+    Layer {
+        /// 0 for A, 1 for B.
+        model: usize,
+        /// The layer's index.
+        layer: usize,
+        /// Layers of that model.
+        layers: usize,
+    },
+    /// A sweep starts the comparison of layer `i` of A with layer `j` of B (row-major order).
+    Pair {
+        /// A's layer.
+        i: usize,
+        /// B's layer.
+        j: usize,
+    },
+}
+
+impl<'p> Exec<'p> {
+    /// The defaults: all cores, best ISA, no progress.
+    pub const fn new() -> Exec<'static> {
+        Exec { threads: 0, isa: None, progress: None }
+    }
+
+    /// With `threads` workers (0 = all cores).
+    pub const fn with_threads(mut self, threads: usize) -> Self {
+        self.threads = threads;
+        self
+    }
+
+    /// With a forced ISA (`None` = the best available).
+    pub const fn with_isa(mut self, isa: Option<Isa>) -> Self {
+        self.isa = isa;
+        self
+    }
+
+    /// With a progress hook.
+    pub fn with_progress<'q>(self, progress: &'q (dyn Fn(Progress) + Sync)) -> Exec<'q> {
+        Exec { threads: self.threads, isa: self.isa, progress: Some(progress) }
+    }
+
+    /// The same threads and ISA, reporting nothing (for inner work whose reports would
+    /// mislead, e.g. the observed scores before a calibration's null samples).
+    pub const fn silent(&self) -> Exec<'static> {
+        Exec { threads: self.threads, isa: self.isa, progress: None }
+    }
+
+    /// The ISA that will run: the forced one, or [`Isa::best`]. A forced ISA this CPU or
+    /// build lacks is [`Error::IsaUnavailable`].
+    pub fn resolve_isa(&self) -> Result<Isa> {
+        let isa = self.isa.unwrap_or_else(Isa::best);
+        if isa.is_available() { Ok(isa) } else { Err(Error::IsaUnavailable(isa)) }
+    }
+
+    /// Worker threads to start: `threads`, all cores for 0, 1 without `std`.
+    pub fn workers(&self) -> usize {
+        crate::pool::resolve(self.threads)
+    }
+
+    /// Sends a report to the hook, if any.
+    #[inline]
+    pub(crate) fn report(&self, progress: Progress) {
+        if let Some(hook) = self.progress {
+            hook(progress);
+        }
+    }
+}
+
+impl core::fmt::Debug for Exec<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Exec")
+            .field("threads", &self.threads)
+            .field("isa", &self.isa)
+            .field("progress", &self.progress.is_some())
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forced_isa_is_checked_and_defaults_resolve_to_best() {
+        assert_eq!(Exec::default().resolve_isa(), Ok(Isa::best()));
+        for isa in Isa::ALL {
+            let got = Exec::new().with_isa(Some(isa)).resolve_isa();
+            assert_eq!(got, if isa.is_available() { Ok(isa) } else { Err(Error::IsaUnavailable(isa)) });
+        }
+        assert!(Exec::new().with_threads(3).workers() >= 1);
+    }
+}

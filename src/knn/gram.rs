@@ -1,0 +1,124 @@
+//! Gram matrices `G = X Xᵀ` (N x N, f32) for the kernel metrics, on the same tiled SIMD
+//! kernel as the kNN engine: the same bits for every ISA and thread count, and
+//! `G[i][j] == G[j][i]` exactly. Unlike the kNN engine this allocates N² floats: the
+//! kernel metrics (CKA, CKNNA) need the whole matrix.
+
+use alloc::vec;
+use alloc::vec::Vec;
+
+use pulp::{Simd, WithSimd};
+
+use crate::dispatch;
+use crate::element::Element;
+use crate::error::{Error, Result};
+use crate::exec::{Exec, Progress};
+use crate::isa::Isa;
+use crate::kernels::{Tiled, block, candidate_block_rows, super_block_rows, tiled};
+use crate::layers::each_dtype;
+use crate::matrix::{AnyMatrix, Matrix};
+use crate::pool;
+
+/// The inner products of every pair of rows of `x`, row-major N x N, and the ISA that
+/// computed them. Checks the input like the kNN engine does; reports [`Progress::Blocks`].
+pub fn gram<'a>(x: impl Into<AnyMatrix<'a>>, exec: &Exec<'_>) -> Result<(Vec<f32>, Isa)> {
+    each_dtype!(AnyMatrix, x.into(), m => compute(m, exec))
+}
+
+fn compute<T: Element>(x: Matrix<'_, T>, exec: &Exec<'_>) -> Result<(Vec<f32>, Isa)> {
+    let n = x.rows();
+    if n == 0 {
+        return Err(Error::EmptyMatrix);
+    }
+    if x.cols() == 0 {
+        return Err(Error::ZeroDimension);
+    }
+    let len = n.checked_mul(n).ok_or(Error::ShapeOverflow)?;
+    let isa = exec.resolve_isa()?;
+    x.scan()?;
+    let mut out = vec![0.0f32; len];
+    let threads = exec.workers();
+    let sb = super_block_rows(isa.f32_lanes(), n, threads);
+    let blocks: Vec<(usize, &mut [f32])> = out.chunks_mut(sb * n).enumerate().map(|(u, c)| (u * sb, c)).collect();
+    let total = blocks.len();
+    let native = isa.is_native();
+    let results = pool::workers(threads, blocks, |rows| {
+        let rows = &mut rows.map(|(u, block)| {
+            exec.report(Progress::Blocks { done: u, total });
+            block
+        });
+        dispatch::run(isa, GramRows { x, sb, native, rows })
+    });
+    results.into_iter().collect::<Result<()>>()?;
+    exec.report(Progress::Blocks { done: total, total });
+    Ok((out, isa))
+}
+
+/// Fills whole rows of the Gram matrix: each item of `rows` is (first row, that row block's
+/// output), taken until the iterator runs dry.
+struct GramRows<'a, 'i, 'o, T> {
+    x: Matrix<'a, T>,
+    sb: usize,
+    native: bool,
+    rows: &'i mut dyn Iterator<Item = (usize, &'o mut [f32])>,
+}
+
+impl<T: Element> WithSimd for GramRows<'_, '_, '_, T> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, simd: S) {
+        tiled(simd, self)
+    }
+}
+
+impl<T: Element> Tiled for GramRows<'_, '_, '_, T> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run<S: Simd, const MR: usize, const NRV: usize>(self, simd: S) {
+        let GramRows { x, sb, native, rows } = self;
+        let lanes = S::F32_LANES;
+        let (n, cb) = (x.rows(), candidate_block_rows(lanes));
+        let mut scratch = block::Scratch::new(lanes, sb, x.cols());
+        for (q0, out) in rows {
+            let qn = out.len() / n;
+            block::pack_queries(lanes, &x, q0, qn, native, &mut scratch);
+            let mut c0 = 0;
+            while c0 < n {
+                let cn = cb.min(n - c0);
+                let ldc = block::scores::<S, MR, NRV, T>(simd, qn, &x, c0, cn, None, native, &mut scratch);
+                for r in 0..qn {
+                    out[r * n + c0..r * n + c0 + cn].copy_from_slice(&scratch.scores[r * ldc..r * ldc + cn]);
+                }
+                c0 += cn;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matches_f64_and_is_symmetric_on_every_isa() {
+        let (n, d) = (70, 37);
+        let data: Vec<f32> = (0..n * d).map(|i| ((i * 7919 % 23) as f32 - 11.0) / 8.0).collect();
+        let x = Matrix::new(&data, n, d).unwrap();
+        let scalar = Exec::new().with_threads(1).with_isa(Some(Isa::Scalar));
+        let reference = gram(x, &scalar).unwrap().0;
+        for i in 0..n {
+            for j in 0..n {
+                let want: f64 = (0..d).map(|c| f64::from(data[i * d + c]) * f64::from(data[j * d + c])).sum();
+                assert_eq!(f64::from(reference[i * n + j]), want, "({i}, {j})");
+                assert_eq!(reference[i * n + j].to_bits(), reference[j * n + i].to_bits());
+            }
+        }
+        for isa in Isa::available() {
+            for threads in [1, 3] {
+                let exec = Exec::new().with_threads(threads).with_isa(Some(isa));
+                assert_eq!(gram(x, &exec).unwrap(), (reference.clone(), isa), "{isa} x{threads}");
+            }
+        }
+    }
+}

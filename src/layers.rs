@@ -1,0 +1,219 @@
+//! Samples x layers x features tensors (N x L x D, C order): the hidden states of every
+//! layer of one model, borrowed ([`Layers`], [`AnyLayers`]) or owned ([`Values`]), in
+//! f32, f16 or bf16. Each layer is a strided N x D [`Matrix`] view: no copy.
+
+use alloc::vec::Vec;
+
+use half::{bf16, f16};
+
+use crate::element::{Dtype, Element};
+use crate::error::{Error, Result};
+use crate::exec::Exec;
+use crate::matrix::{AnyMatrix, Matrix};
+use crate::prepare::{self, Prepare};
+
+/// Runs `$body` with `$x` bound to the typed value inside any of the crate's dtype enums
+/// (`AnyMatrix`, `AnyLayers`, `Values`): the one place that spells out the three dtypes.
+macro_rules! each_dtype {
+    ($ty:ident, $value:expr, $x:ident => $body:expr) => {
+        match $value {
+            $ty::F32($x) => $body,
+            $ty::F16($x) => $body,
+            $ty::Bf16($x) => $body,
+        }
+    };
+}
+pub(crate) use each_dtype;
+
+/// A borrowed N x L x D tensor in C order: `samples` rows, each `layers` runs of `dim` values.
+#[derive(Debug, Clone, Copy)]
+pub struct Layers<'a, T> {
+    data: &'a [T],
+    samples: usize,
+    layers: usize,
+    dim: usize,
+}
+
+impl<'a, T: Element> Layers<'a, T> {
+    /// Wraps `samples * layers * dim` values.
+    pub fn new(data: &'a [T], samples: usize, layers: usize, dim: usize) -> Result<Self> {
+        let len = samples.checked_mul(layers).and_then(|x| x.checked_mul(dim)).ok_or(Error::ShapeOverflow)?;
+        if data.len() < len {
+            return Err(Error::BufferTooShort { needed: len, len: data.len() });
+        }
+        Ok(Self { data: &data[..len], samples, layers, dim })
+    }
+    /// N.
+    pub fn samples(&self) -> usize {
+        self.samples
+    }
+    /// L.
+    pub fn layers(&self) -> usize {
+        self.layers
+    }
+    /// D.
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+    /// All values, C order.
+    pub fn values(&self) -> &'a [T] {
+        self.data
+    }
+    /// Layer `l` as an N x D view (stride L x D): no copy. Panics if `l >= layers`.
+    pub fn layer(&self, l: usize) -> Matrix<'a, T> {
+        assert!(l < self.layers, "layer {l} of {}", self.layers);
+        let stride = self.layers * self.dim;
+        let start = (l * self.dim).min(self.data.len());
+        Matrix::with_stride(&self.data[start..], self.samples, self.dim, stride.max(self.dim))
+            .expect("in bounds by construction")
+    }
+}
+
+/// A tensor of any supported element type, for callers that learn the dtype at run time.
+#[derive(Debug, Clone, Copy)]
+pub enum AnyLayers<'a> {
+    /// f32 elements.
+    F32(Layers<'a, f32>),
+    /// f16 elements.
+    F16(Layers<'a, f16>),
+    /// bf16 elements.
+    Bf16(Layers<'a, bf16>),
+}
+
+impl<'a> AnyLayers<'a> {
+    /// N.
+    pub fn samples(&self) -> usize {
+        each_dtype!(AnyLayers, self, x => x.samples())
+    }
+    /// L.
+    pub fn layers(&self) -> usize {
+        each_dtype!(AnyLayers, self, x => x.layers())
+    }
+    /// D.
+    pub fn dim(&self) -> usize {
+        each_dtype!(AnyLayers, self, x => x.dim())
+    }
+    /// The element type.
+    pub fn dtype(&self) -> Dtype {
+        each_dtype!(AnyLayers, self, x => element_dtype(x))
+    }
+    /// Layer `l` as an N x D view. Panics if `l >= layers`.
+    pub fn layer(&self, l: usize) -> AnyMatrix<'a> {
+        each_dtype!(AnyLayers, self, x => x.layer(l).into())
+    }
+    /// Every layer, as N x D views.
+    pub fn layer_views(&self) -> Vec<AnyMatrix<'a>> {
+        (0..self.layers()).map(|l| self.layer(l)).collect()
+    }
+    /// The first NaN or infinity, located as [`prepare::prepare`] reports it (row = sample,
+    /// col = position within the sample's L x D values), without a prepared copy.
+    pub fn scan(&self) -> Result<()> {
+        fn go<T: Element>(x: &Layers<'_, T>) -> Result<()> {
+            let per_sample = (x.layers() * x.dim()).max(1);
+            match x.values().iter().position(|v| !v.to_f32().is_finite()) {
+                Some(i) => Err(Error::NonFinite { row: i / per_sample, col: i % per_sample }),
+                None => Ok(()),
+            }
+        }
+        each_dtype!(AnyLayers, self, x => go(x))
+    }
+    /// Prepared f32 values (N x L x D) and the clamp threshold; see [`prepare::prepare`].
+    pub fn prepare(&self, mode: Prepare, q: f64, exec: &Exec<'_>) -> Result<(Vec<f32>, f32)> {
+        each_dtype!(AnyLayers, self, x => prepare::prepare(x, mode, q, exec))
+    }
+}
+
+fn element_dtype<T: Element>(_: &Layers<'_, T>) -> Dtype {
+    T::DTYPE
+}
+
+impl<'a> From<Layers<'a, f32>> for AnyLayers<'a> {
+    fn from(x: Layers<'a, f32>) -> Self {
+        AnyLayers::F32(x)
+    }
+}
+impl<'a> From<Layers<'a, f16>> for AnyLayers<'a> {
+    fn from(x: Layers<'a, f16>) -> Self {
+        AnyLayers::F16(x)
+    }
+}
+impl<'a> From<Layers<'a, bf16>> for AnyLayers<'a> {
+    fn from(x: Layers<'a, bf16>) -> Self {
+        AnyLayers::Bf16(x)
+    }
+}
+
+/// Owned values of one dtype (e.g. read from a file), viewed as matrices or tensors.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Values {
+    /// f32 elements.
+    F32(Vec<f32>),
+    /// f16 elements.
+    F16(Vec<f16>),
+    /// bf16 elements.
+    Bf16(Vec<bf16>),
+}
+
+impl Values {
+    /// Number of values.
+    pub fn len(&self) -> usize {
+        each_dtype!(Values, self, v => v.len())
+    }
+    /// Whether there are no values.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// The element type.
+    pub fn dtype(&self) -> Dtype {
+        match self {
+            Values::F32(_) => Dtype::F32,
+            Values::F16(_) => Dtype::F16,
+            Values::Bf16(_) => Dtype::Bf16,
+        }
+    }
+    /// The values as a dense `rows x cols` matrix.
+    pub fn matrix(&self, rows: usize, cols: usize) -> Result<AnyMatrix<'_>> {
+        each_dtype!(Values, self, v => Matrix::new(v, rows, cols).map(AnyMatrix::from))
+    }
+    /// The values as a `samples x layers x dim` tensor.
+    pub fn layers(&self, samples: usize, layers: usize, dim: usize) -> Result<AnyLayers<'_>> {
+        each_dtype!(Values, self, v => Layers::new(v, samples, layers, dim).map(AnyLayers::from))
+    }
+    /// The values at `rows` (each a run of `cols`), in that order: a subset of samples.
+    pub fn gather(&self, cols: usize, rows: &[usize]) -> Values {
+        fn go<T: Copy>(v: &[T], cols: usize, rows: &[usize]) -> Vec<T> {
+            rows.iter().flat_map(|&r| v[r * cols..(r + 1) * cols].iter().copied()).collect()
+        }
+        match self {
+            Values::F32(v) => Values::F32(go(v, cols, rows)),
+            Values::F16(v) => Values::F16(go(v, cols, rows)),
+            Values::Bf16(v) => Values::Bf16(go(v, cols, rows)),
+        }
+    }
+    /// Every value widened to f64 (exact).
+    pub fn to_f64(&self) -> Vec<f64> {
+        each_dtype!(Values, self, v => v.iter().map(|x| f64::from(x.to_f32())).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layers_are_strided_views_and_values_reshape() {
+        let v: Vec<f32> = (0..24).map(|i| i as f32).collect();
+        let x = Layers::new(&v, 2, 3, 4).unwrap();
+        assert_eq!(x.layer(1).row(1), &v[16..20]);
+        let owned = Values::F32(v.clone());
+        let any = owned.layers(2, 3, 4).unwrap();
+        assert_eq!((any.samples(), any.layers(), any.dim(), any.dtype()), (2, 3, 4, Dtype::F32));
+        assert_eq!(any.layer_views().len(), 3);
+        assert_eq!(owned.layers(2, 3, 5).unwrap_err(), Error::BufferTooShort { needed: 30, len: 24 });
+        assert_eq!(owned.gather(12, &[1]).len(), 12);
+        let mut bad = v;
+        bad[13] = f32::NAN;
+        let bad = Values::F32(bad);
+        assert_eq!(bad.layers(2, 3, 4).unwrap().scan(), Err(Error::NonFinite { row: 1, col: 1 }));
+    }
+}

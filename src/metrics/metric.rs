@@ -1,0 +1,239 @@
+//! The metric descriptor ([`Metric`]: a metric by the reference's name, with its
+//! parameters), the per-layer state it needs ([`LayerState`]), and the one dispatch from a
+//! descriptor to a score ([`score`], [`pair`]). Every front end (C, CLI, Python) goes
+//! through here: none of them holds metric logic.
+
+use crate::error::{Error, Result};
+use crate::exec::Exec;
+use crate::isa::Isa;
+use crate::knn::{self, KnnGraph, Similarity};
+use crate::matrix::AnyMatrix;
+
+use super::kernel::{Kernel, KernelMatrix, cka_kernels, cknna_kernels, kernel_matrix};
+use super::neighbours::{KnnMetric, knn_metric_graphs};
+use super::svcca::{SvccaBasis, svcca_bases};
+
+/// A metric with its parameters: what is computed (an [`Exec`] says how).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Metric {
+    /// A kNN-graph metric with `k` neighbours (self excluded).
+    Knn {
+        /// Which one.
+        metric: KnnMetric,
+        /// Neighbours per row.
+        k: usize,
+        /// How rows are compared (the reference: inner product of the rows as given).
+        similarity: Similarity,
+    },
+    /// CKA (`unbiased = false`, the reference's `cka`) or the unbiased estimator (`unbiased_cka`).
+    Cka {
+        /// Linear or RBF.
+        kernel: Kernel,
+        /// Unbiased HSIC.
+        unbiased: bool,
+    },
+    /// CKNNA with `topk` neighbours (the reference's default is unbiased).
+    Cknna {
+        /// Neighbours per row, >= 2.
+        topk: usize,
+        /// Unbiased HSIC.
+        unbiased: bool,
+    },
+    /// SVCCA with `cca_dim` directions.
+    Svcca {
+        /// Directions kept.
+        cca_dim: usize,
+    },
+}
+
+impl Metric {
+    /// Every metric's name, as the reference's `compute_score` takes them.
+    pub const NAMES: [&'static str; 9] = [
+        "mutual_knn",
+        "cycle_knn",
+        "lcs_knn",
+        "edit_distance_knn",
+        "jaccard_knn",
+        "cka",
+        "unbiased_cka",
+        "cknna",
+        "svcca",
+    ];
+
+    /// The metric as the reference's `compute_score` calls it by name: kNN metrics on inner
+    /// products with `k` neighbours, cknna with `topk = k` (unbiased), cka and unbiased_cka
+    /// with the linear kernel, svcca with cca_dim 10. `None` for an unknown name.
+    pub fn from_name(name: &str, k: usize) -> Option<Metric> {
+        Some(match name {
+            "cka" => Metric::Cka { kernel: Kernel::Linear, unbiased: false },
+            "unbiased_cka" => Metric::Cka { kernel: Kernel::Linear, unbiased: true },
+            "cknna" => Metric::Cknna { topk: k, unbiased: true },
+            "svcca" => Metric::Svcca { cca_dim: 10 },
+            other => Metric::Knn { metric: KnnMetric::from_name(other)?, k, similarity: Similarity::InnerProduct },
+        })
+    }
+
+    /// The reference's name (`"mutual_knn"`, `"cka"`, `"unbiased_cka"`, ...).
+    pub fn name(&self) -> &'static str {
+        match *self {
+            Metric::Knn { metric, .. } => metric.name(),
+            Metric::Cka { unbiased: false, .. } => "cka",
+            Metric::Cka { unbiased: true, .. } => "unbiased_cka",
+            Metric::Cknna { .. } => "cknna",
+            Metric::Svcca { .. } => "svcca",
+        }
+    }
+
+    /// The largest value the metric can take: k for lcs_knn (not divided by k), else 1.
+    pub fn max(&self) -> f64 {
+        match *self {
+            Metric::Knn { metric: KnnMetric::Lcs, k, .. } => k as f64,
+            _ => 1.0,
+        }
+    }
+
+    /// The neighbour count and its valid range for N samples, for the metrics that have one:
+    /// `1..=N-1` for the kNN metrics (a row is not its own neighbour), `2..=N` for CKNNA.
+    pub fn k_range(&self, n: usize) -> Option<(usize, core::ops::RangeInclusive<usize>)> {
+        match *self {
+            Metric::Knn { k, .. } => Some((k, 1..=n.saturating_sub(1))),
+            Metric::Cknna { topk, .. } => Some((topk, 2..=n)),
+            _ => None,
+        }
+    }
+
+    /// [`Error::InvalidK`] when the neighbour count is outside [`Metric::k_range`] for N
+    /// samples; checked before any per-layer work, so a bad k costs nothing.
+    pub fn check(&self, n: usize) -> Result<()> {
+        match self.k_range(n) {
+            Some((k, range)) if !range.contains(&k) => Err(Error::InvalidK { k, max: *range.end() }),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// What one layer contributes to every comparison it takes part in, computed once: a kNN
+/// graph, a kernel matrix or an SVCCA basis, with the metric it was made for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LayerState {
+    metric: Metric,
+    state: State,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum State {
+    Graph(KnnGraph),
+    Kernel(KernelMatrix),
+    Basis(SvccaBasis),
+}
+
+impl LayerState {
+    /// The state of layer `x` for `metric`.
+    pub fn new<'a>(x: impl Into<AnyMatrix<'a>>, metric: &Metric, exec: &Exec<'_>) -> Result<Self> {
+        let x = x.into();
+        let state = match *metric {
+            Metric::Knn { k, similarity, .. } => State::Graph(knn::graph(x, k, similarity, exec)?),
+            Metric::Cka { kernel, .. } => State::Kernel(kernel_matrix(x, kernel, exec)?),
+            Metric::Cknna { .. } => State::Kernel(kernel_matrix(x, Kernel::Linear, exec)?),
+            Metric::Svcca { cca_dim } => State::Basis(SvccaBasis::new(x, cca_dim, exec)?),
+        };
+        Ok(Self { metric: *metric, state })
+    }
+
+    /// The metric this state serves.
+    pub fn metric(&self) -> &Metric {
+        &self.metric
+    }
+
+    /// Number of samples.
+    pub fn samples(&self) -> usize {
+        match &self.state {
+            State::Graph(g) => g.rows(),
+            State::Kernel(k) => k.n(),
+            State::Basis(b) => b.n(),
+        }
+    }
+
+    /// The SIMD backend that computed the state (the kNN engine or the Gram kernel); `None`
+    /// for an SVCCA basis, which is scalar f64 code.
+    pub fn isa(&self) -> Option<Isa> {
+        match &self.state {
+            State::Graph(g) => g.isa(),
+            State::Kernel(k) => Some(k.isa()),
+            State::Basis(_) => None,
+        }
+    }
+
+    /// The kNN graph, for the kNN metrics.
+    pub fn graph(&self) -> Option<&KnnGraph> {
+        match &self.state {
+            State::Graph(g) => Some(g),
+            _ => None,
+        }
+    }
+
+    /// The state of the same layer with its samples reordered by `perm` (sample i becomes
+    /// `perm[i]`), as if computed from permuted rows: a kernel or basis is reordered, a
+    /// graph's rows are reordered and relabelled. `perm` must be a permutation of 0..N.
+    pub fn permuted(&self, perm: &[u32]) -> LayerState {
+        let state = match &self.state {
+            State::Graph(g) => State::Graph(g.permuted(perm)),
+            State::Kernel(k) => State::Kernel(k.permuted(perm)),
+            State::Basis(b) => State::Basis(b.permuted(perm)),
+        };
+        LayerState { metric: self.metric, state }
+    }
+}
+
+/// The metric of two layers from their states (made for the same metric and samples).
+pub fn pair(a: &LayerState, b: &LayerState) -> Result<f64> {
+    if a.metric != b.metric {
+        return Err(Error::InvalidParameter { what: "layer states were computed for different metrics" });
+    }
+    match (&a.state, &b.state, a.metric) {
+        (State::Graph(ga), State::Graph(gb), Metric::Knn { metric, k, .. }) => {
+            knn_metric_graphs(metric, ga.as_ref(), gb.as_ref(), k)
+        }
+        (State::Kernel(ka), State::Kernel(kb), Metric::Cka { unbiased, .. }) => cka_kernels(ka, kb, unbiased),
+        (State::Kernel(ka), State::Kernel(kb), Metric::Cknna { topk, unbiased }) => {
+            cknna_kernels(ka, kb, topk, unbiased)
+        }
+        (State::Basis(ba), State::Basis(bb), Metric::Svcca { .. }) => svcca_bases(ba, bb),
+        _ => unreachable!("a state is made for its metric"),
+    }
+}
+
+/// `metric` of two representations of the same samples (same N; D and dtype may differ).
+pub fn score<'a, 'b>(
+    a: impl Into<AnyMatrix<'a>>,
+    b: impl Into<AnyMatrix<'b>>,
+    metric: &Metric,
+    exec: &Exec<'_>,
+) -> Result<f64> {
+    let (a, b) = (a.into(), b.into());
+    if a.rows() != b.rows() {
+        return Err(Error::RowCountMismatch { a: a.rows(), b: b.rows() });
+    }
+    exec.resolve_isa()?;
+    pair(&LayerState::new(a, metric, exec)?, &LayerState::new(b, metric, exec)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_ranges() {
+        for name in Metric::NAMES {
+            assert_eq!(Metric::from_name(name, 7).unwrap().name(), name);
+        }
+        assert_eq!(Metric::from_name("nope", 3), None);
+        let lcs = Metric::from_name("lcs_knn", 7).unwrap();
+        assert_eq!(lcs.max(), 7.0);
+        assert_eq!(lcs.check(8), Ok(()));
+        assert_eq!(lcs.check(7), Err(Error::InvalidK { k: 7, max: 6 }));
+        let cknna = Metric::from_name("cknna", 1).unwrap();
+        assert_eq!(cknna.check(10), Err(Error::InvalidK { k: 1, max: 10 }));
+        assert_eq!(Metric::from_name("svcca", 0).unwrap().check(1), Ok(()));
+    }
+}
