@@ -230,8 +230,8 @@ mod tests {
     fn large_k_path_matches_quadratic() {
         let a: Vec<u32> = (0..40).collect();
         let b: Vec<u32> = (20..60).rev().collect();
+        // 40 distinct indices each (the sorting path), sharing 20..40.
         assert_eq!(intersection_size(&a, &b, &mut Scratch::default()), 20);
-        assert_eq!(a.iter().filter(|v| b.contains(v)).count(), 20);
     }
 
     #[test]
