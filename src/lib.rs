@@ -5,7 +5,7 @@
 //! command line.
 //!
 //! ```
-//! use repalign::{Exec, Matrix, knn::{self, Similarity}, metrics};
+//! use repalign::{Exec, Matrix, Metric, knn::{self, Similarity}, metrics::{self, KnnMetric}};
 //!
 //! // Two representations of the same 4 samples (rows), with different dimensions.
 //! let a = [1.0f32, 0.0, 0.9, 0.1, 0.0, 1.0, 0.1, 0.9];
@@ -16,7 +16,7 @@
 //!
 //! let graph = knn::graph(a, 1, Similarity::Cosine, &exec)?;
 //! assert_eq!(graph.row(0), &[1]);
-//! let score = metrics::mutual_knn(a, b, 1, Similarity::Cosine, &exec)?;
+//! let score = metrics::score(a, b, &Metric::Knn { metric: KnnMetric::Mutual, k: 1, similarity: Similarity::Cosine }, &exec)?;
 //! assert_eq!(score, 1.0);
 //! # Ok::<(), repalign::Error>(())
 //! ```

@@ -116,7 +116,8 @@ fn knn_lists_and_mutual_knn_match_the_reference() {
             let (g1, g2) = if swap { (gb.as_ref(), ga.as_ref()) } else { (ga.as_ref(), gb.as_ref()) };
             let (f1, f2) = if swap { (b.view(), a.view()) } else { (a.view(), b.view()) };
             let from_graphs = metrics::knn_metric_graphs(metric, g1, g2, k).unwrap();
-            let from_features = metrics::knn_metric(metric, f1, f2, k, IP, &EXEC).unwrap();
+            let from_features =
+                metrics::score(f1, f2, &Metric::Knn { metric: metric, k, similarity: IP }, &EXEC).unwrap();
             let what = format!("{id} {} k={k} {}", metric.name(), r["args"]);
             assert!((from_graphs - expected).abs() <= tol, "{what}: {from_graphs} vs {expected}");
             assert_eq!(from_graphs, from_features, "{what}");
@@ -149,7 +150,9 @@ fn edge_values_with_unambiguous_answers() {
     for call in edge_calls("edge_duplicates_n12_d6") {
         let k = call["params"]["topk"].as_u64().unwrap() as usize;
         let want = call["value_with_ties_broken_by_lower_index_first"].as_f64().unwrap();
-        let got = metrics::mutual_knn(a.view(), b.view(), k, IP, &EXEC).unwrap();
+        let got =
+            metrics::score(a.view(), b.view(), &Metric::Knn { metric: KnnMetric::Mutual, k, similarity: IP }, &EXEC)
+                .unwrap();
         assert!((got - want).abs() < 1e-12, "duplicates k={k}: {got} vs {want}");
         checked += 1;
     }
@@ -158,7 +161,13 @@ fn edge_values_with_unambiguous_answers() {
     for call in edge_calls("edge_small_n3") {
         let k = call["params"]["topk"].as_u64().unwrap() as usize;
         let want = call["exact_f64"].as_f64().unwrap();
-        assert!((metrics::mutual_knn(a.view(), b.view(), k, IP, &EXEC).unwrap() - want).abs() < 1e-12);
+        assert!(
+            (metrics::score(a.view(), b.view(), &Metric::Knn { metric: KnnMetric::Mutual, k, similarity: IP }, &EXEC)
+                .unwrap()
+                - want)
+                .abs()
+                < 1e-12
+        );
         checked += 1;
     }
     assert!(checked >= 4);
@@ -169,20 +178,40 @@ fn edge_values_with_unambiguous_answers() {
 #[test]
 fn edge_inputs_the_reference_accepts_are_errors_here() {
     let (a, b) = edge_inputs("edge_nan_n10_d8");
-    assert_eq!(metrics::mutual_knn(a.view(), b.view(), 2, IP, &EXEC).unwrap_err(), Error::NonFinite { row: 2, col: 3 });
+    assert_eq!(
+        metrics::score(a.view(), b.view(), &Metric::Knn { metric: KnnMetric::Mutual, k: 2, similarity: IP }, &EXEC)
+            .unwrap_err(),
+        Error::NonFinite { row: 2, col: 3 }
+    );
     let (a, b) = edge_inputs("edge_d0_n5");
-    assert_eq!(metrics::mutual_knn(a.view(), b.view(), 2, IP, &EXEC).unwrap_err(), Error::ZeroDimension);
+    assert_eq!(
+        metrics::score(a.view(), b.view(), &Metric::Knn { metric: KnnMetric::Mutual, k: 2, similarity: IP }, &EXEC)
+            .unwrap_err(),
+        Error::ZeroDimension
+    );
     let (a, b) = edge_inputs("edge_n1_d4");
-    assert_eq!(metrics::mutual_knn(a.view(), b.view(), 1, IP, &EXEC).unwrap_err(), Error::InvalidK { k: 1, max: 0 });
+    assert_eq!(
+        metrics::score(a.view(), b.view(), &Metric::Knn { metric: KnnMetric::Mutual, k: 1, similarity: IP }, &EXEC)
+            .unwrap_err(),
+        Error::InvalidK { k: 1, max: 0 }
+    );
     let (a, b) = edge_inputs("edge_topk_ge_n_n6");
     for k in [0, 6, 7] {
-        assert_eq!(metrics::mutual_knn(a.view(), b.view(), k, IP, &EXEC).unwrap_err(), Error::InvalidK { k, max: 5 });
+        assert_eq!(
+            metrics::score(a.view(), b.view(), &Metric::Knn { metric: KnnMetric::Mutual, k, similarity: IP }, &EXEC)
+                .unwrap_err(),
+            Error::InvalidK { k, max: 5 }
+        );
     }
     // k = N - 1 is the largest k and agrees with the reference.
     let want = edge_calls("edge_topk_ge_n_n6").iter().find(|c| c["params"]["topk"] == 5).unwrap()["expected"]
         .as_f64()
         .unwrap();
-    assert_eq!(metrics::mutual_knn(a.view(), b.view(), 5, IP, &EXEC).unwrap(), want);
+    assert_eq!(
+        metrics::score(a.view(), b.view(), &Metric::Knn { metric: KnnMetric::Mutual, k: 5, similarity: IP }, &EXEC)
+            .unwrap(),
+        want
+    );
 }
 
 /// Kernel metrics (cka, unbiased_cka with linear and RBF kernels; cknna biased and
@@ -240,7 +269,7 @@ fn svcca_matches_the_exact_definition() {
             let a = Features::load(case["inputs"]["A"]["file"].as_str().unwrap());
             let b = Features::load(case["inputs"]["B"]["file"].as_str().unwrap());
             let dim = r["params"]["cca_dim"].as_u64().unwrap() as usize;
-            let got = metrics::svcca(a.view(), b.view(), dim, &EXEC).unwrap();
+            let got = metrics::score(a.view(), b.view(), &Metric::Svcca { cca_dim: dim }, &EXEC).unwrap();
             let exact = r["exact_f64"].as_f64().unwrap();
             let tol = r["tolerance_abs_vs_exact_f64"].as_f64().unwrap();
             assert!((got - exact).abs() <= tol, "{id} svcca({dim}): {got} vs exact {exact} (tol {tol})");

@@ -5,7 +5,8 @@ mod common;
 
 use common::{Rng, oracle_row, oracle_scores};
 use repalign::knn::{self, GraphRef, KnnGraph, Similarity};
-use repalign::{AnyMatrix, Element, Error, Exec, Isa, Matrix, bf16, f16, metrics};
+use repalign::metrics::KnnMetric;
+use repalign::{AnyMatrix, Element, Error, Exec, Isa, Matrix, Metric, bf16, f16, metrics};
 
 const IP: Similarity = Similarity::InnerProduct;
 const COS: Similarity = Similarity::Cosine;
@@ -211,7 +212,8 @@ fn mutual_knn_features_equal_graphs_and_oracle() {
         .collect();
     let (ma, mb) = (Matrix::new(&a, n, da).unwrap(), Matrix::new(&b, n, db).unwrap());
     for k in [1, 5, 10] {
-        let score = metrics::mutual_knn(ma, mb, k, COS, &EXEC).unwrap();
+        let score =
+            metrics::score(ma, mb, &Metric::Knn { metric: KnnMetric::Mutual, k, similarity: COS }, &EXEC).unwrap();
         let ga = knn::graph(ma, k, COS, &EXEC).unwrap();
         let gb = knn::graph(mb, k, COS, &EXEC).unwrap();
         assert_eq!(metrics::mutual_knn_graphs(ga.as_ref(), gb.as_ref(), k).unwrap(), score);
@@ -231,7 +233,7 @@ fn mutual_knn_features_equal_graphs_and_oracle() {
     let gb = knn::graph(mb, 10, COS, &EXEC).unwrap();
     assert_eq!(
         metrics::mutual_knn_graphs(ga.as_ref(), gb.as_ref(), 5).unwrap(),
-        metrics::mutual_knn(ma, mb, 5, COS, &EXEC).unwrap()
+        metrics::score(ma, mb, &Metric::Knn { metric: KnnMetric::Mutual, k: 5, similarity: COS }, &EXEC).unwrap()
     );
 }
 
@@ -281,7 +283,10 @@ fn bad_input_is_a_typed_error() {
     let hx = [f16::ONE; 2];
     assert_eq!(knn::search(Matrix::new(&hx, 1, 2).unwrap(), x, 1, IP, &EXEC).unwrap_err(), Error::DtypeMismatch);
     let two = Matrix::new(&ok[..4], 2, 2).unwrap();
-    assert_eq!(metrics::mutual_knn(x, two, 1, IP, &EXEC).unwrap_err(), Error::RowCountMismatch { a: 3, b: 2 });
+    assert_eq!(
+        metrics::score(x, two, &Metric::Knn { metric: KnnMetric::Mutual, k: 1, similarity: IP }, &EXEC).unwrap_err(),
+        Error::RowCountMismatch { a: 3, b: 2 }
+    );
 
     let (mut i, mut s) = (vec![0u32; 5], vec![0f32; 6]);
     assert_eq!(
@@ -323,14 +328,15 @@ fn fuzzer_regressions() {
     // An RBF sigma whose 2 sigma² underflows.
     let m = Matrix::new(&x, 3, 2).unwrap();
     assert!(matches!(
-        metrics::cka(m, m, Kernel::Rbf { sigma: 1e-200 }, false, &EXEC).unwrap_err(),
+        metrics::score(m, m, &Metric::Cka { kernel: Kernel::Rbf { sigma: 1e-200 }, unbiased: false }, &EXEC)
+            .unwrap_err(),
         Error::InvalidParameter { .. }
     ));
     // Unbiased CKA of a constant kernel (all-zero features, RBF): 0 or "undefined", never NaN.
     let zeros = [0.0f32; 7 * 3];
     let z = Matrix::new(&zeros, 7, 3).unwrap();
     for unbiased in [false, true] {
-        match metrics::cka(z, z, Kernel::Rbf { sigma: 1.0 }, unbiased, &EXEC) {
+        match metrics::score(z, z, &Metric::Cka { kernel: Kernel::Rbf { sigma: 1.0 }, unbiased: unbiased }, &EXEC) {
             Ok(v) => assert!(v.is_finite(), "{v}"),
             Err(e) => assert!(matches!(e, Error::NumericalRange { .. }), "{e}"),
         }
@@ -348,5 +354,7 @@ fn zero_width_rows_fail_before_allocating() {
     assert!(knn::graph(huge, 1, IP, &EXEC.with_progress(&|_| {})).is_err());
     assert!(knn::search(huge, small, 1, IP, &EXEC).is_err());
     assert!(knn::search(small, huge, 1, IP, &EXEC).is_err());
-    assert!(metrics::mutual_knn(huge, huge, 1, IP, &EXEC).is_err());
+    assert!(
+        metrics::score(huge, huge, &Metric::Knn { metric: KnnMetric::Mutual, k: 1, similarity: IP }, &EXEC).is_err()
+    );
 }

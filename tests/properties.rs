@@ -7,7 +7,7 @@ mod common;
 use common::Rng;
 use repalign::knn::Similarity;
 use repalign::metrics::{self, Kernel, KnnMetric};
-use repalign::{AnyMatrix, Exec, Matrix};
+use repalign::{AnyMatrix, Exec, Matrix, Metric};
 
 const IP: Similarity = Similarity::InnerProduct;
 const EXEC: Exec<'static> = Exec::new();
@@ -23,13 +23,32 @@ type NamedMetric = (&'static str, Box<dyn Fn(AnyMatrix<'_>, AnyMatrix<'_>) -> f6
 fn symmetric_metrics() -> Vec<NamedMetric> {
     let mut v: Vec<NamedMetric> = Vec::new();
     for m in [KnnMetric::Mutual, KnnMetric::Lcs, KnnMetric::EditDistance, KnnMetric::Jaccard] {
-        v.push((m.name(), Box::new(move |a, b| metrics::knn_metric(m, a, b, 7, IP, &EXEC).unwrap())));
+        v.push((
+            m.name(),
+            Box::new(move |a, b| {
+                metrics::score(a, b, &Metric::Knn { metric: m, k: 7, similarity: IP }, &EXEC).unwrap()
+            }),
+        ));
     }
-    v.push(("cka", Box::new(|a, b| metrics::cka(a, b, Kernel::Linear, false, &EXEC).unwrap())));
-    v.push(("unbiased_cka", Box::new(|a, b| metrics::cka(a, b, Kernel::Linear, true, &EXEC).unwrap())));
-    v.push(("cka_rbf", Box::new(|a, b| metrics::cka(a, b, Kernel::Rbf { sigma: 4.0 }, false, &EXEC).unwrap())));
-    v.push(("cknna_biased", Box::new(|a, b| metrics::cknna(a, b, 7, false, &EXEC).unwrap())));
-    v.push(("svcca", Box::new(|a, b| metrics::svcca(a, b, 5, &EXEC).unwrap())));
+    v.push((
+        "cka",
+        Box::new(|a, b| metrics::score(a, b, &Metric::Cka { kernel: Kernel::Linear, unbiased: false }, &EXEC).unwrap()),
+    ));
+    v.push((
+        "unbiased_cka",
+        Box::new(|a, b| metrics::score(a, b, &Metric::Cka { kernel: Kernel::Linear, unbiased: true }, &EXEC).unwrap()),
+    ));
+    v.push((
+        "cka_rbf",
+        Box::new(|a, b| {
+            metrics::score(a, b, &Metric::Cka { kernel: Kernel::Rbf { sigma: 4.0 }, unbiased: false }, &EXEC).unwrap()
+        }),
+    ));
+    v.push((
+        "cknna_biased",
+        Box::new(|a, b| metrics::score(a, b, &Metric::Cknna { topk: 7, unbiased: false }, &EXEC).unwrap()),
+    ));
+    v.push(("svcca", Box::new(|a, b| metrics::score(a, b, &Metric::Svcca { cca_dim: 5 }, &EXEC).unwrap())));
     v
 }
 
@@ -64,8 +83,8 @@ fn one_permutation_of_both_inputs_changes_nothing() {
     let (qa, qb) = (Matrix::new(&pa, n, da).unwrap(), Matrix::new(&pb, n, db).unwrap());
     for m in KnnMetric::ALL {
         let (x, y) = (
-            metrics::knn_metric(m, ma, mb, 6, IP, &EXEC).unwrap(),
-            metrics::knn_metric(m, qa, qb, 6, IP, &EXEC).unwrap(),
+            metrics::score(ma, mb, &Metric::Knn { metric: m, k: 6, similarity: IP }, &EXEC).unwrap(),
+            metrics::score(qa, qb, &Metric::Knn { metric: m, k: 6, similarity: IP }, &EXEC).unwrap(),
         );
         assert_eq!(x, y, "{}", m.name());
     }
@@ -74,8 +93,10 @@ fn one_permutation_of_both_inputs_changes_nothing() {
         assert!((x - y).abs() <= 1e-9 * x.abs().max(1.0), "{name}: {x} vs {y}");
     }
     for unbiased in [false, true] {
-        let (x, y) =
-            (metrics::cknna(ma, mb, 6, unbiased, &EXEC).unwrap(), metrics::cknna(qa, qb, 6, unbiased, &EXEC).unwrap());
+        let (x, y) = (
+            metrics::score(ma, mb, &Metric::Cknna { topk: 6, unbiased: unbiased }, &EXEC).unwrap(),
+            metrics::score(qa, qb, &Metric::Cknna { topk: 6, unbiased: unbiased }, &EXEC).unwrap(),
+        );
         assert!((x - y).abs() <= 1e-9, "cknna unbiased={unbiased}: {x} vs {y}");
     }
 }
@@ -102,9 +123,21 @@ fn cka_is_invariant_to_rotations_and_isotropic_scaling() {
     let scaled: Vec<f32> = a.iter().map(|x| x * 3.5).collect();
     let mb = Matrix::new(&b, n, 12).unwrap();
     for unbiased in [false, true] {
-        let base = metrics::cka(Matrix::new(&a, n, d).unwrap(), mb, Kernel::Linear, unbiased, &EXEC).unwrap();
+        let base = metrics::score(
+            Matrix::new(&a, n, d).unwrap(),
+            mb,
+            &Metric::Cka { kernel: Kernel::Linear, unbiased: unbiased },
+            &EXEC,
+        )
+        .unwrap();
         for (what, x) in [("rotated", &rotated), ("scaled", &scaled)] {
-            let got = metrics::cka(Matrix::new(x, n, d).unwrap(), mb, Kernel::Linear, unbiased, &EXEC).unwrap();
+            let got = metrics::score(
+                Matrix::new(x, n, d).unwrap(),
+                mb,
+                &Metric::Cka { kernel: Kernel::Linear, unbiased: unbiased },
+                &EXEC,
+            )
+            .unwrap();
             assert!((got - base).abs() < 1e-5, "{what} unbiased={unbiased}: {got} vs {base}");
         }
     }
@@ -116,16 +149,37 @@ fn a_representation_aligns_perfectly_with_itself() {
     let (n, d, k) = (70, 19, 8);
     let a = gauss(&mut rng, n, d);
     let m = Matrix::new(&a, n, d).unwrap();
-    assert_eq!(metrics::mutual_knn(m, m, k, IP, &EXEC).unwrap(), 1.0);
-    assert_eq!(metrics::knn_metric(KnnMetric::Cycle, m, m, k, IP, &EXEC).unwrap(), 1.0);
-    assert_eq!(metrics::knn_metric(KnnMetric::Lcs, m, m, k, IP, &EXEC).unwrap(), k as f64);
-    assert_eq!(metrics::knn_metric(KnnMetric::EditDistance, m, m, k, IP, &EXEC).unwrap(), 1.0);
-    assert_eq!(metrics::knn_metric(KnnMetric::Jaccard, m, m, k, IP, &EXEC).unwrap(), 1.0);
-    assert!((metrics::cka(m, m, Kernel::Linear, false, &EXEC).unwrap() - 1.0).abs() < 1e-6);
-    assert!((metrics::svcca(m, m, 5, &EXEC).unwrap() - 1.0).abs() < 1e-9);
+    assert_eq!(
+        metrics::score(m, m, &Metric::Knn { metric: KnnMetric::Mutual, k, similarity: IP }, &EXEC).unwrap(),
+        1.0
+    );
+    assert_eq!(metrics::score(m, m, &Metric::Knn { metric: KnnMetric::Cycle, k, similarity: IP }, &EXEC).unwrap(), 1.0);
+    assert_eq!(
+        metrics::score(m, m, &Metric::Knn { metric: KnnMetric::Lcs, k, similarity: IP }, &EXEC).unwrap(),
+        k as f64
+    );
+    assert_eq!(
+        metrics::score(m, m, &Metric::Knn { metric: KnnMetric::EditDistance, k, similarity: IP }, &EXEC).unwrap(),
+        1.0
+    );
+    assert_eq!(
+        metrics::score(m, m, &Metric::Knn { metric: KnnMetric::Jaccard, k, similarity: IP }, &EXEC).unwrap(),
+        1.0
+    );
+    assert!(
+        (metrics::score(m, m, &Metric::Cka { kernel: Kernel::Linear, unbiased: false }, &EXEC).unwrap() - 1.0).abs()
+            < 1e-6
+    );
+    assert!((metrics::score(m, m, &Metric::Svcca { cca_dim: 5 }, &EXEC).unwrap() - 1.0).abs() < 1e-9);
     // Unrelated representations sit near chance: k / (N - 1) for mutual kNN.
     let b = gauss(&mut rng, n, d);
     let chance = k as f64 / (n - 1) as f64;
-    let s = metrics::mutual_knn(m, Matrix::new(&b, n, d).unwrap(), k, IP, &EXEC).unwrap();
+    let s = metrics::score(
+        m,
+        Matrix::new(&b, n, d).unwrap(),
+        &Metric::Knn { metric: KnnMetric::Mutual, k, similarity: IP },
+        &EXEC,
+    )
+    .unwrap();
     assert!(s < 3.0 * chance, "{s} vs chance {chance}");
 }

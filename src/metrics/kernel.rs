@@ -221,18 +221,6 @@ pub fn cka_kernels(k: &KernelMatrix, l: &KernelMatrix, unbiased: bool) -> Result
     Ok(kl / (libm::sqrt(self_product(kk, ll)?) + 1e-6))
 }
 
-/// CKA of two representations of the same samples with the given kernel; `unbiased`
-/// selects the unbiased HSIC estimator (the reference's `unbiased_cka`).
-pub fn cka<'a, 'b>(
-    a: impl Into<AnyMatrix<'a>>,
-    b: impl Into<AnyMatrix<'b>>,
-    kernel: Kernel,
-    unbiased: bool,
-    exec: &Exec<'_>,
-) -> Result<f64> {
-    super::score(a, b, &super::Metric::Cka { kernel, unbiased }, exec)
-}
-
 /// Row-wise top-`topk` mask of M (diagonal excluded when `unbiased`).
 fn neighbour_mask(m: &KernelMatrix, topk: usize, unbiased: bool) -> Mask {
     let n = m.n;
@@ -288,15 +276,4 @@ pub fn cknna_kernels(k: &KernelMatrix, l: &KernelMatrix, topk: usize, unbiased: 
     // The reference takes the square root and adds 1e-6 in float32.
     let denom = libm::sqrtf(self_product(sim_kk, sim_ll)? as f32) + 1e-6f32;
     Ok(sim_kl / f64::from(denom))
-}
-
-/// CKNNA of two representations (linear kernels, the reference's only option).
-pub fn cknna<'a, 'b>(
-    a: impl Into<AnyMatrix<'a>>,
-    b: impl Into<AnyMatrix<'b>>,
-    topk: usize,
-    unbiased: bool,
-    exec: &Exec<'_>,
-) -> Result<f64> {
-    super::score(a, b, &super::Metric::Cknna { topk, unbiased }, exec)
 }

@@ -11,7 +11,7 @@ mod metric;
 pub(crate) mod neighbours;
 mod svcca;
 
-pub use kernel::{Kernel, KernelMatrix, cka, cka_kernels, cknna, cknna_kernels, kernel_matrix};
+pub use kernel::{Kernel, KernelMatrix, cka_kernels, cknna_kernels, kernel_matrix};
 pub use metric::{LayerState, Metric, pair, score};
-pub use neighbours::{KnnMetric, knn_metric, knn_metric_graphs, mutual_knn, mutual_knn_graphs};
-pub use svcca::{SvccaBasis, svcca, svcca_bases};
+pub use neighbours::{KnnMetric, knn_metric_graphs, mutual_knn_graphs};
+pub use svcca::{SvccaBasis, svcca_bases};

@@ -1,35 +1,18 @@
 //! Metrics on kNN graphs: mutual kNN (the paper's headline metric), cycle kNN, LCS kNN,
 //! edit-distance kNN and Jaccard kNN.
 //!
-//! Each comes in two forms: from features (the graphs are computed here) and `*_graphs`
-//! from precomputed neighbour lists (best first), using the first `k` of each row, so a
-//! graph computed once with a large k serves every comparison and every smaller k. Lists
-//! are validated: an index `>= rows` or repeated within a row is an error.
+//! Computed from neighbour lists (best first), using the first `k` of each row, so a graph
+//! computed once with a large k serves every comparison and every smaller k (from features:
+//! [`super::score`] with a [`super::Metric::Knn`]). Lists are validated: an index `>= rows`
+//! or repeated within a row is an error.
 
 use alloc::vec::Vec;
 
 use crate::error::{Error, Result};
-use crate::exec::Exec;
-use crate::knn::{GraphRef, Similarity, find_invalid};
-use crate::matrix::AnyMatrix;
+use crate::knn::{GraphRef, find_invalid};
 
-/// Mutual kNN alignment of two representations of the same samples:
-/// mean over i of |kNN_A(i) ∩ kNN_B(i)| / k, with self excluded from each list.
-///
-/// As in the paper the metric uses plain inner products of the rows it is given; pass
-/// `Similarity::Cosine` (or normalised rows) for the inner product of L2-normalised rows.
-/// `a` and `b` must have the same N; their D and dtype may differ. Returns a value in `[0, 1]`.
-pub fn mutual_knn<'a, 'b>(
-    a: impl Into<AnyMatrix<'a>>,
-    b: impl Into<AnyMatrix<'b>>,
-    k: usize,
-    similarity: Similarity,
-    exec: &Exec<'_>,
-) -> Result<f64> {
-    knn_metric(KnnMetric::Mutual, a, b, k, similarity, exec)
-}
-
-/// [`mutual_knn`] from precomputed neighbour lists.
+/// Mutual kNN alignment from precomputed neighbour lists: mean over i of
+/// |kNN_A(i) ∩ kNN_B(i)| / k, in `[0, 1]` (the paper's headline metric).
 pub fn mutual_knn_graphs(a: GraphRef<'_>, b: GraphRef<'_>, k: usize) -> Result<f64> {
     knn_metric_graphs(KnnMetric::Mutual, a, b, k)
 }
@@ -73,18 +56,6 @@ impl KnnMetric {
     pub fn from_name(name: &str) -> Option<KnnMetric> {
         KnnMetric::ALL.into_iter().find(|m| m.name() == name)
     }
-}
-
-/// A kNN metric of two representations of the same samples, from features.
-pub fn knn_metric<'a, 'b>(
-    metric: KnnMetric,
-    a: impl Into<AnyMatrix<'a>>,
-    b: impl Into<AnyMatrix<'b>>,
-    k: usize,
-    similarity: Similarity,
-    exec: &Exec<'_>,
-) -> Result<f64> {
-    super::score(a, b, &super::Metric::Knn { metric, k, similarity }, exec)
 }
 
 /// A kNN metric from precomputed neighbour lists.

@@ -22,17 +22,6 @@ use crate::exec::Exec;
 use crate::layers::each_dtype;
 use crate::matrix::{AnyMatrix, Matrix};
 
-/// Mean canonical correlation of the `cca_dim` leading singular directions of `a` and `b`
-/// (same N), in `[0, 1]`.
-pub fn svcca<'a, 'b>(
-    a: impl Into<AnyMatrix<'a>>,
-    b: impl Into<AnyMatrix<'b>>,
-    cca_dim: usize,
-    exec: &Exec<'_>,
-) -> Result<f64> {
-    super::score(a, b, &super::Metric::Svcca { cca_dim }, exec)
-}
-
 /// The `cca_dim` leading left singular vectors of one standardised representation:
 /// computed once per layer, reused for every comparison.
 #[derive(Debug, Clone, PartialEq)]
