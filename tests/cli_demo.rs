@@ -1,4 +1,4 @@
-//! `repalign demo` against the reference numbers of `../shared/color-demo/scores.json`, and
+//! `repalign demo` against the reference numbers of `tests/data/color-demo/scores.json`, and
 //! the heatmap writer (SVG and PNG) on odd shapes.
 //!
 //! The demo, plot and input modules of the command-line tool are compiled into this test with
@@ -18,20 +18,70 @@ mod demo;
 #[path = "../src/bin/repalign/input.rs"]
 mod input;
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::OnceLock;
 
 use repalign::calibrate::CalibrationOptions;
 use serde_json::Value;
 
-fn shared() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/color-demo");
-    assert!(
-        dir.join("scores.json").is_file(),
-        "{} is missing: the tests need ../shared beside the repo",
-        dir.display()
-    );
-    dir
+/// The reference's colour-demo folder (`../shared/color-demo`: scores.json, names.json and
+/// each representation as `.f32.npy` and `.f16.npy`), assembled once in the scratch folder
+/// from the repository (tests/data/README.md): `tests/data/color-demo/` holds the JSON and
+/// the float32 features, gzipped; `data/color-demo/` ships three of the reference's float16
+/// files byte for byte; e5's and MiniLM's are their float32 rounded to nearest. Each float16
+/// file must have the CRC-32 of the reference's.
+fn color_demo() -> PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let (data, shipped) = (root.join("tests/data/color-demo"), root.join("data/color-demo"));
+        let read = |p: PathBuf| std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+        let dir = scratch("reference");
+        std::fs::create_dir_all(&dir).unwrap();
+        for file in ["scores.json", "names.json"] {
+            std::fs::write(dir.join(file), read(data.join(file))).unwrap();
+        }
+        // The reference's name, the shipped float16 file that is the reference's (None: round
+        // the float32), and the CRC-32 of the reference's float16 file.
+        for (stem, shipped_f16, crc) in [
+            ("lab_kernel", Some("lab_kernel"), 0x935f_2293),
+            ("glove_thecolor", Some("glove"), 0xbc91_36d8),
+            ("e5_thecolor", None, 0x0e82_85d5),
+            ("minilm_thecolor", None, 0x54a2_65f8),
+            ("random_gauss384", Some("random"), 0xf8c9_4ea4),
+        ] {
+            let mut f32_npy = Vec::new();
+            let gz = read(data.join(format!("{stem}.f32.npy.gz")));
+            flate2::read::GzDecoder::new(&gz[..]).read_to_end(&mut f32_npy).unwrap();
+            let f16_npy = match shipped_f16 {
+                Some(name) => read(shipped.join(format!("{name}.f16.npy"))),
+                None => float16_npy(&f32_npy),
+            };
+            let mut sum = flate2::Crc::new();
+            sum.update(&f16_npy);
+            assert_eq!(sum.sum(), crc, "{stem}.f16.npy is not the reference's (see tests/data/README.md)");
+            std::fs::write(dir.join(format!("{stem}.f32.npy")), f32_npy).unwrap();
+            std::fs::write(dir.join(format!("{stem}.f16.npy")), f16_npy).unwrap();
+        }
+        dir
+    })
+    .clone()
+}
+
+/// A float32 `.npy` file (version 1.0) as float16, rounded to nearest even: the same header
+/// with `<f2` for `<f4`.
+fn float16_npy(npy: &[u8]) -> Vec<u8> {
+    assert_eq!(&npy[..8], b"\x93NUMPY\x01\x00", "a version 1.0 .npy file");
+    let start = 10 + usize::from(u16::from_le_bytes([npy[8], npy[9]]));
+    let mut out = npy[..start].to_vec();
+    let at = out.windows(3).position(|w| w == b"<f4").expect("a float32 .npy file");
+    out[at..at + 3].copy_from_slice(b"<f2");
+    for x in npy[start..].chunks_exact(4) {
+        out.extend(repalign::f16::from_f32(f32::from_le_bytes(x.try_into().unwrap())).to_le_bytes());
+    }
+    out
 }
 
 fn scratch(name: &str) -> PathBuf {
@@ -72,7 +122,7 @@ fn run_demo(data: &demo::DemoData, permutations: usize) -> demo::Results {
 
 /// Compares every row with the reference; returns the largest |score - reference|.
 fn max_diff(res: &demo::Results, field: &str) -> f64 {
-    let scores: Value = serde_json::from_slice(&std::fs::read(shared().join("scores.json")).unwrap()).unwrap();
+    let scores: Value = serde_json::from_slice(&std::fs::read(color_demo().join("scores.json")).unwrap()).unwrap();
     assert_eq!(res.rows.len(), 8 * 2 * 3);
     let mut worst = 0.0f64;
     for row in &res.rows {
@@ -85,12 +135,12 @@ fn max_diff(res: &demo::Results, field: &str) -> f64 {
 
 #[test]
 fn demo_reproduces_the_reference_on_float32_features() {
-    let data = demo::DemoData::from_dir(&shared(), Some("f32")).unwrap();
+    let data = demo::DemoData::from_dir(&color_demo(), Some("f32")).unwrap();
     let res = run_demo(&data, 1000);
     let diff = max_diff(&res, "raw");
     eprintln!("f32: max |score - scores.json raw| = {diff:e}");
     assert!(diff <= 1e-6, "max |diff| {diff}");
-    let scores: Value = serde_json::from_slice(&std::fs::read(shared().join("scores.json")).unwrap()).unwrap();
+    let scores: Value = serde_json::from_slice(&std::fs::read(color_demo().join("scores.json")).unwrap()).unwrap();
     for row in &res.rows {
         let r = reference(&scores, row);
         // The null mean of 1000 permutations is within a few standard errors of the reference's.
@@ -116,7 +166,7 @@ fn demo_reproduces_the_reference_on_float32_features() {
 
 #[test]
 fn demo_on_float16_features_is_within_0_01_of_the_float32_reference() {
-    let data = demo::DemoData::from_dir(&shared(), Some("f16")).unwrap();
+    let data = demo::DemoData::from_dir(&color_demo(), Some("f16")).unwrap();
     let res = run_demo(&data, 100);
     let diff = max_diff(&res, "raw");
     let diff_f16 = max_diff(&res, "raw_from_f16");
@@ -131,7 +181,7 @@ fn demo_on_the_shipped_float16_features_is_within_0_01_of_the_reference() {
     let data = demo::DemoData::embedded().unwrap();
     assert_eq!(data.names.len(), 913);
     assert_eq!(data.single_word.len(), 230);
-    let reference: Value = serde_json::from_slice(&std::fs::read(shared().join("names.json")).unwrap()).unwrap();
+    let reference: Value = serde_json::from_slice(&std::fs::read(color_demo().join("names.json")).unwrap()).unwrap();
     assert_eq!(data.names, serde_json::from_value::<Vec<String>>(reference["names"].clone()).unwrap());
     let res = run_demo(&data, 100);
     let diff = max_diff(&res, "raw");
@@ -147,7 +197,7 @@ fn repalign(args: &[&str]) -> std::process::Output {
 fn demo_command_prints_json_rows_and_writes_the_plot() {
     let svg = scratch("demo.svg");
     let _ = std::fs::remove_file(&svg);
-    let dir = shared();
+    let dir = color_demo();
     let out = repalign(&[
         "demo",
         "--json",

@@ -1,4 +1,4 @@
-//! Golden data from the paper's reference implementation (`../shared/golden/`): the kNN
+//! Golden data from the paper's reference implementation (`tests/data/golden/`): the kNN
 //! lists and mutual_knn values must match, and the edge cases where repalign reports an
 //! error instead of the reference's silent value are pinned down.
 
@@ -13,7 +13,7 @@ use repalign::metrics::{self, KnnMetric};
 use repalign::{AnyMatrix, Error, Isa, Matrix};
 use serde_json::Value;
 
-/// Reads the reference's `.npy` files (float32, float16, int32; C order) with npyz.
+/// Reads the reference's `.npy` files (float32, float16, int32; C order), stored gzipped, with npyz.
 mod npy {
     use repalign::f16;
 
@@ -30,7 +30,8 @@ mod npy {
 
     pub fn read(path: impl AsRef<std::path::Path>) -> std::io::Result<Npy> {
         let path = path.as_ref();
-        let file = npyz::NpyFile::new(std::io::BufReader::new(std::fs::File::open(path)?))?;
+        let gz = flate2::read::GzDecoder::new(std::fs::File::open(path)?);
+        let file = npyz::NpyFile::new(std::io::BufReader::new(gz))?;
         assert_eq!(file.order(), npyz::Order::C, "{}", path.display());
         let shape = file.shape().iter().map(|&s| s as usize).collect();
         let npyz::DType::Plain(ty) = file.dtype() else { panic!("{}: not a plain dtype", path.display()) };
@@ -53,7 +54,7 @@ struct Features {
 
 impl Features {
     fn load(file: &str) -> Features {
-        let a = npy::read(common::shared(&format!("golden/{file}"))).unwrap();
+        let a = npy::read(common::data(&format!("golden/{file}.gz"))).unwrap();
         assert_eq!(a.shape.len(), 2, "{file}");
         Features { rows: a.shape[0], cols: a.shape[1], data: a.data }
     }
@@ -67,12 +68,12 @@ impl Features {
 }
 
 fn manifest() -> Value {
-    let text = std::fs::read_to_string(common::shared("golden/manifest.json")).expect("../shared/golden is missing");
+    let text = std::fs::read_to_string(common::data("golden/manifest.json")).expect("tests/data/golden is missing");
     serde_json::from_str(&text).unwrap()
 }
 
 fn knn_list(file: &str) -> (usize, usize, Vec<u32>) {
-    let a = npy::read(common::shared(&format!("golden/{file}"))).unwrap();
+    let a = npy::read(common::data(&format!("golden/{file}.gz"))).unwrap();
     let NpyData::I32(v) = a.data else { panic!("{file}: int32 expected") };
     (a.shape[0], a.shape[1], v.into_iter().map(|x| x as u32).collect())
 }
@@ -290,7 +291,7 @@ fn pipeline_matches_the_reference() {
     use repalign::sweep::sweep;
 
     fn prepared(file: &str, mode: Prepare) -> (Vec<f32>, f32, [usize; 3]) {
-        let t = npy::read(common::shared(&format!("golden/{file}"))).unwrap();
+        let t = npy::read(common::data(&format!("golden/{file}.gz"))).unwrap();
         let s = [t.shape[0], t.shape[1], t.shape[2]];
         let (values, threshold) = match &t.data {
             NpyData::F32(v) => prepare::prepare(&Layers::new(v, s[0], s[1], s[2]).unwrap(), mode, 0.95, &EXEC).unwrap(),
@@ -323,7 +324,7 @@ fn pipeline_matches_the_reference() {
             if let Some(lists) = v.get("knn") {
                 // L x N x 10 lists per layer, after clamping and normalisation.
                 for (side, layers) in [("A", &a), ("B", &b)] {
-                    let t = npy::read(common::shared(&format!("golden/{}", lists[side]["file"].as_str().unwrap())))
+                    let t = npy::read(common::data(&format!("golden/{}.gz", lists[side]["file"].as_str().unwrap())))
                         .unwrap();
                     let NpyData::I32(want) = t.data else { panic!() };
                     for (l, x) in layers.iter().enumerate() {
@@ -362,7 +363,7 @@ fn pipeline_matches_the_reference() {
     let case = m["cases"].as_array().unwrap().iter().find(|c| c["id"] == "edge_score_nonpositive_n10").unwrap();
     let cs = &case["compute_score"];
     let load = |side: &str| {
-        npy::read(common::shared(&format!("golden/{}", case["inputs"][side]["file"].as_str().unwrap()))).unwrap()
+        npy::read(common::data(&format!("golden/{}.gz", case["inputs"][side]["file"].as_str().unwrap()))).unwrap()
     };
     let (ta, tb) = (load("A"), load("B"));
     let (NpyData::F32(xa), NpyData::F32(xb)) = (&ta.data, &tb.data) else { panic!() };

@@ -65,7 +65,7 @@ pub fn oracle_row(scores: &[f64], k: usize, exclude: Option<usize>) -> Vec<(u32,
     c
 }
 
-/// Path to the shared data folder beside the repository (CI has it too).
-pub fn shared(rel: &str) -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("shared").join(rel)
+/// Path to the tests' reference data in the repository (`tests/data/`, see its README).
+pub fn data(rel: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join("data").join(rel)
 }
