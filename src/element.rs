@@ -98,3 +98,26 @@ impl Element for bf16 {
         }
     }
 }
+
+/// `From<$view<'a, T>>` for `$any<'a>` (an enum with `F32`, `F16` and `Bf16` variants), for
+/// each of the three element types.
+macro_rules! from_each_dtype {
+    ($any:ident, $view:ident) => {
+        impl<'a> From<$view<'a, f32>> for $any<'a> {
+            fn from(x: $view<'a, f32>) -> Self {
+                $any::F32(x)
+            }
+        }
+        impl<'a> From<$view<'a, half::f16>> for $any<'a> {
+            fn from(x: $view<'a, half::f16>) -> Self {
+                $any::F16(x)
+            }
+        }
+        impl<'a> From<$view<'a, half::bf16>> for $any<'a> {
+            fn from(x: $view<'a, half::bf16>) -> Self {
+                $any::Bf16(x)
+            }
+        }
+    };
+}
+pub(crate) use from_each_dtype;

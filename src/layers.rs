@@ -127,21 +127,7 @@ fn element_dtype<T: Element>(_: &Layers<'_, T>) -> Dtype {
     T::DTYPE
 }
 
-impl<'a> From<Layers<'a, f32>> for AnyLayers<'a> {
-    fn from(x: Layers<'a, f32>) -> Self {
-        AnyLayers::F32(x)
-    }
-}
-impl<'a> From<Layers<'a, f16>> for AnyLayers<'a> {
-    fn from(x: Layers<'a, f16>) -> Self {
-        AnyLayers::F16(x)
-    }
-}
-impl<'a> From<Layers<'a, bf16>> for AnyLayers<'a> {
-    fn from(x: Layers<'a, bf16>) -> Self {
-        AnyLayers::Bf16(x)
-    }
-}
+crate::element::from_each_dtype!(AnyLayers, Layers);
 
 /// Owned values of one dtype (e.g. read from a file), viewed as matrices or tensors.
 #[derive(Debug, Clone, PartialEq)]

@@ -166,21 +166,7 @@ impl AnyMatrix<'_> {
     }
 }
 
-impl<'a> From<Matrix<'a, f32>> for AnyMatrix<'a> {
-    fn from(m: Matrix<'a, f32>) -> Self {
-        AnyMatrix::F32(m)
-    }
-}
-impl<'a> From<Matrix<'a, f16>> for AnyMatrix<'a> {
-    fn from(m: Matrix<'a, f16>) -> Self {
-        AnyMatrix::F16(m)
-    }
-}
-impl<'a> From<Matrix<'a, bf16>> for AnyMatrix<'a> {
-    fn from(m: Matrix<'a, bf16>) -> Self {
-        AnyMatrix::Bf16(m)
-    }
-}
+crate::element::from_each_dtype!(AnyMatrix, Matrix);
 
 #[cfg(test)]
 mod tests {

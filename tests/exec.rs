@@ -60,7 +60,11 @@ fn every_entry_point_reports_the_forced_isa_and_gives_the_scalar_bits() {
             let s = knn::search(a, a, 4, Similarity::InnerProduct, &exec).unwrap();
             assert_eq!((s.isa(), s.indices(), s.scores()), (Some(isa), search.indices(), search.scores()), "{what}");
             let (mut i, mut sc) = (vec![0u32; n * 7], vec![0f32; n * 7]);
-            assert_eq!(knn::graph_into(b, 7, Similarity::Cosine, &exec, &mut i, &mut sc), Ok(isa), "{what}");
+            assert_eq!(
+                knn::neighbours_into(knn::Rows::Within(b), 7, Similarity::Cosine, &exec, &mut i, &mut sc),
+                Ok(isa),
+                "{what}"
+            );
             assert_eq!((&i[..], &sc[..]), (graph.indices(), graph.scores()), "{what}");
             assert_eq!(knn::gram(b, &exec).unwrap(), (gram.0.clone(), isa), "{what}");
             let k = metrics::kernel_matrix(a, Kernel::Linear, &exec).unwrap();

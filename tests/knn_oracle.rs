@@ -290,7 +290,7 @@ fn bad_input_is_a_typed_error() {
 
     let (mut i, mut s) = (vec![0u32; 5], vec![0f32; 6]);
     assert_eq!(
-        knn::graph_into(x, 2, IP, &EXEC, &mut i, &mut s).unwrap_err(),
+        knn::neighbours_into(knn::Rows::Within(x.into()), 2, IP, &EXEC, &mut i, &mut s).unwrap_err(),
         Error::OutputTooShort { needed: 6, len: 5 }
     );
 

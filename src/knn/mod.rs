@@ -2,6 +2,7 @@
 //!
 //! - [`graph`]: each row's `k` most similar *other* rows (self excluded).
 //! - [`search`]: each query's `k` most similar database rows (no exclusion).
+//! - [`neighbours`] / [`neighbours_into`]: either, by [`Rows`]; `_into` writes caller buffers.
 //! - [`gram`]: every inner product (N x N), on the same engine, for the kernel metrics.
 //! - [`merge`]: the top `k` of several partial lists, so a database split into shards
 //!   (on several machines) gives exactly the single-pass answer.
@@ -49,25 +50,34 @@ pub enum Similarity {
     Cosine,
 }
 
+/// Which rows are compared with which.
+#[derive(Debug, Clone, Copy)]
+pub enum Rows<'a> {
+    /// Every row of one matrix with every other row (self excluded): a kNN graph.
+    Within(AnyMatrix<'a>),
+    /// Every query row with every database row (nothing excluded): a search. Same dtype and D.
+    Between {
+        /// The rows whose neighbours are wanted.
+        queries: AnyMatrix<'a>,
+        /// The rows they are drawn from.
+        database: AnyMatrix<'a>,
+    },
+}
+
+impl Rows<'_> {
+    /// Rows with neighbour lists (queries).
+    fn queries(&self) -> usize {
+        match self {
+            Rows::Within(x) => x.rows(),
+            Rows::Between { queries, .. } => queries.rows(),
+        }
+    }
+}
+
 /// The `k` most similar other rows of every row of `x`. Reports [`Progress::Blocks`] as
 /// blocks of rows are taken up.
 pub fn graph<'a>(x: impl Into<AnyMatrix<'a>>, k: usize, similarity: Similarity, exec: &Exec<'_>) -> Result<KnnGraph> {
-    let x = x.into();
-    let (indices, scores) = output(x.rows(), k, x.rows(), x.cols());
-    finish(x.rows(), k, indices, scores, |i, s| graph_into(x, k, similarity, exec, i, s))
-}
-
-/// [`graph`] into caller buffers of at least `rows * k` entries each; returns the ISA used.
-pub fn graph_into<'a>(
-    x: impl Into<AnyMatrix<'a>>,
-    k: usize,
-    similarity: Similarity,
-    exec: &Exec<'_>,
-    indices: &mut [u32],
-    scores: &mut [f32],
-) -> Result<Isa> {
-    let out = Out { k, similarity, exec, indices, scores };
-    each_dtype!(AnyMatrix, x.into(), m => compute(m, m, true, out))
+    neighbours(Rows::Within(x.into()), k, similarity, exec)
 }
 
 /// The `k` most similar rows of `database` for every row of `queries` (same dtype and D).
@@ -78,15 +88,30 @@ pub fn search<'a>(
     similarity: Similarity,
     exec: &Exec<'_>,
 ) -> Result<KnnGraph> {
-    let (queries, database) = (queries.into(), database.into());
-    let (indices, scores) = output(queries.rows(), k, database.rows(), queries.cols().min(database.cols()));
-    finish(queries.rows(), k, indices, scores, |i, s| search_into(queries, database, k, similarity, exec, i, s))
+    neighbours(Rows::Between { queries: queries.into(), database: database.into() }, k, similarity, exec)
 }
 
-/// [`search`] into caller buffers of at least `queries.rows() * k` entries; returns the ISA used.
-pub fn search_into<'a>(
-    queries: impl Into<AnyMatrix<'a>>,
-    database: impl Into<AnyMatrix<'a>>,
+/// [`graph`] or [`search`], by [`Rows`].
+pub fn neighbours(rows: Rows<'_>, k: usize, similarity: Similarity, exec: &Exec<'_>) -> Result<KnnGraph> {
+    let (candidates, cols) = match rows {
+        Rows::Within(x) => (x.rows(), x.cols()),
+        Rows::Between { queries, database } => (database.rows(), queries.cols().min(database.cols())),
+    };
+    let n = rows.queries();
+    // Nothing is allocated for bad input (`compute` reports it before touching the
+    // buffers): a view of zero-width rows holds any number of them in an empty buffer.
+    let (mut indices, mut scores) = match n.checked_mul(k) {
+        Some(len) if k <= candidates && cols > 0 => (vec![0; len], vec![0.0; len]),
+        _ => (Vec::new(), Vec::new()),
+    };
+    let isa = neighbours_into(rows, k, similarity, exec, &mut indices, &mut scores)?;
+    Ok(KnnGraph { rows: n, k, indices, scores, isa: Some(isa) })
+}
+
+/// [`neighbours`] into caller buffers of at least `queries * k` entries each; returns the
+/// ISA used.
+pub fn neighbours_into(
+    rows: Rows<'_>,
     k: usize,
     similarity: Similarity,
     exec: &Exec<'_>,
@@ -94,11 +119,14 @@ pub fn search_into<'a>(
     scores: &mut [f32],
 ) -> Result<Isa> {
     let out = Out { k, similarity, exec, indices, scores };
-    match (queries.into(), database.into()) {
-        (AnyMatrix::F32(q), AnyMatrix::F32(d)) => compute(q, d, false, out),
-        (AnyMatrix::F16(q), AnyMatrix::F16(d)) => compute(q, d, false, out),
-        (AnyMatrix::Bf16(q), AnyMatrix::Bf16(d)) => compute(q, d, false, out),
-        _ => Err(Error::DtypeMismatch),
+    match rows {
+        Rows::Within(x) => each_dtype!(AnyMatrix, x, m => compute(m, m, true, out)),
+        Rows::Between { queries, database } => match (queries, database) {
+            (AnyMatrix::F32(q), AnyMatrix::F32(d)) => compute(q, d, false, out),
+            (AnyMatrix::F16(q), AnyMatrix::F16(d)) => compute(q, d, false, out),
+            (AnyMatrix::Bf16(q), AnyMatrix::Bf16(d)) => compute(q, d, false, out),
+            _ => Err(Error::DtypeMismatch),
+        },
     }
 }
 
@@ -109,27 +137,6 @@ struct Out<'e, 'p, 'o> {
     exec: &'e Exec<'p>,
     indices: &'o mut [u32],
     scores: &'o mut [f32],
-}
-
-/// Output buffers, or empty ones when `k` is out of range or rows have no features (then
-/// `compute` reports it before touching them). Nothing is allocated for bad input: a view
-/// of zero-width rows holds any number of them in an empty buffer.
-fn output(rows: usize, k: usize, candidates: usize, cols: usize) -> (Vec<u32>, Vec<f32>) {
-    match rows.checked_mul(k) {
-        Some(len) if k <= candidates && cols > 0 => (vec![0; len], vec![0.0; len]),
-        _ => (Vec::new(), Vec::new()),
-    }
-}
-
-fn finish(
-    rows: usize,
-    k: usize,
-    mut indices: Vec<u32>,
-    mut scores: Vec<f32>,
-    run: impl FnOnce(&mut [u32], &mut [f32]) -> Result<Isa>,
-) -> Result<KnnGraph> {
-    let isa = run(&mut indices, &mut scores)?;
-    Ok(KnnGraph { rows, k, indices, scores, isa: Some(isa) })
 }
 
 fn compute<T: Element>(
