@@ -62,7 +62,7 @@ pub mod sweep;
 pub mod topk;
 
 pub use element::{Dtype, Element};
-pub use error::{Error, Result};
+pub use error::{Error, ErrorKind, Result};
 pub use half::{bf16, f16};
 pub use isa::Isa;
 pub use matrix::{AnyMatrix, Matrix};
