@@ -7,10 +7,10 @@ use repalign_core::{AnyMatrix, Error};
 
 use crate::ffi::{self, Zeroable};
 use crate::metric::{RepalignMetric, check_isa};
+use crate::panic;
 use crate::status::{Failure, RepalignStatus};
 use crate::tensor::{REPALIGN_SWEEP_Q, RepalignPrepare, RepalignTensor3, tensor};
-use crate::types::{RepalignKnnOptions, RepalignMatrix};
-use crate::{options, panic};
+use crate::types::{RepalignKnnOptions, RepalignMatrix, options};
 
 /// How to build a permutation null: `permutations` random permutations of B's rows (>= 1)
 /// drawn from `seed`; `alpha` in (0, 1) sets the threshold `tau`, the (1 - alpha) quantile

@@ -201,6 +201,12 @@ unsafe fn typed<'a, T: Element>(m: &RepalignMatrix, field: &str) -> Result<Matri
     Ok(Matrix::with_stride(data, m.rows, m.cols, m.row_stride)?)
 }
 
+/// `a * b`, or a shape-overflow failure naming the product.
+pub(crate) fn product(a: usize, b: usize, what: &str) -> Result<usize, Failure> {
+    a.checked_mul(b)
+        .ok_or_else(|| Failure::new(RepalignStatus::ShapeOverflow, format!("{what} = {a} * {b} overflows size_t")))
+}
+
 /// Reads a C string this crate returned; `None` for NULL. Tests only.
 #[cfg(test)]
 pub(crate) fn c_str<'a>(ptr: *const std::ffi::c_char) -> Option<&'a str> {

@@ -14,9 +14,10 @@ use repalign_core::metrics::{self, Kernel, KnnMetric};
 use repalign_core::sweep::Metric;
 use repalign_core::{AnyMatrix, Error};
 
+use crate::ffi::{self, product};
+use crate::panic;
 use crate::status::{Failure, RepalignStatus};
-use crate::types::{RepalignKnnOptions, RepalignMatrix};
-use crate::{ffi, options, panic, product};
+use crate::types::{RepalignKnnOptions, RepalignMatrix, options};
 
 /// The metrics, for `RepalignMetric.kind`, by the reference's names (`metrics.py` of *The
 /// Platonic Representation Hypothesis*; `repalign_metric_kind_name` gives them).

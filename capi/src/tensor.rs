@@ -11,10 +11,11 @@ use repalign_core::prepare::{self, Layers, Prepare};
 use repalign_core::sweep::{self, SweepResult};
 use repalign_core::{AnyMatrix, Element, Error, bf16, f16};
 
+use crate::ffi::{self, product};
 use crate::metric::{RepalignMetric, check_isa, decode_flag};
+use crate::panic;
 use crate::status::{Failure, RepalignStatus};
-use crate::types::{RepalignDtype, RepalignKnnOptions};
-use crate::{ffi, options, panic, product};
+use crate::types::{RepalignDtype, RepalignKnnOptions, options};
 
 /// The clamp quantile `repalign_sweep` prepares with (the paper's).
 pub const REPALIGN_SWEEP_Q: f64 = 0.95;

@@ -11,8 +11,14 @@ mod tensor;
 
 use std::ptr;
 
+use repalign_core::knn::{self, KnnOptions};
+
 use super::*;
 use crate::ffi::c_str;
+use crate::knn::{
+    repalign_knn_graph, repalign_knn_merge, repalign_knn_options_default, repalign_knn_search, repalign_mutual_knn,
+    repalign_mutual_knn_graphs,
+};
 use crate::panic::test_hook;
 
 /// 5 x 3 f32 rows with distinct inner products.

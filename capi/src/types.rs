@@ -9,6 +9,7 @@ use std::ffi::{CStr, c_void};
 use repalign_core::Isa;
 use repalign_core::knn::{KnnOptions, Similarity};
 
+use crate::ffi;
 use crate::status::{Failure, RepalignStatus};
 
 /// Element types of `RepalignMatrix.dtype`.
@@ -116,6 +117,18 @@ impl RepalignKnnOptions {
         };
         Ok(KnnOptions { similarity, threads: self.threads, isa: decode_isa(self.isa)? })
     }
+}
+
+/// The options behind a nullable pointer (NULL: the defaults), decoded and checked.
+///
+/// # Safety
+/// Unless NULL, `opts` must point to a valid `RepalignKnnOptions`.
+pub(crate) unsafe fn options(opts: *const RepalignKnnOptions) -> Result<KnnOptions, Failure> {
+    if opts.is_null() {
+        return Ok(KnnOptions::default());
+    }
+    // SAFETY: forwarded contract.
+    unsafe { ffi::reference(opts, "opts") }?.decode()
 }
 
 impl RepalignDtype {
