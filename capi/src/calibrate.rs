@@ -5,6 +5,7 @@ use repalign_core::knn::KnnOptions;
 use repalign_core::sweep::Metric;
 use repalign_core::{AnyMatrix, Error};
 
+use crate::enums::CEnum;
 use crate::ffi::{self, Zeroable};
 use crate::metric::{RepalignMetric, check_isa};
 use crate::panic;
@@ -167,7 +168,7 @@ pub unsafe extern "C" fn repalign_calibrate_sweep(
         };
         // SAFETY: `cal` NULL or readable by the caller's contract.
         let cal = unsafe { calibration_options(cal, &knn) };
-        let mode = RepalignPrepare::decode(prepare_mode)?;
+        let mode = RepalignPrepare::decode(prepare_mode, "prepare_mode")?.to_core();
         if ta.shape().0 != tb.shape().0 {
             return Err(Error::RowCountMismatch { a: ta.shape().0, b: tb.shape().0 }.into());
         }

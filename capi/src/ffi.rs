@@ -12,6 +12,7 @@ use std::mem::{align_of, size_of};
 
 use repalign_core::{AnyMatrix, Element, Matrix, bf16, f16};
 
+use crate::enums::CEnum;
 use crate::status::{Failure, RepalignStatus};
 use crate::types::{RepalignDtype, RepalignMatrix};
 
@@ -172,19 +173,13 @@ pub(crate) unsafe fn matrix<'a>(desc: *const RepalignMatrix, name: &str) -> Resu
     if m.data.is_null() && m.rows > 0 {
         return Err(null(&field));
     }
-    Ok(match RepalignDtype::from_u32(m.dtype) {
+    Ok(match RepalignDtype::decode(m.dtype, &format!("{name}->dtype"))? {
         // SAFETY: `data` holds `len` elements of the declared dtype (the caller's contract).
-        Some(RepalignDtype::F32) => AnyMatrix::F32(unsafe { typed::<f32>(m, &field)? }),
+        RepalignDtype::F32 => AnyMatrix::F32(unsafe { typed::<f32>(m, &field)? }),
         // SAFETY: as above.
-        Some(RepalignDtype::F16) => AnyMatrix::F16(unsafe { typed::<f16>(m, &field)? }),
+        RepalignDtype::F16 => AnyMatrix::F16(unsafe { typed::<f16>(m, &field)? }),
         // SAFETY: as above.
-        Some(RepalignDtype::Bf16) => AnyMatrix::Bf16(unsafe { typed::<bf16>(m, &field)? }),
-        None => {
-            return Err(Failure::new(
-                RepalignStatus::InvalidDtype,
-                format!("`{name}->dtype` is {}, not a RepalignDtype value (0 to 2)", m.dtype),
-            ));
-        }
+        RepalignDtype::Bf16 => AnyMatrix::Bf16(unsafe { typed::<bf16>(m, &field)? }),
     })
 }
 

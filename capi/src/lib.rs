@@ -33,9 +33,9 @@
 //! [`metric`] (the metric descriptor and scores), [`tensor`] (the 3-D tensor descriptor,
 //! feature preparation and the layer sweep), [`calibrate`] (permutation nulls). Beside
 //! them: [`status`] (codes, messages, the core error mapping), [`types`] (matrix
-//! descriptor, kNN options, dtype/ISA/similarity constants), `ffi` (pointer checks,
-//! descriptors, last error), `panic` (the boundary). This file keeps the version, status,
-//! last-error and ISA helpers.
+//! descriptor, kNN options, dtype/ISA/similarity constants), `enums` (decoding the integer
+//! enums), `ffi` (pointer checks, descriptors, last error), `panic` (the boundary). This
+//! file keeps the version, status, last-error and ISA helpers.
 
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
@@ -51,6 +51,7 @@ pub mod tensor;
 
 pub mod calibrate;
 
+mod enums;
 mod ffi;
 mod panic;
 
@@ -66,6 +67,8 @@ pub use metric::{RepalignKernel, RepalignMetric, RepalignMetricKind};
 pub use status::RepalignStatus;
 pub use tensor::{RepalignPrepare, RepalignTensor3};
 pub use types::{RepalignDtype, RepalignIsa, RepalignKnnOptions, RepalignMatrix, RepalignSimilarity};
+
+use enums::CEnum;
 
 /// The core version with its terminating NUL, built at compile time.
 const VERSION_BYTES: [u8; repalign_core::VERSION.len() + 1] = {
@@ -129,7 +132,7 @@ pub unsafe extern "C" fn repalign_isa_available(isa: u32, out: *mut bool) -> Rep
     panic::status(|| {
         // SAFETY: the caller's contract for `out`.
         let out = unsafe { ffi::out_ref(out, "out") }?;
-        *out = types::decode_isa(isa)?.is_none_or(Isa::is_available);
+        *out = types::decode_isa(isa, "isa")?.is_none_or(Isa::is_available);
         Ok(())
     })
 }

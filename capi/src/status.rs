@@ -7,11 +7,14 @@ use std::ffi::CStr;
 
 use repalign_core::Error;
 
+use crate::enums::c_enum;
+
 /// The result of every fallible `repalign_*` function. `REPALIGN_STATUS_OK` is 0; any other
 /// value is an error. `repalign_status_message` gives a short static description of each
 /// code and `repalign_last_error` a detailed one of the last failure on this thread.
 ///
 /// Values are stable across releases; new codes may be added after `REPALIGN_STATUS_UNKNOWN`.
+// Boilerplate: a plain C enum, written out for cbindgen; `c_enum!` below decodes it.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum RepalignStatus {
@@ -74,43 +77,16 @@ pub enum RepalignStatus {
     NumericalRange = 26,
 }
 
-impl RepalignStatus {
-    /// Every status, in value order (index = value).
-    pub(crate) const ALL: [RepalignStatus; 27] = [
-        RepalignStatus::Ok,
-        RepalignStatus::NullPointer,
-        RepalignStatus::InvalidDtype,
-        RepalignStatus::InvalidEnum,
-        RepalignStatus::Misaligned,
-        RepalignStatus::EmptyMatrix,
-        RepalignStatus::ZeroDimension,
-        RepalignStatus::InvalidK,
-        RepalignStatus::StrideTooSmall,
-        RepalignStatus::BufferTooShort,
-        RepalignStatus::ShapeOverflow,
-        RepalignStatus::TooManyRows,
-        RepalignStatus::NonFinite,
-        RepalignStatus::ZeroNorm,
-        RepalignStatus::MagnitudeTooLarge,
-        RepalignStatus::RowCountMismatch,
-        RepalignStatus::DimensionMismatch,
-        RepalignStatus::DtypeMismatch,
-        RepalignStatus::IsaUnavailable,
-        RepalignStatus::OutputTooShort,
-        RepalignStatus::InvalidGraph,
-        RepalignStatus::GraphMismatch,
-        RepalignStatus::Panic,
-        RepalignStatus::Unknown,
-        RepalignStatus::TooFewSamples,
-        RepalignStatus::InvalidParameter,
-        RepalignStatus::NumericalRange,
-    ];
-
-    /// The status with this numeric value, if any. C may pass any integer.
-    pub(crate) fn from_u32(value: u32) -> Option<Self> {
-        Self::ALL.get(usize::try_from(value).ok()?).copied()
+c_enum! {
+    RepalignStatus {
+        Ok, NullPointer, InvalidDtype, InvalidEnum, Misaligned, EmptyMatrix, ZeroDimension, InvalidK, StrideTooSmall,
+        BufferTooShort, ShapeOverflow, TooManyRows, NonFinite, ZeroNorm, MagnitudeTooLarge, RowCountMismatch,
+        DimensionMismatch, DtypeMismatch, IsaUnavailable, OutputTooShort, InvalidGraph, GraphMismatch, Panic, Unknown,
+        TooFewSamples, InvalidParameter, NumericalRange,
     }
+}
 
+impl RepalignStatus {
     /// A short, static, NUL-terminated description.
     pub(crate) fn message(self) -> &'static CStr {
         match self {
@@ -196,11 +172,12 @@ impl From<Error> for Failure {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::enums::CEnum;
 
     #[test]
     fn values_are_the_documented_ones() {
-        for (value, status) in RepalignStatus::ALL.into_iter().enumerate() {
-            assert_eq!(status as usize, value);
+        assert_eq!(RepalignStatus::ALL.len(), 27);
+        for (value, &status) in RepalignStatus::ALL.iter().enumerate() {
             assert_eq!(RepalignStatus::from_u32(value as u32), Some(status));
             assert!(!status.message().is_empty());
         }

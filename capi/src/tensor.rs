@@ -11,6 +11,7 @@ use repalign_core::prepare::{self, Layers, Prepare};
 use repalign_core::sweep::{self, SweepResult};
 use repalign_core::{AnyMatrix, Element, Error, bf16, f16};
 
+use crate::enums::{CEnum, c_enum};
 use crate::ffi::{self, product};
 use crate::metric::{RepalignMetric, check_isa, decode_flag};
 use crate::panic;
@@ -45,6 +46,7 @@ pub struct RepalignTensor3 {
 }
 
 /// How features are prepared, for `repalign_prepare` and `repalign_sweep`.
+// Boilerplate: a plain C enum, written out for cbindgen; `c_enum!` below decodes it.
 #[repr(u32)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RepalignPrepare {
@@ -60,21 +62,16 @@ pub enum RepalignPrepare {
     PaperPerSample = 3,
 }
 
-impl RepalignPrepare {
-    const ALL: [RepalignPrepare; 4] =
-        [RepalignPrepare::None, RepalignPrepare::Normalize, RepalignPrepare::Paper, RepalignPrepare::PaperPerSample];
+c_enum! { RepalignPrepare { None, Normalize, Paper, PaperPerSample } }
 
-    /// The core's mode, after checking the integer.
-    pub(crate) fn decode(value: u32) -> Result<Prepare, Failure> {
-        match Self::ALL.get(usize::try_from(value).unwrap_or(usize::MAX)) {
-            Some(RepalignPrepare::None) => Ok(Prepare::None),
-            Some(RepalignPrepare::Normalize) => Ok(Prepare::Normalize),
-            Some(RepalignPrepare::Paper) => Ok(Prepare::Paper),
-            Some(RepalignPrepare::PaperPerSample) => Ok(Prepare::PaperPerSample),
-            None => Err(Failure::new(
-                RepalignStatus::InvalidEnum,
-                format!("prepare mode {value} is not a RepalignPrepare value (0 to 3)"),
-            )),
+impl RepalignPrepare {
+    /// The core's mode.
+    pub(crate) fn to_core(self) -> Prepare {
+        match self {
+            RepalignPrepare::None => Prepare::None,
+            RepalignPrepare::Normalize => Prepare::Normalize,
+            RepalignPrepare::Paper => Prepare::Paper,
+            RepalignPrepare::PaperPerSample => Prepare::PaperPerSample,
         }
     }
 }
@@ -196,12 +193,7 @@ pub(crate) unsafe fn tensor<'a>(desc: *const RepalignTensor3, name: &'a str) -> 
     // SAFETY: forwarded contract.
     let t = unsafe { ffi::reference(desc, name)? };
     let (samples, layers, dim) = (t.samples, t.layers, t.dim);
-    let dtype = RepalignDtype::from_u32(t.dtype).ok_or_else(|| {
-        Failure::new(
-            RepalignStatus::InvalidDtype,
-            format!("`{name}->dtype` is {}, not a RepalignDtype value (0 to 2)", t.dtype),
-        )
-    })?;
+    let dtype = RepalignDtype::decode(t.dtype, &format!("{name}->dtype"))?;
     samples.checked_mul(layers).and_then(|x| x.checked_mul(dim)).ok_or_else(|| {
         Failure::new(
             RepalignStatus::ShapeOverflow,
@@ -293,7 +285,7 @@ pub unsafe extern "C" fn repalign_prepare(
     panic::status(|| {
         // SAFETY: the caller's contract for `x`.
         let x = unsafe { tensor(x, "x")? };
-        let mode = RepalignPrepare::decode(mode)?;
+        let mode = RepalignPrepare::decode(mode, "mode")?.to_core();
         let needed = x.numel();
         if out_len < needed {
             return Err(Error::OutputTooShort { needed, len: out_len }.into());
@@ -348,7 +340,7 @@ pub unsafe extern "C" fn repalign_sweep(
         // SAFETY: the caller's contract for the inputs.
         let (ta, tb, metric, opts) =
             unsafe { (tensor(a, "a")?, tensor(b, "b")?, ffi::reference(metric, "metric")?.decode()?, options(opts)?) };
-        let mode = RepalignPrepare::decode(prepare_mode)?;
+        let mode = RepalignPrepare::decode(prepare_mode, "prepare_mode")?.to_core();
         let (la, lb) = (ta.shape().1, tb.shape().1);
         let needed = product(la, lb, "a->layers * b->layers")?;
         if scores_len < needed {
@@ -388,12 +380,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn prepare_values_are_indexed_by_value() {
-        for (i, mode) in RepalignPrepare::ALL.into_iter().enumerate() {
-            assert_eq!(mode as usize, i);
-        }
-        assert_eq!(RepalignPrepare::decode(3).unwrap(), Prepare::PaperPerSample);
-        assert_eq!(RepalignPrepare::decode(4).unwrap_err().status, RepalignStatus::InvalidEnum);
-        assert_eq!(RepalignPrepare::decode(u32::MAX).unwrap_err().status, RepalignStatus::InvalidEnum);
+    fn prepare_modes_are_checked() {
+        assert_eq!(RepalignPrepare::decode(3, "mode").unwrap().to_core(), Prepare::PaperPerSample);
+        let bad = RepalignPrepare::decode(4, "prepare_mode").unwrap_err();
+        assert_eq!(bad.status, RepalignStatus::InvalidEnum);
+        assert_eq!(bad.detail, "`prepare_mode` is 4, not a RepalignPrepare value (0 to 3)");
+        assert_eq!(RepalignPrepare::decode(u32::MAX, "mode").unwrap_err().status, RepalignStatus::InvalidEnum);
     }
 }

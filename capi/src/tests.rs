@@ -356,7 +356,7 @@ fn isa_queries() {
 #[test]
 fn static_strings() {
     assert_eq!(c_str(repalign_version()), Some(repalign_core::VERSION));
-    for status in RepalignStatus::ALL {
+    for &status in RepalignStatus::ALL {
         assert!(!c_str(repalign_status_message(status as u32)).unwrap().is_empty());
     }
     assert_eq!(c_str(repalign_status_message(9999)), Some("unrecognised status code"));

@@ -141,7 +141,7 @@ fn prepare_matches_the_core() {
     assert_eq!(prepared(&x, RepalignPrepare::Paper as u32, 0.0).0, RepalignStatus::InvalidParameter);
     assert_eq!(prepared(&x, RepalignPrepare::PaperPerSample as u32, 2.0).0, RepalignStatus::InvalidParameter);
     assert_eq!(prepared(&x, 4, 0.9).0, RepalignStatus::InvalidEnum);
-    assert!(last_error().contains("prepare mode 4"), "{}", last_error());
+    assert!(last_error().contains("`mode` is 4, not a RepalignPrepare value (0 to 3)"), "{}", last_error());
 
     let mut out = vec![0.0f32; v.len()];
     // SAFETY: `out` holds the lengths passed; NULL where allowed or rejected.
@@ -311,6 +311,7 @@ fn sweep_errors() {
     let fewer = tensor3(&vb[..(S - 1) * 12], S - 1, 3, 4);
     assert_eq!(sweep_c(&a, &fewer, &m, 0, None).status, RepalignStatus::RowCountMismatch);
     assert_eq!(sweep_c(&a, &b, &m, 4, None).status, RepalignStatus::InvalidEnum);
+    assert!(last_error().contains("`prepare_mode` is 4"), "{}", last_error());
     assert_eq!(sweep_c(&a, &b, &RepalignMetric { kind: 12, ..m }, 0, None).status, RepalignStatus::InvalidEnum);
     assert_eq!(sweep_c(&a, &b, &RepalignMetric { k: S, ..m }, 0, None).status, RepalignStatus::InvalidK);
     let rbf = RepalignMetric { kernel: 1, sigma: 0.0, ..repalign_metric_default(Kind::Cka as u32) };
