@@ -147,7 +147,8 @@ typedef enum RepalignStatus {
    */
   REPALIGN_STATUS_PANIC = 22,
   /**
-   * An error this version of the C API has no dedicated code for.
+   * An error without a dedicated code. This version never returns it: every error of
+   * the core has a code of its own.
    */
   REPALIGN_STATUS_UNKNOWN = 23,
   /**
