@@ -12,11 +12,11 @@ use repalign_core::sweep::{self, SweepResult};
 use repalign_core::{AnyMatrix, Element, Error, bf16, f16};
 
 use crate::enums::{CEnum, c_enum};
-use crate::ffi::{self, product};
+use crate::ffi::{self, AnySlice, map_dtype, product};
 use crate::metric::{RepalignMetric, check_isa, decode_flag};
 use crate::panic;
 use crate::status::{Failure, RepalignStatus};
-use crate::types::{RepalignDtype, RepalignKnnOptions, options};
+use crate::types::{RepalignKnnOptions, options};
 
 /// The clamp quantile `repalign_sweep` prepares with (the paper's).
 pub const REPALIGN_SWEEP_Q: f64 = 0.95;
@@ -183,8 +183,9 @@ impl<'a> Tensor<'a> {
 
 /// Validates a tensor descriptor and views it as a typed core tensor.
 ///
-/// Order of checks: descriptor NULL, dtype, `samples * layers * dim` overflow, a zero
-/// size, then `data` (NULL, alignment, byte size of `len`) and `len` against the shape.
+/// Order of checks: descriptor NULL, then [`ffi::buffer`]: dtype, the shape
+/// (`samples * layers * dim` overflow, a zero size), `data` (NULL, alignment, byte size of
+/// `len`); then `len` against the shape.
 ///
 /// # Safety
 /// Unless NULL, `desc` must point to a valid descriptor whose `data` satisfies the
@@ -193,42 +194,28 @@ pub(crate) unsafe fn tensor<'a>(desc: *const RepalignTensor3, name: &'a str) -> 
     // SAFETY: forwarded contract.
     let t = unsafe { ffi::reference(desc, name)? };
     let (samples, layers, dim) = (t.samples, t.layers, t.dim);
-    let dtype = RepalignDtype::decode(t.dtype, &format!("{name}->dtype"))?;
-    samples.checked_mul(layers).and_then(|x| x.checked_mul(dim)).ok_or_else(|| {
-        Failure::new(
-            RepalignStatus::ShapeOverflow,
-            format!("`{name}`: samples * layers * dim = {samples} * {layers} * {dim} overflows size_t"),
-        )
-    })?;
-    if samples == 0 || layers == 0 {
-        return Err(Failure::new(
-            RepalignStatus::EmptyMatrix,
-            format!("`{name}` has {samples} samples and {layers} layers: it needs at least one of each"),
-        ));
-    }
-    if dim == 0 {
-        return Err(Failure::new(RepalignStatus::ZeroDimension, format!("`{name}` has dim = 0")));
-    }
-    let field = format!("{name}->data");
-    let layers = match dtype {
-        // SAFETY: `data` holds `len` elements of the declared dtype (the caller's contract).
-        RepalignDtype::F32 => AnyLayers::F32(unsafe { typed(t, &field)? }),
-        // SAFETY: as above.
-        RepalignDtype::F16 => AnyLayers::F16(unsafe { typed(t, &field)? }),
-        // SAFETY: as above.
-        RepalignDtype::Bf16 => AnyLayers::Bf16(unsafe { typed(t, &field)? }),
+    let shape = || {
+        samples.checked_mul(layers).and_then(|x| x.checked_mul(dim)).ok_or_else(|| {
+            Failure::new(
+                RepalignStatus::ShapeOverflow,
+                format!("`{name}`: samples * layers * dim = {samples} * {layers} * {dim} overflows size_t"),
+            )
+        })?;
+        if samples == 0 || layers == 0 {
+            return Err(Failure::new(
+                RepalignStatus::EmptyMatrix,
+                format!("`{name}` has {samples} samples and {layers} layers: it needs at least one of each"),
+            ));
+        }
+        if dim == 0 {
+            return Err(Failure::new(RepalignStatus::ZeroDimension, format!("`{name}` has dim = 0")));
+        }
+        Ok(())
     };
+    // SAFETY: `data` holds `len` elements of the declared dtype (the caller's contract).
+    let data = unsafe { ffi::buffer((t.data, t.dtype, t.len), name, shape)? };
+    let layers = map_dtype!(data, AnySlice => AnyLayers, d => Layers::new(d, samples, layers, dim)?);
     Ok(Tensor { name, layers })
-}
-
-/// The descriptor's buffer as `T`s, shape-checked by the core.
-///
-/// # Safety
-/// `t.data` must point to `t.len` readable, unmodified `T`s for `'a` (unless `t.len` is 0).
-unsafe fn typed<'a, T: Element>(t: &RepalignTensor3, field: &str) -> Result<Layers<'a, T>, Failure> {
-    // SAFETY: forwarded contract; `slice` checks NULL, alignment and size first.
-    let data = unsafe { ffi::slice(t.data.cast::<T>(), t.len, field)? };
-    Ok(Layers::new(data, t.samples, t.layers, t.dim)?)
 }
 
 /// The clamp threshold of the paper's feature preparation at quantile `q` (in (0, 1]):
