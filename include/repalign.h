@@ -41,7 +41,9 @@
 #include <stdint.h>
 
 /**
- * The clamp quantile `repalign_sweep` prepares with (the paper's).
+ * The paper's clamp quantile (its `prepare_features` clamps at the 0.95 quantile of |x|):
+ * the `q` to pass to `repalign_sweep`, `repalign_calibrate_sweep` and `repalign_prepare`
+ * to reproduce its layer sweep.
  */
 #define REPALIGN_SWEEP_Q 0.95
 
@@ -862,11 +864,14 @@ enum RepalignStatus repalign_prepare(const struct RepalignTensor3 *x,
 
 /**
  * The layer sweep of the paper's `compute_score`: prepares both tensors with
- * `prepare_mode` (a `RepalignPrepare` value; q = `REPALIGN_SWEEP_Q`, 0.95; `NONE` uses the
- * features as given, without a copy), then scores `metric` for every pair (layer i of `a`,
- * layer j of `b`). `a` and `b` must have the same `samples`; `layers`, `dim` and dtype may
- * differ. Per-layer work (kNN graph, kernel matrix, SVCCA basis) is done once per layer.
+ * `prepare_mode` (a `RepalignPrepare` value; `NONE` uses the features as given, without a
+ * copy) at clamp quantile `q`, then scores `metric` for every pair (layer i of `a`, layer j
+ * of `b`). `a` and `b` must have the same `samples`; `layers`, `dim` and dtype may differ.
+ * Per-layer work (kNN graph, kernel matrix, SVCCA basis) is done once per layer.
  *
+ * - `q`: the clamp quantile of `PAPER` and `PAPER_PER_SAMPLE`, in (0, 1]:
+ *   `REPALIGN_SWEEP_Q` (0.95) is the paper's, 1 clamps nothing. Checked for every mode
+ *   (`REPALIGN_STATUS_INVALID_PARAMETER`), although `NONE` and `NORMALIZE` do not use it.
  * - `opts`: nullable (defaults); as in `repalign_score`.
  * - `scores`: `a->layers * b->layers` values, row-major: `scores[i * b->layers + j]`;
  *   `scores_len` elements, at least that many.
@@ -875,7 +880,8 @@ enum RepalignStatus repalign_prepare(const struct RepalignTensor3 *x,
  *   maximum in row-major order; when no pair scores above 0, `has_best` is false and
  *   `best`, `best_i`, `best_j` are 0.
  *
- * Errors: those of `repalign_prepare` and `repalign_score`, and
+ * Errors: those of `repalign_prepare` (`REPALIGN_STATUS_INVALID_ENUM` for the mode,
+ * `REPALIGN_STATUS_INVALID_PARAMETER` for `q`) and `repalign_score`, and
  * `REPALIGN_STATUS_ROW_COUNT_MISMATCH` for different `samples`.
  *
  * # Safety
@@ -887,6 +893,7 @@ enum RepalignStatus repalign_sweep(const struct RepalignTensor3 *a,
                                    const struct RepalignTensor3 *b,
                                    const struct RepalignMetric *metric,
                                    uint32_t prepare_mode,
+                                   double q,
                                    const struct RepalignKnnOptions *opts,
                                    double *scores,
                                    size_t scores_len,
@@ -918,8 +925,11 @@ enum RepalignStatus repalign_calibrate_score(const struct RepalignMatrix *a,
                                              struct RepalignCalibration *out);
 
 /**
- * The best score of a layer sweep (as `repalign_sweep`, same preparation) calibrated
- * against the null of the maximum over all layer pairs.
+ * The best score of a layer sweep (as `repalign_sweep`, same preparation: `prepare_mode`
+ * at clamp quantile `q`, in (0, 1], `REPALIGN_SWEEP_Q` for the paper's) calibrated against
+ * the null of the maximum over all layer pairs.
+ *
+ * Errors: those of `repalign_sweep` and `repalign_calibrate_score`.
  *
  * # Safety
  * `a`, `b`, `metric` valid; `opts` and `cal` NULL or valid; `out` writable.
@@ -928,6 +938,7 @@ enum RepalignStatus repalign_calibrate_sweep(const struct RepalignTensor3 *a,
                                              const struct RepalignTensor3 *b,
                                              const struct RepalignMetric *metric,
                                              uint32_t prepare_mode,
+                                             double q,
                                              const struct RepalignKnnOptions *opts,
                                              const struct RepalignCalibrationOptions *cal,
                                              struct RepalignCalibration *out);

@@ -18,7 +18,9 @@ use crate::panic;
 use crate::status::{Failure, RepalignStatus};
 use crate::types::{RepalignKnnOptions, options};
 
-/// The clamp quantile `repalign_sweep` prepares with (the paper's).
+/// The paper's clamp quantile (its `prepare_features` clamps at the 0.95 quantile of |x|):
+/// the `q` to pass to `repalign_sweep`, `repalign_calibrate_sweep` and `repalign_prepare`
+/// to reproduce its layer sweep.
 pub const REPALIGN_SWEEP_Q: f64 = 0.95;
 
 /// A borrowed, dense tensor in C order: `samples` samples, each `layers` runs of `dim`
@@ -74,6 +76,15 @@ impl RepalignPrepare {
             RepalignPrepare::PaperPerSample => Prepare::PaperPerSample,
         }
     }
+}
+
+/// The clamp quantile of the layer sweep, checked for every preparation mode (those that do
+/// not clamp ignore it, but a value outside (0, 1] is a caller's bug all the same).
+pub(crate) fn check_q(q: f64) -> Result<f64, Failure> {
+    if q > 0.0 && q <= 1.0 {
+        return Ok(q);
+    }
+    Err(Failure::new(RepalignStatus::InvalidParameter, format!("`q` is {q}: the clamp quantile must be in (0, 1]")))
 }
 
 /// A validated tensor of any dtype, and the name it is reported under.
@@ -179,6 +190,22 @@ impl<'a> Tensor<'a> {
         let prepared = Layers::new(buf, samples, layers, dim)?;
         Ok((0..layers).map(|l| AnyMatrix::from(prepared.layer(l))).collect())
     }
+}
+
+/// The layers of both tensors of a sweep, prepared with `mode` at quantile `q` (into
+/// `bufs` unless `mode` is `None`), after checking that they describe the same samples.
+pub(crate) fn prepared_pair<'a>(
+    a: &Tensor<'a>,
+    b: &Tensor<'a>,
+    mode: Prepare,
+    q: f64,
+    bufs: &'a mut (Vec<f32>, Vec<f32>),
+) -> Result<(Vec<AnyMatrix<'a>>, Vec<AnyMatrix<'a>>), Failure> {
+    let (na, nb) = (a.shape().0, b.shape().0);
+    if na != nb {
+        return Err(Error::RowCountMismatch { a: na, b: nb }.into());
+    }
+    Ok((a.prepared_layers(mode, q, &mut bufs.0)?, b.prepared_layers(mode, q, &mut bufs.1)?))
 }
 
 /// Validates a tensor descriptor and views it as a typed core tensor.
@@ -289,11 +316,14 @@ pub unsafe extern "C" fn repalign_prepare(
 }
 
 /// The layer sweep of the paper's `compute_score`: prepares both tensors with
-/// `prepare_mode` (a `RepalignPrepare` value; q = `REPALIGN_SWEEP_Q`, 0.95; `NONE` uses the
-/// features as given, without a copy), then scores `metric` for every pair (layer i of `a`,
-/// layer j of `b`). `a` and `b` must have the same `samples`; `layers`, `dim` and dtype may
-/// differ. Per-layer work (kNN graph, kernel matrix, SVCCA basis) is done once per layer.
+/// `prepare_mode` (a `RepalignPrepare` value; `NONE` uses the features as given, without a
+/// copy) at clamp quantile `q`, then scores `metric` for every pair (layer i of `a`, layer j
+/// of `b`). `a` and `b` must have the same `samples`; `layers`, `dim` and dtype may differ.
+/// Per-layer work (kNN graph, kernel matrix, SVCCA basis) is done once per layer.
 ///
+/// - `q`: the clamp quantile of `PAPER` and `PAPER_PER_SAMPLE`, in (0, 1]:
+///   `REPALIGN_SWEEP_Q` (0.95) is the paper's, 1 clamps nothing. Checked for every mode
+///   (`REPALIGN_STATUS_INVALID_PARAMETER`), although `NONE` and `NORMALIZE` do not use it.
 /// - `opts`: nullable (defaults); as in `repalign_score`.
 /// - `scores`: `a->layers * b->layers` values, row-major: `scores[i * b->layers + j]`;
 ///   `scores_len` elements, at least that many.
@@ -302,7 +332,8 @@ pub unsafe extern "C" fn repalign_prepare(
 ///   maximum in row-major order; when no pair scores above 0, `has_best` is false and
 ///   `best`, `best_i`, `best_j` are 0.
 ///
-/// Errors: those of `repalign_prepare` and `repalign_score`, and
+/// Errors: those of `repalign_prepare` (`REPALIGN_STATUS_INVALID_ENUM` for the mode,
+/// `REPALIGN_STATUS_INVALID_PARAMETER` for `q`) and `repalign_score`, and
 /// `REPALIGN_STATUS_ROW_COUNT_MISMATCH` for different `samples`.
 ///
 /// # Safety
@@ -315,6 +346,7 @@ pub unsafe extern "C" fn repalign_sweep(
     b: *const RepalignTensor3,
     metric: *const RepalignMetric,
     prepare_mode: u32,
+    q: f64,
     opts: *const RepalignKnnOptions,
     scores: *mut f64,
     scores_len: usize,
@@ -327,7 +359,7 @@ pub unsafe extern "C" fn repalign_sweep(
         // SAFETY: the caller's contract for the inputs.
         let (ta, tb, metric, opts) =
             unsafe { (tensor(a, "a")?, tensor(b, "b")?, ffi::reference(metric, "metric")?.decode()?, options(opts)?) };
-        let mode = RepalignPrepare::decode(prepare_mode, "prepare_mode")?.to_core();
+        let (mode, q) = (RepalignPrepare::decode(prepare_mode, "prepare_mode")?.to_core(), check_q(q)?);
         let (la, lb) = (ta.shape().1, tb.shape().1);
         let needed = product(la, lb, "a->layers * b->layers")?;
         if scores_len < needed {
@@ -345,13 +377,8 @@ pub unsafe extern "C" fn repalign_sweep(
             )
         };
         check_isa(&opts)?;
-        let (ns_a, ns_b) = (ta.shape().0, tb.shape().0);
-        if ns_a != ns_b {
-            return Err(Error::RowCountMismatch { a: ns_a, b: ns_b }.into());
-        }
-        let (mut buf_a, mut buf_b) = (Vec::new(), Vec::new());
-        let views_a = ta.prepared_layers(mode, REPALIGN_SWEEP_Q, &mut buf_a)?;
-        let views_b = tb.prepared_layers(mode, REPALIGN_SWEEP_Q, &mut buf_b)?;
+        let mut bufs = (Vec::new(), Vec::new());
+        let (views_a, views_b) = prepared_pair(&ta, &tb, mode, q, &mut bufs)?;
         let SweepResult { scores: values, best: best_value, best_index, .. } =
             sweep::sweep(&views_a, &views_b, metric, &opts)?;
         scores.copy_from_slice(&values);
@@ -367,11 +394,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn prepare_modes_are_checked() {
+    fn prepare_modes_and_q_are_checked() {
         assert_eq!(RepalignPrepare::decode(3, "mode").unwrap().to_core(), Prepare::PaperPerSample);
         let bad = RepalignPrepare::decode(4, "prepare_mode").unwrap_err();
         assert_eq!(bad.status, RepalignStatus::InvalidEnum);
         assert_eq!(bad.detail, "`prepare_mode` is 4, not a RepalignPrepare value (0 to 3)");
         assert_eq!(RepalignPrepare::decode(u32::MAX, "mode").unwrap_err().status, RepalignStatus::InvalidEnum);
+        for q in [1.0, 0.95, f64::MIN_POSITIVE] {
+            assert_eq!(check_q(q).unwrap(), q);
+        }
+        for q in [0.0, -0.5, 1.0 + f64::EPSILON, f64::NAN, f64::INFINITY] {
+            let bad = check_q(q).unwrap_err();
+            assert_eq!(bad.status, RepalignStatus::InvalidParameter, "{q}");
+            assert!(bad.detail.starts_with("`q` is "), "{}", bad.detail);
+        }
     }
 }
