@@ -111,6 +111,8 @@ pub unsafe extern "C" fn repalign_knn_graph(
 ///
 /// # Safety
 /// As `repalign_knn_graph`, for both matrices.
+// Boilerplate: the C signature repeats repalign_knn_graph's parameters from `k` on (C has
+// no parameter structs here by design); the shared work is `knn_outputs`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn repalign_knn_search(
     queries: *const RepalignMatrix,
@@ -246,6 +248,8 @@ pub unsafe extern "C" fn repalign_mutual_knn(
 ///
 /// # Safety
 /// `a` and `b` valid for reading their `rows * width` elements; `out` writable.
+// Boilerplate: the signature of repalign_knn_metric_graphs without `kind`, to which it
+// forwards.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn repalign_mutual_knn_graphs(
     a: *const u32,
