@@ -712,8 +712,8 @@ void test_prepare_sweep() {
     double best = -1.0, want_best = 0.0;
     size_t bi = 9, bj = 9, wi = 0, wj = 0;
     bool found = false, same = true;
-    check_status(repalign_sweep(&a, &b, &m, REPALIGN_PREPARE_NONE, nullptr, scores.data(), scores.size(), &best, &bi,
-                                &bj, &found),
+    check_status(repalign_sweep(&a, &b, &m, REPALIGN_PREPARE_NONE, REPALIGN_SWEEP_Q, nullptr, scores.data(),
+                                scores.size(), &best, &bi, &bj, &found),
                  REPALIGN_STATUS_OK, "repalign_sweep mutual_knn k = 2, 2 x 3 layers");
     for (size_t i = 0; i < LA; i++)
         for (size_t j = 0; j < LB; j++) {
@@ -733,6 +733,22 @@ void test_prepare_sweep() {
         }
     check(same, "... every score equals the reference on the layer pair");
     check(found == (want_best > 0.0) && best == want_best && bi == wi && bj == wj, "... best is the first strict maximum");
+
+    // The sweep at another q prepares as repalign_prepare does at that q.
+    std::vector<float> pa(ta.size()), pb(tb.size());
+    check_status(repalign_prepare(&a, REPALIGN_PREPARE_PAPER, 0.7, pa.data(), pa.size(), nullptr), REPALIGN_STATUS_OK,
+                 "prepare a at q 0.7");
+    check_status(repalign_prepare(&b, REPALIGN_PREPARE_PAPER, 0.7, pb.data(), pb.size(), nullptr), REPALIGN_STATUS_OK,
+                 "prepare b at q 0.7");
+    const RepalignTensor3 qa = tensor(pa, S, LA, D), qb = tensor(pb, S, LB, D);
+    std::vector<double> at_q(LA * LB, -1.0), prepared(LA * LB, -2.0);
+    check_status(repalign_sweep(&a, &b, &m, REPALIGN_PREPARE_PAPER, 0.7, nullptr, at_q.data(), at_q.size(), &best, &bi,
+                                &bj, &found),
+                 REPALIGN_STATUS_OK, "repalign_sweep PAPER q 0.7");
+    check_status(repalign_sweep(&qa, &qb, &m, REPALIGN_PREPARE_NONE, REPALIGN_SWEEP_Q, nullptr, prepared.data(),
+                                prepared.size(), &best, &bi, &bj, &found),
+                 REPALIGN_STATUS_OK, "repalign_sweep NONE of the tensors prepared at q 0.7");
+    check(at_q == prepared, "... the same scores");
 
     // Errors.
     std::vector<uint16_t> h(ta.size(), 0x3c00);
@@ -768,14 +784,24 @@ void test_prepare_sweep() {
     check_status(repalign_prepare(&x, REPALIGN_PREPARE_NONE, 0.9, out.data(), out.size(), nullptr),
                  REPALIGN_STATUS_SHAPE_OVERFLOW, "prepare: samples * layers * dim overflows");
     const RepalignTensor3 fewer = tensor(tb, S - 1, LB, D);
-    check_status(repalign_sweep(&a, &fewer, &m, 0, nullptr, scores.data(), scores.size(), &best, &bi, &bj, &found),
+    const double q = REPALIGN_SWEEP_Q;
+    check_status(repalign_sweep(&a, &fewer, &m, 0, q, nullptr, scores.data(), scores.size(), &best, &bi, &bj, &found),
                  REPALIGN_STATUS_ROW_COUNT_MISMATCH, "sweep: 8 vs 7 samples");
-    check_status(repalign_sweep(&a, &b, &m, 0, nullptr, scores.data(), LA * LB - 1, &best, &bi, &bj, &found),
+    check_status(repalign_sweep(&a, &b, &m, 0, q, nullptr, scores.data(), LA * LB - 1, &best, &bi, &bj, &found),
                  REPALIGN_STATUS_OUTPUT_TOO_SHORT, "sweep: scores_len one short");
-    check_status(repalign_sweep(&a, &b, &m, 0, nullptr, scores.data(), scores.size(), &best, nullptr, &bj, &found),
+    check_status(repalign_sweep(&a, &b, &m, 0, q, nullptr, scores.data(), scores.size(), &best, nullptr, &bj, &found),
                  REPALIGN_STATUS_NULL_POINTER, "sweep: best_i NULL");
-    check_status(repalign_sweep(&a, &b, &m, 7, nullptr, scores.data(), scores.size(), &best, &bi, &bj, &found),
+    check_status(repalign_sweep(&a, &b, &m, 7, q, nullptr, scores.data(), scores.size(), &best, &bi, &bj, &found),
                  REPALIGN_STATUS_INVALID_ENUM, "sweep: prepare mode 7");
+    for (const double bad_q : {0.0, -0.5, 1.25, std::nan(""), HUGE_VAL}) {
+        check_status(repalign_sweep(&a, &b, &m, REPALIGN_PREPARE_PAPER_PER_SAMPLE, bad_q, nullptr, scores.data(),
+                                    scores.size(), &best, &bi, &bj, &found),
+                     REPALIGN_STATUS_INVALID_PARAMETER, ("sweep: q " + std::to_string(bad_q)).c_str());
+    }
+    check(has(repalign_last_error(), "`q`"), "... q named in last_error");
+    check_status(repalign_sweep(&a, &b, &m, REPALIGN_PREPARE_NORMALIZE, 0.0, nullptr, scores.data(), scores.size(),
+                                &best, &bi, &bj, &found),
+                 REPALIGN_STATUS_INVALID_PARAMETER, "sweep: q checked for NORMALIZE too");
 }
 
 // Several threads call the library at once: results equal the single-threaded ones, and
@@ -854,16 +880,25 @@ void test_calibration() {
     double best = 0.0;
     size_t bi = 0, bj = 0;
     bool found = false;
-    check_status(repalign_sweep(&ya, &yb, &m, REPALIGN_PREPARE_PAPER, nullptr, scores.data(), scores.size(), &best, &bi,
-                                &bj, &found),
+    check_status(repalign_sweep(&ya, &yb, &m, REPALIGN_PREPARE_PAPER, REPALIGN_SWEEP_Q, nullptr, scores.data(),
+                                scores.size(), &best, &bi, &bj, &found),
                  REPALIGN_STATUS_OK, "repalign_sweep for the calibration");
-    check_status(repalign_calibrate_sweep(&ya, &yb, &m, REPALIGN_PREPARE_PAPER, nullptr, nullptr, &c), REPALIGN_STATUS_OK,
-                 "repalign_calibrate_sweep, default options");
+    check_status(repalign_calibrate_sweep(&ya, &yb, &m, REPALIGN_PREPARE_PAPER, REPALIGN_SWEEP_Q, nullptr, nullptr, &c),
+                 REPALIGN_STATUS_OK, "repalign_calibrate_sweep, default options");
     check(c.raw == *std::max_element(scores.begin(), scores.end()) && c.permutations == 1000 && c.p_value > 0.0 &&
               c.p_value <= 1.0,
           "... raw is the sweep's maximum, 1000 permutations");
-    check_status(repalign_calibrate_sweep(&ya, &yb, &m, 77, nullptr, nullptr, &c), REPALIGN_STATUS_INVALID_ENUM,
-                 "repalign_calibrate_sweep with prepare mode 77");
+    check_status(repalign_sweep(&ya, &yb, &m, REPALIGN_PREPARE_PAPER, 0.5, nullptr, scores.data(), scores.size(), &best,
+                                &bi, &bj, &found),
+                 REPALIGN_STATUS_OK, "repalign_sweep at q 0.5");
+    cal.permutations = 50;
+    check_status(repalign_calibrate_sweep(&ya, &yb, &m, REPALIGN_PREPARE_PAPER, 0.5, nullptr, &cal, &c),
+                 REPALIGN_STATUS_OK, "repalign_calibrate_sweep at q 0.5");
+    check(c.raw == *std::max_element(scores.begin(), scores.end()), "... raw is that sweep's maximum");
+    check_status(repalign_calibrate_sweep(&ya, &yb, &m, 77, REPALIGN_SWEEP_Q, nullptr, nullptr, &c),
+                 REPALIGN_STATUS_INVALID_ENUM, "repalign_calibrate_sweep with prepare mode 77");
+    check_status(repalign_calibrate_sweep(&ya, &yb, &m, REPALIGN_PREPARE_PAPER, 0.0, nullptr, nullptr, &c),
+                 REPALIGN_STATUS_INVALID_PARAMETER, "repalign_calibrate_sweep with q 0");
 }
 
 int main() {

@@ -560,8 +560,8 @@ static void test_prepare(void) {
 enum { LA = 2, LB = 3 };
 
 static void test_sweep(void) {
-    float ta[N * LA * DA], tb[N * LB * DB], pa[N * LA * DA], pb[N * LB * DB];
-    RepalignTensor3 a, b, qa, qb;
+    float ta[N * LA * DA], tb[N * LB * DB], pa[N * LA * DA], pb[N * LB * DB], ra[N * LA * DA], rb[N * LB * DB];
+    RepalignTensor3 a, b, qa, qb, pqa, pqb;
     RepalignMetric metrics[4];
     double scores[LA * LB];
     size_t s, c, i, j, bi = 99, bj = 99, mi;
@@ -584,6 +584,8 @@ static void test_sweep(void) {
     b = f32_tensor(tb, N, LB, DB);
     qa = f32_tensor(pa, N, LA, DA);
     qb = f32_tensor(pb, N, LB, DB);
+    pqa = f32_tensor(ra, N, LA, DA);
+    pqb = f32_tensor(rb, N, LB, DB);
     metrics[0] = metric_k(REPALIGN_METRIC_KIND_MUTUAL_KNN, 2);
     metrics[1] = repalign_metric_default(REPALIGN_METRIC_KIND_CKA);
     metrics[2] = metric_k(REPALIGN_METRIC_KIND_CKNNA, 3);
@@ -593,19 +595,34 @@ static void test_sweep(void) {
                  "prepare a (PAPER, q 0.95)");
     check_status(repalign_prepare(&b, REPALIGN_PREPARE_PAPER, 0.95, pb, N * LB * DB, NULL), REPALIGN_STATUS_OK,
                  "prepare b (PAPER, q 0.95)");
+    check_status(repalign_prepare(&a, REPALIGN_PREPARE_PAPER_PER_SAMPLE, 0.8, ra, N * LA * DA, NULL),
+                 REPALIGN_STATUS_OK, "prepare a (PAPER_PER_SAMPLE, q 0.8)");
+    check_status(repalign_prepare(&b, REPALIGN_PREPARE_PAPER_PER_SAMPLE, 0.8, rb, N * LB * DB, NULL),
+                 REPALIGN_STATUS_OK, "prepare b (PAPER_PER_SAMPLE, q 0.8)");
 
     for (mi = 0; mi < 4; mi++) {
-        uint32_t mode;
-        for (mode = REPALIGN_PREPARE_NONE; mode <= REPALIGN_PREPARE_PAPER; mode += REPALIGN_PREPARE_PAPER) {
-            const RepalignTensor3 *va = mode == REPALIGN_PREPARE_NONE ? &a : &qa;
-            const RepalignTensor3 *vb = mode == REPALIGN_PREPARE_NONE ? &b : &qb;
+        /* The sweep prepares as repalign_prepare does, at the q it is given. */
+        struct {
+            uint32_t mode;
+            double q;
+            const RepalignTensor3 *a, *b;
+            const char *label;
+        } cases[3] = {{REPALIGN_PREPARE_NONE, REPALIGN_SWEEP_Q, NULL, NULL, "NONE"},
+                      {REPALIGN_PREPARE_PAPER, REPALIGN_SWEEP_Q, NULL, NULL, "PAPER, q REPALIGN_SWEEP_Q"},
+                      {REPALIGN_PREPARE_PAPER_PER_SAMPLE, 0.8, NULL, NULL, "PAPER_PER_SAMPLE, q 0.8"}};
+        size_t ci;
+        cases[0].a = &a, cases[0].b = &b;
+        cases[1].a = &qa, cases[1].b = &qb;
+        cases[2].a = &pqa, cases[2].b = &pqb;
+        for (ci = 0; ci < 3; ci++) {
+            const RepalignTensor3 *va = cases[ci].a, *vb = cases[ci].b;
             double want_best = 0.0;
             size_t want_i = 0, want_j = 0;
             int same = 1, found = 0;
             char name[128];
-            RepalignStatus st =
-                repalign_sweep(&a, &b, &metrics[mi], mode, NULL, scores, LA * LB, &best, &bi, &bj, &has);
-            sprintf(name, "sweep %s, prepare %s", repalign_metric_kind_name(metrics[mi].kind), mode ? "PAPER" : "NONE");
+            RepalignStatus st = repalign_sweep(&a, &b, &metrics[mi], cases[ci].mode, cases[ci].q, NULL, scores,
+                                               LA * LB, &best, &bi, &bj, &has);
+            sprintf(name, "sweep %s, prepare %s", repalign_metric_kind_name(metrics[mi].kind), cases[ci].label);
             check_status(st, REPALIGN_STATUS_OK, name);
             for (i = 0; i < LA; i++)
                 for (j = 0; j < LB; j++) {
@@ -626,7 +643,8 @@ static void test_sweep(void) {
         }
     }
     /* Layer 1 of b holds A's first 4 columns: mutual kNN of a's layer 0 with it is high. */
-    repalign_sweep(&a, &b, &metrics[0], REPALIGN_PREPARE_NONE, NULL, scores, LA * LB, &best, &bi, &bj, &has);
+    repalign_sweep(&a, &b, &metrics[0], REPALIGN_PREPARE_NONE, REPALIGN_SWEEP_Q, NULL, scores, LA * LB, &best, &bi,
+                   &bj, &has);
     printf("     mutual_knn k=2 scores: %.3f %.3f %.3f / %.3f %.3f %.3f, best (%u, %u)\n", scores[0], scores[1],
            scores[2], scores[3], scores[4], scores[5], (unsigned)bi, (unsigned)bj);
 
@@ -639,8 +657,9 @@ static void test_sweep(void) {
         bi = bj = 99;
         has = true;
         best = -1.0;
-        check_status(repalign_sweep(&x, &y, &m, REPALIGN_PREPARE_NONE, NULL, scores, 1, &best, &bi, &bj, &has),
-                     REPALIGN_STATUS_OK, "sweep where every pair scores 0");
+        check_status(
+            repalign_sweep(&x, &y, &m, REPALIGN_PREPARE_NONE, REPALIGN_SWEEP_Q, NULL, scores, 1, &best, &bi, &bj, &has),
+            REPALIGN_STATUS_OK, "sweep where every pair scores 0");
         check(scores[0] == 0.0 && !has && best == 0.0 && bi == 0 && bj == 0, "... has_best false, best 0 at (0, 0)");
     }
 }
@@ -731,15 +750,26 @@ static void test_errors(void) {
         size_t i;
         for (i = 0; i < N * LA * DA; i++) ta[i] = A[i % (N * DA)];
         m = metric_k(REPALIGN_METRIC_KIND_MUTUAL_KNN, 2);
-        check_status(repalign_sweep(&ea, &eb, &m, 0, NULL, scores, LA - 1, &best, &bi, &bj, &has),
+        const double q = REPALIGN_SWEEP_Q;
+        check_status(repalign_sweep(&ea, &eb, &m, 0, q, NULL, scores, LA - 1, &best, &bi, &bj, &has),
                      REPALIGN_STATUS_OUTPUT_TOO_SHORT, "sweep: scores_len < layers_a * layers_b");
-        check_status(repalign_sweep(&ea, &short_b, &m, 0, NULL, scores, LA, &best, &bi, &bj, &has),
+        check_status(repalign_sweep(&ea, &short_b, &m, 0, q, NULL, scores, LA, &best, &bi, &bj, &has),
                      REPALIGN_STATUS_ROW_COUNT_MISMATCH, "sweep: 7 vs 6 samples");
-        check_status(repalign_sweep(&ea, &eb, &m, 9, NULL, scores, LA, &best, &bi, &bj, &has),
+        check_status(repalign_sweep(&ea, &eb, &m, 9, q, NULL, scores, LA, &best, &bi, &bj, &has),
                      REPALIGN_STATUS_INVALID_ENUM, "sweep: prepare mode 9");
-        check_status(repalign_sweep(&ea, &eb, &m, 0, NULL, scores, LA, &best, &bi, &bj, NULL),
+        check(contains(repalign_last_error(), "`prepare_mode` is 9"), "... named in last_error");
+        check_status(repalign_sweep(&ea, &eb, &m, REPALIGN_PREPARE_PAPER, 0.0, NULL, scores, LA, &best, &bi, &bj, &has),
+                     REPALIGN_STATUS_INVALID_PARAMETER, "sweep: q 0");
+        check(contains(repalign_last_error(), "`q` is 0"), "... named in last_error");
+        check_status(repalign_sweep(&ea, &eb, &m, REPALIGN_PREPARE_NONE, NAN, NULL, scores, LA, &best, &bi, &bj, &has),
+                     REPALIGN_STATUS_INVALID_PARAMETER, "sweep: q NaN, checked also for NONE");
+        check_status(repalign_sweep(&ea, &eb, &m, REPALIGN_PREPARE_PAPER, 1.5, NULL, scores, LA, &best, &bi, &bj, &has),
+                     REPALIGN_STATUS_INVALID_PARAMETER, "sweep: q 1.5");
+        check_status(repalign_sweep(&ea, &eb, &m, REPALIGN_PREPARE_PAPER, 1.0, NULL, scores, LA, &best, &bi, &bj, &has),
+                     REPALIGN_STATUS_OK, "sweep: q 1 (no clamping)");
+        check_status(repalign_sweep(&ea, &eb, &m, 0, q, NULL, scores, LA, &best, &bi, &bj, NULL),
                      REPALIGN_STATUS_NULL_POINTER, "sweep: has_best NULL");
-        check_status(repalign_sweep(&ea, &eb, &m, 0, NULL, scores, LA, &best, &bi, &bj, &has), REPALIGN_STATUS_OK,
+        check_status(repalign_sweep(&ea, &eb, &m, 0, q, NULL, scores, LA, &best, &bi, &bj, &has), REPALIGN_STATUS_OK,
                      "sweep: a good call");
         check(strcmp(repalign_last_error(), "") == 0, "... clears last_error");
     }

@@ -41,7 +41,9 @@
 #include <stdint.h>
 
 /**
- * The clamp quantile `repalign_sweep` prepares with (the paper's).
+ * The paper's clamp quantile (its `prepare_features` clamps at the 0.95 quantile of |x|):
+ * the `q` to pass to `repalign_sweep`, `repalign_calibrate_sweep` and `repalign_prepare`
+ * to reproduce its layer sweep.
  */
 #define REPALIGN_SWEEP_Q 0.95
 
@@ -147,7 +149,8 @@ typedef enum RepalignStatus {
    */
   REPALIGN_STATUS_PANIC = 22,
   /**
-   * An error this version of the C API has no dedicated code for.
+   * An error without a dedicated code. This version never returns it: every error of
+   * the core has a code of its own.
    */
   REPALIGN_STATUS_UNKNOWN = 23,
   /**
@@ -447,26 +450,6 @@ typedef struct RepalignMatrix {
 } RepalignMatrix;
 
 /**
- * How to build a permutation null: `permutations` random permutations of B's rows (>= 1)
- * drawn from `seed`; `alpha` in (0, 1) sets the threshold `tau`, the (1 - alpha) quantile
- * of the null. Results depend on the seed, never on the thread count.
- */
-typedef struct RepalignCalibrationOptions {
-  /**
-   * Number of null samples P.
-   */
-  size_t permutations;
-  /**
-   * Seed of the permutations.
-   */
-  uint64_t seed;
-  /**
-   * Level of `tau`, default 0.05.
-   */
-  double alpha;
-} RepalignCalibrationOptions;
-
-/**
  * A metric and its parameters. Obtain one from `repalign_metric_default(kind)` (the
  * reference's defaults) and change fields. Each kind reads only the fields its
  * `RepalignMetricKind` documentation names; the others are ignored.
@@ -504,6 +487,62 @@ typedef struct RepalignMetric {
    */
   size_t cca_dim;
 } RepalignMetric;
+
+/**
+ * A borrowed, dense tensor in C order: `samples` samples, each `layers` runs of `dim`
+ * features (element `[s][l][d]` at `data[(s * layers + l) * dim + d]`), in a buffer of
+ * `len` elements at `data`; e.g. the hidden states of every layer of one model.
+ *
+ * The buffer must hold at least `samples * layers * dim` elements and stay valid and
+ * unmodified for the duration of the call. `samples`, `layers` and `dim` must be
+ * non-zero (`REPALIGN_STATUS_EMPTY_MATRIX`, `REPALIGN_STATUS_ZERO_DIMENSION`).
+ */
+typedef struct RepalignTensor3 {
+  /**
+   * First element. Aligned for the dtype.
+   */
+  const void *data;
+  /**
+   * A `RepalignDtype` value.
+   */
+  uint32_t dtype;
+  /**
+   * N: samples (the rows of every layer).
+   */
+  size_t samples;
+  /**
+   * L: layers.
+   */
+  size_t layers;
+  /**
+   * D: features per layer.
+   */
+  size_t dim;
+  /**
+   * Elements (not bytes) readable at `data`.
+   */
+  size_t len;
+} RepalignTensor3;
+
+/**
+ * How to build a permutation null: `permutations` random permutations of B's rows (>= 1)
+ * drawn from `seed`; `alpha` in (0, 1) sets the threshold `tau`, the (1 - alpha) quantile
+ * of the null. Results depend on the seed, never on the thread count.
+ */
+typedef struct RepalignCalibrationOptions {
+  /**
+   * Number of null samples P.
+   */
+  size_t permutations;
+  /**
+   * Seed of the permutations.
+   */
+  uint64_t seed;
+  /**
+   * Level of `tau`, default 0.05.
+   */
+  double alpha;
+} RepalignCalibrationOptions;
 
 /**
  * A score against its permutation null (for a sweep: its maximum over layer pairs against
@@ -547,42 +586,6 @@ typedef struct RepalignCalibration {
    */
   size_t permutations;
 } RepalignCalibration;
-
-/**
- * A borrowed, dense tensor in C order: `samples` samples, each `layers` runs of `dim`
- * features (element `[s][l][d]` at `data[(s * layers + l) * dim + d]`), in a buffer of
- * `len` elements at `data`; e.g. the hidden states of every layer of one model.
- *
- * The buffer must hold at least `samples * layers * dim` elements and stay valid and
- * unmodified for the duration of the call. `samples`, `layers` and `dim` must be
- * non-zero (`REPALIGN_STATUS_EMPTY_MATRIX`, `REPALIGN_STATUS_ZERO_DIMENSION`).
- */
-typedef struct RepalignTensor3 {
-  /**
-   * First element. Aligned for the dtype.
-   */
-  const void *data;
-  /**
-   * A `RepalignDtype` value.
-   */
-  uint32_t dtype;
-  /**
-   * N: samples (the rows of every layer).
-   */
-  size_t samples;
-  /**
-   * L: layers.
-   */
-  size_t layers;
-  /**
-   * D: features per layer.
-   */
-  size_t dim;
-  /**
-   * Elements (not bytes) readable at `data`.
-   */
-  size_t len;
-} RepalignTensor3;
 
 #ifdef __cplusplus
 extern "C" {
@@ -752,43 +755,6 @@ enum RepalignStatus repalign_mutual_knn_graphs(const uint32_t *a,
                                                double *out);
 
 /**
- * Defaults: 1000 permutations, seed 0, alpha 0.05.
- */
-struct RepalignCalibrationOptions repalign_calibration_options_default(void);
-
-/**
- * A metric of two representations of the same samples (as `repalign_score`) calibrated
- * against `cal->permutations` random permutations of B's rows (`cal` NULL = defaults).
- *
- * Errors: those of `repalign_score`, and `REPALIGN_STATUS_INVALID_PARAMETER` for 0
- * permutations or alpha outside (0, 1).
- *
- * # Safety
- * `a`, `b`, `metric` valid; `opts` and `cal` NULL or valid; `out` writable.
- */
-enum RepalignStatus repalign_calibrate_score(const struct RepalignMatrix *a,
-                                             const struct RepalignMatrix *b,
-                                             const struct RepalignMetric *metric,
-                                             const struct RepalignKnnOptions *opts,
-                                             const struct RepalignCalibrationOptions *cal,
-                                             struct RepalignCalibration *out);
-
-/**
- * The best score of a layer sweep (as `repalign_sweep`, same preparation) calibrated
- * against the null of the maximum over all layer pairs.
- *
- * # Safety
- * `a`, `b`, `metric` valid; `opts` and `cal` NULL or valid; `out` writable.
- */
-enum RepalignStatus repalign_calibrate_sweep(const struct RepalignTensor3 *a,
-                                             const struct RepalignTensor3 *b,
-                                             const struct RepalignMetric *metric,
-                                             uint32_t prepare_mode,
-                                             const struct RepalignKnnOptions *opts,
-                                             const struct RepalignCalibrationOptions *cal,
-                                             struct RepalignCalibration *out);
-
-/**
  * The reference's defaults for the metric `kind` (a `RepalignMetricKind` value): `k` 10,
  * linear kernel, `sigma` 1.0, CKNNA unbiased, `cca_dim` 10. Never fails: `kind` is stored
  * as given and an invalid one is reported by the function the descriptor is passed to.
@@ -898,11 +864,14 @@ enum RepalignStatus repalign_prepare(const struct RepalignTensor3 *x,
 
 /**
  * The layer sweep of the paper's `compute_score`: prepares both tensors with
- * `prepare_mode` (a `RepalignPrepare` value; q = `REPALIGN_SWEEP_Q`, 0.95; `NONE` uses the
- * features as given, without a copy), then scores `metric` for every pair (layer i of `a`,
- * layer j of `b`). `a` and `b` must have the same `samples`; `layers`, `dim` and dtype may
- * differ. Per-layer work (kNN graph, kernel matrix, SVCCA basis) is done once per layer.
+ * `prepare_mode` (a `RepalignPrepare` value; `NONE` uses the features as given, without a
+ * copy) at clamp quantile `q`, then scores `metric` for every pair (layer i of `a`, layer j
+ * of `b`). `a` and `b` must have the same `samples`; `layers`, `dim` and dtype may differ.
+ * Per-layer work (kNN graph, kernel matrix, SVCCA basis) is done once per layer.
  *
+ * - `q`: the clamp quantile of `PAPER` and `PAPER_PER_SAMPLE`, in (0, 1]:
+ *   `REPALIGN_SWEEP_Q` (0.95) is the paper's, 1 clamps nothing. Checked for every mode
+ *   (`REPALIGN_STATUS_INVALID_PARAMETER`), although `NONE` and `NORMALIZE` do not use it.
  * - `opts`: nullable (defaults); as in `repalign_score`.
  * - `scores`: `a->layers * b->layers` values, row-major: `scores[i * b->layers + j]`;
  *   `scores_len` elements, at least that many.
@@ -911,7 +880,8 @@ enum RepalignStatus repalign_prepare(const struct RepalignTensor3 *x,
  *   maximum in row-major order; when no pair scores above 0, `has_best` is false and
  *   `best`, `best_i`, `best_j` are 0.
  *
- * Errors: those of `repalign_prepare` and `repalign_score`, and
+ * Errors: those of `repalign_prepare` (`REPALIGN_STATUS_INVALID_ENUM` for the mode,
+ * `REPALIGN_STATUS_INVALID_PARAMETER` for `q`) and `repalign_score`, and
  * `REPALIGN_STATUS_ROW_COUNT_MISMATCH` for different `samples`.
  *
  * # Safety
@@ -923,6 +893,7 @@ enum RepalignStatus repalign_sweep(const struct RepalignTensor3 *a,
                                    const struct RepalignTensor3 *b,
                                    const struct RepalignMetric *metric,
                                    uint32_t prepare_mode,
+                                   double q,
                                    const struct RepalignKnnOptions *opts,
                                    double *scores,
                                    size_t scores_len,
@@ -930,6 +901,47 @@ enum RepalignStatus repalign_sweep(const struct RepalignTensor3 *a,
                                    size_t *best_i,
                                    size_t *best_j,
                                    bool *has_best);
+
+/**
+ * Defaults: 1000 permutations, seed 0, alpha 0.05.
+ */
+struct RepalignCalibrationOptions repalign_calibration_options_default(void);
+
+/**
+ * A metric of two representations of the same samples (as `repalign_score`) calibrated
+ * against `cal->permutations` random permutations of B's rows (`cal` NULL = defaults).
+ *
+ * Errors: those of `repalign_score`, and `REPALIGN_STATUS_INVALID_PARAMETER` for 0
+ * permutations or alpha outside (0, 1).
+ *
+ * # Safety
+ * `a`, `b`, `metric` valid; `opts` and `cal` NULL or valid; `out` writable.
+ */
+enum RepalignStatus repalign_calibrate_score(const struct RepalignMatrix *a,
+                                             const struct RepalignMatrix *b,
+                                             const struct RepalignMetric *metric,
+                                             const struct RepalignKnnOptions *opts,
+                                             const struct RepalignCalibrationOptions *cal,
+                                             struct RepalignCalibration *out);
+
+/**
+ * The best score of a layer sweep (as `repalign_sweep`, same preparation: `prepare_mode`
+ * at clamp quantile `q`, in (0, 1], `REPALIGN_SWEEP_Q` for the paper's) calibrated against
+ * the null of the maximum over all layer pairs.
+ *
+ * Errors: those of `repalign_sweep` and `repalign_calibrate_score`.
+ *
+ * # Safety
+ * `a`, `b`, `metric` valid; `opts` and `cal` NULL or valid; `out` writable.
+ */
+enum RepalignStatus repalign_calibrate_sweep(const struct RepalignTensor3 *a,
+                                             const struct RepalignTensor3 *b,
+                                             const struct RepalignMetric *metric,
+                                             uint32_t prepare_mode,
+                                             double q,
+                                             const struct RepalignKnnOptions *opts,
+                                             const struct RepalignCalibrationOptions *cal,
+                                             struct RepalignCalibration *out);
 
 #ifdef __cplusplus
 }  // extern "C"

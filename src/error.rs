@@ -58,6 +58,77 @@ pub enum Error {
     GraphMismatch,
 }
 
+/// Declares [`ErrorKind`] and [`ErrorKind::ALL`] from one list, so `ALL` names every kind.
+macro_rules! error_kinds {
+    ($($kind:ident),* $(,)?) => {
+        /// Which [`Error`] variant a value is, without its details: a fieldless, exhaustive
+        /// enum (unlike `Error`, it is not `#[non_exhaustive]`), so front ends that map errors
+        /// to their own codes (the C ABI's status) can match it without a wildcard, and a new
+        /// error stops their build instead of falling into an "unknown" code.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum ErrorKind {
+            $(#[doc = concat!("[`Error::", stringify!($kind), "`].")] $kind,)*
+        }
+
+        impl ErrorKind {
+            /// Every kind, in the order `Error` declares them.
+            pub const ALL: &'static [ErrorKind] = &[$(ErrorKind::$kind),*];
+        }
+    };
+}
+
+error_kinds!(
+    EmptyMatrix,
+    ZeroDimension,
+    InvalidK,
+    StrideTooSmall,
+    BufferTooShort,
+    ShapeOverflow,
+    TooManyRows,
+    NonFinite,
+    ZeroNorm,
+    MagnitudeTooLarge,
+    RowCountMismatch,
+    DimensionMismatch,
+    DtypeMismatch,
+    IsaUnavailable,
+    OutputTooShort,
+    InvalidGraph,
+    TooFewSamples,
+    InvalidParameter,
+    NumericalRange,
+    GraphMismatch,
+);
+
+impl Error {
+    /// The variant of this error, without its details.
+    pub fn kind(&self) -> ErrorKind {
+        // Exhaustive (no wildcard): a new variant must be given its kind here.
+        match self {
+            Error::EmptyMatrix => ErrorKind::EmptyMatrix,
+            Error::ZeroDimension => ErrorKind::ZeroDimension,
+            Error::InvalidK { .. } => ErrorKind::InvalidK,
+            Error::StrideTooSmall { .. } => ErrorKind::StrideTooSmall,
+            Error::BufferTooShort { .. } => ErrorKind::BufferTooShort,
+            Error::ShapeOverflow => ErrorKind::ShapeOverflow,
+            Error::TooManyRows { .. } => ErrorKind::TooManyRows,
+            Error::NonFinite { .. } => ErrorKind::NonFinite,
+            Error::ZeroNorm { .. } => ErrorKind::ZeroNorm,
+            Error::MagnitudeTooLarge { .. } => ErrorKind::MagnitudeTooLarge,
+            Error::RowCountMismatch { .. } => ErrorKind::RowCountMismatch,
+            Error::DimensionMismatch { .. } => ErrorKind::DimensionMismatch,
+            Error::DtypeMismatch => ErrorKind::DtypeMismatch,
+            Error::IsaUnavailable(_) => ErrorKind::IsaUnavailable,
+            Error::OutputTooShort { .. } => ErrorKind::OutputTooShort,
+            Error::InvalidGraph { .. } => ErrorKind::InvalidGraph,
+            Error::TooFewSamples { .. } => ErrorKind::TooFewSamples,
+            Error::InvalidParameter { .. } => ErrorKind::InvalidParameter,
+            Error::NumericalRange { .. } => ErrorKind::NumericalRange,
+            Error::GraphMismatch => ErrorKind::GraphMismatch,
+        }
+    }
+}
+
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
@@ -113,3 +184,38 @@ impl fmt::Display for Error {
 
 #[cfg(feature = "std")]
 impl std::error::Error for Error {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One error of every variant, in declaration order: `kind()` gives each the kind of
+    /// its own name, and `ALL` lists each kind once, in the same order.
+    #[test]
+    fn every_error_has_its_kind() {
+        let one_of_each = [
+            Error::EmptyMatrix,
+            Error::ZeroDimension,
+            Error::InvalidK { k: 0, max: 3 },
+            Error::StrideTooSmall { stride: 1, cols: 2 },
+            Error::BufferTooShort { needed: 2, len: 1 },
+            Error::ShapeOverflow,
+            Error::TooManyRows { rows: usize::MAX },
+            Error::NonFinite { row: 1, col: 2 },
+            Error::ZeroNorm { row: 3 },
+            Error::MagnitudeTooLarge { row: 4 },
+            Error::RowCountMismatch { a: 1, b: 2 },
+            Error::DimensionMismatch { a: 1, b: 2 },
+            Error::DtypeMismatch,
+            Error::IsaUnavailable(Isa::Neon),
+            Error::OutputTooShort { needed: 2, len: 1 },
+            Error::InvalidGraph { row: 0, index: 7 },
+            Error::TooFewSamples { n: 3, min: 4 },
+            Error::InvalidParameter { what: "q" },
+            Error::NumericalRange { what: "x" },
+            Error::GraphMismatch,
+        ];
+        // In declaration order, as `ALL`: so each error maps to the kind of its own name.
+        assert!(one_of_each.iter().map(Error::kind).eq(ErrorKind::ALL.iter().copied()));
+    }
+}

@@ -121,6 +121,37 @@ impl<'a> AnyLayers<'a> {
     pub fn prepare(&self, mode: Prepare, q: f64, exec: &Exec<'_>) -> Result<(Vec<f32>, f32)> {
         each_dtype!(AnyLayers, self, x => prepare::prepare(x, mode, q, exec))
     }
+    /// The clamp threshold of the paper's preparation at quantile `q`: over the whole tensor
+    /// ([`prepare::threshold_exact`]) or the mean of per-sample quantiles
+    /// ([`prepare::threshold_per_sample`]).
+    pub fn threshold(&self, per_sample: bool, q: f64, exec: &Exec<'_>) -> Result<f32> {
+        if per_sample {
+            each_dtype!(AnyLayers, self, x => prepare::threshold_per_sample(x, q))
+        } else {
+            each_dtype!(AnyLayers, self, x => prepare::threshold_exact(x, q, exec))
+        }
+    }
+    /// Every layer after preparation with `mode` at quantile `q`: views of this tensor for
+    /// [`Prepare::None`] (after the NaN/infinity check every mode makes), else views of
+    /// `buf`, which receives the prepared f32 values.
+    pub fn prepared_layers<'b>(
+        &self,
+        mode: Prepare,
+        q: f64,
+        exec: &Exec<'_>,
+        buf: &'b mut Vec<f32>,
+    ) -> Result<Vec<AnyMatrix<'b>>>
+    where
+        'a: 'b,
+    {
+        if mode == Prepare::None {
+            self.scan()?;
+            return Ok(self.layer_views());
+        }
+        *buf = self.prepare(mode, q, exec)?.0;
+        let prepared = Layers::new(&buf[..], self.samples(), self.layers(), self.dim())?;
+        Ok(AnyLayers::from(prepared).layer_views())
+    }
 }
 
 fn element_dtype<T: Element>(_: &Layers<'_, T>) -> Dtype {

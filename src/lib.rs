@@ -66,7 +66,7 @@ pub mod sweep;
 pub mod topk;
 
 pub use element::{Dtype, Element};
-pub use error::{Error, Result};
+pub use error::{Error, ErrorKind, Result};
 #[cfg(feature = "alloc")]
 pub use exec::{Exec, Progress};
 pub use half::{bf16, f16};

@@ -10,7 +10,7 @@ use alloc::vec::Vec;
 use crate::error::{Error, Result};
 use crate::exec::{Exec, Progress};
 use crate::isa::Isa;
-use crate::layers::{AnyLayers, Layers};
+use crate::layers::AnyLayers;
 use crate::matrix::AnyMatrix;
 use crate::metrics::{LayerState, Metric, pair};
 use crate::prepare::Prepare;
@@ -70,16 +70,10 @@ pub fn compute_score<'a, 'b>(
     exec: &Exec<'_>,
 ) -> Result<SweepResult> {
     let (a, b) = (a.into(), b.into());
-    if prepare == Prepare::None {
-        a.scan()?;
-        b.scan()?;
-        return sweep(&a.layer_views(), &b.layer_views(), metric, exec);
-    }
-    let (va, _) = a.prepare(prepare, q, exec)?;
-    let (vb, _) = b.prepare(prepare, q, exec)?;
-    let la = Layers::new(&va, a.samples(), a.layers(), a.dim())?;
-    let lb = Layers::new(&vb, b.samples(), b.layers(), b.dim())?;
-    sweep(&AnyLayers::from(la).layer_views(), &AnyLayers::from(lb).layer_views(), metric, exec)
+    let (mut va, mut vb) = (Vec::new(), Vec::new());
+    let la = a.prepared_layers(prepare, q, exec, &mut va)?;
+    let lb = b.prepared_layers(prepare, q, exec, &mut vb)?;
+    sweep(&la, &lb, metric, exec)
 }
 
 /// Per-layer state of both models (A's layers, then B's), after checking that every layer

@@ -1,16 +1,16 @@
 //! Permutation calibration of a score or of a layer sweep's best score, through the C ABI.
 
+use repalign_core::AnyMatrix;
+use repalign_core::Metric;
 use repalign_core::calibrate::{self, Calibration, CalibrationOptions};
-use repalign_core::knn::KnnOptions;
-use repalign_core::sweep::Metric;
-use repalign_core::{AnyMatrix, Error};
 
+use crate::enums::CEnum;
 use crate::ffi::{self, Zeroable};
-use crate::metric::{RepalignMetric, check_isa};
+use crate::metric::RepalignMetric;
+use crate::panic;
 use crate::status::{Failure, RepalignStatus};
-use crate::tensor::{REPALIGN_SWEEP_Q, RepalignPrepare, RepalignTensor3, tensor};
-use crate::types::{RepalignKnnOptions, RepalignMatrix};
-use crate::{options, panic};
+use crate::tensor::{RepalignPrepare, RepalignTensor3, check_q, prepared_pair, tensor};
+use crate::types::{Options, RepalignKnnOptions, RepalignMatrix, options};
 
 /// How to build a permutation null: `permutations` random permutations of B's rows (>= 1)
 /// drawn from `seed`; `alpha` in (0, 1) sets the threshold `tau`, the (1 - alpha) quantile
@@ -77,30 +77,29 @@ pub extern "C" fn repalign_calibration_options_default() -> RepalignCalibrationO
     RepalignCalibrationOptions { permutations: d.permutations, seed: d.seed, alpha: d.alpha }
 }
 
-/// The core's options from a nullable C pointer (NULL = defaults) and the kNN options' threads.
+/// The core's options from a nullable C pointer (NULL = defaults).
 ///
 /// # Safety
 /// `cal` NULL or valid for reading.
-unsafe fn calibration_options(cal: *const RepalignCalibrationOptions, knn: &KnnOptions) -> CalibrationOptions {
+unsafe fn calibration_options(cal: *const RepalignCalibrationOptions) -> CalibrationOptions {
     let c = if cal.is_null() {
         repalign_calibration_options_default()
     } else {
         // SAFETY: non-NULL and readable by the caller's contract.
         unsafe { *cal }
     };
-    CalibrationOptions { permutations: c.permutations, seed: c.seed, alpha: c.alpha, threads: knn.threads }
+    CalibrationOptions { permutations: c.permutations, seed: c.seed, alpha: c.alpha }
 }
 
 fn run(
     a: &[AnyMatrix<'_>],
     b: &[AnyMatrix<'_>],
     metric: Metric,
-    knn: &KnnOptions,
+    knn: &Options,
     cal: &CalibrationOptions,
     out: &mut RepalignCalibration,
 ) -> Result<(), Failure> {
-    check_isa(knn)?;
-    let (_, c) = calibrate::calibrate(a, b, metric, knn, cal)?;
+    let (_, c) = calibrate::calibrate(a, b, &metric.with_similarity(knn.similarity), cal, &knn.exec)?;
     *out = RepalignCalibration::from(&c);
     Ok(())
 }
@@ -134,22 +133,28 @@ pub unsafe extern "C" fn repalign_calibrate_score(
             )
         };
         // SAFETY: `cal` NULL or readable by the caller's contract.
-        let cal = unsafe { calibration_options(cal, &knn) };
+        let cal = unsafe { calibration_options(cal) };
         run(&[a], &[b], metric, &knn, &cal, out)
     })
 }
 
-/// The best score of a layer sweep (as `repalign_sweep`, same preparation) calibrated
-/// against the null of the maximum over all layer pairs.
+/// The best score of a layer sweep (as `repalign_sweep`, same preparation: `prepare_mode`
+/// at clamp quantile `q`, in (0, 1], `REPALIGN_SWEEP_Q` for the paper's) calibrated against
+/// the null of the maximum over all layer pairs.
+///
+/// Errors: those of `repalign_sweep` and `repalign_calibrate_score`.
 ///
 /// # Safety
 /// `a`, `b`, `metric` valid; `opts` and `cal` NULL or valid; `out` writable.
+// Boilerplate: the inputs of repalign_sweep, in its order (the C signature is flat); the
+// shared work is `prepared_pair`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn repalign_calibrate_sweep(
     a: *const RepalignTensor3,
     b: *const RepalignTensor3,
     metric: *const RepalignMetric,
     prepare_mode: u32,
+    q: f64,
     opts: *const RepalignKnnOptions,
     cal: *const RepalignCalibrationOptions,
     out: *mut RepalignCalibration,
@@ -166,14 +171,10 @@ pub unsafe extern "C" fn repalign_calibrate_sweep(
             )
         };
         // SAFETY: `cal` NULL or readable by the caller's contract.
-        let cal = unsafe { calibration_options(cal, &knn) };
-        let mode = RepalignPrepare::decode(prepare_mode)?;
-        if ta.shape().0 != tb.shape().0 {
-            return Err(Error::RowCountMismatch { a: ta.shape().0, b: tb.shape().0 }.into());
-        }
-        let (mut buf_a, mut buf_b) = (Vec::new(), Vec::new());
-        let views_a = ta.prepared_layers(mode, REPALIGN_SWEEP_Q, &mut buf_a)?;
-        let views_b = tb.prepared_layers(mode, REPALIGN_SWEEP_Q, &mut buf_b)?;
+        let cal = unsafe { calibration_options(cal) };
+        let (mode, q) = (RepalignPrepare::decode(prepare_mode, "prepare_mode")?.to_core(), check_q(q)?);
+        let mut bufs = (Vec::new(), Vec::new());
+        let (views_a, views_b) = prepared_pair(&ta, &tb, mode, q, &knn.exec, &mut bufs)?;
         run(&views_a, &views_b, metric, &knn, &cal, out)
     })
 }

@@ -9,17 +9,20 @@
 
 use std::ffi::{CStr, c_char};
 
-use repalign_core::knn::{GraphRef, KnnOptions};
+use repalign_core::Metric;
+use repalign_core::knn::GraphRef;
+use repalign_core::knn::Similarity;
 use repalign_core::metrics::{self, Kernel, KnnMetric};
-use repalign_core::sweep::Metric;
-use repalign_core::{AnyMatrix, Error};
 
+use crate::enums::{CEnum, c_enum};
+use crate::ffi::{self, product};
+use crate::panic;
 use crate::status::{Failure, RepalignStatus};
-use crate::types::{RepalignKnnOptions, RepalignMatrix};
-use crate::{ffi, options, panic, product};
+use crate::types::{RepalignKnnOptions, RepalignMatrix, options};
 
 /// The metrics, for `RepalignMetric.kind`, by the reference's names (`metrics.py` of *The
 /// Platonic Representation Hypothesis*; `repalign_metric_kind_name` gives them).
+// Boilerplate: a plain C enum, written out for cbindgen; `c_enum!` below decodes it.
 #[repr(u32)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RepalignMetricKind {
@@ -51,7 +54,14 @@ pub enum RepalignMetricKind {
     Svcca = 8,
 }
 
+c_enum! {
+    RepalignMetricKind {
+        MutualKnn, CycleKnn, LcsKnn, EditDistanceKnn, JaccardKnn, Cka, UnbiasedCka, Cknna, Svcca,
+    }
+}
+
 /// Kernels of CKA, for `RepalignMetric.kernel`.
+// Boilerplate: a plain C enum, written out for cbindgen; `c_enum!` below decodes it.
 #[repr(u32)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RepalignKernel {
@@ -60,6 +70,8 @@ pub enum RepalignKernel {
     /// `K_ij = exp(-|x_i - x_j|² / (2 sigma²))` (the reference's `'rbf'`).
     Rbf = 1,
 }
+
+c_enum! { RepalignKernel { Linear, Rbf } }
 
 /// A metric and its parameters. Obtain one from `repalign_metric_default(kind)` (the
 /// reference's defaults) and change fields. Each kind reads only the fields its
@@ -89,23 +101,6 @@ pub struct RepalignMetric {
 }
 
 impl RepalignMetricKind {
-    const ALL: [RepalignMetricKind; 9] = [
-        RepalignMetricKind::MutualKnn,
-        RepalignMetricKind::CycleKnn,
-        RepalignMetricKind::LcsKnn,
-        RepalignMetricKind::EditDistanceKnn,
-        RepalignMetricKind::JaccardKnn,
-        RepalignMetricKind::Cka,
-        RepalignMetricKind::UnbiasedCka,
-        RepalignMetricKind::Cknna,
-        RepalignMetricKind::Svcca,
-    ];
-
-    /// The kind with this value, if any.
-    pub(crate) fn from_u32(value: u32) -> Option<Self> {
-        Self::ALL.get(usize::try_from(value).ok()?).copied()
-    }
-
     /// The core's kNN metric; `None` for the kernel metrics and SVCCA.
     fn knn(self) -> Option<KnnMetric> {
         Some(match self {
@@ -137,15 +132,6 @@ impl RepalignMetricKind {
     }
 }
 
-fn decode_kind(value: u32, what: &str) -> Result<RepalignMetricKind, Failure> {
-    RepalignMetricKind::from_u32(value).ok_or_else(|| {
-        Failure::new(
-            RepalignStatus::InvalidEnum,
-            format!("`{what}` is {value}, not a RepalignMetricKind value (0 to 8)"),
-        )
-    })
-}
-
 /// A 0/1 flag of the C API.
 pub(crate) fn decode_flag(value: u32, what: &str) -> Result<bool, Failure> {
     match value {
@@ -163,9 +149,9 @@ impl RepalignMetric {
 
     /// The core's metric, after checking the fields `kind` reads.
     pub(crate) fn decode(&self) -> Result<Metric, Failure> {
-        let kind = decode_kind(self.kind, "metric->kind")?;
+        let kind = RepalignMetricKind::decode(self.kind, "metric->kind")?;
         if let Some(metric) = kind.knn() {
-            return Ok(Metric::Knn { metric, k: self.k });
+            return Ok(Metric::Knn { metric, k: self.k, similarity: Similarity::InnerProduct });
         }
         Ok(match kind {
             RepalignMetricKind::Cka | RepalignMetricKind::UnbiasedCka => {
@@ -179,40 +165,15 @@ impl RepalignMetric {
     }
 
     fn decode_kernel(&self) -> Result<Kernel, Failure> {
-        match self.kernel {
-            0 => Ok(Kernel::Linear),
-            1 if self.sigma > 0.0 && self.sigma.is_finite() => Ok(Kernel::Rbf { sigma: self.sigma }),
-            1 => Err(Failure::new(
+        match RepalignKernel::decode(self.kernel, "metric->kernel")? {
+            RepalignKernel::Linear => Ok(Kernel::Linear),
+            RepalignKernel::Rbf if self.sigma > 0.0 && self.sigma.is_finite() => Ok(Kernel::Rbf { sigma: self.sigma }),
+            RepalignKernel::Rbf => Err(Failure::new(
                 RepalignStatus::InvalidParameter,
                 format!("`metric->sigma` is {}: the RBF bandwidth must be finite and > 0", self.sigma),
             )),
-            other => Err(Failure::new(
-                RepalignStatus::InvalidEnum,
-                format!("`metric->kernel` is {other}, not a RepalignKernel value (0 or 1)"),
-            )),
         }
     }
-}
-
-/// A forced ISA that this CPU lacks is an error for every metric, including those whose
-/// core entry point has no ISA argument (kernel metrics and SVCCA run on the best ISA;
-/// every ISA gives the same bits, so forcing one changes speed only).
-pub(crate) fn check_isa(opts: &KnnOptions) -> Result<(), Failure> {
-    match opts.isa {
-        Some(isa) if !isa.is_available() => Err(Error::IsaUnavailable(isa).into()),
-        _ => Ok(()),
-    }
-}
-
-/// One metric of two representations of the same samples, from features.
-pub(crate) fn score(a: AnyMatrix<'_>, b: AnyMatrix<'_>, metric: Metric, opts: &KnnOptions) -> Result<f64, Failure> {
-    check_isa(opts)?;
-    Ok(match metric {
-        Metric::Knn { metric, k } => metrics::knn_metric(metric, a, b, k, opts)?,
-        Metric::Cka { kernel, unbiased } => metrics::cka(a, b, kernel, unbiased, opts.threads)?,
-        Metric::Cknna { topk, unbiased } => metrics::cknna(a, b, topk, unbiased, opts.threads)?,
-        Metric::Svcca { cca_dim } => metrics::svcca(a, b, cca_dim)?,
-    })
 }
 
 /// The reference's defaults for the metric `kind` (a `RepalignMetricKind` value): `k` 10,
@@ -272,7 +233,7 @@ pub unsafe extern "C" fn repalign_score(
                 ffi::out_ref(out, "out")?,
             )
         };
-        *out = score(a, b, metric, &opts)?;
+        *out = metrics::score(a, b, &metric.with_similarity(opts.similarity), &opts.exec)?;
         Ok(())
     })
 }
@@ -301,7 +262,7 @@ pub unsafe extern "C" fn repalign_knn_metric_graphs(
     out: *mut f64,
 ) -> RepalignStatus {
     panic::status(|| {
-        let kind = decode_kind(kind, "kind")?;
+        let kind = RepalignMetricKind::decode(kind, "kind")?;
         let metric = kind.knn().ok_or_else(|| {
             let name = kind.name().to_str().unwrap_or("?");
             Failure::new(
@@ -324,16 +285,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn kinds_are_indexed_by_value_and_named_as_the_core() {
-        for (i, kind) in RepalignMetricKind::ALL.into_iter().enumerate() {
-            assert_eq!(kind as usize, i);
+    fn kinds_are_named_as_the_core() {
+        for &kind in RepalignMetricKind::ALL {
             let name = kind.name().to_str().unwrap();
             if let Some(knn) = kind.knn() {
                 assert_eq!(knn.name(), name);
             }
             // The defaults decode to the metric the reference's `compute_score` runs by name.
             let decoded = RepalignMetric::default_for(kind as u32).decode().unwrap();
-            assert_eq!(Some(decoded), Metric::reference(name, 10), "{name}");
+            assert_eq!(Some(decoded), Metric::from_name(name, 10), "{name}");
         }
         assert_eq!(RepalignMetricKind::from_u32(9), None);
     }
@@ -351,7 +311,10 @@ mod tests {
         assert!(RepalignMetric { sigma: f64::NAN, ..cka }.decode().is_ok());
         assert_eq!(RepalignMetric { kernel: 2, ..cka }.decode().unwrap_err().status, RepalignStatus::InvalidEnum);
         let mutual = RepalignMetric { kernel: 2, unbiased: 7, ..RepalignMetric::default_for(0) };
-        assert_eq!(mutual.decode().unwrap(), Metric::Knn { metric: KnnMetric::Mutual, k: 10 });
+        assert_eq!(
+            mutual.decode().unwrap(),
+            Metric::Knn { metric: KnnMetric::Mutual, k: 10, similarity: Similarity::InnerProduct }
+        );
         let cknna =
             RepalignMetric { unbiased: 0, k: 3, ..RepalignMetric::default_for(RepalignMetricKind::Cknna as u32) };
         assert_eq!(cknna.decode().unwrap(), Metric::Cknna { topk: 3, unbiased: false });

@@ -1,17 +1,20 @@
 //! Status codes: the one enum every fallible C function returns, its static messages,
-//! and the mapping from the core's [`Error`].
+//! and the exhaustive mapping from the core's [`Error`] (by its [`ErrorKind`]).
 //!
 //! The numeric values are ABI: never renumber them; new codes are appended after the last.
 
 use std::ffi::CStr;
 
-use repalign_core::Error;
+use repalign_core::{Error, ErrorKind};
+
+use crate::enums::c_enum;
 
 /// The result of every fallible `repalign_*` function. `REPALIGN_STATUS_OK` is 0; any other
 /// value is an error. `repalign_status_message` gives a short static description of each
 /// code and `repalign_last_error` a detailed one of the last failure on this thread.
 ///
 /// Values are stable across releases; new codes may be added after `REPALIGN_STATUS_UNKNOWN`.
+// Boilerplate: a plain C enum, written out for cbindgen; `c_enum!` below decodes it.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum RepalignStatus {
@@ -62,7 +65,8 @@ pub enum RepalignStatus {
     GraphMismatch = 21,
     /// A bug: Rust code panicked. The panic was caught at the boundary; outputs are unspecified.
     Panic = 22,
-    /// An error this version of the C API has no dedicated code for.
+    /// An error without a dedicated code. This version never returns it: every error of
+    /// the core has a code of its own.
     Unknown = 23,
     /// Too few samples for the estimator, e.g. unbiased CKA needs N >= 4, SVCCA N >= 2.
     TooFewSamples = 24,
@@ -74,43 +78,16 @@ pub enum RepalignStatus {
     NumericalRange = 26,
 }
 
-impl RepalignStatus {
-    /// Every status, in value order (index = value).
-    pub(crate) const ALL: [RepalignStatus; 27] = [
-        RepalignStatus::Ok,
-        RepalignStatus::NullPointer,
-        RepalignStatus::InvalidDtype,
-        RepalignStatus::InvalidEnum,
-        RepalignStatus::Misaligned,
-        RepalignStatus::EmptyMatrix,
-        RepalignStatus::ZeroDimension,
-        RepalignStatus::InvalidK,
-        RepalignStatus::StrideTooSmall,
-        RepalignStatus::BufferTooShort,
-        RepalignStatus::ShapeOverflow,
-        RepalignStatus::TooManyRows,
-        RepalignStatus::NonFinite,
-        RepalignStatus::ZeroNorm,
-        RepalignStatus::MagnitudeTooLarge,
-        RepalignStatus::RowCountMismatch,
-        RepalignStatus::DimensionMismatch,
-        RepalignStatus::DtypeMismatch,
-        RepalignStatus::IsaUnavailable,
-        RepalignStatus::OutputTooShort,
-        RepalignStatus::InvalidGraph,
-        RepalignStatus::GraphMismatch,
-        RepalignStatus::Panic,
-        RepalignStatus::Unknown,
-        RepalignStatus::TooFewSamples,
-        RepalignStatus::InvalidParameter,
-        RepalignStatus::NumericalRange,
-    ];
-
-    /// The status with this numeric value, if any. C may pass any integer.
-    pub(crate) fn from_u32(value: u32) -> Option<Self> {
-        Self::ALL.get(usize::try_from(value).ok()?).copied()
+c_enum! {
+    RepalignStatus {
+        Ok, NullPointer, InvalidDtype, InvalidEnum, Misaligned, EmptyMatrix, ZeroDimension, InvalidK, StrideTooSmall,
+        BufferTooShort, ShapeOverflow, TooManyRows, NonFinite, ZeroNorm, MagnitudeTooLarge, RowCountMismatch,
+        DimensionMismatch, DtypeMismatch, IsaUnavailable, OutputTooShort, InvalidGraph, GraphMismatch, Panic, Unknown,
+        TooFewSamples, InvalidParameter, NumericalRange,
     }
+}
 
+impl RepalignStatus {
     /// A short, static, NUL-terminated description.
     pub(crate) fn message(self) -> &'static CStr {
         match self {
@@ -145,32 +122,31 @@ impl RepalignStatus {
     }
 }
 
-/// The status code of a core error. The core's error enum is `#[non_exhaustive]`: errors
-/// added after this crate was written become [`RepalignStatus::Unknown`], with their
-/// detailed message still available through `repalign_last_error`.
-pub(crate) fn status_of(error: &Error) -> RepalignStatus {
-    match error {
-        Error::EmptyMatrix => RepalignStatus::EmptyMatrix,
-        Error::ZeroDimension => RepalignStatus::ZeroDimension,
-        Error::InvalidK { .. } => RepalignStatus::InvalidK,
-        Error::StrideTooSmall { .. } => RepalignStatus::StrideTooSmall,
-        Error::BufferTooShort { .. } => RepalignStatus::BufferTooShort,
-        Error::ShapeOverflow => RepalignStatus::ShapeOverflow,
-        Error::TooManyRows { .. } => RepalignStatus::TooManyRows,
-        Error::NonFinite { .. } => RepalignStatus::NonFinite,
-        Error::ZeroNorm { .. } => RepalignStatus::ZeroNorm,
-        Error::MagnitudeTooLarge { .. } => RepalignStatus::MagnitudeTooLarge,
-        Error::RowCountMismatch { .. } => RepalignStatus::RowCountMismatch,
-        Error::DimensionMismatch { .. } => RepalignStatus::DimensionMismatch,
-        Error::DtypeMismatch => RepalignStatus::DtypeMismatch,
-        Error::IsaUnavailable(_) => RepalignStatus::IsaUnavailable,
-        Error::OutputTooShort { .. } => RepalignStatus::OutputTooShort,
-        Error::InvalidGraph { .. } => RepalignStatus::InvalidGraph,
-        Error::GraphMismatch => RepalignStatus::GraphMismatch,
-        Error::TooFewSamples { .. } => RepalignStatus::TooFewSamples,
-        Error::InvalidParameter { .. } => RepalignStatus::InvalidParameter,
-        Error::NumericalRange { .. } => RepalignStatus::NumericalRange,
-        _ => RepalignStatus::Unknown,
+/// The status code of a core error kind. The match is exhaustive, without a wildcard: a
+/// new core error stops this build until it is given a code, so it cannot silently become
+/// [`RepalignStatus::Unknown`] (which stays for codes a future C API may lack).
+pub(crate) fn status_of(kind: ErrorKind) -> RepalignStatus {
+    match kind {
+        ErrorKind::EmptyMatrix => RepalignStatus::EmptyMatrix,
+        ErrorKind::ZeroDimension => RepalignStatus::ZeroDimension,
+        ErrorKind::InvalidK => RepalignStatus::InvalidK,
+        ErrorKind::StrideTooSmall => RepalignStatus::StrideTooSmall,
+        ErrorKind::BufferTooShort => RepalignStatus::BufferTooShort,
+        ErrorKind::ShapeOverflow => RepalignStatus::ShapeOverflow,
+        ErrorKind::TooManyRows => RepalignStatus::TooManyRows,
+        ErrorKind::NonFinite => RepalignStatus::NonFinite,
+        ErrorKind::ZeroNorm => RepalignStatus::ZeroNorm,
+        ErrorKind::MagnitudeTooLarge => RepalignStatus::MagnitudeTooLarge,
+        ErrorKind::RowCountMismatch => RepalignStatus::RowCountMismatch,
+        ErrorKind::DimensionMismatch => RepalignStatus::DimensionMismatch,
+        ErrorKind::DtypeMismatch => RepalignStatus::DtypeMismatch,
+        ErrorKind::IsaUnavailable => RepalignStatus::IsaUnavailable,
+        ErrorKind::OutputTooShort => RepalignStatus::OutputTooShort,
+        ErrorKind::InvalidGraph => RepalignStatus::InvalidGraph,
+        ErrorKind::GraphMismatch => RepalignStatus::GraphMismatch,
+        ErrorKind::TooFewSamples => RepalignStatus::TooFewSamples,
+        ErrorKind::InvalidParameter => RepalignStatus::InvalidParameter,
+        ErrorKind::NumericalRange => RepalignStatus::NumericalRange,
     }
 }
 
@@ -189,23 +165,49 @@ impl Failure {
 
 impl From<Error> for Failure {
     fn from(error: Error) -> Self {
-        Self { status: status_of(&error), detail: error.to_string() }
+        Self { status: status_of(error.kind()), detail: error.to_string() }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::enums::CEnum;
 
     #[test]
     fn values_are_the_documented_ones() {
-        for (value, status) in RepalignStatus::ALL.into_iter().enumerate() {
-            assert_eq!(status as usize, value);
+        assert_eq!(RepalignStatus::ALL.len(), 27);
+        for (value, &status) in RepalignStatus::ALL.iter().enumerate() {
             assert_eq!(RepalignStatus::from_u32(value as u32), Some(status));
             assert!(!status.message().is_empty());
         }
         assert_eq!(RepalignStatus::from_u32(27), None);
         assert_eq!(RepalignStatus::from_u32(u32::MAX), None);
+    }
+
+    /// Every core error kind has a code of its own: not OK, not a boundary code (NULL,
+    /// enums, alignment, panic), not UNKNOWN, and no two kinds share one.
+    #[test]
+    fn every_error_kind_has_its_own_code() {
+        let boundary = [
+            RepalignStatus::Ok,
+            RepalignStatus::NullPointer,
+            RepalignStatus::InvalidDtype,
+            RepalignStatus::InvalidEnum,
+            RepalignStatus::Misaligned,
+            RepalignStatus::Panic,
+            RepalignStatus::Unknown,
+        ];
+        let mut seen = std::collections::HashSet::new();
+        for &kind in ErrorKind::ALL {
+            let status = status_of(kind);
+            assert!(!boundary.contains(&status), "{kind:?} -> {status:?}");
+            assert!(seen.insert(status), "{kind:?} shares {status:?} with another kind");
+            // Named alike on both sides of the boundary.
+            assert_eq!(format!("{kind:?}"), format!("{status:?}"));
+        }
+        // Every code is either a core error's or a boundary code.
+        assert_eq!(seen.len() + boundary.len(), RepalignStatus::ALL.len());
     }
 
     #[test]

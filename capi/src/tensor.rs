@@ -7,16 +7,20 @@
 
 use std::ffi::c_void;
 
-use repalign_core::prepare::{self, Layers, Prepare};
+use repalign_core::prepare::{Layers, Prepare};
 use repalign_core::sweep::{self, SweepResult};
-use repalign_core::{AnyMatrix, Element, Error, bf16, f16};
+use repalign_core::{AnyLayers, AnyMatrix, Error, Exec};
 
-use crate::metric::{RepalignMetric, check_isa, decode_flag};
+use crate::enums::{CEnum, c_enum};
+use crate::ffi::{self, AnySlice, map_dtype, product};
+use crate::metric::{RepalignMetric, decode_flag};
+use crate::panic;
 use crate::status::{Failure, RepalignStatus};
-use crate::types::{RepalignDtype, RepalignKnnOptions};
-use crate::{ffi, options, panic, product};
+use crate::types::{RepalignKnnOptions, options};
 
-/// The clamp quantile `repalign_sweep` prepares with (the paper's).
+/// The paper's clamp quantile (its `prepare_features` clamps at the 0.95 quantile of |x|):
+/// the `q` to pass to `repalign_sweep`, `repalign_calibrate_sweep` and `repalign_prepare`
+/// to reproduce its layer sweep.
 pub const REPALIGN_SWEEP_Q: f64 = 0.95;
 
 /// A borrowed, dense tensor in C order: `samples` samples, each `layers` runs of `dim`
@@ -44,6 +48,7 @@ pub struct RepalignTensor3 {
 }
 
 /// How features are prepared, for `repalign_prepare` and `repalign_sweep`.
+// Boilerplate: a plain C enum, written out for cbindgen; `c_enum!` below decodes it.
 #[repr(u32)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RepalignPrepare {
@@ -59,23 +64,27 @@ pub enum RepalignPrepare {
     PaperPerSample = 3,
 }
 
-impl RepalignPrepare {
-    const ALL: [RepalignPrepare; 4] =
-        [RepalignPrepare::None, RepalignPrepare::Normalize, RepalignPrepare::Paper, RepalignPrepare::PaperPerSample];
+c_enum! { RepalignPrepare { None, Normalize, Paper, PaperPerSample } }
 
-    /// The core's mode, after checking the integer.
-    pub(crate) fn decode(value: u32) -> Result<Prepare, Failure> {
-        match Self::ALL.get(usize::try_from(value).unwrap_or(usize::MAX)) {
-            Some(RepalignPrepare::None) => Ok(Prepare::None),
-            Some(RepalignPrepare::Normalize) => Ok(Prepare::Normalize),
-            Some(RepalignPrepare::Paper) => Ok(Prepare::Paper),
-            Some(RepalignPrepare::PaperPerSample) => Ok(Prepare::PaperPerSample),
-            None => Err(Failure::new(
-                RepalignStatus::InvalidEnum,
-                format!("prepare mode {value} is not a RepalignPrepare value (0 to 3)"),
-            )),
+impl RepalignPrepare {
+    /// The core's mode.
+    pub(crate) fn to_core(self) -> Prepare {
+        match self {
+            RepalignPrepare::None => Prepare::None,
+            RepalignPrepare::Normalize => Prepare::Normalize,
+            RepalignPrepare::Paper => Prepare::Paper,
+            RepalignPrepare::PaperPerSample => Prepare::PaperPerSample,
         }
     }
+}
+
+/// The clamp quantile of the layer sweep, checked for every preparation mode (those that do
+/// not clamp ignore it, but a value outside (0, 1] is a caller's bug all the same).
+pub(crate) fn check_q(q: f64) -> Result<f64, Failure> {
+    if q > 0.0 && q <= 1.0 {
+        return Ok(q);
+    }
+    Err(Failure::new(RepalignStatus::InvalidParameter, format!("`q` is {q}: the clamp quantile must be in (0, 1]")))
 }
 
 /// A validated tensor of any dtype, and the name it is reported under.
@@ -85,34 +94,10 @@ pub(crate) struct Tensor<'a> {
     layers: AnyLayers<'a>,
 }
 
-/// The core's tensor view, for each dtype.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum AnyLayers<'a> {
-    F32(Layers<'a, f32>),
-    F16(Layers<'a, f16>),
-    Bf16(Layers<'a, bf16>),
-}
-
-/// Runs a function generic over the element type on an [`AnyLayers`].
-macro_rules! each_dtype {
-    ($layers:expr, $x:ident => $body:expr) => {
-        match $layers {
-            AnyLayers::F32($x) => $body,
-            AnyLayers::F16($x) => $body,
-            AnyLayers::Bf16($x) => $body,
-        }
-    };
-}
-
 impl<'a> Tensor<'a> {
     /// (samples, layers, dim).
     pub(crate) fn shape(&self) -> (usize, usize, usize) {
-        each_dtype!(self.layers, x => (x.samples(), x.layers(), x.dim()))
-    }
-
-    /// `samples * layers * dim` (checked when the tensor was validated).
-    fn numel(&self) -> usize {
-        each_dtype!(self.layers, x => x.values().len())
+        (self.layers.samples(), self.layers.layers(), self.layers.dim())
     }
 
     /// A core error about this tensor; a non-finite value is located by sample, layer and
@@ -120,7 +105,7 @@ impl<'a> Tensor<'a> {
     fn failure(&self, error: Error) -> Failure {
         match error {
             Error::NonFinite { row, col } => {
-                let dim = self.shape().2.max(1);
+                let dim = self.layers.dim().max(1);
                 Failure::new(
                     RepalignStatus::NonFinite,
                     format!(
@@ -135,58 +120,41 @@ impl<'a> Tensor<'a> {
         }
     }
 
-    fn threshold(&self, q: f64, per_sample: bool) -> Result<f32, Failure> {
-        fn go<T: Element>(x: &Layers<'_, T>, q: f64, per_sample: bool) -> repalign_core::Result<f32> {
-            if per_sample { prepare::threshold_per_sample(x, q) } else { prepare::threshold_exact(x, q) }
-        }
-        each_dtype!(&self.layers, x => go(x, q, per_sample)).map_err(|e| self.failure(e))
-    }
-
-    fn prepare(&self, mode: Prepare, q: f64) -> Result<(Vec<f32>, f32), Failure> {
-        each_dtype!(&self.layers, x => prepare::prepare(x, mode, q)).map_err(|e| self.failure(e))
-    }
-
-    /// The first NaN or infinity, as `prepare` with `Prepare::None` reports it, without its copy.
-    fn scan(&self) -> Result<(), Failure> {
-        fn go<T: Element>(x: &Layers<'_, T>) -> repalign_core::Result<()> {
-            let per_sample = x.layers() * x.dim();
-            match x.values().iter().position(|v| !v.to_f32().is_finite()) {
-                Some(i) => Err(Error::NonFinite { row: i / per_sample, col: i % per_sample }),
-                None => Ok(()),
-            }
-        }
-        each_dtype!(&self.layers, x => go(x)).map_err(|e| self.failure(e))
-    }
-
-    /// Every layer as an N x D view of the tensor.
-    fn layer_views(&self) -> Vec<AnyMatrix<'a>> {
-        each_dtype!(self.layers, x => (0..x.layers()).map(|l| AnyMatrix::from(x.layer(l))).collect())
-    }
-
-    /// Every layer after preparation with `mode` at quantile `q`: views of the tensor
-    /// itself for `Prepare::None`, else of `buf`, which receives the prepared values.
+    /// Every layer after preparation with `mode` at quantile `q` (see
+    /// `AnyLayers::prepared_layers`; `buf` receives the prepared values).
     pub(crate) fn prepared_layers(
         &self,
         mode: Prepare,
         q: f64,
+        exec: &Exec<'_>,
         buf: &'a mut Vec<f32>,
     ) -> Result<Vec<AnyMatrix<'a>>, Failure> {
-        if mode == Prepare::None {
-            self.scan()?;
-            return Ok(self.layer_views());
-        }
-        *buf = self.prepare(mode, q)?.0;
-        let buf: &'a [f32] = buf;
-        let (samples, layers, dim) = self.shape();
-        let prepared = Layers::new(buf, samples, layers, dim)?;
-        Ok((0..layers).map(|l| AnyMatrix::from(prepared.layer(l))).collect())
+        self.layers.prepared_layers(mode, q, exec, buf).map_err(|e| self.failure(e))
     }
+}
+
+/// The layers of both tensors of a sweep, prepared with `mode` at quantile `q` (into
+/// `bufs` unless `mode` is `None`), after checking that they describe the same samples.
+pub(crate) fn prepared_pair<'a>(
+    a: &Tensor<'a>,
+    b: &Tensor<'a>,
+    mode: Prepare,
+    q: f64,
+    exec: &Exec<'_>,
+    bufs: &'a mut (Vec<f32>, Vec<f32>),
+) -> Result<(Vec<AnyMatrix<'a>>, Vec<AnyMatrix<'a>>), Failure> {
+    let (na, nb) = (a.shape().0, b.shape().0);
+    if na != nb {
+        return Err(Error::RowCountMismatch { a: na, b: nb }.into());
+    }
+    Ok((a.prepared_layers(mode, q, exec, &mut bufs.0)?, b.prepared_layers(mode, q, exec, &mut bufs.1)?))
 }
 
 /// Validates a tensor descriptor and views it as a typed core tensor.
 ///
-/// Order of checks: descriptor NULL, dtype, `samples * layers * dim` overflow, a zero
-/// size, then `data` (NULL, alignment, byte size of `len`) and `len` against the shape.
+/// Order of checks: descriptor NULL, then [`ffi::buffer`]: dtype, the shape
+/// (`samples * layers * dim` overflow, a zero size), `data` (NULL, alignment, byte size of
+/// `len`); then `len` against the shape.
 ///
 /// # Safety
 /// Unless NULL, `desc` must point to a valid descriptor whose `data` satisfies the
@@ -195,47 +163,28 @@ pub(crate) unsafe fn tensor<'a>(desc: *const RepalignTensor3, name: &'a str) -> 
     // SAFETY: forwarded contract.
     let t = unsafe { ffi::reference(desc, name)? };
     let (samples, layers, dim) = (t.samples, t.layers, t.dim);
-    let dtype = RepalignDtype::from_u32(t.dtype).ok_or_else(|| {
-        Failure::new(
-            RepalignStatus::InvalidDtype,
-            format!("`{name}->dtype` is {}, not a RepalignDtype value (0 to 2)", t.dtype),
-        )
-    })?;
-    samples.checked_mul(layers).and_then(|x| x.checked_mul(dim)).ok_or_else(|| {
-        Failure::new(
-            RepalignStatus::ShapeOverflow,
-            format!("`{name}`: samples * layers * dim = {samples} * {layers} * {dim} overflows size_t"),
-        )
-    })?;
-    if samples == 0 || layers == 0 {
-        return Err(Failure::new(
-            RepalignStatus::EmptyMatrix,
-            format!("`{name}` has {samples} samples and {layers} layers: it needs at least one of each"),
-        ));
-    }
-    if dim == 0 {
-        return Err(Failure::new(RepalignStatus::ZeroDimension, format!("`{name}` has dim = 0")));
-    }
-    let field = format!("{name}->data");
-    let layers = match dtype {
-        // SAFETY: `data` holds `len` elements of the declared dtype (the caller's contract).
-        RepalignDtype::F32 => AnyLayers::F32(unsafe { typed(t, &field)? }),
-        // SAFETY: as above.
-        RepalignDtype::F16 => AnyLayers::F16(unsafe { typed(t, &field)? }),
-        // SAFETY: as above.
-        RepalignDtype::Bf16 => AnyLayers::Bf16(unsafe { typed(t, &field)? }),
+    let shape = || {
+        samples.checked_mul(layers).and_then(|x| x.checked_mul(dim)).ok_or_else(|| {
+            Failure::new(
+                RepalignStatus::ShapeOverflow,
+                format!("`{name}`: samples * layers * dim = {samples} * {layers} * {dim} overflows size_t"),
+            )
+        })?;
+        if samples == 0 || layers == 0 {
+            return Err(Failure::new(
+                RepalignStatus::EmptyMatrix,
+                format!("`{name}` has {samples} samples and {layers} layers: it needs at least one of each"),
+            ));
+        }
+        if dim == 0 {
+            return Err(Failure::new(RepalignStatus::ZeroDimension, format!("`{name}` has dim = 0")));
+        }
+        Ok(())
     };
+    // SAFETY: `data` holds `len` elements of the declared dtype (the caller's contract).
+    let data = unsafe { ffi::buffer((t.data, t.dtype, t.len), name, shape)? };
+    let layers = map_dtype!(data, AnySlice => AnyLayers, d => Layers::new(d, samples, layers, dim)?);
     Ok(Tensor { name, layers })
-}
-
-/// The descriptor's buffer as `T`s, shape-checked by the core.
-///
-/// # Safety
-/// `t.data` must point to `t.len` readable, unmodified `T`s for `'a` (unless `t.len` is 0).
-unsafe fn typed<'a, T: Element>(t: &RepalignTensor3, field: &str) -> Result<Layers<'a, T>, Failure> {
-    // SAFETY: forwarded contract; `slice` checks NULL, alignment and size first.
-    let data = unsafe { ffi::slice(t.data.cast::<T>(), t.len, field)? };
-    Ok(Layers::new(data, t.samples, t.layers, t.dim)?)
 }
 
 /// The clamp threshold of the paper's feature preparation at quantile `q` (in (0, 1]):
@@ -246,20 +195,25 @@ unsafe fn typed<'a, T: Element>(t: &RepalignTensor3, field: &str) -> Result<Laye
 ///
 /// Errors: `REPALIGN_STATUS_INVALID_PARAMETER` for `q` outside (0, 1] or `per_sample` not 0
 /// or 1; `REPALIGN_STATUS_NON_FINITE` (the detail names sample, layer and feature).
+/// `opts`: nullable (defaults); its `threads` caps the workers of the exact threshold, its
+/// `isa` is checked; the similarity is not used.
 ///
 /// # Safety
-/// `x` a valid descriptor (see `RepalignTensor3`); `out` writable.
+/// `x` a valid descriptor (see `RepalignTensor3`); `opts` NULL or valid; `out` writable.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn repalign_clamp_threshold(
     x: *const RepalignTensor3,
     q: f64,
     per_sample: u32,
+    opts: *const RepalignKnnOptions,
     out: *mut f32,
 ) -> RepalignStatus {
     panic::status(|| {
         // SAFETY: the caller's contract for every pointer.
-        let (x, out) = unsafe { (tensor(x, "x")?, ffi::out_ref(out, "out")?) };
-        *out = x.threshold(q, decode_flag(per_sample, "per_sample")?)?;
+        let (x, opts, out) = unsafe { (tensor(x, "x")?, options(opts)?, ffi::out_ref(out, "out")?) };
+        let per_sample = decode_flag(per_sample, "per_sample")?;
+        opts.exec.resolve_isa()?;
+        *out = x.layers.threshold(per_sample, q, &opts.exec).map_err(|e| x.failure(e))?;
         Ok(())
     })
 }
@@ -270,6 +224,8 @@ pub unsafe extern "C" fn repalign_clamp_threshold(
 ///
 /// - `q`: the clamp quantile of `PAPER` and `PAPER_PER_SAMPLE`, in (0, 1] (the paper uses
 ///   0.95; 1 clamps nothing); ignored by `NONE` and `NORMALIZE`.
+/// - `opts`: nullable (defaults); its `threads` caps the workers (0 = all cores), its `isa`
+///   is checked; the similarity is not used.
 /// - `threshold`: nullable; receives the clamp threshold used, infinity when none was.
 ///
 /// f16 and bf16 inputs are widened exactly. Errors: `REPALIGN_STATUS_INVALID_ENUM` (mode),
@@ -277,7 +233,7 @@ pub unsafe extern "C" fn repalign_clamp_threshold(
 /// `REPALIGN_STATUS_NON_FINITE` (the detail names sample, layer and feature).
 ///
 /// # Safety
-/// `x` a valid descriptor (see `RepalignTensor3`); `out` valid for `out_len` writes of
+/// `x` a valid descriptor (see `RepalignTensor3`); `opts` NULL or valid; `out` valid for `out_len` writes of
 /// `float` and not overlapping `x`'s data (no in-place preparation); `threshold` NULL or
 /// writable.
 #[unsafe(no_mangle)]
@@ -285,21 +241,24 @@ pub unsafe extern "C" fn repalign_prepare(
     x: *const RepalignTensor3,
     mode: u32,
     q: f64,
+    opts: *const RepalignKnnOptions,
     out: *mut f32,
     out_len: usize,
     threshold: *mut f32,
 ) -> RepalignStatus {
     panic::status(|| {
-        // SAFETY: the caller's contract for `x`.
-        let x = unsafe { tensor(x, "x")? };
-        let mode = RepalignPrepare::decode(mode)?;
-        let needed = x.numel();
+        // SAFETY: the caller's contract for `x` and `opts`.
+        let (x, opts) = unsafe { (tensor(x, "x")?, options(opts)?) };
+        let mode = RepalignPrepare::decode(mode, "mode")?.to_core();
+        opts.exec.resolve_isa()?;
+        let (samples, layers, dim) = x.shape();
+        let needed = samples * layers * dim; // checked when the tensor was validated
         if out_len < needed {
             return Err(Error::OutputTooShort { needed, len: out_len }.into());
         }
         // SAFETY: the caller's contract for the outputs; only `needed <= out_len` are touched.
         let (out, threshold) = unsafe { (ffi::out_slice(out, needed, "out")?, ffi::out_opt(threshold, "threshold")?) };
-        let (values, t) = x.prepare(mode, q)?;
+        let (values, t) = x.layers.prepare(mode, q, &opts.exec).map_err(|e| x.failure(e))?;
         out.copy_from_slice(&values);
         if let Some(threshold) = threshold {
             *threshold = t;
@@ -309,11 +268,14 @@ pub unsafe extern "C" fn repalign_prepare(
 }
 
 /// The layer sweep of the paper's `compute_score`: prepares both tensors with
-/// `prepare_mode` (a `RepalignPrepare` value; q = `REPALIGN_SWEEP_Q`, 0.95; `NONE` uses the
-/// features as given, without a copy), then scores `metric` for every pair (layer i of `a`,
-/// layer j of `b`). `a` and `b` must have the same `samples`; `layers`, `dim` and dtype may
-/// differ. Per-layer work (kNN graph, kernel matrix, SVCCA basis) is done once per layer.
+/// `prepare_mode` (a `RepalignPrepare` value; `NONE` uses the features as given, without a
+/// copy) at clamp quantile `q`, then scores `metric` for every pair (layer i of `a`, layer j
+/// of `b`). `a` and `b` must have the same `samples`; `layers`, `dim` and dtype may differ.
+/// Per-layer work (kNN graph, kernel matrix, SVCCA basis) is done once per layer.
 ///
+/// - `q`: the clamp quantile of `PAPER` and `PAPER_PER_SAMPLE`, in (0, 1]:
+///   `REPALIGN_SWEEP_Q` (0.95) is the paper's, 1 clamps nothing. Checked for every mode
+///   (`REPALIGN_STATUS_INVALID_PARAMETER`), although `NONE` and `NORMALIZE` do not use it.
 /// - `opts`: nullable (defaults); as in `repalign_score`.
 /// - `scores`: `a->layers * b->layers` values, row-major: `scores[i * b->layers + j]`;
 ///   `scores_len` elements, at least that many.
@@ -322,7 +284,8 @@ pub unsafe extern "C" fn repalign_prepare(
 ///   maximum in row-major order; when no pair scores above 0, `has_best` is false and
 ///   `best`, `best_i`, `best_j` are 0.
 ///
-/// Errors: those of `repalign_prepare` and `repalign_score`, and
+/// Errors: those of `repalign_prepare` (`REPALIGN_STATUS_INVALID_ENUM` for the mode,
+/// `REPALIGN_STATUS_INVALID_PARAMETER` for `q`) and `repalign_score`, and
 /// `REPALIGN_STATUS_ROW_COUNT_MISMATCH` for different `samples`.
 ///
 /// # Safety
@@ -335,6 +298,7 @@ pub unsafe extern "C" fn repalign_sweep(
     b: *const RepalignTensor3,
     metric: *const RepalignMetric,
     prepare_mode: u32,
+    q: f64,
     opts: *const RepalignKnnOptions,
     scores: *mut f64,
     scores_len: usize,
@@ -347,7 +311,7 @@ pub unsafe extern "C" fn repalign_sweep(
         // SAFETY: the caller's contract for the inputs.
         let (ta, tb, metric, opts) =
             unsafe { (tensor(a, "a")?, tensor(b, "b")?, ffi::reference(metric, "metric")?.decode()?, options(opts)?) };
-        let mode = RepalignPrepare::decode(prepare_mode)?;
+        let (mode, q) = (RepalignPrepare::decode(prepare_mode, "prepare_mode")?.to_core(), check_q(q)?);
         let (la, lb) = (ta.shape().1, tb.shape().1);
         let needed = product(la, lb, "a->layers * b->layers")?;
         if scores_len < needed {
@@ -364,16 +328,11 @@ pub unsafe extern "C" fn repalign_sweep(
                 ffi::out_ref(has_best, "has_best")?,
             )
         };
-        check_isa(&opts)?;
-        let (ns_a, ns_b) = (ta.shape().0, tb.shape().0);
-        if ns_a != ns_b {
-            return Err(Error::RowCountMismatch { a: ns_a, b: ns_b }.into());
-        }
-        let (mut buf_a, mut buf_b) = (Vec::new(), Vec::new());
-        let views_a = ta.prepared_layers(mode, REPALIGN_SWEEP_Q, &mut buf_a)?;
-        let views_b = tb.prepared_layers(mode, REPALIGN_SWEEP_Q, &mut buf_b)?;
+        let mut bufs = (Vec::new(), Vec::new());
+        let (views_a, views_b) = prepared_pair(&ta, &tb, mode, q, &opts.exec, &mut bufs)?;
+        let metric = metric.with_similarity(opts.similarity);
         let SweepResult { scores: values, best: best_value, best_index, .. } =
-            sweep::sweep(&views_a, &views_b, metric, &opts)?;
+            sweep::sweep(&views_a, &views_b, &metric, &opts.exec)?;
         scores.copy_from_slice(&values);
         *best = best_value;
         (*best_i, *best_j) = best_index.unwrap_or((0, 0));
@@ -387,12 +346,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn prepare_values_are_indexed_by_value() {
-        for (i, mode) in RepalignPrepare::ALL.into_iter().enumerate() {
-            assert_eq!(mode as usize, i);
+    fn prepare_modes_and_q_are_checked() {
+        assert_eq!(RepalignPrepare::decode(3, "mode").unwrap().to_core(), Prepare::PaperPerSample);
+        let bad = RepalignPrepare::decode(4, "prepare_mode").unwrap_err();
+        assert_eq!(bad.status, RepalignStatus::InvalidEnum);
+        assert_eq!(bad.detail, "`prepare_mode` is 4, not a RepalignPrepare value (0 to 3)");
+        assert_eq!(RepalignPrepare::decode(u32::MAX, "mode").unwrap_err().status, RepalignStatus::InvalidEnum);
+        for q in [1.0, 0.95, f64::MIN_POSITIVE] {
+            assert_eq!(check_q(q).unwrap(), q);
         }
-        assert_eq!(RepalignPrepare::decode(3).unwrap(), Prepare::PaperPerSample);
-        assert_eq!(RepalignPrepare::decode(4).unwrap_err().status, RepalignStatus::InvalidEnum);
-        assert_eq!(RepalignPrepare::decode(u32::MAX).unwrap_err().status, RepalignStatus::InvalidEnum);
+        for q in [0.0, -0.5, 1.0 + f64::EPSILON, f64::NAN, f64::INFINITY] {
+            let bad = check_q(q).unwrap_err();
+            assert_eq!(bad.status, RepalignStatus::InvalidParameter, "{q}");
+            assert!(bad.detail.starts_with("`q` is "), "{}", bad.detail);
+        }
     }
 }

@@ -11,8 +11,14 @@ mod tensor;
 
 use std::ptr;
 
+use repalign_core::knn::{self, KnnOptions};
+
 use super::*;
 use crate::ffi::c_str;
+use crate::knn::{
+    repalign_knn_graph, repalign_knn_merge, repalign_knn_options_default, repalign_knn_search, repalign_mutual_knn,
+    repalign_mutual_knn_graphs,
+};
 use crate::panic::test_hook;
 
 /// 5 x 3 f32 rows with distinct inner products.
@@ -350,7 +356,7 @@ fn isa_queries() {
 #[test]
 fn static_strings() {
     assert_eq!(c_str(repalign_version()), Some(repalign_core::VERSION));
-    for status in RepalignStatus::ALL {
+    for &status in RepalignStatus::ALL {
         assert!(!c_str(repalign_status_message(status as u32)).unwrap().is_empty());
     }
     assert_eq!(c_str(repalign_status_message(9999)), Some("unrecognised status code"));

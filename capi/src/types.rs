@@ -1,17 +1,19 @@
 //! The C-visible data types: the matrix descriptor, the kNN options, and the integer
-//! constants for dtypes, instruction sets and similarities.
-//!
-//! Enumerated values cross the boundary as `uint32_t` and are decoded here with a checked
-//! `match`: an integer from C is never transmuted into a Rust enum.
+//! constants for dtypes, instruction sets and similarities (decoded through
+//! [`CEnum`](crate::enums::CEnum)).
 
 use std::ffi::{CStr, c_void};
 
+use repalign_core::Exec;
 use repalign_core::Isa;
-use repalign_core::knn::{KnnOptions, Similarity};
+use repalign_core::knn::Similarity;
 
-use crate::status::{Failure, RepalignStatus};
+use crate::enums::{CEnum, c_enum};
+use crate::ffi;
+use crate::status::Failure;
 
 /// Element types of `RepalignMatrix.dtype`.
+// Boilerplate: a plain C enum, written out for cbindgen; `c_enum!` below decodes it.
 #[repr(u32)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RepalignDtype {
@@ -23,8 +25,11 @@ pub enum RepalignDtype {
     Bf16 = 2,
 }
 
+c_enum! { RepalignDtype { F32, F16, Bf16 }, invalid: InvalidDtype }
+
 /// Instruction sets, for `RepalignKnnOptions.isa`, `repalign_isa_*` and `isa_used`
 /// out-parameters. Every ISA computes bit-identical results; forcing one changes speed only.
+// Boilerplate: a plain C enum, written out for cbindgen; `c_enum!` below decodes it.
 #[repr(u32)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 // Underscores where the C names have them (cbindgen cannot rename single variants):
@@ -49,7 +54,10 @@ pub enum RepalignIsa {
     Emulated_512 = 7,
 }
 
+c_enum! { RepalignIsa { Auto, Scalar, X86_V3, X86_V4, Neon, Emulated_128, Emulated_256, Emulated_512 } }
+
 /// How rows are compared, for `RepalignKnnOptions.similarity`.
+// Boilerplate: a plain C enum, written out for cbindgen; `c_enum!` below decodes it.
 #[repr(u32)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RepalignSimilarity {
@@ -58,6 +66,8 @@ pub enum RepalignSimilarity {
     /// Cosine similarity: inner product divided by both row norms.
     Cosine = 1,
 }
+
+c_enum! { RepalignSimilarity { InnerProduct, Cosine } }
 
 /// A borrowed, row-major matrix: `rows` rows of `cols` elements, whose starts are
 /// `row_stride` elements apart, in a buffer of `len` elements at `data`.
@@ -101,58 +111,39 @@ impl Default for RepalignKnnOptions {
     }
 }
 
+/// `RepalignKnnOptions` decoded: what the kNN graphs compare (the similarity) and how to
+/// run (the core's execution context).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Options {
+    pub(crate) similarity: Similarity,
+    pub(crate) exec: Exec<'static>,
+}
+
 impl RepalignKnnOptions {
-    /// The core's options, after checking both integers.
-    pub(crate) fn decode(&self) -> Result<KnnOptions, Failure> {
-        let similarity = match RepalignSimilarity::from_u32(self.similarity) {
-            Some(RepalignSimilarity::InnerProduct) => Similarity::InnerProduct,
-            Some(RepalignSimilarity::Cosine) => Similarity::Cosine,
-            None => {
-                return Err(Failure::new(
-                    RepalignStatus::InvalidEnum,
-                    format!("`opts->similarity` is {}, not a RepalignSimilarity value (0 or 1)", self.similarity),
-                ));
-            }
+    /// The core's similarity and execution context, after checking both integers.
+    pub(crate) fn decode(&self) -> Result<Options, Failure> {
+        let similarity = match RepalignSimilarity::decode(self.similarity, "opts->similarity")? {
+            RepalignSimilarity::InnerProduct => Similarity::InnerProduct,
+            RepalignSimilarity::Cosine => Similarity::Cosine,
         };
-        Ok(KnnOptions { similarity, threads: self.threads, isa: decode_isa(self.isa)? })
+        let exec = Exec::new().with_threads(self.threads).with_isa(decode_isa(self.isa, "opts->isa")?);
+        Ok(Options { similarity, exec })
     }
 }
 
-impl RepalignDtype {
-    const ALL: [RepalignDtype; 3] = [RepalignDtype::F32, RepalignDtype::F16, RepalignDtype::Bf16];
-
-    /// The dtype with this value, if any.
-    pub(crate) fn from_u32(value: u32) -> Option<Self> {
-        Self::ALL.get(usize::try_from(value).ok()?).copied()
+/// The options behind a nullable pointer (NULL: the defaults), decoded and checked.
+///
+/// # Safety
+/// Unless NULL, `opts` must point to a valid `RepalignKnnOptions`.
+pub(crate) unsafe fn options(opts: *const RepalignKnnOptions) -> Result<Options, Failure> {
+    if opts.is_null() {
+        return RepalignKnnOptions::default().decode();
     }
-}
-
-impl RepalignSimilarity {
-    const ALL: [RepalignSimilarity; 2] = [RepalignSimilarity::InnerProduct, RepalignSimilarity::Cosine];
-
-    /// The similarity with this value, if any.
-    pub(crate) fn from_u32(value: u32) -> Option<Self> {
-        Self::ALL.get(usize::try_from(value).ok()?).copied()
-    }
+    // SAFETY: forwarded contract.
+    unsafe { ffi::reference(opts, "opts") }?.decode()
 }
 
 impl RepalignIsa {
-    const ALL: [RepalignIsa; 8] = [
-        RepalignIsa::Auto,
-        RepalignIsa::Scalar,
-        RepalignIsa::X86_V3,
-        RepalignIsa::X86_V4,
-        RepalignIsa::Neon,
-        RepalignIsa::Emulated_128,
-        RepalignIsa::Emulated_256,
-        RepalignIsa::Emulated_512,
-    ];
-
-    /// The ISA constant with this value, if any.
-    pub(crate) fn from_u32(value: u32) -> Option<Self> {
-        Self::ALL.get(usize::try_from(value).ok()?).copied()
-    }
-
     /// The core ISA; `None` for `Auto`.
     fn to_core(self) -> Option<Isa> {
         match self {
@@ -168,11 +159,9 @@ impl RepalignIsa {
     }
 }
 
-/// `None` for `REPALIGN_ISA_AUTO`, the core ISA otherwise.
-pub(crate) fn decode_isa(value: u32) -> Result<Option<Isa>, Failure> {
-    RepalignIsa::from_u32(value).map(RepalignIsa::to_core).ok_or_else(|| {
-        Failure::new(RepalignStatus::InvalidEnum, format!("isa {value} is not a RepalignIsa value (0 to 7)"))
-    })
+/// `None` for `REPALIGN_ISA_AUTO`, the core ISA otherwise; `what` names the argument.
+pub(crate) fn decode_isa(value: u32, what: &str) -> Result<Option<Isa>, Failure> {
+    RepalignIsa::decode(value, what).map(RepalignIsa::to_core)
 }
 
 /// The C value of a core ISA.
@@ -205,43 +194,33 @@ pub(crate) fn isa_name(value: u32) -> Option<&'static CStr> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn constant_tables_are_indexed_by_value() {
-        for (i, v) in RepalignIsa::ALL.into_iter().enumerate() {
-            assert_eq!(v as usize, i);
-        }
-        for (i, v) in RepalignDtype::ALL.into_iter().enumerate() {
-            assert_eq!(v as usize, i);
-        }
-        for (i, v) in RepalignSimilarity::ALL.into_iter().enumerate() {
-            assert_eq!(v as usize, i);
-        }
-        assert_eq!(RepalignDtype::from_u32(3), None);
-        assert_eq!(RepalignSimilarity::from_u32(2), None);
-    }
+    use crate::status::RepalignStatus;
 
     #[test]
     fn isa_values_round_trip_and_match_core_names() {
         for isa in Isa::ALL {
             let value = encode_isa(isa) as u32;
-            assert_eq!(decode_isa(value).unwrap(), Some(isa));
+            assert_eq!(decode_isa(value, "isa").unwrap(), Some(isa));
             assert_eq!(isa_name(value).unwrap().to_str().unwrap(), isa.name());
         }
-        assert_eq!(decode_isa(0).unwrap(), None);
-        assert_eq!(decode_isa(8).unwrap_err().status, RepalignStatus::InvalidEnum);
+        assert_eq!(decode_isa(0, "isa").unwrap(), None);
+        let bad = decode_isa(8, "opts->isa").unwrap_err();
+        assert_eq!(bad.status, RepalignStatus::InvalidEnum);
+        assert_eq!(bad.detail, "`opts->isa` is 8, not a RepalignIsa value (0 to 7)");
         assert!(isa_name(u32::MAX).is_none());
     }
 
     #[test]
     fn options_decode_checks_integers() {
         let default = RepalignKnnOptions::default().decode().unwrap();
-        assert_eq!(default, KnnOptions::default());
+        assert_eq!(default.similarity, Similarity::InnerProduct);
+        assert_eq!((default.exec.threads, default.exec.isa), (0, None));
         let bad = RepalignKnnOptions { similarity: 2, ..Default::default() };
         assert_eq!(bad.decode().unwrap_err().status, RepalignStatus::InvalidEnum);
         let bad = RepalignKnnOptions { isa: 99, ..Default::default() };
         assert_eq!(bad.decode().unwrap_err().status, RepalignStatus::InvalidEnum);
         let cosine = RepalignKnnOptions { similarity: 1, threads: 2, isa: 1 }.decode().unwrap();
-        assert_eq!(cosine, KnnOptions { similarity: Similarity::Cosine, threads: 2, isa: Some(Isa::Scalar) });
+        assert_eq!(cosine.similarity, Similarity::Cosine);
+        assert_eq!((cosine.exec.threads, cosine.exec.isa), (2, Some(Isa::Scalar)));
     }
 }

@@ -5,7 +5,8 @@
  * descriptors: shapes, strides and lengths (small, or boundary values such as SIZE_MAX,
  * 2^32 + 1), dtypes and other enums (valid values, the first invalid one, arbitrary
  * integers), NULL descriptors, data and outputs, misaligned data, k, metric descriptors
- * (sigma NaN, 0, -1, tiny, huge) and options (similarity, threads, forced ISA).
+ * (sigma NaN, 0, -1, tiny, huge), clamp quantiles q (the same values) and options
+ * (similarity, threads, forced ISA).
  *
  * The harness keeps the caller's side of the contract, so that any crash is the library's:
  * every `len` is the true length of a real buffer, and lengths that the function derives
@@ -447,13 +448,15 @@ static void sweep(Input *in) {
     const RepalignMetric *met = metric(in, &m);
     const RepalignKnnOptions *opts = options(in, &o);
     uint32_t mode = enum_value(in, 4);
+    double q = real(in);
     size_t needed = 0, len;
     bool ok = a && b && !__builtin_mul_overflow(a->layers, b->layers, &needed);
     double *scores = output(in, 8, needed, ok, &len, true), *best = scalar(in, 8);
     size_t *bi = scalar(in, sizeof(size_t)), *bj = scalar(in, sizeof(size_t));
     bool *has = scalar(in, sizeof(bool));
-    RepalignStatus st = repalign_sweep(a, b, met, mode, opts, scores, len, best, bi, bj, has);
+    RepalignStatus st = repalign_sweep(a, b, met, mode, q, opts, scores, len, best, bi, bj, has);
     after(9, st);
+    if (!(q > 0.0 && q <= 1.0)) REQUIRE(st != REPALIGN_STATUS_OK); /* q is checked for every mode */
     if (st != REPALIGN_STATUS_OK) return;
     REQUIRE(*bi < a->layers && *bj < b->layers);
     REQUIRE(*has ? *best > 0.0 && *best == scores[*bi * b->layers + *bj] : *best == 0.0 && *bi == 0 && *bj == 0);

@@ -73,6 +73,14 @@ impl Metric {
         })
     }
 
+    /// The same metric with kNN graphs on `similarity` (the other metrics have none).
+    pub fn with_similarity(self, similarity: Similarity) -> Metric {
+        match self {
+            Metric::Knn { metric, k, .. } => Metric::Knn { metric, k, similarity },
+            other => other,
+        }
+    }
+
     /// The reference's name (`"mutual_knn"`, `"cka"`, `"unbiased_cka"`, ...).
     pub fn name(&self) -> &'static str {
         match *self {

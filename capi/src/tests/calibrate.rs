@@ -17,7 +17,7 @@ use crate::calibrate::{
     repalign_calibration_options_default,
 };
 use crate::metric::{RepalignMetricKind, repalign_metric_default};
-use crate::tensor::{RepalignPrepare, RepalignTensor3};
+use crate::tensor::{REPALIGN_SWEEP_Q, RepalignPrepare, RepalignTensor3};
 use crate::types::RepalignDtype;
 
 #[test]
@@ -77,6 +77,7 @@ fn sweep_calibration_equals_the_core() {
             &tensor(&b, lb),
             &metric,
             RepalignPrepare::Paper as u32,
+            REPALIGN_SWEEP_Q,
             ptr::null(),
             &cal,
             &mut out,
@@ -93,7 +94,24 @@ fn sweep_calibration_equals_the_core() {
     let (_, want) = calibrate(&va, &vb, m, &KnnOptions::default(), &opts).unwrap();
     assert_eq!(out, RepalignCalibration::from(&want));
     // SAFETY: as above.
-    let st =
-        unsafe { repalign_calibrate_sweep(&tensor(&a, la), &tensor(&b, lb), &metric, 9, ptr::null(), &cal, &mut out) };
+    let st = unsafe {
+        repalign_calibrate_sweep(&tensor(&a, la), &tensor(&b, lb), &metric, 9, 0.95, ptr::null(), &cal, &mut out)
+    };
     assert_eq!(st, RepalignStatus::InvalidEnum);
+    // q is checked as in repalign_sweep; another q prepares (and so calibrates) differently.
+    let sweep_q = |q: f64, out: &mut RepalignCalibration| {
+        // SAFETY: as above.
+        unsafe { repalign_calibrate_sweep(&tensor(&a, la), &tensor(&b, lb), &metric, 2, q, ptr::null(), &cal, out) }
+    };
+    assert_eq!(sweep_q(0.0, &mut out), RepalignStatus::InvalidParameter);
+    assert_eq!(sweep_q(f64::NAN, &mut out), RepalignStatus::InvalidParameter);
+    let mut at_half = RepalignCalibration::default();
+    assert_eq!(sweep_q(0.5, &mut at_half), RepalignStatus::Ok);
+    let (ph, _) = prepare::prepare(&Layers::new(&a, n, la, d).unwrap(), Prepare::Paper, 0.5).unwrap();
+    let (qh, _) = prepare::prepare(&Layers::new(&b, n, lb, d).unwrap(), Prepare::Paper, 0.5).unwrap();
+    let (ya, yb) = (Layers::new(&ph, n, la, d).unwrap(), Layers::new(&qh, n, lb, d).unwrap());
+    let va: Vec<AnyMatrix<'_>> = (0..la).map(|l| ya.layer(l).into()).collect();
+    let vb: Vec<AnyMatrix<'_>> = (0..lb).map(|l| yb.layer(l).into()).collect();
+    let (_, want) = calibrate(&va, &vb, m, &KnnOptions::default(), &opts).unwrap();
+    assert_eq!(at_half, RepalignCalibration::from(&want));
 }

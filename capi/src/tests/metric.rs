@@ -32,6 +32,15 @@ const N: usize = 9;
 const DA: usize = 5;
 const DB: usize = 4;
 
+/// The kNN metric kinds and the core's metric each stands for.
+const KNN_KINDS: [(Kind, KnnMetric); 5] = [
+    (Kind::MutualKnn, KnnMetric::Mutual),
+    (Kind::CycleKnn, KnnMetric::Cycle),
+    (Kind::LcsKnn, KnnMetric::Lcs),
+    (Kind::EditDistanceKnn, KnnMetric::EditDistance),
+    (Kind::JaccardKnn, KnnMetric::Jaccard),
+];
+
 fn metric(kind: Kind) -> RepalignMetric {
     RepalignMetric { k: 3, cca_dim: 3, ..repalign_metric_default(kind as u32) }
 }
@@ -84,13 +93,7 @@ fn every_metric_matches_the_core() {
     let (ma, mb) = (Matrix::new(&va, N, DA).unwrap(), Matrix::new(&vb, N, DB).unwrap());
     let cosine = RepalignKnnOptions { similarity: 1, threads: 2, isa: 0 };
     let core_cosine = KnnOptions { similarity: Similarity::Cosine, threads: 2, isa: None };
-    for (kind, knn) in [
-        (Kind::MutualKnn, KnnMetric::Mutual),
-        (Kind::CycleKnn, KnnMetric::Cycle),
-        (Kind::LcsKnn, KnnMetric::Lcs),
-        (Kind::EditDistanceKnn, KnnMetric::EditDistance),
-        (Kind::JaccardKnn, KnnMetric::Jaccard),
-    ] {
+    for (kind, knn) in KNN_KINDS {
         let (status, got) = score(&a, &b, &metric(kind), None);
         assert_eq!(status, RepalignStatus::Ok, "{kind:?}: {}", last_error());
         assert_eq!(got, metrics::knn_metric(knn, ma, mb, 3, &KnnOptions::default()).unwrap(), "{kind:?}");
@@ -239,13 +242,7 @@ fn knn_metrics_from_graphs() {
         (knn::graph(ma, 4, &KnnOptions::default()).unwrap(), knn::graph(mb, 5, &KnnOptions::default()).unwrap());
     let (gi, hi) = (ga.indices(), gb.indices());
     let mut out = f64::NAN;
-    for (kind, knn) in [
-        (Kind::MutualKnn, KnnMetric::Mutual),
-        (Kind::CycleKnn, KnnMetric::Cycle),
-        (Kind::LcsKnn, KnnMetric::Lcs),
-        (Kind::EditDistanceKnn, KnnMetric::EditDistance),
-        (Kind::JaccardKnn, KnnMetric::Jaccard),
-    ] {
+    for (kind, knn) in KNN_KINDS {
         // SAFETY: graphs of N * 4 and N * 5 indices; valid out pointer.
         let status = unsafe { repalign_knn_metric_graphs(kind as u32, gi.as_ptr(), 4, hi.as_ptr(), 5, N, 3, &mut out) };
         assert_eq!(status, RepalignStatus::Ok, "{}", last_error());

@@ -12,7 +12,9 @@ use super::last_error;
 use super::metric::values;
 use crate::metric::{RepalignMetric, RepalignMetricKind as Kind, repalign_metric_default, repalign_score};
 use crate::panic::test_hook;
-use crate::tensor::{RepalignPrepare, RepalignTensor3, repalign_clamp_threshold, repalign_prepare, repalign_sweep};
+use crate::tensor::{
+    REPALIGN_SWEEP_Q, RepalignPrepare, RepalignTensor3, repalign_clamp_threshold, repalign_prepare, repalign_sweep,
+};
 use crate::{RepalignDtype, RepalignKnnOptions, RepalignMatrix, RepalignStatus};
 
 fn tensor3(data: &[f32], samples: usize, layers: usize, dim: usize) -> RepalignTensor3 {
@@ -53,11 +55,22 @@ struct Sweep {
     has_best: bool,
 }
 
+/// `repalign_sweep` at the paper's q.
 fn sweep_c(
     a: &RepalignTensor3,
     b: &RepalignTensor3,
     m: &RepalignMetric,
     mode: u32,
+    opts: Option<&RepalignKnnOptions>,
+) -> Sweep {
+    sweep_q(a, b, m, (mode, REPALIGN_SWEEP_Q), opts)
+}
+
+fn sweep_q(
+    a: &RepalignTensor3,
+    b: &RepalignTensor3,
+    m: &RepalignMetric,
+    (mode, q): (u32, f64),
     opts: Option<&RepalignKnnOptions>,
 ) -> Sweep {
     let mut r = Sweep {
@@ -76,6 +89,7 @@ fn sweep_c(
             b,
             m,
             mode,
+            q,
             opts,
             r.scores.as_mut_ptr(),
             r.scores.len(),
@@ -141,7 +155,7 @@ fn prepare_matches_the_core() {
     assert_eq!(prepared(&x, RepalignPrepare::Paper as u32, 0.0).0, RepalignStatus::InvalidParameter);
     assert_eq!(prepared(&x, RepalignPrepare::PaperPerSample as u32, 2.0).0, RepalignStatus::InvalidParameter);
     assert_eq!(prepared(&x, 4, 0.9).0, RepalignStatus::InvalidEnum);
-    assert!(last_error().contains("prepare mode 4"), "{}", last_error());
+    assert!(last_error().contains("`mode` is 4, not a RepalignPrepare value (0 to 3)"), "{}", last_error());
 
     let mut out = vec![0.0f32; v.len()];
     // SAFETY: `out` holds the lengths passed; NULL where allowed or rejected.
@@ -216,11 +230,11 @@ fn non_finite_values_name_sample_layer_and_feature() {
 fn core_sweep(
     a: (&[f32], usize, usize),
     b: (&[f32], usize, usize),
-    mode: Prepare,
+    (mode, q): (Prepare, f64),
     metric: Metric,
 ) -> sweep::SweepResult {
     let prep =
-        |(v, l, d): (&[f32], usize, usize)| prepare::prepare(&Layers::new(v, S, l, d).unwrap(), mode, 0.95).unwrap().0;
+        |(v, l, d): (&[f32], usize, usize)| prepare::prepare(&Layers::new(v, S, l, d).unwrap(), mode, q).unwrap().0;
     let (pa, pb) = (prep(a), prep(b));
     let (la, lb) = (Layers::new(&pa, S, a.1, a.2).unwrap(), Layers::new(&pb, S, b.1, b.2).unwrap());
     let va: Vec<AnyMatrix> = (0..a.1).map(|l| la.layer(l).into()).collect();
@@ -254,11 +268,16 @@ fn sweep_matches_the_core_and_per_pair_scores() {
         RepalignMetric { cca_dim: 3, ..repalign_metric_default(Kind::Svcca as u32) },
     ];
     for m in metrics {
-        for (mode, core_mode) in [(RepalignPrepare::None, Prepare::None), (RepalignPrepare::Paper, Prepare::Paper)] {
-            let got = sweep_c(&a, &b, &m, mode as u32, None);
+        for (mode, core_mode, q) in [
+            (RepalignPrepare::None, Prepare::None, REPALIGN_SWEEP_Q),
+            (RepalignPrepare::Paper, Prepare::Paper, REPALIGN_SWEEP_Q),
+            (RepalignPrepare::Paper, Prepare::Paper, 0.6),
+            (RepalignPrepare::PaperPerSample, Prepare::PaperPerSample, 0.8),
+        ] {
+            let got = sweep_q(&a, &b, &m, (mode as u32, q), None);
             assert_eq!(got.status, RepalignStatus::Ok, "{m:?}: {}", last_error());
-            let core = core_sweep((&va, 2, 5), (&vb, 3, 4), core_mode, m.decode().unwrap());
-            assert_eq!(got.scores, core.scores, "{m:?} {mode:?}");
+            let core = core_sweep((&va, 2, 5), (&vb, 3, 4), (core_mode, q), m.decode().unwrap());
+            assert_eq!(got.scores, core.scores, "{m:?} {mode:?} {q}");
             assert_eq!((got.best, got.has_best), (core.best, core.best_index.is_some()));
             assert_eq!((got.best_i, got.best_j), core.best_index.unwrap_or((0, 0)));
             if mode == RepalignPrepare::None {
@@ -311,6 +330,13 @@ fn sweep_errors() {
     let fewer = tensor3(&vb[..(S - 1) * 12], S - 1, 3, 4);
     assert_eq!(sweep_c(&a, &fewer, &m, 0, None).status, RepalignStatus::RowCountMismatch);
     assert_eq!(sweep_c(&a, &b, &m, 4, None).status, RepalignStatus::InvalidEnum);
+    assert!(last_error().contains("`prepare_mode` is 4"), "{}", last_error());
+    // q is checked for every mode, also those that do not clamp.
+    for (mode, q) in [(0, 0.0), (1, -1.0), (2, 1.5), (3, f64::NAN), (2, f64::INFINITY)] {
+        assert_eq!(sweep_q(&a, &b, &m, (mode, q), None).status, RepalignStatus::InvalidParameter, "{mode} {q}");
+        assert!(last_error().contains("`q` is ") && last_error().contains("(0, 1]"), "{}", last_error());
+    }
+    assert_eq!(sweep_q(&a, &b, &m, (2, 1.0), None).status, RepalignStatus::Ok, "q = 1 clamps nothing");
     assert_eq!(sweep_c(&a, &b, &RepalignMetric { kind: 12, ..m }, 0, None).status, RepalignStatus::InvalidEnum);
     assert_eq!(sweep_c(&a, &b, &RepalignMetric { k: S, ..m }, 0, None).status, RepalignStatus::InvalidK);
     let rbf = RepalignMetric { kernel: 1, sigma: 0.0, ..repalign_metric_default(Kind::Cka as u32) };
@@ -326,51 +352,39 @@ fn sweep_errors() {
     let (mut scores, mut best, mut bi, mut bj, mut has) = ([0.0f64; 6], 0.0, 0usize, 0usize, false);
     // SAFETY: outputs hold the lengths passed; NULL where the API must reject it.
     unsafe {
-        let status =
-            repalign_sweep(&a, &b, &m, 0, ptr::null(), scores.as_mut_ptr(), 5, &mut best, &mut bi, &mut bj, &mut has);
+        let status = sweep_raw((&a, &b, &m), (scores.as_mut_ptr(), 5), (&mut best, &mut bi, &mut bj, &mut has));
         assert_eq!(status, RepalignStatus::OutputTooShort);
         assert!(last_error().contains("6 are needed"), "{}", last_error());
-        let status =
-            repalign_sweep(&a, &b, &m, 0, ptr::null(), scores.as_mut_ptr(), 6, &mut best, &mut bi, &mut bj, &mut has);
+        let status = sweep_raw((&a, &b, &m), (scores.as_mut_ptr(), 6), (&mut best, &mut bi, &mut bj, &mut has));
         assert_eq!(status, RepalignStatus::Ok);
         let check_null = |status, name: &str| {
             assert_eq!(status, RepalignStatus::NullPointer, "{name}");
             assert!(last_error().contains(name), "{}", last_error());
         };
         let s = scores.as_mut_ptr();
-        check_null(
-            repalign_sweep(ptr::null(), &b, &m, 0, ptr::null(), s, 6, &mut best, &mut bi, &mut bj, &mut has),
-            "`a`",
-        );
-        check_null(
-            repalign_sweep(&a, ptr::null(), &m, 0, ptr::null(), s, 6, &mut best, &mut bi, &mut bj, &mut has),
-            "`b`",
-        );
-        check_null(
-            repalign_sweep(&a, &b, ptr::null(), 0, ptr::null(), s, 6, &mut best, &mut bi, &mut bj, &mut has),
-            "`metric`",
-        );
-        check_null(
-            repalign_sweep(&a, &b, &m, 0, ptr::null(), ptr::null_mut(), 6, &mut best, &mut bi, &mut bj, &mut has),
-            "`scores`",
-        );
-        check_null(
-            repalign_sweep(&a, &b, &m, 0, ptr::null(), s, 6, ptr::null_mut(), &mut bi, &mut bj, &mut has),
-            "`best`",
-        );
-        check_null(
-            repalign_sweep(&a, &b, &m, 0, ptr::null(), s, 6, &mut best, ptr::null_mut(), &mut bj, &mut has),
-            "`best_i`",
-        );
-        check_null(
-            repalign_sweep(&a, &b, &m, 0, ptr::null(), s, 6, &mut best, &mut bi, ptr::null_mut(), &mut has),
-            "`best_j`",
-        );
-        check_null(
-            repalign_sweep(&a, &b, &m, 0, ptr::null(), s, 6, &mut best, &mut bi, &mut bj, ptr::null_mut()),
-            "`has_best`",
-        );
+        check_null(sweep_raw((ptr::null(), &b, &m), (s, 6), (&mut best, &mut bi, &mut bj, &mut has)), "`a`");
+        check_null(sweep_raw((&a, ptr::null(), &m), (s, 6), (&mut best, &mut bi, &mut bj, &mut has)), "`b`");
+        check_null(sweep_raw((&a, &b, ptr::null()), (s, 6), (&mut best, &mut bi, &mut bj, &mut has)), "`metric`");
+        check_null(sweep_raw((&a, &b, &m), (ptr::null_mut(), 6), (&mut best, &mut bi, &mut bj, &mut has)), "`scores`");
+        check_null(sweep_raw((&a, &b, &m), (s, 6), (ptr::null_mut(), &mut bi, &mut bj, &mut has)), "`best`");
+        check_null(sweep_raw((&a, &b, &m), (s, 6), (&mut best, ptr::null_mut(), &mut bj, &mut has)), "`best_i`");
+        check_null(sweep_raw((&a, &b, &m), (s, 6), (&mut best, &mut bi, ptr::null_mut(), &mut has)), "`best_j`");
+        check_null(sweep_raw((&a, &b, &m), (s, 6), (&mut best, &mut bi, &mut bj, ptr::null_mut())), "`has_best`");
     }
+}
+
+/// `repalign_sweep` without preparation, at the paper's q, with default options.
+///
+/// # Safety
+/// As `repalign_sweep`.
+unsafe fn sweep_raw(
+    (a, b, m): (*const RepalignTensor3, *const RepalignTensor3, *const RepalignMetric),
+    (scores, len): (*mut f64, usize),
+    (best, i, j, has): (*mut f64, *mut usize, *mut usize, *mut bool),
+) -> RepalignStatus {
+    let none = RepalignPrepare::None as u32;
+    // SAFETY: forwarded contract.
+    unsafe { repalign_sweep(a, b, m, none, REPALIGN_SWEEP_Q, ptr::null(), scores, len, best, i, j, has) }
 }
 
 #[test]
