@@ -1,27 +1,15 @@
 //! `repalign demo` against the reference numbers of `../shared/color-demo/scores.json`, and
 //! the heatmap writer (SVG and PNG) on odd shapes.
 //!
-//! The demo, plot and input modules of the command-line tool are compiled into this test with
-//! `#[path]`, so their functions are tested directly; the binary is run for the command
-//! line itself.
+//! The demo and plot modules of the command-line tool (`repalign::cli`, feature `cli`) are
+//! tested directly; the binary is run for the command line itself.
 #![cfg(feature = "cli")]
-
-#[allow(dead_code)]
-#[path = "../src/bin/repalign/plot.rs"]
-mod plot;
-
-#[allow(dead_code)]
-#[path = "../src/bin/repalign/demo.rs"]
-mod demo;
-
-#[allow(dead_code, unused_macros)]
-#[path = "../src/bin/repalign/input.rs"]
-mod input;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use repalign::calibrate::CalibrationOptions;
+use repalign::cli::{demo, plot};
 use serde_json::Value;
 
 fn shared() -> PathBuf {

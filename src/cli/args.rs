@@ -1,6 +1,9 @@
 //! The command line: the usage text, and options parsed against the commands they apply to.
 
-use repalign::Isa;
+use std::prelude::rust_2024::*;
+use std::{format, vec};
+
+use crate::Isa;
 
 pub(crate) const USAGE: &str = "\
 repalign: exact kNN graphs and representation alignment (mutual kNN and the other metrics of
@@ -97,8 +100,8 @@ impl From<String> for Fail {
     }
 }
 
-impl From<repalign::Error> for Fail {
-    fn from(e: repalign::Error) -> Self {
+impl From<crate::Error> for Fail {
+    fn from(e: crate::Error) -> Self {
         Fail::Data(e.to_string())
     }
 }

@@ -12,8 +12,9 @@
 //! panic, for an empty, ragged or non-finite matrix, a marked cell outside it, labels of the
 //! wrong length, or an extension other than `.svg` / `.png`.
 
-// The explicit path lets tests include this file with `#[path]` as well.
-#[path = "plot/raster.rs"]
+use std::prelude::rust_2024::*;
+use std::{format, vec};
+
 mod raster;
 
 use std::fmt::Write as _;

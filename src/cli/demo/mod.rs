@@ -14,16 +14,19 @@
 //! Neighbours are ranked as the reference ranks them, in f64 (see [`Features::graph`]), so
 //! float32 features reproduce `scores.json` exactly.
 
+use std::prelude::rust_2024::*;
+use std::{eprint, format, print, println};
+
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
-use repalign::Matrix;
-use repalign::calibrate::{CalibrationOptions, calibrate_graphs};
-use repalign::knn::{self, GraphRef, KnnOptions, Similarity};
-use repalign::metrics::{KnnMetric, mutual_knn_graphs};
+use crate::Matrix;
+use crate::calibrate::{CalibrationOptions, calibrate_graphs};
+use crate::knn::{self, GraphRef, KnnOptions, Similarity};
+use crate::metrics::{KnnMetric, mutual_knn_graphs};
 
-use crate::input::{self, Values};
-use crate::plot::{self, Heatmap};
+use crate::cli::input::{self, Values};
+use crate::cli::plot::{self, Heatmap};
 
 const USAGE: &str = "\
 repalign demo: colour names in perceptual colour space vs. three language models
@@ -98,10 +101,10 @@ fn shipped_files() -> (&'static [u8], [&'static [u8]; 5]) {
 }
 
 /// Feature rows of one representation, as stored.
-pub struct Features {
-    pub rows: usize,
-    pub cols: usize,
-    pub values: Values,
+pub(crate) struct Features {
+    pub(crate) rows: usize,
+    pub(crate) cols: usize,
+    pub(crate) values: Values,
 }
 
 impl Features {
@@ -136,7 +139,7 @@ impl Features {
     /// where it does not is ranked over all rows in f64. Needed because nearly equal rows
     /// make near-ties that f32 and f64 order differently: GloVe averages the same words in
     /// another order for "blue green" and "green blue".
-    fn graph(&self, k: usize, threads: usize) -> Result<Graph, repalign::Error> {
+    fn graph(&self, k: usize, threads: usize) -> Result<Graph, crate::Error> {
         let n = self.rows;
         let wide = (k + MARGIN).min(n.saturating_sub(1));
         let opts = KnnOptions { threads, ..KnnOptions::with_similarity(Similarity::Cosine) };
@@ -205,7 +208,7 @@ pub struct DemoData {
     /// Indices of the names that are a single word.
     pub single_word: Vec<usize>,
     /// In the order of [`REPRESENTATIONS`].
-    pub features: Vec<Features>,
+    pub(crate) features: Vec<Features>,
     /// Where the data came from, for the report.
     pub source: String,
 }

@@ -1,14 +1,17 @@
 //! The library's layer sweep and its calibration under a progress bar, with errors that
 //! name the file and layer they came from.
 
+use std::prelude::rust_2024::*;
+use std::{format, vec};
+
 use std::cell::Cell;
 
-use repalign::calibrate::{self, Calibration, CalibrationOptions};
-use repalign::knn::{self, KnnOptions};
-use repalign::sweep::{self, Metric, SweepResult, SweepStep};
-use repalign::{AnyMatrix, Error};
+use crate::calibrate::{self, Calibration, CalibrationOptions};
+use crate::knn::{self, KnnOptions};
+use crate::sweep::{self, Metric, SweepResult, SweepStep};
+use crate::{AnyMatrix, Error};
 
-use crate::progress::Progress;
+use super::progress::Progress;
 
 /// One model's layers and the name of the file they came from.
 pub(crate) struct Side<'a> {

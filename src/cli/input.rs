@@ -12,12 +12,15 @@
 //! Every value is checked on load: a NaN or infinity is reported with its file, row
 //! (sample), layer and column.
 
+use std::prelude::rust_2024::*;
+use std::{format, vec};
+
 use std::fs::File;
 use std::io::{self, BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
 
-use repalign::prepare::{self, Layers, Prepare};
-use repalign::{AnyMatrix, Element, Matrix, bf16, f16};
+use crate::prepare::{self, Layers, Prepare};
+use crate::{AnyMatrix, Element, Matrix, bf16, f16};
 
 /// The element types a feature file may hold, for error messages.
 pub(crate) const ACCEPTED: &str =

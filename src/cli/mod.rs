@@ -1,4 +1,9 @@
-//! `repalign`: kNN graphs, alignment scores and layer sweeps of feature files from the shell.
+//! The `repalign` command line: kNN graphs, alignment scores and layer sweeps of feature
+//! files from the shell. A module of the library (feature `cli`, hidden from its docs) so that
+//! tests import it; the binary, `src/bin/repalign.rs`, only calls [`main`].
+//!
+//! The library is `no_std`: each file of this module imports `std`'s prelude and the `std`
+//! macros it uses.
 //!
 //! `args` holds the usage text and the option parser, `input` reads `.npy` and
 //! `.safetensors` features, `stepwise` runs the library's sweep and calibration under a
@@ -6,23 +11,26 @@
 //! and the bundled colour study. Exit status: 0 success, 1 bad data or computation error,
 //! 2 bad command line.
 
+use std::prelude::rust_2024::*;
+use std::{eprintln, format, print, println, vec};
+
 mod args;
-mod demo;
+pub mod demo;
 mod input;
 mod output;
-mod plot;
+pub mod plot;
 mod progress;
 mod stepwise;
 
 use std::process::ExitCode;
 use std::time::Instant;
 
-use repalign::calibrate::{Calibration, CalibrationOptions};
-use repalign::knn::{self, KnnOptions, Similarity};
-use repalign::metrics::Kernel;
-use repalign::prepare::Prepare;
-use repalign::sweep::{Metric, SweepResult};
-use repalign::{AnyMatrix, Isa, Matrix};
+use crate::calibrate::{Calibration, CalibrationOptions};
+use crate::knn::{self, KnnOptions, Similarity};
+use crate::metrics::Kernel;
+use crate::prepare::Prepare;
+use crate::sweep::{Metric, SweepResult};
+use crate::{AnyMatrix, Isa, Matrix};
 use serde_json::{Value, json};
 
 use args::{Args, Fail, USAGE};
@@ -187,7 +195,7 @@ fn cmd_knn(a: Args) -> Result<(), Fail> {
         return Err(Fail::Usage("--csv prints the graph to stdout: give --out or --csv, not both".into()));
     }
     let x = load(input, &a, "knn", true)?;
-    check_k(k, x.rows(), Metric::Knn { metric: repalign::metrics::KnnMetric::Mutual, k })?;
+    check_k(k, x.rows(), Metric::Knn { metric: crate::metrics::KnnMetric::Mutual, k })?;
     let similarity = if a.cosine { Similarity::Cosine } else { Similarity::InnerProduct };
     let start = Instant::now();
     let g = {
@@ -375,7 +383,7 @@ fn cmd_sweep(a: Args) -> Result<(), Fail> {
 
 /// Each layer of prepared N x L x D values (shaped as `f`) as a borrowed view.
 fn prepared_views<'v>(values: &'v [f32], f: &Features) -> Result<Vec<AnyMatrix<'v>>, Fail> {
-    let x = repalign::prepare::Layers::new(values, f.rows(), f.layers(), f.dim())?;
+    let x = crate::prepare::Layers::new(values, f.rows(), f.layers(), f.dim())?;
     Ok((0..f.layers()).map(|l| x.layer(l).into()).collect())
 }
 
@@ -448,7 +456,7 @@ fn cmd_info(a: Args) -> Result<(), Fail> {
     let threads = if a.threads == 0 { cores } else { a.threads };
     if a.json {
         print_json(json!({
-            "version": repalign::VERSION,
+            "version": crate::VERSION,
             "arch": std::env::consts::ARCH,
             "isa": isa.name(),
             "isas_available": available,
@@ -458,7 +466,7 @@ fn cmd_info(a: Args) -> Result<(), Fail> {
         let how = if a.isa.is_some() { "forced by --isa" } else { "the best available" };
         let cores_note = if a.threads == 0 { "all cores" } else { "set by --threads" };
         print_table(&[
-            ("version", repalign::VERSION.into()),
+            ("version", crate::VERSION.into()),
             ("arch", std::env::consts::ARCH.into()),
             ("isa", format!("{isa} ({how})")),
             ("isas available", available.join(", ")),
@@ -487,7 +495,7 @@ fn run() -> Result<(), Fail> {
             return Ok(());
         }
         "-V" | "--version" => {
-            println!("repalign {}", repalign::VERSION);
+            println!("repalign {}", crate::VERSION);
             return Ok(());
         }
         "isa" => {
@@ -515,7 +523,8 @@ fn run() -> Result<(), Fail> {
     }
 }
 
-fn main() -> ExitCode {
+/// The `repalign` binary: runs the command line and maps a failure to its exit status.
+pub fn main() -> ExitCode {
     match run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(Fail::Usage(msg)) => {
