@@ -1,0 +1,108 @@
+//! The subcommands, one module each (arguments, then the library call, then the output), and
+//! what several of them share: reading inputs, the preparation mode, the calibration options
+//! and how a calibration is printed.
+
+use std::prelude::rust_2024::*;
+use std::{format, vec};
+
+use serde_json::{Value, json};
+
+use crate::calibrate::{Calibration, CalibrationOptions};
+use crate::knn::KnnOptions;
+use crate::prepare::Prepare;
+use crate::sweep::{Metric, SweepResult};
+
+use super::args::{Args, Fail};
+use super::input::{self, Features};
+use super::output::number;
+use super::progress;
+use super::stepwise::{self, Side};
+
+pub(crate) mod info;
+pub(crate) mod knn;
+pub(crate) mod prepare;
+pub(crate) mod score;
+pub(crate) mod sweep;
+
+/// Reads an input, for a command that needs N x D (`dims == 2`) or any rank.
+fn load(spec: &str, a: &Args, command: &str, two_d: bool) -> Result<Features, Fail> {
+    let f = input::load(spec, a.tensor.as_deref())?;
+    if two_d {
+        f.require_2d(command)?;
+    }
+    Ok(f)
+}
+
+/// Both inputs must describe the same samples.
+fn same_samples(fa: &Features, fb: &Features) -> Result<(), Fail> {
+    if fa.rows() == fb.rows() {
+        return Ok(());
+    }
+    Err(Fail::Data(format!(
+        "the inputs describe different samples: {} has N = {} rows, {} has N = {}; row i of both must be sample i",
+        fa.source,
+        fa.rows(),
+        fb.source,
+        fb.rows()
+    )))
+}
+
+/// The `--prepare` mode and its name (`default` when not given).
+fn prepare_mode(a: &Args, default: &str) -> Result<(String, Prepare), Fail> {
+    let name = a.prepare.clone().unwrap_or_else(|| default.into());
+    let mode = Prepare::from_name(&name).ok_or_else(|| {
+        Fail::Usage(format!("--prepare: unknown mode '{name}' (valid: none, normalize, paper, paper-per-sample)"))
+    })?;
+    Ok((name, mode))
+}
+
+/// The options of a calibration against `permutations` permutations.
+fn calibration_options(a: &Args, permutations: usize) -> CalibrationOptions {
+    CalibrationOptions { permutations, seed: a.seed, alpha: a.alpha.unwrap_or(0.05), threads: a.threads }
+}
+
+/// Scores every layer pair, calibrated when `--permutations` is given.
+fn score_layers(
+    a: &Args,
+    sa: &Side<'_>,
+    sb: &Side<'_>,
+    metric: Metric,
+    opts: &KnnOptions,
+) -> Result<(SweepResult, Option<Calibration>), Fail> {
+    let visible = progress::visible(a.quiet);
+    Ok(match a.permutations {
+        None => (stepwise::sweep(sa, sb, metric, opts, visible)?, None),
+        Some(p) => {
+            let (r, c) = stepwise::calibrated(sa, sb, metric, opts, &calibration_options(a, p), visible)?;
+            (r, Some(c))
+        }
+    })
+}
+
+/// The `calibration` object of `score` and `sweep` JSON.
+fn calibration_json(c: &Calibration, a: &Args) -> Value {
+    json!({
+        "permutations": c.null.len(),
+        "seed": a.seed,
+        "alpha": a.alpha.unwrap_or(0.05),
+        "raw": number(c.raw),
+        "null_mean": number(c.null_mean),
+        "null_median": number(c.null_median),
+        "null_std": number(c.null_std),
+        "z": number(c.z),
+        "p_value": number(c.p_value),
+        "tau": number(c.tau),
+        "calibrated": number(c.calibrated),
+    })
+}
+
+/// The calibration's lines of `score` and `sweep` tables.
+fn calibration_rows(c: &Calibration) -> Vec<(&'static str, String)> {
+    vec![
+        ("null mean", format!("{:.6} (sd {:.6}, median {:.6})", c.null_mean, c.null_std, c.null_median)),
+        ("z", format!("{:.2}", c.z)),
+        ("p-value", format!("{:.4} ({} permutations)", c.p_value, c.null.len())),
+        ("tau", format!("{:.6}", c.tau)),
+        ("calibrated", format!("{:.4}", c.calibrated)),
+    ]
+}

@@ -1,0 +1,90 @@
+//! The CLI's table of metrics: `--metric` and its options to the library's `sweep::Metric`,
+//! the range of `--k` each metric accepts, and how a metric is named in JSON and in text.
+//!
+//! Kept in this one file so that the core's metric descriptor can replace it in one edit.
+
+use std::format;
+use std::prelude::rust_2024::*;
+
+use crate::metrics::Kernel;
+use crate::sweep::Metric;
+
+use super::args::{Args, Fail};
+use super::output::{Object, number};
+
+const METRICS: &str = "mutual_knn, cycle_knn, lcs_knn, edit_distance_knn, jaccard_knn, cka, unbiased_cka, cknna, svcca";
+
+/// The metric named by `--metric` with its options, as the sweep computes it.
+pub(crate) fn metric_of(a: &Args) -> Result<(String, Metric), Fail> {
+    let name = a.metric.clone().unwrap_or_else(|| "mutual_knn".into());
+    let k = a.k.unwrap_or(10);
+    let kernel = match a.kernel.as_deref() {
+        None | Some("ip") | Some("linear") => Kernel::Linear,
+        Some("rbf") => Kernel::Rbf { sigma: a.sigma.unwrap_or(1.0) },
+        Some(other) => return Err(Fail::Usage(format!("--kernel: unknown '{other}' (ip or rbf)"))),
+    };
+    let metric = match Metric::reference(&name, k) {
+        Some(Metric::Cka { unbiased, .. }) => Metric::Cka { kernel, unbiased: a.unbiased.unwrap_or(unbiased) },
+        Some(Metric::Cknna { topk, unbiased }) => Metric::Cknna { topk, unbiased: a.unbiased.unwrap_or(unbiased) },
+        Some(Metric::Svcca { cca_dim }) => Metric::Svcca { cca_dim: a.cca_dim.unwrap_or(cca_dim) },
+        Some(m) => m,
+        None => return Err(Fail::Usage(format!("--metric: unknown metric '{name}' (valid: {METRICS})"))),
+    };
+    Ok((name, metric))
+}
+
+/// The metric's name and parameters, the first keys of `score` and `sweep` JSON.
+pub(crate) fn metric_json(name: &str, metric: Metric) -> Object {
+    let mut o = Object::new();
+    o.insert("metric".into(), name.into());
+    match metric {
+        Metric::Knn { k, .. } => {
+            o.insert("k".into(), k.into());
+        }
+        Metric::Cka { kernel, unbiased } => {
+            match kernel {
+                Kernel::Linear => o.insert("kernel".into(), "ip".into()),
+                Kernel::Rbf { sigma } => {
+                    o.insert("kernel".into(), "rbf".into());
+                    o.insert("sigma".into(), number(sigma))
+                }
+            };
+            o.insert("unbiased".into(), unbiased.into());
+        }
+        Metric::Cknna { topk, unbiased } => {
+            o.insert("k".into(), topk.into());
+            o.insert("unbiased".into(), unbiased.into());
+        }
+        Metric::Svcca { cca_dim } => {
+            o.insert("cca_dim".into(), cca_dim.into());
+        }
+    }
+    o
+}
+
+/// A one-line description of the metric for tables and plot titles.
+pub(crate) fn metric_text(name: &str, metric: Metric) -> String {
+    match metric {
+        Metric::Knn { k, .. } => format!("{name} (k = {k})"),
+        Metric::Cka { kernel: Kernel::Linear, .. } => name.to_string(),
+        Metric::Cka { kernel: Kernel::Rbf { sigma }, .. } => format!("{name} (rbf, sigma = {sigma})"),
+        Metric::Cknna { topk, unbiased } => format!("{name} (k = {topk}{})", if unbiased { "" } else { ", biased" }),
+        Metric::Svcca { cca_dim } => format!("{name} (cca_dim = {cca_dim})"),
+    }
+}
+
+/// k must leave room for the neighbours of N samples (self excluded for kNN metrics).
+pub(crate) fn check_k(k: usize, n: usize, metric: Metric) -> Result<(), Fail> {
+    let (lo, hi, why) = match metric {
+        Metric::Knn { .. } => (1, n.saturating_sub(1), "N - 1: a row is not its own neighbour"),
+        Metric::Cknna { .. } => (2, n, "N"),
+        _ => return Ok(()),
+    };
+    if k < lo {
+        return Err(Fail::Data(format!("--k {k} is too small: it must be at least {lo}")));
+    }
+    if k > hi {
+        return Err(Fail::Data(format!("--k {k} is too large for N = {n} samples: at most {hi} ({why})")));
+    }
+    Ok(())
+}
