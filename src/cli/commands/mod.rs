@@ -18,6 +18,7 @@ use super::output::number;
 use super::progress;
 use super::stepwise::{self, Side};
 
+pub(crate) mod demo;
 pub(crate) mod info;
 pub(crate) mod knn;
 pub(crate) mod prepare;
