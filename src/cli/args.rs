@@ -144,7 +144,8 @@ fn options_of(command: &str) -> Option<Vec<&'static str>> {
         "knn" => vec!["--k", "--cosine", "--out", "--csv"],
         "score" => [&["--k", "--cosine", "--normalize"][..], &METRIC_OPTIONS, &CALIBRATION].concat(),
         "sweep" => [&["--k", "--prepare", "--q", "--csv", "--plot"][..], &METRIC_OPTIONS, &CALIBRATION].concat(),
-        // Preparation is single-threaded scalar code: no --threads or --isa.
+        // The library's preparation runs on all cores and takes no thread count or instruction
+        // set: no --threads or --isa.
         "prepare" => return Some(vec!["--prepare", "--q", "--out", "--json", "--quiet", "--tensor"]),
         "info" => return Some(vec!["--threads", "--isa", "--json"]),
         _ => return None,

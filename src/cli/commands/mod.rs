@@ -25,7 +25,8 @@ pub(crate) mod prepare;
 pub(crate) mod score;
 pub(crate) mod sweep;
 
-/// Reads an input, for a command that needs N x D (`dims == 2`) or any rank.
+/// Reads an input: N x D when `two_d` (a 3-D input is then an error naming `command`),
+/// otherwise N x D or N x L x D.
 fn load(spec: &str, a: &Args, command: &str, two_d: bool) -> Result<Features, Fail> {
     let f = input::load(spec, a.tensor.as_deref())?;
     if two_d {
