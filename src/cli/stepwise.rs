@@ -1,5 +1,5 @@
 //! The library's layer sweep and its calibration under a progress bar, with errors that
-//! name the file and layer they came from.
+//! name the file and layer they came from. The commands call only [`score`].
 
 use std::prelude::rust_2024::*;
 use std::{format, vec};
@@ -30,15 +30,25 @@ impl Side<'_> {
     }
 }
 
-/// Every layer pair of `a` and `b` (`repalign::sweep::sweep_with_progress`): the bar counts
-/// layers, then pairs, each phase with its own ETA (a layer costs far more than a pair).
-pub(crate) fn sweep(
+/// Every layer pair of `a` and `b`, calibrated against `calibration`'s permutations when it
+/// is given ([`calibrated`]), else [`sweep`].
+pub(crate) fn score(
     a: &Side<'_>,
     b: &Side<'_>,
     metric: Metric,
     opts: &KnnOptions,
+    calibration: Option<&CalibrationOptions>,
     visible: bool,
-) -> Result<SweepResult, String> {
+) -> Result<(SweepResult, Option<Calibration>), String> {
+    match calibration {
+        None => Ok((sweep(a, b, metric, opts, visible)?, None)),
+        Some(cal) => calibrated(a, b, metric, opts, cal, visible).map(|(r, c)| (r, Some(c))),
+    }
+}
+
+/// Every layer pair of `a` and `b` (`repalign::sweep::sweep_with_progress`): the bar counts
+/// layers, then pairs, each phase with its own ETA (a layer costs far more than a pair).
+fn sweep(a: &Side<'_>, b: &Side<'_>, metric: Metric, opts: &KnnOptions, visible: bool) -> Result<SweepResult, String> {
     let (la, lb) = (a.layers.len(), b.layers.len());
     let bar = Progress::bar(visible, (la + lb) as u64, "");
     let last = Cell::new(None);
@@ -69,7 +79,7 @@ pub(crate) fn sweep(
 /// The sweep and its permutation calibration, as `repalign::calibrate::calibrate`. A kNN
 /// metric of one layer each builds its two graphs step by step and calibrates from them;
 /// anything else is one library call, its bar counting the null samples.
-pub(crate) fn calibrated(
+fn calibrated(
     a: &Side<'_>,
     b: &Side<'_>,
     metric: Metric,

@@ -58,9 +58,10 @@ fn prepare_mode(a: &Args, default: &str) -> Result<(String, Prepare), Fail> {
     Ok((name, mode))
 }
 
-/// The options of a calibration against `permutations` permutations.
-fn calibration_options(a: &Args, permutations: usize) -> CalibrationOptions {
-    CalibrationOptions { permutations, seed: a.seed, alpha: a.alpha.unwrap_or(0.05), threads: a.threads }
+/// The calibration that `--permutations` asks for (with `--seed` and `--alpha`), if any.
+fn calibration_options(a: &Args) -> Option<CalibrationOptions> {
+    let permutations = a.permutations?;
+    Some(CalibrationOptions { permutations, seed: a.seed, alpha: a.alpha.unwrap_or(0.05), threads: a.threads })
 }
 
 /// Scores every layer pair, calibrated when `--permutations` is given.
@@ -71,14 +72,8 @@ fn score_layers(
     metric: Metric,
     opts: &KnnOptions,
 ) -> Result<(SweepResult, Option<Calibration>), Fail> {
-    let visible = progress::visible(a.quiet);
-    Ok(match a.permutations {
-        None => (stepwise::sweep(sa, sb, metric, opts, visible)?, None),
-        Some(p) => {
-            let (r, c) = stepwise::calibrated(sa, sb, metric, opts, &calibration_options(a, p), visible)?;
-            (r, Some(c))
-        }
-    })
+    let calibration = calibration_options(a);
+    Ok(stepwise::score(sa, sb, metric, opts, calibration.as_ref(), progress::visible(a.quiet))?)
 }
 
 /// The `calibration` object of `score` and `sweep` JSON.
