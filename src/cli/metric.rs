@@ -88,3 +88,54 @@ pub(crate) fn check_k(k: usize, n: usize, metric: Metric) -> Result<(), Fail> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    // Not core's `panic!`, which the library's `no_std` root also brings into scope.
+    use std::panic;
+    use std::prelude::rust_2024::*;
+
+    use super::*;
+    use crate::metrics::KnnMetric;
+
+    fn metric(args: Args) -> (String, Metric) {
+        metric_of(&args).unwrap_or_else(|_| panic!("--metric {:?} rejected", args.metric))
+    }
+
+    #[test]
+    fn every_listed_metric_name_is_known_and_the_default_is_mutual_knn_at_10() {
+        for name in METRICS.split(", ") {
+            assert_eq!(metric(Args { metric: Some(name.into()), ..Args::default() }).0, name);
+        }
+        let default = metric(Args::default());
+        assert_eq!(default, ("mutual_knn".into(), Metric::Knn { metric: KnnMetric::Mutual, k: 10 }));
+        let Err(Fail::Usage(msg)) = metric_of(&Args { metric: Some("mutual".into()), ..Args::default() }) else {
+            panic!("an unknown metric must be a usage error");
+        };
+        assert!(msg.contains("unknown metric 'mutual'") && msg.contains(METRICS), "{msg}");
+    }
+
+    #[test]
+    fn options_override_a_metrics_defaults() {
+        let a =
+            Args { metric: Some("cka".into()), kernel: Some("rbf".into()), unbiased: Some(true), ..Args::default() };
+        let (name, m) = metric(a);
+        assert_eq!(m, Metric::Cka { kernel: Kernel::Rbf { sigma: 1.0 }, unbiased: true });
+        let keys: Vec<String> = metric_json(&name, m).keys().cloned().collect();
+        assert_eq!(keys, ["metric", "kernel", "sigma", "unbiased"]);
+        let (_, m) = metric(Args { metric: Some("svcca".into()), cca_dim: Some(4), ..Args::default() });
+        assert_eq!(m, Metric::Svcca { cca_dim: 4 });
+    }
+
+    #[test]
+    fn k_bounds_follow_the_metric() {
+        let knn = Metric::Knn { metric: KnnMetric::Mutual, k: 1 };
+        let cknna = Metric::Cknna { topk: 2, unbiased: true };
+        let in_range = |k, n, m| check_k(k, n, m).is_ok();
+        assert!(in_range(1, 10, knn) && in_range(9, 10, knn) && !in_range(0, 10, knn) && !in_range(10, 10, knn));
+        assert!(
+            in_range(2, 10, cknna) && in_range(10, 10, cknna) && !in_range(1, 10, cknna) && !in_range(11, 10, cknna)
+        );
+        assert!(in_range(1000, 10, Metric::Svcca { cca_dim: 10 }), "k does not bound svcca");
+    }
+}
