@@ -102,7 +102,7 @@ pub struct Row {
 }
 
 /// The demo's results: the rows (subset, then comparison, then k) and the
-/// representation x representation mutual kNN at k = [`MATRIX_K`] on all names.
+/// representation x representation mutual kNN at k = `MATRIX_K` on all names.
 pub struct Results {
     pub rows: Vec<Row>,
     pub matrix: Vec<Vec<f64>>,
