@@ -38,6 +38,9 @@ extern crate std;
 
 #[cfg(feature = "alloc")]
 pub mod calibrate;
+#[cfg(feature = "cli")]
+#[doc(hidden)]
+pub mod cli;
 #[cfg(feature = "alloc")]
 mod dispatch;
 pub mod element;

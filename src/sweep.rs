@@ -121,6 +121,7 @@ pub fn sweep_states(pa: &[LayerState], pb: &[LayerState], exec: &Exec<'_>) -> Re
 mod tests {
     use super::*;
     use crate::knn::Similarity;
+    use crate::layers::Layers;
     use crate::metrics::{Kernel, KnnMetric};
     use crate::prepare;
 

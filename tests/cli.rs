@@ -9,11 +9,18 @@ use std::path::PathBuf;
 use std::process::{Command, Output};
 
 use npyz::WriterBuilder;
-use repalign::knn::{self, KnnOptions, Similarity};
-use repalign::metrics;
+use repalign::knn::{self, Similarity};
+use repalign::metrics::{self, KnnMetric};
 use repalign::prepare::{self, Layers, Prepare};
-use repalign::sweep::{self, Metric};
-use repalign::{AnyMatrix, Matrix, bf16, f16};
+use repalign::sweep;
+use repalign::{AnyMatrix, Exec, Matrix, Metric, bf16, f16};
+
+const EXEC: Exec<'static> = Exec::new();
+
+/// Mutual kNN with `k` neighbours on `similarity`, as the library computes it.
+fn mutual(k: usize, similarity: Similarity) -> Metric {
+    Metric::Knn { metric: KnnMetric::Mutual, k, similarity }
+}
 use safetensors::Dtype;
 use serde_json::Value;
 
@@ -172,7 +179,7 @@ fn score_json_keys_and_value_match_the_library() {
     assert_eq!((r["metric"].as_str(), r["k"].as_u64(), r["n"].as_u64()), (Some("mutual_knn"), Some(3), Some(N as u64)));
     assert_eq!((r["d_a"].as_u64(), r["d_b"].as_u64(), r["normalize"].as_bool()), (Some(6), Some(5), Some(false)));
     let (ma, mb) = (Matrix::new(&a, N, DA).unwrap(), Matrix::new(&b, N, DB).unwrap());
-    let want = metrics::mutual_knn(ma, mb, 3, &KnnOptions::default()).unwrap();
+    let want = metrics::score(ma, mb, &mutual(3, Similarity::InnerProduct), &EXEC).unwrap();
     assert_eq!(r["score"].as_f64(), Some(want));
     assert!(want > 0.3, "{want}");
 
@@ -182,8 +189,8 @@ fn score_json_keys_and_value_match_the_library() {
 
     // --cosine ranks by cosine; f16 input gives the same answer on these exact values.
     let r = json(&["score", &dir.path("a16.npy"), &pb, "--k", "3", "--cosine", "--json"]);
-    let cosine = KnnOptions::with_similarity(Similarity::Cosine);
-    assert_eq!(r["score"].as_f64(), Some(metrics::mutual_knn(ma, mb, 3, &cosine).unwrap()));
+    let cosine = mutual(3, Similarity::Cosine);
+    assert_eq!(r["score"].as_f64(), Some(metrics::score(ma, mb, &cosine, &EXEC).unwrap()));
 
     // Every metric, with its parameters among the keys.
     for (metric, extra) in [
@@ -244,9 +251,9 @@ fn score_table_and_calibration() {
     let (a, b) = (read_npy::<f32>(&pa).1, read_npy::<f32>(&pb).1);
     let (ma, mb): (AnyMatrix<'_>, AnyMatrix<'_>) =
         (Matrix::new(&a, N, DA).unwrap().into(), Matrix::new(&b, N, DB).unwrap().into());
-    let opts = repalign::calibrate::CalibrationOptions { permutations: 50, seed: 7, alpha: 0.05, threads: 0 };
-    let metric = Metric::reference("mutual_knn", 3).unwrap();
-    let (_, want) = repalign::calibrate::calibrate(&[ma], &[mb], metric, &KnnOptions::default(), &opts).unwrap();
+    let opts = repalign::calibrate::CalibrationOptions { permutations: 50, seed: 7, alpha: 0.05 };
+    let metric = Metric::from_name("mutual_knn", 3).unwrap();
+    let (_, want) = repalign::calibrate::calibrate(&[ma], &[mb], &metric, &opts, &EXEC).unwrap();
     for (key, value) in [("null_mean", want.null_mean), ("null_std", want.null_std), ("z", want.z), ("tau", want.tau)] {
         assert_eq!(c[key].as_f64(), Some(value), "{key}");
     }
@@ -281,12 +288,12 @@ fn models(dir: &TempDir) -> (Vec<f32>, Vec<f32>) {
 }
 
 fn library_sweep(a: &[f32], la: usize, b: &[f32], lb: usize, mode: Prepare, metric: Metric) -> sweep::SweepResult {
-    let (pa, _) = prepare::prepare(&Layers::new(a, N, la, 5).unwrap(), mode, 0.95).unwrap();
-    let (pb, _) = prepare::prepare(&Layers::new(b, N, lb, 5).unwrap(), mode, 0.95).unwrap();
+    let (pa, _) = prepare::prepare(&Layers::new(a, N, la, 5).unwrap(), mode, 0.95, &EXEC).unwrap();
+    let (pb, _) = prepare::prepare(&Layers::new(b, N, lb, 5).unwrap(), mode, 0.95, &EXEC).unwrap();
     let (xa, xb) = (Layers::new(&pa, N, la, 5).unwrap(), Layers::new(&pb, N, lb, 5).unwrap());
     let va: Vec<AnyMatrix<'_>> = (0..la).map(|l| xa.layer(l).into()).collect();
     let vb: Vec<AnyMatrix<'_>> = (0..lb).map(|l| xb.layer(l).into()).collect();
-    sweep::sweep(&va, &vb, metric, &KnnOptions::default()).unwrap()
+    sweep::sweep(&va, &vb, &metric, &EXEC).unwrap()
 }
 
 fn scores_of(r: &Value) -> Vec<f64> {
@@ -320,7 +327,7 @@ fn sweep_json_csv_table_and_plot() {
         assert!(rows.len() == 3 && rows.iter().all(|row| row.as_array().unwrap().len() == 4), "{r}");
         let m = match metric {
             "svcca" => Metric::Svcca { cca_dim: 2 },
-            name => Metric::reference(name, 4).unwrap(),
+            name => Metric::from_name(name, 4).unwrap(),
         };
         let want = library_sweep(&a, 3, &b, 4, Prepare::from_name(mode).unwrap(), m);
         assert_eq!(scores_of(&r), want.scores, "{metric} {mode}");
@@ -364,8 +371,7 @@ fn knn_graph_to_npy_csv_json_and_table() {
     assert_eq!(r["similarity"], "cosine");
     let (shape, graph) = read_npy::<i32>(&out);
     assert_eq!(shape, [N as u64, 4]);
-    let want =
-        knn::graph(Matrix::new(&a, N, DA).unwrap(), 4, &KnnOptions::with_similarity(Similarity::Cosine)).unwrap();
+    let want = knn::graph(Matrix::new(&a, N, DA).unwrap(), 4, Similarity::Cosine, &EXEC).unwrap();
     assert_eq!(graph.iter().map(|&i| i as u32).collect::<Vec<_>>(), want.indices());
 
     let text = ok(&["knn", &pa, "--k", "4", "--cosine", "--out", &out]);
@@ -388,7 +394,7 @@ fn knn_graph_to_npy_csv_json_and_table() {
     assert_eq!(r["similarities"][0][0].as_f64(), Some(f64::from(want.row_scores(0)[0])));
 
     let table = ok(&["knn", &pa, "--k", "4"]);
-    let inner = knn::graph(Matrix::new(&a, N, DA).unwrap(), 4, &KnnOptions::default()).unwrap();
+    let inner = knn::graph(Matrix::new(&a, N, DA).unwrap(), 4, Similarity::InnerProduct, &EXEC).unwrap();
     let row3: Vec<String> = std::iter::once(3).chain(inner.row(3).iter().copied()).map(|i| i.to_string()).collect();
     assert!(table.lines().any(|l| l.split_whitespace().map(String::from).collect::<Vec<_>>() == row3), "{table}");
 }
@@ -400,7 +406,7 @@ fn prepare_writes_float32_and_reports_the_threshold() {
     let (pa, out) = (dir.path("A.npy"), dir.path("P.npy"));
     let r = json(&["prepare", &pa, "--prepare", "paper", "--q", "0.9", "--out", &out, "--json"]);
     assert_eq!(keys(&r), ["prepare", "q", "threshold", "shape", "out", "seconds"]);
-    let (want, t) = prepare::prepare(&Layers::new(&a, N, 3, 5).unwrap(), Prepare::Paper, 0.9).unwrap();
+    let (want, t) = prepare::prepare(&Layers::new(&a, N, 3, 5).unwrap(), Prepare::Paper, 0.9, &EXEC).unwrap();
     assert_eq!(r["threshold"].as_f64(), Some(f64::from(t)));
     assert_eq!(r["shape"], serde_json::json!([N, 3, 5]));
     let (shape, got) = read_npy::<f32>(&out);
@@ -610,7 +616,7 @@ fn bad_input_is_reported_with_exit_status() {
     assert!(e.contains("unknown option '--frobnicate'") && e.contains("--metric"), "{e}");
     assert!(fails(&["knn", &pa, "--k", "2", "--metric", "cka"], 2).contains("does not apply to knn"));
     assert!(fails(&["sweep", &pa, &pb, "--normalize"], 2).contains("--prepare normalize"));
-    assert!(fails(&["prepare", &pa, "--out", &dir.path("p.npy"), "--threads", "2"], 2).contains("does not apply"));
+    assert!(fails(&["prepare", &pa, "--out", &dir.path("p.npy"), "--isa", "scalar"], 2).contains("does not apply"));
     assert!(fails(&["frobnicate"], 2).contains("unknown command 'frobnicate'"));
     assert!(fails(&[], 2).contains("no command"));
     assert!(fails(&["score", &pa, &pb, "--k", "ten"], 2).contains("not a non-negative integer"));

@@ -1,22 +1,9 @@
 //! `repalign demo` against the reference numbers of `tests/data/color-demo/scores.json`, and
 //! the heatmap writer (SVG and PNG) on odd shapes.
 //!
-//! The demo, plot and input modules of the command-line tool are compiled into this test with
-//! `#[path]`, so their functions are tested directly; the binary is run for the command
-//! line itself.
+//! The demo and plot modules of the command-line tool (`repalign::cli`, feature `cli`) are
+//! tested directly; the binary is run for the command line itself.
 #![cfg(feature = "cli")]
-
-#[allow(dead_code)]
-#[path = "../src/bin/repalign/plot.rs"]
-mod plot;
-
-#[allow(dead_code)]
-#[path = "../src/bin/repalign/demo.rs"]
-mod demo;
-
-#[allow(dead_code, unused_macros)]
-#[path = "../src/bin/repalign/input.rs"]
-mod input;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -24,6 +11,7 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 use repalign::calibrate::CalibrationOptions;
+use repalign::cli::{demo, plot};
 use serde_json::Value;
 
 /// The reference's colour-demo folder (`../shared/color-demo`: scores.json, names.json and
@@ -117,7 +105,7 @@ fn reference<'a>(scores: &'a Value, row: &demo::Row) -> &'a Value {
 
 fn run_demo(data: &demo::DemoData, permutations: usize) -> demo::Results {
     let opts = CalibrationOptions { permutations, ..CalibrationOptions::default() };
-    demo::compute(data, &opts, &mut |_, _| {}).unwrap()
+    demo::compute(data, &opts, &repalign::Exec::default(), &mut |_, _| {}).unwrap()
 }
 
 /// Compares every row with the reference; returns the largest |score - reference|.

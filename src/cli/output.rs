@@ -1,6 +1,9 @@
 //! What the commands print and write: JSON objects (keys in a fixed order), aligned
 //! key/value tables, CSV matrices, and `.npy` outputs (through `npyz`).
 
+use std::prelude::rust_2024::*;
+use std::{format, println};
+
 use std::fmt::Display;
 use std::io::{BufWriter, Write};
 

@@ -2,6 +2,9 @@
 //! built-in 5 x 7 bitmap font (printable ASCII; other characters are drawn as `?`, a few
 //! common ones such as `×` and `–` as their ASCII look-alikes).
 
+use std::prelude::rust_2024::*;
+use std::{format, vec};
+
 use super::{BAR_W, CHAR_H, CHAR_W, PAD, Plot, SCALE, TICK, fmt_value, ink_is_dark, viridis};
 
 const BLACK: [u8; 3] = [0, 0, 0];

@@ -3,6 +3,8 @@
 //! `*_with_progress` calls), a spinner with the elapsed time for a step that cannot be divided.
 //! Hidden when stderr is not a terminal or with `--quiet`, so pipes and logs stay clean.
 
+use std::prelude::rust_2024::*;
+
 use std::io::IsTerminal;
 use std::time::Duration;
 

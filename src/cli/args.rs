@@ -1,6 +1,9 @@
 //! The command line: the usage text, and options parsed against the commands they apply to.
 
-use repalign::Isa;
+use std::prelude::rust_2024::*;
+use std::{format, vec};
+
+use crate::Isa;
 
 pub(crate) const USAGE: &str = "\
 repalign: exact kNN graphs and representation alignment (mutual kNN and the other metrics of
@@ -20,7 +23,7 @@ USAGE:
       The N x K graph: row i lists the K most similar other rows, best first (higher
       similarity, then lower index). --out writes it as int32 .npy; without --out it is
       printed (a table, CSV or JSON).
-  repalign prepare X [--prepare MODE] [--q Q] --out Y.npy [--json]
+  repalign prepare X [--prepare MODE] [--q Q] [--threads N] --out Y.npy [--json]
       Writes the prepared float32 features (same shape): clamp and normalise once, sweep
       many times.
   repalign info [--isa NAME] [--threads N] [--json]
@@ -97,8 +100,8 @@ impl From<String> for Fail {
     }
 }
 
-impl From<repalign::Error> for Fail {
-    fn from(e: repalign::Error) -> Self {
+impl From<crate::Error> for Fail {
+    fn from(e: crate::Error) -> Self {
         Fail::Data(e.to_string())
     }
 }
@@ -141,8 +144,8 @@ fn options_of(command: &str) -> Option<Vec<&'static str>> {
         "knn" => vec!["--k", "--cosine", "--out", "--csv"],
         "score" => [&["--k", "--cosine", "--normalize"][..], &METRIC_OPTIONS, &CALIBRATION].concat(),
         "sweep" => [&["--k", "--prepare", "--q", "--csv", "--plot"][..], &METRIC_OPTIONS, &CALIBRATION].concat(),
-        // Preparation is single-threaded scalar code: no --threads or --isa.
-        "prepare" => return Some(vec!["--prepare", "--q", "--out", "--json", "--quiet", "--tensor"]),
+        // Preparation runs on --threads workers; it has no SIMD kernel to force: no --isa.
+        "prepare" => return Some(vec!["--prepare", "--q", "--threads", "--out", "--json", "--quiet", "--tensor"]),
         "info" => return Some(vec!["--threads", "--isa", "--json"]),
         _ => return None,
     };
@@ -248,4 +251,63 @@ pub(crate) fn parse(command: &str, argv: impl Iterator<Item = String>) -> Result
         return Err(Fail::Usage(format!("--plot {plot}: the heatmap is written as .svg or .png")));
     }
     Ok(a)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::prelude::rust_2024::*;
+    // Not core's `panic!`, which the library's `no_std` root also brings into scope.
+    use std::{panic, vec};
+
+    use super::*;
+
+    fn parse_args(command: &str, args: &[&str]) -> Result<Args, Fail> {
+        parse(command, args.iter().map(|s| s.to_string()))
+    }
+
+    /// The message of a usage error (exit status 2); panics on success or a data error.
+    fn usage(command: &str, args: &[&str]) -> String {
+        match parse_args(command, args) {
+            Err(Fail::Usage(msg)) => msg,
+            Err(Fail::Data(msg)) => panic!("{command} {args:?}: a data error: {msg}"),
+            Ok(_) => panic!("{command} {args:?} parsed"),
+        }
+    }
+
+    #[test]
+    fn flag_equals_value_is_flag_then_value() {
+        let Ok(a) = parse_args("sweep", &["a.npy", "--k=3", "--metric", "cka", "b.npy", "--seed=7", "--q", "0.5"])
+        else {
+            panic!("sweep arguments rejected");
+        };
+        assert_eq!(a.positional, vec!["a.npy", "b.npy"]);
+        assert_eq!((a.k, a.metric.as_deref(), a.seed, a.q), (Some(3), Some("cka"), 7, Some(0.5)));
+        let Ok(a) = parse_args("score", &["--unbiased", "--biased", "x", "y"]) else { panic!("score rejected") };
+        assert_eq!(a.unbiased, Some(false), "the last of --unbiased / --biased wins");
+    }
+
+    #[test]
+    fn bad_command_lines_are_usage_errors() {
+        assert!(usage("frobnicate", &[]).contains("unknown command 'frobnicate'"));
+        assert!(usage("score", &["--frobnicate"]).contains("unknown option '--frobnicate'"));
+        assert!(usage("knn", &["--metric", "cka"]).contains("does not apply to knn"));
+        assert!(usage("sweep", &["--normalize"]).contains("--prepare normalize"));
+        assert!(usage("score", &["--json=yes"]).contains("--json takes no value"));
+        assert!(usage("score", &["--k"]).contains("--k needs a value"));
+        assert!(usage("score", &["--k", "-1"]).contains("not a non-negative integer"));
+        assert!(usage("score", &["--sigma", "wide"]).contains("not a number"));
+        assert!(usage("info", &["--isa", "sse9"]).contains("unknown 'sse9'"));
+        assert!(usage("sweep", &["--json", "--csv"]).contains("exclude each other"));
+        assert!(usage("knn", &["--out", "g.csv"]).contains("must end in .npy"));
+        assert!(usage("sweep", &["--plot", "p.pdf"]).contains(".svg or .png"));
+    }
+
+    #[test]
+    fn every_option_the_parser_accepts_is_in_the_usage_text() {
+        for command in ["knn", "score", "sweep", "prepare", "info"] {
+            for option in options_of(command).unwrap() {
+                assert!(USAGE.contains(option), "{command} accepts {option}, which --help does not show");
+            }
+        }
+    }
 }

@@ -12,23 +12,19 @@
 //! Every value is checked on load: a NaN or infinity is reported with its file, row
 //! (sample), layer and column.
 
+use std::prelude::rust_2024::*;
+use std::{format, vec};
+
 use std::fs::File;
 use std::io::{self, BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
 
-use repalign::prepare::{self, Layers, Prepare};
-use repalign::{AnyMatrix, Element, Matrix, bf16, f16};
+use crate::prepare::Prepare;
+use crate::{AnyLayers, AnyMatrix, Exec, Values, f16};
 
 /// The element types a feature file may hold, for error messages.
 pub(crate) const ACCEPTED: &str =
     "float32 or float16 in .npy, float32, float16 or bfloat16 (F32, F16, BF16) in .safetensors";
-
-/// Owned values of one element type, in C order.
-pub(crate) enum Values {
-    F32(Vec<f32>),
-    F16(Vec<f16>),
-    Bf16(Vec<bf16>),
-}
 
 /// A feature tensor read from a file: N x D or N x L x D.
 pub(crate) struct Features {
@@ -37,17 +33,6 @@ pub(crate) struct Features {
     /// N x D or N x L x D.
     pub(crate) shape: Vec<usize>,
     pub(crate) values: Values,
-}
-
-/// Runs `$body` with `$v` bound to the typed slice of a [`Values`].
-macro_rules! with_values {
-    ($values:expr, $v:ident => $body:expr) => {
-        match $values {
-            Values::F32($v) => $body,
-            Values::F16($v) => $body,
-            Values::Bf16($v) => $body,
-        }
-    };
 }
 
 impl Features {
@@ -68,11 +53,7 @@ impl Features {
 
     /// `"f32"`, `"f16"` or `"bf16"`.
     pub(crate) fn dtype(&self) -> &'static str {
-        match self.values {
-            Values::F32(_) => "f32",
-            Values::F16(_) => "f16",
-            Values::Bf16(_) => "bf16",
-        }
+        self.values.dtype().name()
     }
 
     /// Fails unless the tensor is N x D, saying what `command` accepts instead.
@@ -91,30 +72,24 @@ impl Features {
     /// The N x D tensor as a borrowed matrix (no copy).
     pub(crate) fn matrix(&self) -> Result<AnyMatrix<'_>, String> {
         self.require_2d("this command")?;
-        let (n, d) = (self.rows(), self.dim());
-        with_values!(&self.values, v => Matrix::new(v, n, d).map(AnyMatrix::from).map_err(|e| e.to_string()))
+        self.values.matrix(self.rows(), self.dim()).map_err(|e| e.to_string())
     }
 
-    /// Layer `l` (0 for an N x D tensor) as a borrowed N x D view (no copy).
-    pub(crate) fn layer(&self, l: usize) -> Result<AnyMatrix<'_>, String> {
-        let (n, layers, d) = (self.rows(), self.layers(), self.dim());
-        with_values!(&self.values, v => Layers::new(v, n, layers, d)
-            .map(|x| AnyMatrix::from(x.layer(l)))
-            .map_err(|e| e.to_string()))
+    /// The N x L x D tensor (L = 1 for an N x D one) as a borrowed view (no copy).
+    pub(crate) fn tensor(&self) -> Result<AnyLayers<'_>, String> {
+        self.values.layers(self.rows(), self.layers(), self.dim()).map_err(|e| e.to_string())
     }
 
-    /// Every layer as a borrowed view.
-    pub(crate) fn layer_views(&self) -> Result<Vec<AnyMatrix<'_>>, String> {
-        (0..self.layers()).map(|l| self.layer(l)).collect()
-    }
-
-    /// The prepared f32 values (N x L x D, a 2-D tensor being one layer) and the clamp
-    /// threshold (infinite when nothing was clamped).
-    pub(crate) fn prepared(&self, mode: Prepare, q: f64) -> Result<(Vec<f32>, f32), String> {
-        let (n, layers, d) = (self.rows(), self.layers(), self.dim());
-        with_values!(&self.values, v => Layers::new(v, n, layers, d)
-            .and_then(|x| prepare::prepare(&x, mode, q))
-            .map_err(|e| format!("{}: {e}", self.source)))
+    /// Every layer after preparation with `mode` at quantile `q`: views of the file's values
+    /// for `Prepare::None`, else of `buf`, which receives the prepared f32 values.
+    pub(crate) fn prepared_layers<'b>(
+        &'b self,
+        mode: Prepare,
+        q: f64,
+        exec: &Exec<'_>,
+        buf: &'b mut Vec<f32>,
+    ) -> Result<Vec<AnyMatrix<'b>>, String> {
+        self.tensor()?.prepared_layers(mode, q, exec, buf).map_err(|e| format!("{}: {e}", self.source))
     }
 }
 
@@ -415,12 +390,9 @@ fn stack_layers(file: &mut File, header: &Header, path: &str, names: &[&str]) ->
 
 /// Fails on the first NaN or infinity, naming the file, row, layer and column.
 fn check_finite(f: &Features) -> Result<(), String> {
-    fn first_bad<T: Element>(v: &[T]) -> Option<usize> {
-        v.iter().position(|x| !x.to_f32().is_finite())
-    }
-    let Some(flat) = with_values!(&f.values, v => first_bad(v)) else { return Ok(()) };
-    let (layers, d) = (f.layers(), f.dim().max(1));
-    let (row, rest) = (flat / (layers * d), flat % (layers * d));
+    // The core names the sample (row) and the position within its L x D values (col).
+    let Err(crate::Error::NonFinite { row, col: rest }) = f.tensor()?.scan() else { return Ok(()) };
+    let d = f.dim().max(1);
     let at = if f.shape.len() == 3 {
         format!("row {row} (sample), layer {}, column {}", rest / d, rest % d)
     } else {

@@ -1,0 +1,114 @@
+//! The subcommands, one module each (arguments, then the library call, then the output), and
+//! what several of them share: reading inputs, the preparation mode, the calibration options
+//! and how a calibration is printed.
+
+use std::prelude::rust_2024::*;
+use std::{format, vec};
+
+use serde_json::{Value, json};
+
+use crate::calibrate::{Calibration, CalibrationOptions};
+use crate::prepare::Prepare;
+use crate::sweep::SweepResult;
+use crate::{Exec, Isa, Metric};
+
+use super::args::{Args, Fail};
+use super::input::{self, Features};
+use super::output::number;
+use super::progress;
+use super::stepwise::{self, Side};
+
+pub(crate) mod demo;
+pub(crate) mod info;
+pub(crate) mod knn;
+pub(crate) mod prepare;
+pub(crate) mod score;
+pub(crate) mod sweep;
+
+/// Reads an input: N x D when `two_d` (a 3-D input is then an error naming `command`),
+/// otherwise N x D or N x L x D.
+fn load(spec: &str, a: &Args, command: &str, two_d: bool) -> Result<Features, Fail> {
+    let f = input::load(spec, a.tensor.as_deref())?;
+    if two_d {
+        f.require_2d(command)?;
+    }
+    Ok(f)
+}
+
+/// Both inputs must describe the same samples.
+fn same_samples(fa: &Features, fb: &Features) -> Result<(), Fail> {
+    if fa.rows() == fb.rows() {
+        return Ok(());
+    }
+    Err(Fail::Data(format!(
+        "the inputs describe different samples: {} has N = {} rows, {} has N = {}; row i of both must be sample i",
+        fa.source,
+        fa.rows(),
+        fb.source,
+        fb.rows()
+    )))
+}
+
+/// The `--prepare` mode and its name (`default` when not given).
+fn prepare_mode(a: &Args, default: &str) -> Result<(String, Prepare), Fail> {
+    let name = a.prepare.clone().unwrap_or_else(|| default.into());
+    let mode = Prepare::from_name(&name).ok_or_else(|| {
+        Fail::Usage(format!("--prepare: unknown mode '{name}' (valid: none, normalize, paper, paper-per-sample)"))
+    })?;
+    Ok((name, mode))
+}
+
+/// The calibration that `--permutations` asks for (with `--seed` and `--alpha`), if any.
+fn calibration_options(a: &Args) -> Option<CalibrationOptions> {
+    let permutations = a.permutations?;
+    Some(CalibrationOptions { permutations, seed: a.seed, alpha: a.alpha.unwrap_or(0.05) })
+}
+
+/// How to run: `--threads` and `--isa`.
+fn exec(a: &Args) -> Exec<'static> {
+    Exec::new().with_threads(a.threads).with_isa(a.isa)
+}
+
+/// The name of the ISA a result reports (`none` where no SIMD kernel ran: SVCCA).
+fn isa_name(isa: Option<Isa>) -> &'static str {
+    isa.map_or("none", Isa::name)
+}
+
+/// Scores every layer pair, calibrated when `--permutations` is given.
+fn score_layers(
+    a: &Args,
+    sa: &Side<'_>,
+    sb: &Side<'_>,
+    metric: &Metric,
+) -> Result<(SweepResult, Option<Calibration>), Fail> {
+    let calibration = calibration_options(a);
+    Ok(stepwise::score(sa, sb, metric, &exec(a), calibration.as_ref(), progress::visible(a.quiet))?)
+}
+
+/// The `calibration` object of `score` and `sweep` JSON.
+fn calibration_json(c: &Calibration, a: &Args) -> Value {
+    json!({
+        "permutations": c.null.len(),
+        "seed": a.seed,
+        "alpha": a.alpha.unwrap_or(0.05),
+        "raw": number(c.raw),
+        "null_mean": number(c.null_mean),
+        "null_median": number(c.null_median),
+        "null_std": number(c.null_std),
+        "z": number(c.z),
+        "p_value": number(c.p_value),
+        "tau": number(c.tau),
+        "calibrated": number(c.calibrated),
+    })
+}
+
+/// The calibration's lines of `score` and `sweep` tables.
+fn calibration_rows(c: &Calibration) -> Vec<(&'static str, String)> {
+    vec![
+        ("null mean", format!("{:.6} (sd {:.6}, median {:.6})", c.null_mean, c.null_std, c.null_median)),
+        ("z", format!("{:.2}", c.z)),
+        ("p-value", format!("{:.4} ({} permutations)", c.p_value, c.null.len())),
+        ("tau", format!("{:.6}", c.tau)),
+        ("calibrated", format!("{:.4}", c.calibrated)),
+    ]
+}

@@ -1,0 +1,68 @@
+//! `repalign score`: the alignment of two N x D inputs, optionally calibrated.
+
+use std::prelude::rust_2024::*;
+use std::{format, vec};
+
+use std::time::Instant;
+
+use crate::knn::Similarity;
+use crate::prepare::Prepare;
+
+use super::{calibration_json, calibration_rows, exec, isa_name, load, same_samples, score_layers};
+use crate::cli::args::{Args, Fail};
+use crate::cli::metric::{check_k, metric_json, metric_of, metric_text};
+use crate::cli::output::{number, print_json, print_table};
+use crate::cli::stepwise::Side;
+
+/// `repalign score A B`: one score (calibrated with `--permutations`) as JSON or a table.
+pub(crate) fn run(a: Args) -> Result<(), Fail> {
+    let [pa, pb] = &a.positional[..] else {
+        return Err(Fail::Usage("score takes two input files".into()));
+    };
+    let (name, metric) = metric_of(&a)?;
+    let (fa, fb) = (load(pa, &a, "score", true)?, load(pb, &a, "score", true)?);
+    same_samples(&fa, &fb)?;
+    check_k(fa.rows(), metric)?;
+    let start = Instant::now();
+    // --normalize: inner products of L2-normalised copies (--cosine does the same without
+    // the copies).
+    let (mode, metric) = match a.normalize {
+        true => (Prepare::Normalize, metric.with_similarity(Similarity::InnerProduct)),
+        false => (Prepare::None, metric),
+    };
+    let (mut va, mut vb) = (Vec::new(), Vec::new());
+    let ma = fa.prepared_layers(mode, 1.0, &exec(&a), &mut va)?;
+    let mb = fb.prepared_layers(mode, 1.0, &exec(&a), &mut vb)?;
+    let (sa, sb) = (Side { source: &fa.source, layers: &ma }, Side { source: &fb.source, layers: &mb });
+    let (result, calibration) = score_layers(&a, &sa, &sb, &metric)?;
+    let score = result.scores[0];
+    let seconds = start.elapsed().as_secs_f64();
+    let isa = isa_name(result.isa);
+    if a.json {
+        let mut o = metric_json(&name, metric);
+        o.insert("score".into(), number(score));
+        o.insert("n".into(), fa.rows().into());
+        o.insert("d_a".into(), fa.dim().into());
+        o.insert("d_b".into(), fb.dim().into());
+        o.insert("normalize".into(), a.normalize.into());
+        o.insert("isa".into(), isa.into());
+        o.insert("seconds".into(), number(seconds));
+        if let Some(c) = &calibration {
+            o.insert("calibration".into(), calibration_json(c, &a));
+        }
+        print_json(o);
+    } else {
+        let mut rows = vec![
+            ("metric", metric_text(&name, metric)),
+            ("score", format!("{score:.6}")),
+            ("A", format!("{} ({} x {}, {})", fa.source, fa.rows(), fa.dim(), fa.dtype())),
+            ("B", format!("{} ({} x {}, {})", fb.source, fb.rows(), fb.dim(), fb.dtype())),
+            ("normalize", a.normalize.to_string()),
+        ];
+        rows.extend(calibration.as_ref().map(calibration_rows).unwrap_or_default());
+        rows.push(("isa", isa.into()));
+        rows.push(("seconds", format!("{seconds:.3}")));
+        print_table(&rows);
+    }
+    Ok(())
+}

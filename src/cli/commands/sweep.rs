@@ -1,0 +1,96 @@
+//! `repalign sweep`: every layer pair of two inputs as a matrix (JSON, CSV or a table with the
+//! best pair starred), optionally calibrated and drawn as a heatmap.
+
+use std::prelude::rust_2024::*;
+use std::{format, println, vec};
+
+use std::time::Instant;
+
+use serde_json::{Value, json};
+
+use crate::Metric;
+use crate::sweep::SweepResult;
+
+use super::{calibration_json, calibration_rows, exec, isa_name, load, prepare_mode, same_samples, score_layers};
+use crate::cli::args::{Args, Fail};
+use crate::cli::input::Features;
+use crate::cli::metric::{check_k, metric_json, metric_of, metric_text};
+use crate::cli::output::{self, number, print_json, print_table};
+use crate::cli::plot;
+use crate::cli::stepwise::Side;
+
+/// `repalign sweep A B`: the layer-pair matrix and its best pair as JSON, CSV or a table;
+/// `--plot` draws it.
+pub(crate) fn run(a: Args) -> Result<(), Fail> {
+    let [pa, pb] = &a.positional[..] else {
+        return Err(Fail::Usage("sweep takes two input files".into()));
+    };
+    let (name, metric) = metric_of(&a)?;
+    let (mode_name, mode) = prepare_mode(&a, "none")?;
+    let q = a.q.unwrap_or(0.95);
+    let (fa, fb) = (load(pa, &a, "sweep", false)?, load(pb, &a, "sweep", false)?);
+    same_samples(&fa, &fb)?;
+    check_k(fa.rows(), metric)?;
+    let start = Instant::now();
+    let (mut va, mut vb) = (Vec::new(), Vec::new());
+    let la = fa.prepared_layers(mode, q, &exec(&a), &mut va)?;
+    let lb = fb.prepared_layers(mode, q, &exec(&a), &mut vb)?;
+    let (sa, sb) = (Side { source: &fa.source, layers: &la }, Side { source: &fb.source, layers: &lb });
+    let (r, calibration) = score_layers(&a, &sa, &sb, &metric)?;
+    let seconds = start.elapsed().as_secs_f64();
+    let matrix: Vec<Vec<f64>> = r.scores.chunks(r.cols).map(<[f64]>::to_vec).collect();
+    let isa = isa_name(r.isa);
+    if a.json {
+        let mut o = metric_json(&name, metric);
+        o.insert("prepare".into(), mode_name.clone().into());
+        o.insert("n".into(), fa.rows().into());
+        o.insert("layers_a".into(), r.rows.into());
+        o.insert("layers_b".into(), r.cols.into());
+        let rows = matrix.iter().map(|row| Value::Array(row.iter().map(|&x| number(x)).collect()));
+        o.insert("scores".into(), Value::Array(rows.collect()));
+        o.insert("best".into(), number(r.best));
+        o.insert("best_index".into(), r.best_index.map_or(Value::Null, |(i, j)| json!([i, j])));
+        o.insert("isa".into(), isa.into());
+        o.insert("seconds".into(), number(seconds));
+        if let Some(c) = &calibration {
+            o.insert("calibration".into(), calibration_json(c, &a));
+        }
+        print_json(o);
+    } else if a.csv {
+        output::print_csv(&r.scores, r.cols)?;
+    } else {
+        print_sweep_table(&name, metric, &mode_name, &fa, &fb, &r);
+        let best = match r.best_index {
+            Some((i, j)) => format!("{:.6} at layer {i} of A, layer {j} of B (* above)", r.best),
+            None => "none: no pair scores above 0".into(),
+        };
+        let mut rows = vec![("best", best)];
+        rows.extend(calibration.as_ref().map(calibration_rows).unwrap_or_default());
+        rows.push(("isa", isa.into()));
+        rows.push(("seconds", format!("{seconds:.3}")));
+        print_table(&rows);
+    }
+    if let Some(path) = &a.plot {
+        let title = format!("{} between layers, prepare {mode_name}", metric_text(&name, metric));
+        let x_label = format!("layer of B ({})", fb.source);
+        let y_label = format!("layer of A ({})", fa.source);
+        plot::write_heatmap(std::path::Path::new(path), &matrix, r.best_index, &title, &x_label, &y_label)?;
+    }
+    Ok(())
+}
+
+/// Each layer of prepared N x L x D values (shaped as `f`) as a borrowed view.
+fn print_sweep_table(name: &str, metric: Metric, mode: &str, fa: &Features, fb: &Features, r: &SweepResult) {
+    println!("{}, prepare {mode}, N = {}", metric_text(name, metric), fa.rows());
+    println!("rows: layers of A ({}); columns: layers of B ({})", fa.source, fb.source);
+    let head: Vec<String> = (0..r.cols).map(|j| format!("{:>8} ", format!("B{j}"))).collect();
+    println!("{:>5} {}", "", head.join(" "));
+    for (i, row) in r.scores.chunks(r.cols).enumerate() {
+        let cells: Vec<String> = row
+            .iter()
+            .enumerate()
+            .map(|(j, s)| format!("{s:>8.4}{}", if r.best_index == Some((i, j)) { "*" } else { " " }))
+            .collect();
+        println!("{:>5} {}", format!("A{i}"), cells.join(" "));
+    }
+}

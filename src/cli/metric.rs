@@ -1,0 +1,146 @@
+//! `--metric` and its options to the library's [`Metric`] (names, defaults and k ranges are
+//! the core's), and how a metric is shown in JSON and in text.
+
+use std::format;
+use std::prelude::rust_2024::*;
+
+use crate::Metric;
+use crate::knn::Similarity;
+use crate::metrics::Kernel;
+
+use super::args::{Args, Fail};
+use super::output::{Object, number};
+
+/// The metric named by `--metric` with its options (`--cosine` for the kNN graphs), as the
+/// sweep computes it.
+pub(crate) fn metric_of(a: &Args) -> Result<(String, Metric), Fail> {
+    let name = a.metric.clone().unwrap_or_else(|| "mutual_knn".into());
+    let k = a.k.unwrap_or(10);
+    let kernel = match a.kernel.as_deref() {
+        None | Some("ip") | Some("linear") => Kernel::Linear,
+        Some("rbf") => Kernel::Rbf { sigma: a.sigma.unwrap_or(1.0) },
+        Some(other) => return Err(Fail::Usage(format!("--kernel: unknown '{other}' (ip or rbf)"))),
+    };
+    let metric = match Metric::from_name(&name, k) {
+        Some(Metric::Cka { unbiased, .. }) => Metric::Cka { kernel, unbiased: a.unbiased.unwrap_or(unbiased) },
+        Some(Metric::Cknna { topk, unbiased }) => Metric::Cknna { topk, unbiased: a.unbiased.unwrap_or(unbiased) },
+        Some(Metric::Svcca { cca_dim }) => Metric::Svcca { cca_dim: a.cca_dim.unwrap_or(cca_dim) },
+        Some(m) => m.with_similarity(if a.cosine { Similarity::Cosine } else { Similarity::InnerProduct }),
+        None => {
+            let valid = Metric::NAMES.join(", ");
+            return Err(Fail::Usage(format!("--metric: unknown metric '{name}' (valid: {valid})")));
+        }
+    };
+    Ok((name, metric))
+}
+
+/// The metric's name and parameters, the first keys of `score` and `sweep` JSON.
+pub(crate) fn metric_json(name: &str, metric: Metric) -> Object {
+    let mut o = Object::new();
+    o.insert("metric".into(), name.into());
+    match metric {
+        Metric::Knn { k, .. } => {
+            o.insert("k".into(), k.into());
+        }
+        Metric::Cka { kernel, unbiased } => {
+            match kernel {
+                Kernel::Linear => o.insert("kernel".into(), "ip".into()),
+                Kernel::Rbf { sigma } => {
+                    o.insert("kernel".into(), "rbf".into());
+                    o.insert("sigma".into(), number(sigma))
+                }
+            };
+            o.insert("unbiased".into(), unbiased.into());
+        }
+        Metric::Cknna { topk, unbiased } => {
+            o.insert("k".into(), topk.into());
+            o.insert("unbiased".into(), unbiased.into());
+        }
+        Metric::Svcca { cca_dim } => {
+            o.insert("cca_dim".into(), cca_dim.into());
+        }
+    }
+    o
+}
+
+/// A one-line description of the metric for tables and plot titles.
+pub(crate) fn metric_text(name: &str, metric: Metric) -> String {
+    match metric {
+        Metric::Knn { k, .. } => format!("{name} (k = {k})"),
+        Metric::Cka { kernel: Kernel::Linear, .. } => name.to_string(),
+        Metric::Cka { kernel: Kernel::Rbf { sigma }, .. } => format!("{name} (rbf, sigma = {sigma})"),
+        Metric::Cknna { topk, unbiased } => format!("{name} (k = {topk}{})", if unbiased { "" } else { ", biased" }),
+        Metric::Svcca { cca_dim } => format!("{name} (cca_dim = {cca_dim})"),
+    }
+}
+
+/// k must leave room for the neighbours of N samples (the core's [`Metric::k_range`]).
+pub(crate) fn check_k(n: usize, metric: Metric) -> Result<(), Fail> {
+    let Some((k, range)) = metric.k_range(n) else { return Ok(()) };
+    let (lo, hi) = (*range.start(), *range.end());
+    let why = if matches!(metric, Metric::Knn { .. }) { "N - 1: a row is not its own neighbour" } else { "N" };
+    if k < lo {
+        return Err(Fail::Data(format!("--k {k} is too small: it must be at least {lo}")));
+    }
+    if k > hi {
+        return Err(Fail::Data(format!("--k {k} is too large for N = {n} samples: at most {hi} ({why})")));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    // Not core's `panic!`, which the library's `no_std` root also brings into scope.
+    use std::panic;
+    use std::prelude::rust_2024::*;
+
+    use super::*;
+    use crate::metrics::KnnMetric;
+
+    fn metric(args: Args) -> (String, Metric) {
+        metric_of(&args).unwrap_or_else(|_| panic!("--metric {:?} rejected", args.metric))
+    }
+
+    #[test]
+    fn every_listed_metric_name_is_known_and_the_default_is_mutual_knn_at_10() {
+        for name in Metric::NAMES {
+            assert_eq!(metric(Args { metric: Some(name.into()), ..Args::default() }).0, name);
+        }
+        let default = metric(Args::default());
+        assert_eq!(
+            default,
+            (
+                "mutual_knn".into(),
+                Metric::Knn { metric: KnnMetric::Mutual, k: 10, similarity: Similarity::InnerProduct }
+            )
+        );
+        let Err(Fail::Usage(msg)) = metric_of(&Args { metric: Some("mutual".into()), ..Args::default() }) else {
+            panic!("an unknown metric must be a usage error");
+        };
+        assert!(msg.contains("unknown metric 'mutual'") && msg.contains(&Metric::NAMES.join(", ")), "{msg}");
+    }
+
+    #[test]
+    fn options_override_a_metrics_defaults() {
+        let a =
+            Args { metric: Some("cka".into()), kernel: Some("rbf".into()), unbiased: Some(true), ..Args::default() };
+        let (name, m) = metric(a);
+        assert_eq!(m, Metric::Cka { kernel: Kernel::Rbf { sigma: 1.0 }, unbiased: true });
+        let keys: Vec<String> = metric_json(&name, m).keys().cloned().collect();
+        assert_eq!(keys, ["metric", "kernel", "sigma", "unbiased"]);
+        let (_, m) = metric(Args { metric: Some("svcca".into()), cca_dim: Some(4), ..Args::default() });
+        assert_eq!(m, Metric::Svcca { cca_dim: 4 });
+    }
+
+    #[test]
+    fn k_bounds_follow_the_metric() {
+        let knn = |k| Metric::Knn { metric: KnnMetric::Mutual, k, similarity: Similarity::InnerProduct };
+        let cknna = |topk| Metric::Cknna { topk, unbiased: true };
+        let in_range = |n, m| check_k(n, m).is_ok();
+        assert!(in_range(10, knn(1)) && in_range(10, knn(9)) && !in_range(10, knn(0)) && !in_range(10, knn(10)));
+        assert!(
+            in_range(10, cknna(2)) && in_range(10, cknna(10)) && !in_range(10, cknna(1)) && !in_range(10, cknna(11))
+        );
+        assert!(in_range(10, Metric::Svcca { cca_dim: 10 }), "k does not bound svcca");
+    }
+}
