@@ -11,7 +11,8 @@ mod tensor;
 
 use std::ptr;
 
-use repalign_core::knn::{self, KnnOptions};
+use repalign_core::Exec;
+use repalign_core::knn::{self, Similarity};
 
 use super::*;
 use crate::ffi::c_str;
@@ -57,7 +58,8 @@ fn graph_matches_the_core() {
     let (status, indices, scores) = graph(&x, 2, None);
     assert_eq!(status, RepalignStatus::Ok, "{}", last_error());
     assert_eq!(last_error(), "");
-    let expected = knn::graph(repalign_core::Matrix::new(&X, 5, 3).unwrap(), 2, &KnnOptions::default()).unwrap();
+    let x = repalign_core::Matrix::new(&X, 5, 3).unwrap();
+    let expected = knn::graph(x, 2, Similarity::InnerProduct, &Exec::default()).unwrap();
     assert_eq!(indices, expected.indices());
     assert_eq!(scores, expected.scores());
 }
@@ -72,8 +74,9 @@ fn null_scores_uses_scratch_and_isa_used_is_reported() {
     let status = unsafe { repalign_knn_graph(&x, 2, &opts, indices.as_mut_ptr(), 10, ptr::null_mut(), 0, &mut isa) };
     assert_eq!(status, RepalignStatus::Ok, "{}", last_error());
     assert_eq!(isa, RepalignIsa::Emulated_256 as u32);
-    let core = KnnOptions::with_similarity(knn::Similarity::Cosine);
-    let expected = knn::graph(repalign_core::Matrix::new(&X, 5, 3).unwrap(), 2, &core).unwrap();
+    let exec = Exec::new().with_threads(2).with_isa(Some(Isa::Emulated256));
+    let expected = knn::graph(repalign_core::Matrix::new(&X, 5, 3).unwrap(), 2, Similarity::Cosine, &exec).unwrap();
+    assert_eq!(expected.isa(), Some(Isa::Emulated256));
     assert_eq!(indices[..], expected.indices()[..]);
 }
 

@@ -3,11 +3,10 @@
 use std::ptr;
 
 use repalign_core::calibrate::{CalibrationOptions, calibrate};
-use repalign_core::knn::KnnOptions;
+use repalign_core::knn::Similarity;
 use repalign_core::metrics::KnnMetric;
 use repalign_core::prepare::{self, Layers, Prepare};
-use repalign_core::sweep::Metric;
-use repalign_core::{AnyMatrix, Matrix};
+use repalign_core::{AnyMatrix, Exec, Matrix, Metric};
 
 use super::desc;
 use super::metric::values;
@@ -32,9 +31,9 @@ fn score_calibration_equals_the_core() {
     let st = unsafe { repalign_calibrate_score(&da, &db, &metric, ptr::null(), &cal, &mut out) };
     assert_eq!(st, RepalignStatus::Ok);
     let (ma, mb) = (Matrix::new(&a, n, d).unwrap(), Matrix::new(&b, n, d).unwrap());
-    let opts = CalibrationOptions { permutations: 50, seed: 3, alpha: 0.1, threads: 0 };
-    let m = Metric::Knn { metric: KnnMetric::Mutual, k: 10 };
-    let (_, want) = calibrate(&[ma.into()], &[mb.into()], m, &KnnOptions::default(), &opts).unwrap();
+    let opts = CalibrationOptions { permutations: 50, seed: 3, alpha: 0.1 };
+    let m = Metric::Knn { metric: KnnMetric::Mutual, k: 10, similarity: Similarity::InnerProduct };
+    let (_, want) = calibrate(&[ma.into()], &[mb.into()], &m, &opts, &Exec::default()).unwrap();
     assert_eq!(out, RepalignCalibration::from(&want));
     assert_eq!(out.permutations, 50);
 
@@ -84,14 +83,15 @@ fn sweep_calibration_equals_the_core() {
         )
     };
     assert_eq!(st, RepalignStatus::Ok);
-    let (pa, _) = prepare::prepare(&Layers::new(&a, n, la, d).unwrap(), Prepare::Paper, 0.95).unwrap();
-    let (pb, _) = prepare::prepare(&Layers::new(&b, n, lb, d).unwrap(), Prepare::Paper, 0.95).unwrap();
+    let exec = Exec::default();
+    let (pa, _) = prepare::prepare(&Layers::new(&a, n, la, d).unwrap(), Prepare::Paper, 0.95, &exec).unwrap();
+    let (pb, _) = prepare::prepare(&Layers::new(&b, n, lb, d).unwrap(), Prepare::Paper, 0.95, &exec).unwrap();
     let (ya, yb) = (Layers::new(&pa, n, la, d).unwrap(), Layers::new(&pb, n, lb, d).unwrap());
     let va: Vec<AnyMatrix<'_>> = (0..la).map(|l| ya.layer(l).into()).collect();
     let vb: Vec<AnyMatrix<'_>> = (0..lb).map(|l| yb.layer(l).into()).collect();
-    let opts = CalibrationOptions { permutations: 20, seed: 9, alpha: 0.05, threads: 0 };
+    let opts = CalibrationOptions { permutations: 20, seed: 9, alpha: 0.05 };
     let m = Metric::Cka { kernel: repalign_core::metrics::Kernel::Linear, unbiased: false };
-    let (_, want) = calibrate(&va, &vb, m, &KnnOptions::default(), &opts).unwrap();
+    let (_, want) = calibrate(&va, &vb, &m, &opts, &exec).unwrap();
     assert_eq!(out, RepalignCalibration::from(&want));
     // SAFETY: as above.
     let st = unsafe {
@@ -107,11 +107,11 @@ fn sweep_calibration_equals_the_core() {
     assert_eq!(sweep_q(f64::NAN, &mut out), RepalignStatus::InvalidParameter);
     let mut at_half = RepalignCalibration::default();
     assert_eq!(sweep_q(0.5, &mut at_half), RepalignStatus::Ok);
-    let (ph, _) = prepare::prepare(&Layers::new(&a, n, la, d).unwrap(), Prepare::Paper, 0.5).unwrap();
-    let (qh, _) = prepare::prepare(&Layers::new(&b, n, lb, d).unwrap(), Prepare::Paper, 0.5).unwrap();
+    let (ph, _) = prepare::prepare(&Layers::new(&a, n, la, d).unwrap(), Prepare::Paper, 0.5, &exec).unwrap();
+    let (qh, _) = prepare::prepare(&Layers::new(&b, n, lb, d).unwrap(), Prepare::Paper, 0.5, &exec).unwrap();
     let (ya, yb) = (Layers::new(&ph, n, la, d).unwrap(), Layers::new(&qh, n, lb, d).unwrap());
     let va: Vec<AnyMatrix<'_>> = (0..la).map(|l| ya.layer(l).into()).collect();
     let vb: Vec<AnyMatrix<'_>> = (0..lb).map(|l| yb.layer(l).into()).collect();
-    let (_, want) = calibrate(&va, &vb, m, &KnnOptions::default(), &opts).unwrap();
+    let (_, want) = calibrate(&va, &vb, &m, &opts, &exec).unwrap();
     assert_eq!(at_half, RepalignCalibration::from(&want));
 }

@@ -3,9 +3,9 @@
 
 use std::ptr;
 
-use repalign_core::Matrix;
-use repalign_core::knn::{self, GraphRef, KnnOptions, Similarity};
+use repalign_core::knn::{self, GraphRef, Similarity};
 use repalign_core::metrics::{self, Kernel, KnnMetric};
+use repalign_core::{Exec, Matrix, Metric};
 
 use super::{desc, last_error};
 use crate::ffi::c_str;
@@ -92,24 +92,28 @@ fn every_metric_matches_the_core() {
     let (a, b) = (desc(&va, N, DA), desc(&vb, N, DB));
     let (ma, mb) = (Matrix::new(&va, N, DA).unwrap(), Matrix::new(&vb, N, DB).unwrap());
     let cosine = RepalignKnnOptions { similarity: 1, threads: 2, isa: 0 };
-    let core_cosine = KnnOptions { similarity: Similarity::Cosine, threads: 2, isa: None };
+    let two_threads = Exec::new().with_threads(2);
+    let core = |m: Metric, exec: &Exec<'_>| metrics::score(ma, mb, &m, exec);
     for (kind, knn) in KNN_KINDS {
+        let m = Metric::Knn { metric: knn, k: 3, similarity: Similarity::InnerProduct };
         let (status, got) = score(&a, &b, &metric(kind), None);
         assert_eq!(status, RepalignStatus::Ok, "{kind:?}: {}", last_error());
-        assert_eq!(got, metrics::knn_metric(knn, ma, mb, 3, &KnnOptions::default()).unwrap(), "{kind:?}");
+        assert_eq!(got, core(m, &Exec::default()).unwrap(), "{kind:?}");
         let (status, got) = score(&a, &b, &metric(kind), Some(&cosine));
         assert_eq!(status, RepalignStatus::Ok);
-        assert_eq!(got, metrics::knn_metric(knn, ma, mb, 3, &core_cosine).unwrap(), "{kind:?} cosine");
+        assert_eq!(got, core(m.with_similarity(Similarity::Cosine), &two_threads).unwrap(), "{kind:?} cosine");
     }
     let rbf = |kind| RepalignMetric { kernel: RepalignKernel::Rbf as u32, sigma: 0.7, ..metric(kind) };
+    let cka = |kernel, unbiased| core(Metric::Cka { kernel, unbiased }, &Exec::default());
+    let cknna = |unbiased| core(Metric::Cknna { topk: 3, unbiased }, &Exec::default());
     let kernels = [
-        (metric(Kind::Cka), metrics::cka(ma, mb, Kernel::Linear, false, 0)),
-        (metric(Kind::UnbiasedCka), metrics::cka(ma, mb, Kernel::Linear, true, 0)),
-        (rbf(Kind::Cka), metrics::cka(ma, mb, Kernel::Rbf { sigma: 0.7 }, false, 0)),
-        (rbf(Kind::UnbiasedCka), metrics::cka(ma, mb, Kernel::Rbf { sigma: 0.7 }, true, 0)),
-        (metric(Kind::Cknna), metrics::cknna(ma, mb, 3, true, 0)),
-        (RepalignMetric { unbiased: 0, ..metric(Kind::Cknna) }, metrics::cknna(ma, mb, 3, false, 0)),
-        (metric(Kind::Svcca), metrics::svcca(ma, mb, 3)),
+        (metric(Kind::Cka), cka(Kernel::Linear, false)),
+        (metric(Kind::UnbiasedCka), cka(Kernel::Linear, true)),
+        (rbf(Kind::Cka), cka(Kernel::Rbf { sigma: 0.7 }, false)),
+        (rbf(Kind::UnbiasedCka), cka(Kernel::Rbf { sigma: 0.7 }, true)),
+        (metric(Kind::Cknna), cknna(true)),
+        (RepalignMetric { unbiased: 0, ..metric(Kind::Cknna) }, cknna(false)),
+        (metric(Kind::Svcca), core(Metric::Svcca { cca_dim: 3 }, &Exec::default())),
     ];
     for (m, expected) in kernels {
         let (status, got) = score(&a, &b, &m, Some(&cosine));
@@ -238,8 +242,8 @@ fn input_errors() {
 fn knn_metrics_from_graphs() {
     let (va, vb) = (values(N * DA, 5), values(N * DB, 6));
     let (ma, mb) = (Matrix::new(&va, N, DA).unwrap(), Matrix::new(&vb, N, DB).unwrap());
-    let (ga, gb) =
-        (knn::graph(ma, 4, &KnnOptions::default()).unwrap(), knn::graph(mb, 5, &KnnOptions::default()).unwrap());
+    let graph = |m, k| knn::graph(m, k, Similarity::InnerProduct, &Exec::default()).unwrap();
+    let (ga, gb) = (graph(ma, 4), graph(mb, 5));
     let (gi, hi) = (ga.indices(), gb.indices());
     let mut out = f64::NAN;
     for (kind, knn) in KNN_KINDS {

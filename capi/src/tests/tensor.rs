@@ -3,10 +3,9 @@
 
 use std::ptr;
 
-use repalign_core::AnyMatrix;
-use repalign_core::knn::KnnOptions;
 use repalign_core::prepare::{self, Layers, Prepare};
-use repalign_core::sweep::{self, Metric};
+use repalign_core::sweep;
+use repalign_core::{AnyMatrix, Exec, Isa, Metric};
 
 use super::last_error;
 use super::metric::values;
@@ -15,6 +14,7 @@ use crate::panic::test_hook;
 use crate::tensor::{
     REPALIGN_SWEEP_Q, RepalignPrepare, RepalignTensor3, repalign_clamp_threshold, repalign_prepare, repalign_sweep,
 };
+use crate::types::encode_isa;
 use crate::{RepalignDtype, RepalignKnnOptions, RepalignMatrix, RepalignStatus};
 
 fn tensor3(data: &[f32], samples: usize, layers: usize, dim: usize) -> RepalignTensor3 {
@@ -28,19 +28,40 @@ fn tensor3(data: &[f32], samples: usize, layers: usize, dim: usize) -> RepalignT
     }
 }
 
+/// `repalign_clamp_threshold` with default (NULL) options.
 fn threshold(x: &RepalignTensor3, q: f64, per_sample: u32) -> (RepalignStatus, f32) {
+    threshold_opts(x, q, per_sample, None)
+}
+
+fn threshold_opts(
+    x: &RepalignTensor3,
+    q: f64,
+    per_sample: u32,
+    opts: Option<&RepalignKnnOptions>,
+) -> (RepalignStatus, f32) {
     let mut out = f32::NAN;
-    // SAFETY: valid descriptor and out pointer.
-    let status = unsafe { repalign_clamp_threshold(x, q, per_sample, &mut out) };
+    let opts = opts.map_or(ptr::null(), |o| o as *const _);
+    // SAFETY: valid descriptor and out pointer; opts NULL or valid.
+    let status = unsafe { repalign_clamp_threshold(x, q, per_sample, opts, &mut out) };
     (status, out)
 }
 
-/// `repalign_prepare` into a buffer of exactly the tensor's size.
+/// `repalign_prepare` with default (NULL) options into a buffer of exactly the tensor's size.
 fn prepared(x: &RepalignTensor3, mode: u32, q: f64) -> (RepalignStatus, Vec<f32>, f32) {
+    prepared_opts(x, mode, q, None)
+}
+
+fn prepared_opts(
+    x: &RepalignTensor3,
+    mode: u32,
+    q: f64,
+    opts: Option<&RepalignKnnOptions>,
+) -> (RepalignStatus, Vec<f32>, f32) {
     let len = x.samples.checked_mul(x.layers).and_then(|n| n.checked_mul(x.dim)).filter(|&n| n <= 1 << 16).unwrap_or(0);
     let (mut out, mut t) = (vec![f32::NAN; len], f32::NAN);
-    // SAFETY: valid descriptor and buffers of the lengths passed.
-    let status = unsafe { repalign_prepare(x, mode, q, out.as_mut_ptr(), out.len(), &mut t) };
+    let opts = opts.map_or(ptr::null(), |o| o as *const _);
+    // SAFETY: valid descriptor and buffers of the lengths passed; opts NULL or valid.
+    let status = unsafe { repalign_prepare(x, mode, q, opts, out.as_mut_ptr(), out.len(), &mut t) };
     (status, out, t)
 }
 
@@ -110,7 +131,8 @@ fn thresholds_match_the_core() {
     let x = tensor3(&v, S, 3, 4);
     let layers = Layers::new(&v, S, 3, 4).unwrap();
     for q in [0.95, 0.5, 0.01, 1.0] {
-        assert_eq!(threshold(&x, q, 0), (RepalignStatus::Ok, prepare::threshold_exact(&layers, q).unwrap()), "{q}");
+        let exact = prepare::threshold_exact(&layers, q, &Exec::default()).unwrap();
+        assert_eq!(threshold(&x, q, 0), (RepalignStatus::Ok, exact), "{q}");
         assert_eq!(threshold(&x, q, 1), (RepalignStatus::Ok, prepare::threshold_per_sample(&layers, q).unwrap()));
     }
     assert_eq!(threshold(&x, 1.0, 0).1, f32::INFINITY);
@@ -123,9 +145,9 @@ fn thresholds_match_the_core() {
     assert!(last_error().contains("`per_sample` is 2"), "{}", last_error());
     // SAFETY: NULL where the API must reject it.
     unsafe {
-        assert_eq!(repalign_clamp_threshold(&x, 0.9, 0, ptr::null_mut()), RepalignStatus::NullPointer);
+        assert_eq!(repalign_clamp_threshold(&x, 0.9, 0, ptr::null(), ptr::null_mut()), RepalignStatus::NullPointer);
         let mut out = 0.0;
-        assert_eq!(repalign_clamp_threshold(ptr::null(), 0.9, 0, &mut out), RepalignStatus::NullPointer);
+        assert_eq!(repalign_clamp_threshold(ptr::null(), 0.9, 0, ptr::null(), &mut out), RepalignStatus::NullPointer);
         assert!(last_error().contains("`x`"), "{}", last_error());
     }
 }
@@ -143,7 +165,7 @@ fn prepare_matches_the_core() {
         (RepalignPrepare::Paper, Prepare::Paper),
         (RepalignPrepare::PaperPerSample, Prepare::PaperPerSample),
     ] {
-        let (values, t) = prepare::prepare(&layers, core, 0.8).unwrap();
+        let (values, t) = prepare::prepare(&layers, core, 0.8, &Exec::default()).unwrap();
         let got = prepared(&x, mode as u32, 0.8);
         assert_eq!(got, (RepalignStatus::Ok, values, t), "{mode:?}");
         // bf16 holds these values exactly: the same result.
@@ -160,14 +182,66 @@ fn prepare_matches_the_core() {
     let mut out = vec![0.0f32; v.len()];
     // SAFETY: `out` holds the lengths passed; NULL where allowed or rejected.
     unsafe {
-        let status = repalign_prepare(&x, 2, 0.9, out.as_mut_ptr(), v.len(), ptr::null_mut());
+        let status = repalign_prepare(&x, 2, 0.9, ptr::null(), out.as_mut_ptr(), v.len(), ptr::null_mut());
         assert_eq!(status, RepalignStatus::Ok, "threshold is nullable");
-        let status = repalign_prepare(&x, 2, 0.9, out.as_mut_ptr(), v.len() - 1, ptr::null_mut());
+        let status = repalign_prepare(&x, 2, 0.9, ptr::null(), out.as_mut_ptr(), v.len() - 1, ptr::null_mut());
         assert_eq!(status, RepalignStatus::OutputTooShort);
         assert!(last_error().contains(&format!("{} are needed", v.len())), "{}", last_error());
-        let status = repalign_prepare(&x, 2, 0.9, ptr::null_mut(), v.len(), ptr::null_mut());
+        let status = repalign_prepare(&x, 2, 0.9, ptr::null(), ptr::null_mut(), v.len(), ptr::null_mut());
         assert_eq!(status, RepalignStatus::NullPointer);
         assert!(last_error().contains("`out`"), "{}", last_error());
+    }
+}
+
+#[test]
+fn prepare_and_threshold_honour_opts() {
+    let v = values(S * 3 * 4, 16);
+    let x = tensor3(&v, S, 3, 4);
+    let opts = |threads, isa: Option<Isa>| RepalignKnnOptions {
+        threads,
+        isa: isa.map_or(0, |i| encode_isa(i) as u32),
+        ..Default::default()
+    };
+    // Threads only change speed: 1 and 3 workers (and a forced, available ISA, and the
+    // unused similarity) give the NULL options' bits.
+    let variants = [
+        opts(1, None),
+        opts(3, None),
+        opts(3, Some(Isa::Scalar)),
+        RepalignKnnOptions { similarity: 1, ..opts(2, None) },
+    ];
+    for mode in 0..4 {
+        let reference = prepared(&x, mode, 0.9);
+        assert_eq!(reference.0, RepalignStatus::Ok, "mode {mode}: {}", last_error());
+        for o in &variants {
+            assert_eq!(prepared_opts(&x, mode, 0.9, Some(o)), reference, "mode {mode} {o:?}");
+        }
+    }
+    for per_sample in [0, 1] {
+        let reference = threshold(&x, 0.7, per_sample);
+        assert_eq!(reference.0, RepalignStatus::Ok);
+        for o in &variants {
+            assert_eq!(threshold_opts(&x, 0.7, per_sample, Some(o)), reference, "{per_sample} {o:?}");
+        }
+    }
+    // The integers are checked, the similarity too although unused.
+    for bad in [
+        RepalignKnnOptions { isa: 99, ..Default::default() },
+        RepalignKnnOptions { similarity: 2, ..Default::default() },
+    ] {
+        assert_eq!(prepared_opts(&x, 2, 0.9, Some(&bad)).0, RepalignStatus::InvalidEnum, "{bad:?}");
+        assert_eq!(threshold_opts(&x, 0.9, 0, Some(&bad)).0, RepalignStatus::InvalidEnum, "{bad:?}");
+    }
+    // A forced ISA this CPU lacks (NEON on x86-64, x86-64-v3 on AArch64) is an error, for
+    // every mode and both thresholds, not a silent fallback.
+    let missing = Isa::ALL.into_iter().find(|i| !i.is_available()).expect("no CPU has every ISA");
+    let unavailable = opts(1, Some(missing));
+    for mode in 0..4 {
+        assert_eq!(prepared_opts(&x, mode, 0.9, Some(&unavailable)).0, RepalignStatus::IsaUnavailable, "mode {mode}");
+        assert!(last_error().contains(missing.name()), "{}", last_error());
+    }
+    for per_sample in [0, 1] {
+        assert_eq!(threshold_opts(&x, 0.9, per_sample, Some(&unavailable)).0, RepalignStatus::IsaUnavailable);
     }
 }
 
@@ -233,13 +307,15 @@ fn core_sweep(
     (mode, q): (Prepare, f64),
     metric: Metric,
 ) -> sweep::SweepResult {
-    let prep =
-        |(v, l, d): (&[f32], usize, usize)| prepare::prepare(&Layers::new(v, S, l, d).unwrap(), mode, q).unwrap().0;
+    let exec = Exec::default();
+    let prep = |(v, l, d): (&[f32], usize, usize)| {
+        prepare::prepare(&Layers::new(v, S, l, d).unwrap(), mode, q, &exec).unwrap().0
+    };
     let (pa, pb) = (prep(a), prep(b));
     let (la, lb) = (Layers::new(&pa, S, a.1, a.2).unwrap(), Layers::new(&pb, S, b.1, b.2).unwrap());
     let va: Vec<AnyMatrix> = (0..a.1).map(|l| la.layer(l).into()).collect();
     let vb: Vec<AnyMatrix> = (0..b.1).map(|l| lb.layer(l).into()).collect();
-    sweep::sweep(&va, &vb, metric, &KnnOptions::default()).unwrap()
+    sweep::sweep(&va, &vb, &metric, &exec).unwrap()
 }
 
 /// Layer `l` of an f32 tensor as a strided matrix descriptor.
