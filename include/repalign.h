@@ -828,13 +828,16 @@ enum RepalignStatus repalign_knn_metric_graphs(uint32_t kind,
  *
  * Errors: `REPALIGN_STATUS_INVALID_PARAMETER` for `q` outside (0, 1] or `per_sample` not 0
  * or 1; `REPALIGN_STATUS_NON_FINITE` (the detail names sample, layer and feature).
+ * `opts`: nullable (defaults); its `threads` caps the workers of the exact threshold, its
+ * `isa` is checked; the similarity is not used.
  *
  * # Safety
- * `x` a valid descriptor (see `RepalignTensor3`); `out` writable.
+ * `x` a valid descriptor (see `RepalignTensor3`); `opts` NULL or valid; `out` writable.
  */
 enum RepalignStatus repalign_clamp_threshold(const struct RepalignTensor3 *x,
                                              double q,
                                              uint32_t per_sample,
+                                             const struct RepalignKnnOptions *opts,
                                              float *out);
 
 /**
@@ -844,6 +847,8 @@ enum RepalignStatus repalign_clamp_threshold(const struct RepalignTensor3 *x,
  *
  * - `q`: the clamp quantile of `PAPER` and `PAPER_PER_SAMPLE`, in (0, 1] (the paper uses
  *   0.95; 1 clamps nothing); ignored by `NONE` and `NORMALIZE`.
+ * - `opts`: nullable (defaults); its `threads` caps the workers (0 = all cores), its `isa`
+ *   is checked; the similarity is not used.
  * - `threshold`: nullable; receives the clamp threshold used, infinity when none was.
  *
  * f16 and bf16 inputs are widened exactly. Errors: `REPALIGN_STATUS_INVALID_ENUM` (mode),
@@ -851,13 +856,14 @@ enum RepalignStatus repalign_clamp_threshold(const struct RepalignTensor3 *x,
  * `REPALIGN_STATUS_NON_FINITE` (the detail names sample, layer and feature).
  *
  * # Safety
- * `x` a valid descriptor (see `RepalignTensor3`); `out` valid for `out_len` writes of
+ * `x` a valid descriptor (see `RepalignTensor3`); `opts` NULL or valid; `out` valid for `out_len` writes of
  * `float` and not overlapping `x`'s data (no in-place preparation); `threshold` NULL or
  * writable.
  */
 enum RepalignStatus repalign_prepare(const struct RepalignTensor3 *x,
                                      uint32_t mode,
                                      double q,
+                                     const struct RepalignKnnOptions *opts,
                                      float *out,
                                      size_t out_len,
                                      float *threshold);
