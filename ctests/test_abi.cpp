@@ -673,7 +673,8 @@ void test_prepare_sweep() {
     std::vector<double> sorted = mag;
     std::sort(sorted.begin(), sorted.end());
     float t = 0.0f;
-    check_status(repalign_clamp_threshold(&a, 0.7, 0, &t), REPALIGN_STATUS_OK, "repalign_clamp_threshold q 0.7");
+    check_status(repalign_clamp_threshold(&a, 0.7, 0, nullptr, &t), REPALIGN_STATUS_OK,
+                 "repalign_clamp_threshold q 0.7");
     check(t == float(sorted[size_t(0.7 * double(sorted.size()))]), "... is the sorted |x| at floor(q * numel)");
     double per = 0.0;
     for (size_t s = 0; s < S; s++) {
@@ -683,7 +684,8 @@ void test_prepare_sweep() {
         size_t lo = size_t(pos);
         per += row[lo] + (pos - double(lo)) * (row[std::min(lo + 1, row.size() - 1)] - row[lo]);
     }
-    check_status(repalign_clamp_threshold(&a, 0.7, 1, &t), REPALIGN_STATUS_OK, "repalign_clamp_threshold per sample");
+    check_status(repalign_clamp_threshold(&a, 0.7, 1, nullptr, &t), REPALIGN_STATUS_OK,
+                 "repalign_clamp_threshold per sample");
     check(close(t, per / double(S), 1e-6), "... is the mean of interpolated per-sample quantiles");
 
     // PAPER: clamp at that threshold, then L2-normalise every (sample, layer) run.
@@ -696,14 +698,41 @@ void test_prepare_sweep() {
             want[i + c] = float(double(std::clamp(ta[i + c], -th, th)) / std::max(std::sqrt(norm), 1e-12));
     }
     float used = 0.0f;
-    check_status(repalign_prepare(&a, REPALIGN_PREPARE_PAPER, 0.7, out.data(), out.size(), &used), REPALIGN_STATUS_OK,
-                 "repalign_prepare PAPER q 0.7");
+    check_status(repalign_prepare(&a, REPALIGN_PREPARE_PAPER, 0.7, nullptr, out.data(), out.size(), &used),
+                 REPALIGN_STATUS_OK, "repalign_prepare PAPER q 0.7");
     bool ok = used == th;
     for (size_t i = 0; i < out.size(); i++) ok &= std::fabs(out[i] - want[i]) <= 1e-6f;
     check(ok, "... clamps at the threshold, normalises each run of D values");
-    check_status(repalign_prepare(&a, REPALIGN_PREPARE_NONE, 0.7, out.data(), out.size(), &used), REPALIGN_STATUS_OK,
-                 "repalign_prepare NONE");
+    check_status(repalign_prepare(&a, REPALIGN_PREPARE_NONE, 0.7, nullptr, out.data(), out.size(), &used),
+                 REPALIGN_STATUS_OK, "repalign_prepare NONE");
     check(out == ta && std::isinf(used), "... copies, threshold infinity");
+
+    // Options: 1 or 3 threads give the NULL options' bits; a forced ISA this CPU lacks is an
+    // error for both functions.
+    {
+        RepalignKnnOptions o = repalign_knn_options_default();
+        std::vector<float> ref(ta.size()), got(ta.size());
+        float ref_t = 0.0f, got_t = 0.0f;
+        bool same = true;
+        for (size_t threads : {size_t(1), size_t(3)}) {
+            o.threads = threads;
+            same &= repalign_prepare(&a, REPALIGN_PREPARE_PAPER_PER_SAMPLE, 0.7, nullptr, ref.data(), ref.size(),
+                                     &ref_t) == REPALIGN_STATUS_OK;
+            same &= repalign_prepare(&a, REPALIGN_PREPARE_PAPER_PER_SAMPLE, 0.7, &o, got.data(), got.size(), &got_t) ==
+                    REPALIGN_STATUS_OK;
+            same &= got == ref && got_t == ref_t;
+            same &= repalign_clamp_threshold(&a, 0.7, 0, nullptr, &ref_t) == REPALIGN_STATUS_OK;
+            same &= repalign_clamp_threshold(&a, 0.7, 0, &o, &got_t) == REPALIGN_STATUS_OK && got_t == ref_t;
+        }
+        check(same, "repalign_prepare / repalign_clamp_threshold with 1 and 3 threads equal NULL options");
+        bool neon = false;
+        repalign_isa_available(REPALIGN_ISA_NEON, &neon);
+        o.isa = neon ? REPALIGN_ISA_X86_V3 : REPALIGN_ISA_NEON;  // one of them is missing
+        check_status(repalign_prepare(&a, REPALIGN_PREPARE_PAPER, 0.7, &o, got.data(), got.size(), nullptr),
+                     REPALIGN_STATUS_ISA_UNAVAILABLE, "repalign_prepare: a forced ISA this CPU lacks");
+        check_status(repalign_clamp_threshold(&a, 0.7, 1, &o, &got_t), REPALIGN_STATUS_ISA_UNAVAILABLE,
+                     "repalign_clamp_threshold: a forced ISA this CPU lacks");
+    }
 
     // The sweep without preparation: every pair is the mutual kNN of the two layers.
     RepalignMetric m = repalign_metric_default(REPALIGN_METRIC_KIND_MUTUAL_KNN);
@@ -736,10 +765,10 @@ void test_prepare_sweep() {
 
     // The sweep at another q prepares as repalign_prepare does at that q.
     std::vector<float> pa(ta.size()), pb(tb.size());
-    check_status(repalign_prepare(&a, REPALIGN_PREPARE_PAPER, 0.7, pa.data(), pa.size(), nullptr), REPALIGN_STATUS_OK,
-                 "prepare a at q 0.7");
-    check_status(repalign_prepare(&b, REPALIGN_PREPARE_PAPER, 0.7, pb.data(), pb.size(), nullptr), REPALIGN_STATUS_OK,
-                 "prepare b at q 0.7");
+    check_status(repalign_prepare(&a, REPALIGN_PREPARE_PAPER, 0.7, nullptr, pa.data(), pa.size(), nullptr),
+                 REPALIGN_STATUS_OK, "prepare a at q 0.7");
+    check_status(repalign_prepare(&b, REPALIGN_PREPARE_PAPER, 0.7, nullptr, pb.data(), pb.size(), nullptr),
+                 REPALIGN_STATUS_OK, "prepare b at q 0.7");
     const RepalignTensor3 qa = tensor(pa, S, LA, D), qb = tensor(pb, S, LB, D);
     std::vector<double> at_q(LA * LB, -1.0), prepared(LA * LB, -2.0);
     check_status(repalign_sweep(&a, &b, &m, REPALIGN_PREPARE_PAPER, 0.7, nullptr, at_q.data(), at_q.size(), &best, &bi,
@@ -755,33 +784,37 @@ void test_prepare_sweep() {
     h[(5 * LA + 1) * D + 3] = 0x7c00;  // f16 +infinity at sample 5, layer 1, feature 3
     const RepalignTensor3 inf = {h.data(), REPALIGN_DTYPE_F16, S, LA, D, h.size()};
     RepalignTensor3 x = a;
-    check_status(repalign_clamp_threshold(&a, 0.0, 0, &t), REPALIGN_STATUS_INVALID_PARAMETER, "threshold: q 0");
-    check_status(repalign_clamp_threshold(&a, std::nan(""), 0, &t), REPALIGN_STATUS_INVALID_PARAMETER, "threshold: q NaN");
-    check_status(repalign_clamp_threshold(&a, 0.5, 2, &t), REPALIGN_STATUS_INVALID_PARAMETER, "threshold: per_sample 2");
-    check_status(repalign_clamp_threshold(nullptr, 0.5, 0, &t), REPALIGN_STATUS_NULL_POINTER, "threshold: x NULL");
-    check_status(repalign_prepare(&inf, REPALIGN_PREPARE_PAPER, 0.9, out.data(), out.size(), nullptr),
+    check_status(repalign_clamp_threshold(&a, 0.0, 0, nullptr, &t), REPALIGN_STATUS_INVALID_PARAMETER,
+                 "threshold: q 0");
+    check_status(repalign_clamp_threshold(&a, std::nan(""), 0, nullptr, &t), REPALIGN_STATUS_INVALID_PARAMETER,
+                 "threshold: q NaN");
+    check_status(repalign_clamp_threshold(&a, 0.5, 2, nullptr, &t), REPALIGN_STATUS_INVALID_PARAMETER,
+                 "threshold: per_sample 2");
+    check_status(repalign_clamp_threshold(nullptr, 0.5, 0, nullptr, &t), REPALIGN_STATUS_NULL_POINTER,
+                 "threshold: x NULL");
+    check_status(repalign_prepare(&inf, REPALIGN_PREPARE_PAPER, 0.9, nullptr, out.data(), out.size(), nullptr),
                  REPALIGN_STATUS_NON_FINITE, "prepare: an f16 infinity");
     check(has(repalign_last_error(), "sample 5, layer 1, feature 3"), "... named by sample, layer, feature");
-    check_status(repalign_prepare(&a, 4, 0.9, out.data(), out.size(), nullptr), REPALIGN_STATUS_INVALID_ENUM,
+    check_status(repalign_prepare(&a, 4, 0.9, nullptr, out.data(), out.size(), nullptr), REPALIGN_STATUS_INVALID_ENUM,
                  "prepare: mode 4");
-    check_status(repalign_prepare(&a, REPALIGN_PREPARE_PAPER, 1.5, out.data(), out.size(), nullptr),
+    check_status(repalign_prepare(&a, REPALIGN_PREPARE_PAPER, 1.5, nullptr, out.data(), out.size(), nullptr),
                  REPALIGN_STATUS_INVALID_PARAMETER, "prepare: q 1.5");
-    check_status(repalign_prepare(&a, REPALIGN_PREPARE_NORMALIZE, 0.9, out.data(), out.size() - 1, nullptr),
+    check_status(repalign_prepare(&a, REPALIGN_PREPARE_NORMALIZE, 0.9, nullptr, out.data(), out.size() - 1, nullptr),
                  REPALIGN_STATUS_OUTPUT_TOO_SHORT, "prepare: out_len one short");
     x.dtype = 5;
-    check_status(repalign_prepare(&x, REPALIGN_PREPARE_NONE, 0.9, out.data(), out.size(), nullptr),
+    check_status(repalign_prepare(&x, REPALIGN_PREPARE_NONE, 0.9, nullptr, out.data(), out.size(), nullptr),
                  REPALIGN_STATUS_INVALID_DTYPE, "prepare: dtype 5");
     x = a;
     x.dim = 0;
-    check_status(repalign_prepare(&x, REPALIGN_PREPARE_NONE, 0.9, out.data(), out.size(), nullptr),
+    check_status(repalign_prepare(&x, REPALIGN_PREPARE_NONE, 0.9, nullptr, out.data(), out.size(), nullptr),
                  REPALIGN_STATUS_ZERO_DIMENSION, "prepare: dim 0");
     x = a;
     x.len--;
-    check_status(repalign_prepare(&x, REPALIGN_PREPARE_NONE, 0.9, out.data(), out.size(), nullptr),
+    check_status(repalign_prepare(&x, REPALIGN_PREPARE_NONE, 0.9, nullptr, out.data(), out.size(), nullptr),
                  REPALIGN_STATUS_BUFFER_TOO_SHORT, "prepare: len one short");
     x = a;
     x.samples = SIZE_MAX / 2;
-    check_status(repalign_prepare(&x, REPALIGN_PREPARE_NONE, 0.9, out.data(), out.size(), nullptr),
+    check_status(repalign_prepare(&x, REPALIGN_PREPARE_NONE, 0.9, nullptr, out.data(), out.size(), nullptr),
                  REPALIGN_STATUS_SHAPE_OVERFLOW, "prepare: samples * layers * dim overflows");
     const RepalignTensor3 fewer = tensor(tb, S - 1, LB, D);
     const double q = REPALIGN_SWEEP_Q;

@@ -525,15 +525,17 @@ static void test_prepare(void) {
 
     check(exact_threshold(P, PN, 0.5) == 2.0 && per_sample_threshold(P, PS, PL * PD, 0.5) == 1.75,
           "hand values: exact 2.0, per-sample 1.75 at q = 0.5");
-    check_status(repalign_clamp_threshold(&x, 0.5, 0, &t), REPALIGN_STATUS_OK, "clamp_threshold exact q=0.5");
+    check_status(repalign_clamp_threshold(&x, 0.5, 0, NULL, &t), REPALIGN_STATUS_OK, "clamp_threshold exact q=0.5");
     check(t == 2.0f, "exact threshold is |x| at index floor(q * 12) of the sorted values");
-    check_status(repalign_clamp_threshold(&x, 0.95, 0, &t), REPALIGN_STATUS_OK, "clamp_threshold exact q=0.95");
+    check_status(repalign_clamp_threshold(&x, 0.95, 0, NULL, &t), REPALIGN_STATUS_OK, "clamp_threshold exact q=0.95");
     check(t == (float)exact_threshold(P, PN, 0.95), "exact threshold q=0.95 equals the sort");
-    check_status(repalign_clamp_threshold(&x, 0.5, 1, &t), REPALIGN_STATUS_OK, "clamp_threshold per-sample q=0.5");
+    check_status(repalign_clamp_threshold(&x, 0.5, 1, NULL, &t), REPALIGN_STATUS_OK,
+                 "clamp_threshold per-sample q=0.5");
     check(t == 1.75f, "per-sample threshold is the mean of interpolated quantiles");
-    check_status(repalign_clamp_threshold(&x, 0.9, 1, &t), REPALIGN_STATUS_OK, "clamp_threshold per-sample q=0.9");
+    check_status(repalign_clamp_threshold(&x, 0.9, 1, NULL, &t), REPALIGN_STATUS_OK,
+                 "clamp_threshold per-sample q=0.9");
     check_close(t, per_sample_threshold(P, PS, PL * PD, 0.9), 1e-6, "per-sample threshold q=0.9 equals the sort");
-    check_status(repalign_clamp_threshold(&x, 1.0, 0, &t), REPALIGN_STATUS_OK, "clamp_threshold q=1");
+    check_status(repalign_clamp_threshold(&x, 1.0, 0, NULL, &t), REPALIGN_STATUS_OK, "clamp_threshold q=1");
     check(isinf(t) && t > 0, "q = 1 clamps nothing (infinity)");
 
     for (mode = REPALIGN_PREPARE_NONE; mode <= REPALIGN_PREPARE_PAPER_PER_SAMPLE; mode++) {
@@ -546,12 +548,50 @@ static void test_prepare(void) {
         memset(out, 0xff, sizeof out);
         t = 0.0f;
         sprintf(name, "prepare %s q=0.5", names[mode]);
-        check_status(repalign_prepare(&x, mode, 0.5, out, PN, &t), REPALIGN_STATUS_OK, name);
+        check_status(repalign_prepare(&x, mode, 0.5, NULL, out, PN, &t), REPALIGN_STATUS_OK, name);
         sprintf(name, "prepare %s: values and threshold as computed by hand", names[mode]);
         check(close_floats(out, want, PN) && t == threshold, name);
     }
+    /* Options: 1 or 3 threads (and the unused similarity) give the NULL options' bits; a
+     * forced ISA this CPU lacks is an error, not a silent fallback. */
+    {
+        RepalignKnnOptions opts = repalign_knn_options_default();
+        float ref[PN], ref_t = 0.0f;
+        uint32_t isa, missing = REPALIGN_ISA_AUTO, per_sample;
+        size_t threads;
+        int same = 1;
+        opts.similarity = REPALIGN_SIMILARITY_COSINE;
+        for (threads = 1; threads <= 3; threads += 2) {
+            opts.threads = threads;
+            for (mode = REPALIGN_PREPARE_NONE; mode <= REPALIGN_PREPARE_PAPER_PER_SAMPLE; mode++) {
+                same &= repalign_prepare(&x, mode, 0.5, NULL, ref, PN, &ref_t) == REPALIGN_STATUS_OK;
+                same &= repalign_prepare(&x, mode, 0.5, &opts, out, PN, &t) == REPALIGN_STATUS_OK;
+                same &= memcmp(out, ref, sizeof ref) == 0 && t == ref_t;
+            }
+            for (per_sample = 0; per_sample <= 1; per_sample++) {
+                same &= repalign_clamp_threshold(&x, 0.9, per_sample, NULL, &ref_t) == REPALIGN_STATUS_OK;
+                same &= repalign_clamp_threshold(&x, 0.9, per_sample, &opts, &t) == REPALIGN_STATUS_OK;
+                same &= t == ref_t;
+            }
+        }
+        check(same, "prepare and clamp_threshold with 1 and 3 threads equal NULL options, bit for bit");
+        for (isa = REPALIGN_ISA_SCALAR; isa <= REPALIGN_ISA_EMULATED_512; isa++) {
+            bool available = true;
+            repalign_isa_available(isa, &available);
+            if (!available) missing = isa;
+        }
+        check(missing != REPALIGN_ISA_AUTO, "some ISA is missing on this CPU (NEON on x86-64, x86 on AArch64)");
+        opts.isa = missing;
+        check_status(repalign_prepare(&x, REPALIGN_PREPARE_PAPER, 0.5, &opts, out, PN, NULL),
+                     REPALIGN_STATUS_ISA_UNAVAILABLE, "prepare with a forced ISA this CPU lacks");
+        check_status(repalign_clamp_threshold(&x, 0.5, 0, &opts, &t), REPALIGN_STATUS_ISA_UNAVAILABLE,
+                     "clamp_threshold with a forced ISA this CPU lacks");
+        opts.isa = 99;
+        check_status(repalign_prepare(&x, REPALIGN_PREPARE_NONE, 0.5, &opts, out, PN, NULL),
+                     REPALIGN_STATUS_INVALID_ENUM, "prepare with opts->isa 99");
+    }
     /* One value by hand: sample 1, layer 0 is (-1.5, 0.75, 6) -> clamp 2 -> (-1.5, 0.75, 2) / 2.6101... */
-    repalign_prepare(&x, REPALIGN_PREPARE_PAPER, 0.5, out, PN, NULL);
+    repalign_prepare(&x, REPALIGN_PREPARE_PAPER, 0.5, NULL, out, PN, NULL);
     check(fabs(out[8] - 2.0 / sqrt(1.5 * 1.5 + 0.75 * 0.75 + 4.0)) < 1e-6, "PAPER: 6 clamps to 2, then normalises");
 }
 
@@ -591,13 +631,13 @@ static void test_sweep(void) {
     metrics[2] = metric_k(REPALIGN_METRIC_KIND_CKNNA, 3);
     metrics[3] = repalign_metric_default(REPALIGN_METRIC_KIND_SVCCA);
     metrics[3].cca_dim = 2;
-    check_status(repalign_prepare(&a, REPALIGN_PREPARE_PAPER, 0.95, pa, N * LA * DA, NULL), REPALIGN_STATUS_OK,
+    check_status(repalign_prepare(&a, REPALIGN_PREPARE_PAPER, 0.95, NULL, pa, N * LA * DA, NULL), REPALIGN_STATUS_OK,
                  "prepare a (PAPER, q 0.95)");
-    check_status(repalign_prepare(&b, REPALIGN_PREPARE_PAPER, 0.95, pb, N * LB * DB, NULL), REPALIGN_STATUS_OK,
+    check_status(repalign_prepare(&b, REPALIGN_PREPARE_PAPER, 0.95, NULL, pb, N * LB * DB, NULL), REPALIGN_STATUS_OK,
                  "prepare b (PAPER, q 0.95)");
-    check_status(repalign_prepare(&a, REPALIGN_PREPARE_PAPER_PER_SAMPLE, 0.8, ra, N * LA * DA, NULL),
+    check_status(repalign_prepare(&a, REPALIGN_PREPARE_PAPER_PER_SAMPLE, 0.8, NULL, ra, N * LA * DA, NULL),
                  REPALIGN_STATUS_OK, "prepare a (PAPER_PER_SAMPLE, q 0.8)");
-    check_status(repalign_prepare(&b, REPALIGN_PREPARE_PAPER_PER_SAMPLE, 0.8, rb, N * LB * DB, NULL),
+    check_status(repalign_prepare(&b, REPALIGN_PREPARE_PAPER_PER_SAMPLE, 0.8, NULL, rb, N * LB * DB, NULL),
                  REPALIGN_STATUS_OK, "prepare b (PAPER_PER_SAMPLE, q 0.8)");
 
     for (mi = 0; mi < 4; mi++) {
@@ -715,33 +755,36 @@ static void test_errors(void) {
     check_status(repalign_knn_metric_graphs(REPALIGN_METRIC_KIND_LCS_KNN, g, 2, g, 2, N, 3, &v),
                  REPALIGN_STATUS_INVALID_K, "knn_metric_graphs k > width");
 
-    check_status(repalign_clamp_threshold(&x, 0.5, 2, &thr), REPALIGN_STATUS_INVALID_PARAMETER, "per_sample 2");
-    check_status(repalign_clamp_threshold(&x, 0.0, 0, &thr), REPALIGN_STATUS_INVALID_PARAMETER, "q 0");
-    check_status(repalign_prepare(&x, 4, 0.5, out, PN, NULL), REPALIGN_STATUS_INVALID_ENUM, "prepare mode 4");
-    check_status(repalign_prepare(&x, REPALIGN_PREPARE_PAPER, 1.5, out, PN, NULL), REPALIGN_STATUS_INVALID_PARAMETER,
-                 "prepare PAPER q 1.5");
-    check_status(repalign_prepare(&x, REPALIGN_PREPARE_NONE, 0.5, out, PN - 1, NULL), REPALIGN_STATUS_OUTPUT_TOO_SHORT,
-                 "prepare into a short buffer");
+    check_status(repalign_clamp_threshold(&x, 0.5, 2, NULL, &thr), REPALIGN_STATUS_INVALID_PARAMETER, "per_sample 2");
+    check_status(repalign_clamp_threshold(&x, 0.0, 0, NULL, &thr), REPALIGN_STATUS_INVALID_PARAMETER, "q 0");
+    check_status(repalign_prepare(&x, 4, 0.5, NULL, out, PN, NULL), REPALIGN_STATUS_INVALID_ENUM, "prepare mode 4");
+    check_status(repalign_prepare(&x, REPALIGN_PREPARE_PAPER, 1.5, NULL, out, PN, NULL),
+                 REPALIGN_STATUS_INVALID_PARAMETER, "prepare PAPER q 1.5");
+    check_status(repalign_prepare(&x, REPALIGN_PREPARE_NONE, 0.5, NULL, out, PN - 1, NULL),
+                 REPALIGN_STATUS_OUTPUT_TOO_SHORT, "prepare into a short buffer");
     memcpy(nan_tensor, P, sizeof P);
     nan_tensor[(1 * PL + 0) * PD + 2] = NAN;
     t = f32_tensor(nan_tensor, PS, PL, PD);
-    check_status(repalign_prepare(&t, REPALIGN_PREPARE_PAPER_PER_SAMPLE, 0.5, out, PN, NULL),
+    check_status(repalign_prepare(&t, REPALIGN_PREPARE_PAPER_PER_SAMPLE, 0.5, NULL, out, PN, NULL),
                  REPALIGN_STATUS_NON_FINITE, "NaN in a tensor -> NON_FINITE");
     check(contains(repalign_last_error(), "sample 1, layer 0, feature 2"),
           "... last_error names sample, layer, feature");
     printf("     last_error: %s\n", repalign_last_error());
     t = x;
     t.dtype = 9;
-    check_status(repalign_clamp_threshold(&t, 0.5, 0, &thr), REPALIGN_STATUS_INVALID_DTYPE, "tensor dtype 9");
+    check_status(repalign_clamp_threshold(&t, 0.5, 0, NULL, &thr), REPALIGN_STATUS_INVALID_DTYPE, "tensor dtype 9");
     t = x;
     t.samples = 0;
-    check_status(repalign_clamp_threshold(&t, 0.5, 0, &thr), REPALIGN_STATUS_EMPTY_MATRIX, "tensor with 0 samples");
+    check_status(repalign_clamp_threshold(&t, 0.5, 0, NULL, &thr), REPALIGN_STATUS_EMPTY_MATRIX,
+                 "tensor with 0 samples");
     t = x;
     t.len = PN - 1;
-    check_status(repalign_clamp_threshold(&t, 0.5, 0, &thr), REPALIGN_STATUS_BUFFER_TOO_SHORT, "tensor len short");
+    check_status(repalign_clamp_threshold(&t, 0.5, 0, NULL, &thr), REPALIGN_STATUS_BUFFER_TOO_SHORT,
+                 "tensor len short");
     t = x;
     t.layers = (size_t)-1;
-    check_status(repalign_clamp_threshold(&t, 0.5, 0, &thr), REPALIGN_STATUS_SHAPE_OVERFLOW, "tensor shape overflow");
+    check_status(repalign_clamp_threshold(&t, 0.5, 0, NULL, &thr), REPALIGN_STATUS_SHAPE_OVERFLOW,
+                 "tensor shape overflow");
 
     {
         float ta[N * LA * DA];
