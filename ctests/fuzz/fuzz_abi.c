@@ -16,7 +16,8 @@
  * sees the library's memcpy/memset and malloc. After each call it checks what the header
  * promises: a known status, never REPALIGN_STATUS_PANIC, the last error set exactly on
  * failure, and on success well-formed results (neighbour indices in range, distinct, best
- * first; scores in their documented ranges).
+ * first; scores in their documented ranges; a preparation with options equal to one with
+ * the defaults, bit for bit).
  *
  * Built and run by ctests/fuzz/run.sh. FUZZ_ABI_TRACE=1 prints each call and its status.
  */
@@ -418,26 +419,38 @@ static void score(Input *in) {
 
 static void prepare(Input *in, bool threshold_only) {
     RepalignTensor3 t;
+    RepalignKnnOptions o;
     const RepalignTensor3 *x = tensor(in, &t);
     uint32_t mode = enum_value(in, 4), flag = enum_value(in, 2);
     double q = real(in);
+    const RepalignKnnOptions *opts = options(in, &o);
     size_t needed = x ? x->samples * x->layers * x->dim : 0, len, i; /* wraps harmlessly */
-    float *out, *threshold;
+    float *out, *threshold, again;
     RepalignStatus st;
     if (threshold_only) {
         threshold = scalar(in, 4);
-        st = repalign_clamp_threshold(x, q, flag, threshold);
+        st = repalign_clamp_threshold(x, q, flag, opts, threshold);
         after(7, st);
-        if (st == REPALIGN_STATUS_OK) REQUIRE(*threshold >= 0.0f);
+        if (st != REPALIGN_STATUS_OK) return;
+        REQUIRE(*threshold >= 0.0f);
+        /* Threads and a forced ISA change speed only: the defaults give the same bits. */
+        REQUIRE(!opts || (repalign_clamp_threshold(x, q, flag, NULL, &again) == REPALIGN_STATUS_OK &&
+                          memcmp(&again, threshold, sizeof again) == 0));
         return;
     }
     out = output(in, 4, needed, true, &len, true);
     threshold = byte(in) % 4 ? place(in, 4, 0) : NULL;
-    st = repalign_prepare(x, mode, q, out, len, threshold);
+    st = repalign_prepare(x, mode, q, opts, out, len, threshold);
     after(8, st);
     if (st != REPALIGN_STATUS_OK) return;
     for (i = 0; i < needed; i++) REQUIRE(isfinite(out[i]) && (mode == REPALIGN_PREPARE_NONE || fabsf(out[i]) <= 1.0f + 1e-6f));
     REQUIRE(!threshold || *threshold >= 0.0f);
+    if (opts) { /* as above: the defaults give the same values and threshold */
+        Input none = {NULL, 0};                  /* reads no input: the layout stays the same */
+        float *same = place(&none, needed * 4, 0);
+        REQUIRE(repalign_prepare(x, mode, q, NULL, same, needed, &again) == REPALIGN_STATUS_OK);
+        REQUIRE(memcmp(same, out, needed * 4) == 0 && (!threshold || memcmp(&again, threshold, sizeof again) == 0));
+    }
 }
 
 static void sweep(Input *in) {
