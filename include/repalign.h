@@ -856,9 +856,9 @@ enum RepalignStatus repalign_clamp_threshold(const struct RepalignTensor3 *x,
  * `REPALIGN_STATUS_NON_FINITE` (the detail names sample, layer and feature).
  *
  * # Safety
- * `x` a valid descriptor (see `RepalignTensor3`); `opts` NULL or valid; `out` valid for `out_len` writes of
- * `float` and not overlapping `x`'s data (no in-place preparation); `threshold` NULL or
- * writable.
+ * `x` a valid descriptor (see `RepalignTensor3`); `opts` NULL or valid; `out` valid for
+ * `out_len` writes of `float` and not overlapping `x`'s data (no in-place preparation);
+ * `threshold` NULL or writable.
  */
 enum RepalignStatus repalign_prepare(const struct RepalignTensor3 *x,
                                      uint32_t mode,

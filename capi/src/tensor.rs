@@ -233,9 +233,9 @@ pub unsafe extern "C" fn repalign_clamp_threshold(
 /// `REPALIGN_STATUS_NON_FINITE` (the detail names sample, layer and feature).
 ///
 /// # Safety
-/// `x` a valid descriptor (see `RepalignTensor3`); `opts` NULL or valid; `out` valid for `out_len` writes of
-/// `float` and not overlapping `x`'s data (no in-place preparation); `threshold` NULL or
-/// writable.
+/// `x` a valid descriptor (see `RepalignTensor3`); `opts` NULL or valid; `out` valid for
+/// `out_len` writes of `float` and not overlapping `x`'s data (no in-place preparation);
+/// `threshold` NULL or writable.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn repalign_prepare(
     x: *const RepalignTensor3,
