@@ -7,6 +7,7 @@ use pulp::Simd;
 
 use super::{candidate_block_rows, depth_slice, pack, tile::tile, tile_shape};
 use crate::element::Element;
+use crate::isa::Isa;
 use crate::matrix::Matrix;
 
 /// Per-thread buffers.
@@ -37,17 +38,17 @@ impl Scratch {
 }
 
 /// Packs query rows `q0 .. q0 + qn` (all features) into the scratch A buffer.
-/// `native`: packing may use the ISA's own instructions (see [`pack::panels`]).
+/// `isa`: the kernels' backend, which packing follows (see [`pack::panels`]).
 pub(crate) fn pack_queries<T: Element>(
     lanes: usize,
     queries: &Matrix<'_, T>,
     q0: usize,
     qn: usize,
-    native: bool,
+    isa: Isa,
     s: &mut Scratch,
 ) {
     let (mr, _) = tile_shape(lanes);
-    pack::panels(queries, q0, qn, depth_slice(lanes), mr, native, &mut s.a, &mut s.row);
+    pack::panels(queries, q0, qn, depth_slice(lanes), mr, isa, &mut s.a, &mut s.row);
 }
 
 /// Fills `scratch.scores[r * ldc + c]` with `<query q0 + r, candidate c0 + c>` for the
@@ -65,7 +66,7 @@ pub(crate) fn scores<S: Simd, const MR: usize, const NRV: usize, T: Element>(
     c0: usize,
     cn: usize,
     upper: Option<(usize, usize)>,
-    native: bool,
+    isa: Isa,
     s: &mut Scratch,
 ) -> usize {
     let nr = NRV * S::F32_LANES;
@@ -78,7 +79,7 @@ pub(crate) fn scores<S: Simd, const MR: usize, const NRV: usize, T: Element>(
         let kc = kc_max.min(depth - p0);
         // One depth slice of the candidate block at a time: the per-thread buffer is
         // 128 KiB whatever D (a whole block was 4 MiB at D = 4096), at the same speed.
-        pack::panels(&candidates.columns(p0, kc), c0, cn, kc, nr, native, &mut s.b, &mut s.row);
+        pack::panels(&candidates.columns(p0, kc), c0, cn, kc, nr, isa, &mut s.b, &mut s.row);
         let (b_vecs, _) = S::as_simd_f32s(&s.b[..ldc * kc]);
         let a_slice = &s.a[p0 * q_pad..p0 * q_pad + q_pad * kc];
         // One B micro-panel stays in L1 while every A panel of the super-block streams past it.

@@ -5,6 +5,7 @@
 //! microkernel never needs an edge variant. This is where f16/bf16 are widened.
 
 use crate::element::{Dtype, Element};
+use crate::isa::Isa;
 use crate::matrix::Matrix;
 
 /// Packs rows `r0 .. r0 + rows` of `m`, all features, into `out`, one depth slice of
@@ -13,8 +14,8 @@ use crate::matrix::Matrix;
 /// may be thinner). `row_buf` is scratch of at least `w * kc` floats.
 ///
 /// Rows are packed a panel (`w` rows) at a time, all slices, so each source row is read
-/// front to back while it is hot. `native`: the kernels run on a native ISA, so packing
-/// may use this CPU's instructions too (AVX transposes, F16C widening); otherwise it stays
+/// front to back while it is hot. `isa`: the kernels' backend. On a native one packing
+/// uses this CPU's instructions too (AVX transposes, F16C widening); otherwise it stays
 /// portable, which honours a forced `Isa::Scalar` or emulated backend. The bytes are the
 /// same either way.
 #[allow(clippy::too_many_arguments)]
@@ -24,7 +25,7 @@ pub(crate) fn panels<T: Element>(
     rows: usize,
     kc: usize,
     w: usize,
-    native: bool,
+    isa: Isa,
     out: &mut [f32],
     row_buf: &mut [f32],
 ) {
@@ -32,10 +33,12 @@ pub(crate) fn panels<T: Element>(
     let rows_pad = rows.div_ceil(w) * w;
     let out = &mut out[..rows_pad * depth];
     let row_buf = &mut row_buf[..w * kc];
+    let native = isa.is_native();
     // PERF: with AVX, whole groups go through 8 x 8 register transposes: packing went from
-    // about 10% to 6% of a 4096 x 4096 graph. The bits are the same.
+    // about 10% to 6% of a 4096 x 4096 graph. The bits are the same. x86-v3 and x86-v4 both
+    // include AVX; their availability is detected (and cached) in `isa.rs`.
     #[cfg(target_arch = "x86_64")]
-    let avx = native && avx::available();
+    let avx = matches!(isa, Isa::X86V3 | Isa::X86V4) && isa.is_available();
     for t in 0..rows_pad / w {
         let mut p0 = 0;
         while p0 < depth {
@@ -65,7 +68,7 @@ pub(crate) fn panels<T: Element>(
             if avx {
                 while r + TRANSPOSE <= live {
                     let src: [&[f32]; TRANSPOSE] = core::array::from_fn(|q| source(r + q));
-                    // SAFETY: `avx::available` checked that this CPU has AVX.
+                    // SAFETY: `avx`: this CPU runs x86-v3 or x86-v4, so it has AVX.
                     unsafe { avx::transpose_group(src, &mut panel[r..], w) };
                     r += TRANSPOSE;
                 }
@@ -96,15 +99,6 @@ mod avx {
     use core::arch::x86_64::*;
 
     use super::TRANSPOSE;
-
-    /// Whether this CPU has AVX (known at compile time, or detected once with `std`).
-    pub(super) fn available() -> bool {
-        #[cfg(feature = "std")]
-        let detected = std::is_x86_feature_detected!("avx");
-        #[cfg(not(feature = "std"))]
-        let detected = false;
-        cfg!(target_feature = "avx") || detected
-    }
 
     /// `dst[p * w + q] = src[q][p]` for the 8 rows `q` and every `p` below the rows'
     /// common length `kc`: 8 x 8 blocks through registers, the rest one by one.
@@ -173,11 +167,11 @@ mod tests {
         let mut buf = [0.0f32; 2 * 3];
         // rows 1..3, slices of 3 features then 1, panel width 2: one panel, no padding.
         let mut out = [f32::NAN; 2 * 4];
-        panels(&m, 1, 2, 3, 2, true, &mut out, &mut buf);
+        panels(&m, 1, 2, 3, 2, Isa::best(), &mut out, &mut buf);
         assert_eq!(out, [10.0, 20.0, 11.0, 21.0, 12.0, 22.0, 13.0, 23.0]);
         // rows 0..3, slices of 3 and 1 features, two panels per slice, the last half padding.
         let mut out = [f32::NAN; 4 * 4];
-        panels(&m, 0, 3, 3, 2, true, &mut out, &mut buf);
+        panels(&m, 0, 3, 3, 2, Isa::best(), &mut out, &mut buf);
         assert_eq!(out, [0.0, 10.0, 1.0, 11.0, 2.0, 12.0, 20.0, 0.0, 21.0, 0.0, 22.0, 0.0, 3.0, 13.0, 23.0, 0.0]);
     }
 
@@ -186,13 +180,13 @@ mod tests {
         let data = [half::f16::from_f32(1.5), half::f16::from_f32(-2.0)];
         let m = Matrix::new(&data, 2, 1).unwrap();
         let (mut out, mut buf) = ([0.0f32; 2], [0.0f32; 2]);
-        for native in [true, false] {
-            panels(&m, 0, 2, 1, 2, native, &mut out, &mut buf);
+        for isa in [Isa::best(), Isa::Scalar] {
+            panels(&m, 0, 2, 1, 2, isa, &mut out, &mut buf);
             assert_eq!(out, [1.5, -2.0]);
         }
         let data = [half::bf16::from_f32(0.25), half::bf16::from_f32(3.0)];
         let m = Matrix::new(&data, 2, 1).unwrap();
-        panels(&m, 0, 2, 1, 2, false, &mut out, &mut buf);
+        panels(&m, 0, 2, 1, 2, Isa::Scalar, &mut out, &mut buf);
         assert_eq!(out, [0.25, 3.0]);
     }
 
@@ -205,12 +199,12 @@ mod tests {
         let m = Matrix::with_stride(&data, rows, cols, stride).unwrap();
         let cases =
             [(0usize, 21usize, 16usize, 32usize), (3, 18, 13, 14), (1, 20, 37, 8), (0, 21, 9, 16), (5, 9, 40, 24)];
-        // Both the register (native) and the portable paths.
-        for (native, (r0, n, kc, w)) in [true, false].into_iter().flat_map(|nat| cases.map(|c| (nat, c))) {
+        // The native (register transposes where the CPU has AVX) and the portable paths.
+        for (isa, (r0, n, kc, w)) in [Isa::best(), Isa::Scalar].into_iter().flat_map(|i| cases.map(|c| (i, c))) {
             let rows_pad = n.div_ceil(w) * w;
             let mut out = alloc::vec![f32::NAN; rows_pad * cols];
             let mut buf = alloc::vec![0.0f32; w * kc];
-            panels(&m, r0, n, kc, w, native, &mut out, &mut buf);
+            panels(&m, r0, n, kc, w, isa, &mut out, &mut buf);
             let mut p0 = 0;
             while p0 < cols {
                 let kc = kc.min(cols - p0);

@@ -13,6 +13,7 @@ use alloc::vec::Vec;
 use pulp::{Simd, WithSimd};
 
 use crate::element::Element;
+use crate::isa::Isa;
 use crate::kernels::{Tiled, block, candidate_block_rows, tiled};
 use crate::matrix::Matrix;
 use crate::topk::{SENTINEL, TopK};
@@ -26,8 +27,8 @@ pub(crate) struct Job<'a, T> {
     pub symmetric: bool,
     /// Cosine: per-row inverse norms; a score becomes `dot * (inv_q * inv_d)`.
     pub scales: Option<(&'a [f32], &'a [f32])>,
-    /// The ISA is a native one: packing may use its own instructions (see `pack::panels`).
-    pub native: bool,
+    /// The backend, which packing follows too (see `pack::panels`).
+    pub isa: Isa,
 }
 
 /// Output rows of one super-block: `k` heap entries per row, initially [`SENTINEL`]s.
@@ -119,7 +120,7 @@ fn run<S: Simd, const MR: usize, const NRV: usize, T: Element>(simd: S, op: RunU
     let n = job.database.rows();
     for unit in units {
         let (q0, qn) = (unit.q0, unit.indices.len() / job.k);
-        block::pack_queries(lanes, &job.queries, q0, qn, job.native, &mut scratch);
+        block::pack_queries(lanes, &job.queries, q0, qn, job.isa, &mut scratch);
         let mut heaps: Vec<TopK<'_>> = unit
             .scores
             .chunks_exact_mut(job.k)
@@ -133,7 +134,7 @@ fn run<S: Simd, const MR: usize, const NRV: usize, T: Element>(simd: S, op: RunU
             let cn = cb.min(if c0 < diagonal_end { diagonal_end } else { n } - c0);
             // The diagonal block: only pairs with j > i are computed and offered (both ways).
             let upper = (c0 < diagonal_end).then_some((q0, c0));
-            let ldc = block::scores::<S, MR, NRV, T>(simd, qn, &job.database, c0, cn, upper, job.native, &mut scratch);
+            let ldc = block::scores::<S, MR, NRV, T>(simd, qn, &job.database, c0, cn, upper, job.isa, &mut scratch);
             let scores = &mut scratch.scores;
             if let Some((q_scale, d_scale)) = job.scales {
                 apply_scales(simd, scores, ldc, &q_scale[q0..q0 + qn], &d_scale[c0..c0 + cn]);

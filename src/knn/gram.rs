@@ -40,13 +40,12 @@ fn compute<T: Element>(x: Matrix<'_, T>, exec: &Exec<'_>) -> Result<(Vec<f32>, I
     let sb = super_block_rows(isa.f32_lanes(), n, threads);
     let blocks: Vec<(usize, &mut [f32])> = out.chunks_mut(sb * n).enumerate().map(|(u, c)| (u * sb, c)).collect();
     let total = blocks.len();
-    let native = isa.is_native();
     let results = pool::workers(threads, blocks, |rows| {
         let rows = &mut rows.map(|(u, block)| {
             exec.report(Progress::Blocks { done: u, total });
             block
         });
-        dispatch::run(isa, GramRows { x, sb, native, rows })
+        dispatch::run(isa, GramRows { x, sb, isa, rows })
     });
     results.into_iter().collect::<Result<()>>()?;
     exec.report(Progress::Blocks { done: total, total });
@@ -58,7 +57,7 @@ fn compute<T: Element>(x: Matrix<'_, T>, exec: &Exec<'_>) -> Result<(Vec<f32>, I
 struct GramRows<'a, 'i, 'o, T> {
     x: Matrix<'a, T>,
     sb: usize,
-    native: bool,
+    isa: Isa,
     rows: &'i mut dyn Iterator<Item = (usize, &'o mut [f32])>,
 }
 
@@ -76,17 +75,17 @@ impl<T: Element> Tiled for GramRows<'_, '_, '_, T> {
 
     #[inline(always)]
     fn run<S: Simd, const MR: usize, const NRV: usize>(self, simd: S) {
-        let GramRows { x, sb, native, rows } = self;
+        let GramRows { x, sb, isa, rows } = self;
         let lanes = S::F32_LANES;
         let (n, cb) = (x.rows(), candidate_block_rows(lanes));
         let mut scratch = block::Scratch::new(lanes, sb, x.cols());
         for (q0, out) in rows {
             let qn = out.len() / n;
-            block::pack_queries(lanes, &x, q0, qn, native, &mut scratch);
+            block::pack_queries(lanes, &x, q0, qn, isa, &mut scratch);
             let mut c0 = 0;
             while c0 < n {
                 let cn = cb.min(n - c0);
-                let ldc = block::scores::<S, MR, NRV, T>(simd, qn, &x, c0, cn, None, native, &mut scratch);
+                let ldc = block::scores::<S, MR, NRV, T>(simd, qn, &x, c0, cn, None, isa, &mut scratch);
                 for r in 0..qn {
                     out[r * n + c0..r * n + c0 + cn].copy_from_slice(&scratch.scores[r * ldc..r * ldc + cn]);
                 }

@@ -190,7 +190,7 @@ fn compute<T: Element>(
         k,
         symmetric: exclude_self,
         scales: scales.as_ref().map(|(q, d)| (q.as_slice(), d.as_slice())),
-        native: isa.is_native(),
+        isa,
     };
 
     let (indices, scores) = (&mut indices[..needed], &mut scores[..needed]);
