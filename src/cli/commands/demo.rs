@@ -1,10 +1,10 @@
 //! `repalign demo`: its own options and usage text, then the study of `cli::demo`, printed
 //! as a table or JSON, with its heatmap.
 
+use std::format;
 use std::prelude::rust_2024::*;
-use std::{eprint, format};
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 
 use crate::calibrate::CalibrationOptions;
@@ -112,12 +112,15 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let show = !o.quiet && std::io::stderr().is_terminal();
     let mut progress = |done: usize, total: usize| {
         if show {
-            eprint!(
+            // Progress is best effort: a failed write to stderr is ignored, never a panic.
+            let mut err = std::io::stderr();
+            let _ = write!(
+                err,
                 "\rrepalign demo: {done}/{total} (kNN graphs, then {} permutations each)",
                 o.calibration.permutations
             );
             if done == total {
-                eprint!("\r\x1b[2K");
+                let _ = write!(err, "\r\x1b[2K");
             }
         }
     };
