@@ -103,14 +103,19 @@ pub(crate) fn check_output(flag: &str, path: &str, inputs: &[String]) -> Result<
     Ok(check_writable(Path::new(path))?)
 }
 
-/// Checks that `path` can be created or replaced: not a directory, in an existing directory
-/// where a file can be created (one is created and removed).
+/// Checks that `path` can be created or replaced: not a directory, an existing file open
+/// for writing (a read-only file stays protected, although a rename could replace it), in
+/// a directory where a file can be created (one is created and removed).
 pub(crate) fn check_writable(path: &Path) -> Result<(), String> {
     let fail = |e: &dyn Display| format!("{}: cannot write: {e}", path.display());
     if path.is_dir() {
         return Err(fail(&"it is a directory"));
     }
-    let (probe, file) = create_temp(&target_of(path)).map_err(|e| fail(&e))?;
+    let target = target_of(path);
+    if target.exists() {
+        OpenOptions::new().write(true).open(&target).map_err(|e| fail(&e))?;
+    }
+    let (probe, file) = create_temp(&target).map_err(|e| fail(&e))?;
     drop(file);
     fs::remove_file(&probe).map_err(|e| fail(&e))
 }
@@ -151,13 +156,18 @@ fn target_of(path: &Path) -> PathBuf {
     }
 }
 
+/// The directory holding `path` (`.` for a bare file name).
+fn dir_of(path: &Path) -> &Path {
+    match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    }
+}
+
 /// A new, empty temporary file next to `target` (same directory, so that a rename replaces
 /// the target in one step), and its path.
 fn create_temp(target: &Path) -> io::Result<(PathBuf, File)> {
-    let dir = match target.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
+    let dir = dir_of(target);
     let name = target.file_name().map_or_else(|| "output".into(), |n| n.to_string_lossy().into_owned());
     let mut attempt = 0;
     loop {
@@ -187,10 +197,18 @@ pub(crate) fn write_atomic(path: &Path, write: impl FnOnce(&mut dyn Write) -> io
         fs::rename(&temp, &target)
     })();
     drop(file);
-    if result.is_err() {
-        let _ = fs::remove_file(&temp);
+    match result {
+        // The rename is durable once the directory is synced; where a directory cannot be
+        // opened (not unix), the file itself is already synced.
+        Ok(()) => {
+            let _ = File::open(dir_of(&target)).and_then(|d| d.sync_all());
+            Ok(())
+        }
+        Err(e) => {
+            let _ = fs::remove_file(&temp);
+            Err(e)
+        }
     }
-    result
 }
 
 /// Writes a C-order `.npy` array of int32 (`<i4`) or float32 (`<f4`) values, atomically.
