@@ -6,14 +6,16 @@
 //! (arguments, library call, output); `input` reads `.npy` and `.safetensors` features;
 //! `metric` maps `--metric` to the library's metric; `stepwise` runs the library's sweep and
 //! calibration under a `progress` bar; `output` prints JSON, tables and CSV; `plot` draws
-//! heatmaps; `demo` is the bundled colour study. Exit status: 0 success, 1 bad data or
-//! computation error, 2 bad command line.
+//! heatmaps; `demo` is the bundled colour study. Exit status: 0 success (also when stdout's
+//! reader went away: `repalign ... | head`), 1 bad data, computation or write error, 2 bad
+//! command line (an output that is an input included). Nothing written to stdout or stderr
+//! can panic, and `output` keeps files whole (see there).
 //!
 //! The library is `no_std`: each file here imports `std`'s prelude and the `std` macros it
 //! uses.
 
+use std::format;
 use std::prelude::rust_2024::*;
-use std::{eprintln, print, println};
 
 mod args;
 mod commands;
@@ -25,6 +27,7 @@ pub mod plot;
 mod progress;
 mod stepwise;
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use args::{Fail, USAGE};
@@ -39,12 +42,10 @@ fn run() -> Result<(), Fail> {
     let command = command.as_str();
     match command {
         "-h" | "--help" | "help" => {
-            print!("{USAGE}");
-            return Ok(());
+            return Ok(output::print(USAGE)?);
         }
         "-V" | "--version" => {
-            println!("repalign {}", crate::VERSION);
-            return Ok(());
+            return Ok(output::print(&format!("repalign {}\n", crate::VERSION))?);
         }
         "isa" => return info::isa(argv),
         "demo" => return commands::demo::run(&argv.collect::<Vec<_>>()).map_err(Fail::Data),
@@ -52,8 +53,7 @@ fn run() -> Result<(), Fail> {
     }
     let a = args::parse(command, argv)?;
     if a.help {
-        print!("{USAGE}");
-        return Ok(());
+        return Ok(output::print(USAGE)?);
     }
     match command {
         "knn" => knn::run(a),
@@ -67,14 +67,20 @@ fn run() -> Result<(), Fail> {
 
 /// The `repalign` binary: runs the command line and maps a failure to its exit status.
 pub fn main() -> ExitCode {
+    // A failed write to stderr has nowhere to be reported: it is ignored, never a panic.
+    let report = |msg: &str| {
+        let _ = writeln!(std::io::stderr(), "repalign: error: {msg}");
+    };
     match run() {
         Ok(()) => ExitCode::SUCCESS,
+        // The reader of stdout went away (`repalign ... | head`): it has what it wanted.
+        Err(_) if output::stdout_closed() => ExitCode::SUCCESS,
         Err(Fail::Usage(msg)) => {
-            eprintln!("repalign: error: {msg}\nrun 'repalign --help' for usage");
+            report(&format!("{msg}\nrun 'repalign --help' for usage"));
             ExitCode::from(2)
         }
         Err(Fail::Data(msg)) => {
-            eprintln!("repalign: error: {msg}");
+            report(&msg);
             ExitCode::from(1)
         }
     }

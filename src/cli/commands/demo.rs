@@ -1,15 +1,15 @@
 //! `repalign demo`: its own options and usage text, then the study of `cli::demo`, printed
 //! as a table or JSON, with its heatmap.
 
+use std::format;
 use std::prelude::rust_2024::*;
-use std::{eprint, format, print, println};
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 
 use crate::calibrate::CalibrationOptions;
 use crate::cli::demo::{DemoData, compute, report};
-use crate::cli::plot;
+use crate::cli::{output, plot};
 
 const USAGE: &str = "\
 repalign demo: colour names in perceptual colour space vs. three language models
@@ -92,6 +92,7 @@ fn parse(args: &[String]) -> Result<Option<Options>, String> {
     }
     if let Some(path) = &o.plot {
         plot::check_path(path)?;
+        output::check_writable(path)?;
     }
     if o.dtype.is_some() && o.data.is_none() {
         return Err("demo: --dtype applies to --data DIR (the embedded data is float16)".into());
@@ -102,8 +103,7 @@ fn parse(args: &[String]) -> Result<Option<Options>, String> {
 /// `repalign demo [options]`.
 pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let Some(o) = parse(args)? else {
-        print!("{USAGE}");
-        return Ok(());
+        return output::print(USAGE);
     };
     let data = match &o.data {
         Some(dir) => DemoData::from_dir(dir, o.dtype.as_deref())?,
@@ -112,12 +112,15 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let show = !o.quiet && std::io::stderr().is_terminal();
     let mut progress = |done: usize, total: usize| {
         if show {
-            eprint!(
+            // Progress is best effort: a failed write to stderr is ignored, never a panic.
+            let mut err = std::io::stderr();
+            let _ = write!(
+                err,
                 "\rrepalign demo: {done}/{total} (kNN graphs, then {} permutations each)",
                 o.calibration.permutations
             );
             if done == total {
-                eprint!("\r\x1b[2K");
+                let _ = write!(err, "\r\x1b[2K");
             }
         }
     };
@@ -126,9 +129,8 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         report::write_plot(path, &results.matrix, data.names.len())?;
     }
     if o.json {
-        println!("{}", report::json(&data, &results, &o.calibration, o.plot.as_deref()));
+        output::print(&format!("{}\n", report::json(&data, &results, &o.calibration, o.plot.as_deref())))
     } else {
-        print!("{}", report::table(&data, &results, &o.calibration, o.plot.as_deref()));
+        output::print(&report::table(&data, &results, &o.calibration, o.plot.as_deref()))
     }
-    Ok(())
 }

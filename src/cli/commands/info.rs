@@ -1,14 +1,14 @@
 //! `repalign info` (version, instruction sets, threads) and `repalign isa` (the instruction
 //! sets, one per line).
 
+use std::format;
 use std::prelude::rust_2024::*;
-use std::{format, println};
 
 use serde_json::json;
 
 use crate::Isa;
 use crate::cli::args::{Args, Fail};
-use crate::cli::output::{print_json, print_table};
+use crate::cli::output::{print, print_json, print_table};
 
 /// `repalign info`: version, architecture, instruction sets and threads.
 pub(crate) fn run(a: Args) -> Result<(), Fail> {
@@ -32,7 +32,7 @@ pub(crate) fn run(a: Args) -> Result<(), Fail> {
             "isa": isa.name(),
             "isas_available": available,
             "threads": threads,
-        }));
+        }))?;
     } else {
         let how = if a.isa.is_some() { "forced by --isa" } else { "the best available" };
         let cores_note = if a.threads == 0 { "all cores" } else { "set by --threads" };
@@ -42,7 +42,7 @@ pub(crate) fn run(a: Args) -> Result<(), Fail> {
             ("isa", format!("{isa} ({how})")),
             ("isas available", available.join(", ")),
             ("threads", format!("{threads} ({cores_note}; {cores} available)")),
-        ]);
+        ])?;
     }
     Ok(())
 }
@@ -52,8 +52,7 @@ pub(crate) fn isa(mut argv: impl Iterator<Item = String>) -> Result<(), Fail> {
     if let Some(arg) = argv.next() {
         return Err(Fail::Usage(format!("isa takes no argument (got '{arg}')")));
     }
-    isas().for_each(|isa| println!("{isa}"));
-    Ok(())
+    Ok(print(&isas().map(|isa| format!("{isa}\n")).collect::<String>())?)
 }
 
 /// Available instruction sets: the default first, then native ones, then the emulations.

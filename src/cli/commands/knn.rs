@@ -1,7 +1,7 @@
 //! `repalign knn`: the N x K graph of one input, to `.npy`, CSV, JSON or a table.
 
+use std::format;
 use std::prelude::rust_2024::*;
-use std::{format, println};
 
 use std::time::Instant;
 
@@ -25,6 +25,9 @@ pub(crate) fn run(a: Args) -> Result<(), Fail> {
     let k = a.k.ok_or_else(|| Fail::Usage("knn needs --k K".into()))?;
     if a.out.is_some() && a.csv {
         return Err(Fail::Usage("--csv prints the graph to stdout: give --out or --csv, not both".into()));
+    }
+    if let Some(out) = &a.out {
+        output::check_output("--out", out, &a.positional)?;
     }
     let x = load(input, &a, "knn", true)?;
     let similarity = if a.cosine { Similarity::Cosine } else { Similarity::InnerProduct };
@@ -63,7 +66,7 @@ pub(crate) fn run(a: Args) -> Result<(), Fail> {
         output::write_npy(out, &[n, k], &graph)?;
         if a.json {
             o.insert("out".into(), json!(out));
-            print_json(o);
+            print_json(o)?;
         } else {
             print_table(&[
                 ("graph", format!("{n} x {k} int32 -> {out}")),
@@ -71,7 +74,7 @@ pub(crate) fn run(a: Args) -> Result<(), Fail> {
                 ("similarity", similarity.into()),
                 ("isa", isa_name(g.isa()).into()),
                 ("seconds", format!("{seconds:.3}")),
-            ]);
+            ])?;
         }
     } else if a.csv {
         output::print_csv(g.indices(), k)?;
@@ -80,13 +83,16 @@ pub(crate) fn run(a: Args) -> Result<(), Fail> {
         o.insert("indices".into(), Value::Array((0..n).map(rows).collect()));
         let sims = |i: usize| Value::Array(g.row_scores(i).iter().map(|&s| number(f64::from(s))).collect());
         o.insert("similarities".into(), Value::Array((0..n).map(sims).collect()));
-        print_json(o);
+        print_json(o)?;
     } else {
-        println!("row  neighbours, best first ({similarity})");
-        for i in 0..n {
-            let row: Vec<String> = g.row(i).iter().map(u32::to_string).collect();
-            println!("{i:<4} {}", row.join(" "));
-        }
+        output::to_stdout(|w| {
+            writeln!(w, "row  neighbours, best first ({similarity})")?;
+            for i in 0..n {
+                let row: Vec<String> = g.row(i).iter().map(u32::to_string).collect();
+                writeln!(w, "{i:<4} {}", row.join(" "))?;
+            }
+            Ok(())
+        })?;
     }
     Ok(())
 }

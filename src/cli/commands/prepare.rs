@@ -20,6 +20,7 @@ pub(crate) fn run(a: Args) -> Result<(), Fail> {
     let out = a.out.as_deref().ok_or_else(|| Fail::Usage("prepare needs --out Y.npy".into()))?;
     let (mode_name, mode) = prepare_mode(&a, "paper")?;
     let q = a.q.unwrap_or(0.95);
+    output::check_output("--out", out, &a.positional)?;
     let x = load(input, &a, "prepare", false)?;
     let start = Instant::now();
     let (values, threshold) = {
@@ -37,7 +38,7 @@ pub(crate) fn run(a: Args) -> Result<(), Fail> {
             "shape": x.shape,
             "out": out,
             "seconds": number(seconds),
-        }));
+        }))?;
     } else {
         let threshold = if threshold.is_finite() { format!("{threshold}") } else { "none (no clamping)".into() };
         print_table(&[
@@ -45,7 +46,7 @@ pub(crate) fn run(a: Args) -> Result<(), Fail> {
             ("threshold", threshold),
             ("output", format!("{out} ({:?} float32)", x.shape)),
             ("seconds", format!("{seconds:.3}")),
-        ]);
+        ])?;
     }
     Ok(())
 }

@@ -50,7 +50,7 @@ pub(crate) fn run(a: Args) -> Result<(), Fail> {
         if let Some(c) = &calibration {
             o.insert("calibration".into(), calibration_json(c, &a));
         }
-        print_json(o);
+        print_json(o)?;
     } else {
         let mut rows = vec![
             ("metric", metric_text(&name, metric)),
@@ -62,7 +62,7 @@ pub(crate) fn run(a: Args) -> Result<(), Fail> {
         rows.extend(calibration.as_ref().map(calibration_rows).unwrap_or_default());
         rows.push(("isa", isa.into()));
         rows.push(("seconds", format!("{seconds:.3}")));
-        print_table(&rows);
+        print_table(&rows)?;
     }
     Ok(())
 }

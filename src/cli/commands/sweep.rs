@@ -2,8 +2,9 @@
 //! best pair starred), optionally calibrated and drawn as a heatmap.
 
 use std::prelude::rust_2024::*;
-use std::{format, println, vec};
+use std::{format, vec};
 
+use std::io::{self, Write};
 use std::time::Instant;
 
 use serde_json::{Value, json};
@@ -15,7 +16,7 @@ use super::{calibration_json, calibration_rows, exec, isa_name, load, prepare_mo
 use crate::cli::args::{Args, Fail};
 use crate::cli::input::Features;
 use crate::cli::metric::{check_k, metric_json, metric_of, metric_text};
-use crate::cli::output::{self, number, print_json, print_table};
+use crate::cli::output::{self, number, print_json};
 use crate::cli::plot;
 use crate::cli::stepwise::Side;
 
@@ -28,6 +29,9 @@ pub(crate) fn run(a: Args) -> Result<(), Fail> {
     let (name, metric) = metric_of(&a)?;
     let (mode_name, mode) = prepare_mode(&a, "none")?;
     let q = a.q.unwrap_or(0.95);
+    if let Some(plot) = &a.plot {
+        output::check_output("--plot", plot, &a.positional)?;
+    }
     let (fa, fb) = (load(pa, &a, "sweep", false)?, load(pb, &a, "sweep", false)?);
     same_samples(&fa, &fb)?;
     check_k(fa.rows(), metric)?;
@@ -40,6 +44,13 @@ pub(crate) fn run(a: Args) -> Result<(), Fail> {
     let seconds = start.elapsed().as_secs_f64();
     let matrix: Vec<Vec<f64>> = r.scores.chunks(r.cols).map(<[f64]>::to_vec).collect();
     let isa = isa_name(r.isa);
+    // The heatmap first: with stdout's reader gone, the file is still written.
+    if let Some(path) = &a.plot {
+        let title = format!("{} between layers, prepare {mode_name}", metric_text(&name, metric));
+        let x_label = format!("layer of B ({})", fb.source);
+        let y_label = format!("layer of A ({})", fa.source);
+        plot::write_heatmap(std::path::Path::new(path), &matrix, r.best_index, &title, &x_label, &y_label)?;
+    }
     if a.json {
         let mut o = metric_json(&name, metric);
         o.insert("prepare".into(), mode_name.clone().into());
@@ -55,11 +66,10 @@ pub(crate) fn run(a: Args) -> Result<(), Fail> {
         if let Some(c) = &calibration {
             o.insert("calibration".into(), calibration_json(c, &a));
         }
-        print_json(o);
+        print_json(o)?;
     } else if a.csv {
         output::print_csv(&r.scores, r.cols)?;
     } else {
-        print_sweep_table(&name, metric, &mode_name, &fa, &fb, &r);
         let best = match r.best_index {
             Some((i, j)) => format!("{:.6} at layer {i} of A, layer {j} of B (* above)", r.best),
             None => "none: no pair scores above 0".into(),
@@ -68,29 +78,35 @@ pub(crate) fn run(a: Args) -> Result<(), Fail> {
         rows.extend(calibration.as_ref().map(calibration_rows).unwrap_or_default());
         rows.push(("isa", isa.into()));
         rows.push(("seconds", format!("{seconds:.3}")));
-        print_table(&rows);
-    }
-    if let Some(path) = &a.plot {
-        let title = format!("{} between layers, prepare {mode_name}", metric_text(&name, metric));
-        let x_label = format!("layer of B ({})", fb.source);
-        let y_label = format!("layer of A ({})", fa.source);
-        plot::write_heatmap(std::path::Path::new(path), &matrix, r.best_index, &title, &x_label, &y_label)?;
+        output::to_stdout(|w| {
+            write_sweep_table(w, &name, metric, &mode_name, &fa, &fb, &r)?;
+            w.write_all(output::table(&rows).as_bytes())
+        })?;
     }
     Ok(())
 }
 
-/// Each layer of prepared N x L x D values (shaped as `f`) as a borrowed view.
-fn print_sweep_table(name: &str, metric: Metric, mode: &str, fa: &Features, fb: &Features, r: &SweepResult) {
-    println!("{}, prepare {mode}, N = {}", metric_text(name, metric), fa.rows());
-    println!("rows: layers of A ({}); columns: layers of B ({})", fa.source, fb.source);
+/// The score matrix as a table, rows layers of A, the best pair starred.
+fn write_sweep_table(
+    w: &mut dyn Write,
+    name: &str,
+    metric: Metric,
+    mode: &str,
+    fa: &Features,
+    fb: &Features,
+    r: &SweepResult,
+) -> io::Result<()> {
+    writeln!(w, "{}, prepare {mode}, N = {}", metric_text(name, metric), fa.rows())?;
+    writeln!(w, "rows: layers of A ({}); columns: layers of B ({})", fa.source, fb.source)?;
     let head: Vec<String> = (0..r.cols).map(|j| format!("{:>8} ", format!("B{j}"))).collect();
-    println!("{:>5} {}", "", head.join(" "));
+    writeln!(w, "{:>5} {}", "", head.join(" "))?;
     for (i, row) in r.scores.chunks(r.cols).enumerate() {
         let cells: Vec<String> = row
             .iter()
             .enumerate()
             .map(|(j, s)| format!("{s:>8.4}{}", if r.best_index == Some((i, j)) { "*" } else { " " }))
             .collect();
-        println!("{:>5} {}", format!("A{i}"), cells.join(" "));
+        writeln!(w, "{:>5} {}", format!("A{i}"), cells.join(" "))?;
     }
+    Ok(())
 }

@@ -11,7 +11,8 @@
 //! Guarantees: any matrix from 1 x 1 up (large ones thin out their tick labels), constant
 //! matrices (every cell takes the middle colour), and an `Err` with a message, never a
 //! panic, for an empty, ragged or non-finite matrix, a marked cell outside it, labels of the
-//! wrong length, or an extension other than `.svg` / `.png`.
+//! wrong length, or an extension other than `.svg` / `.png`. The file is written atomically
+//! (`output::write_atomic`): a failed write leaves an existing file as it was.
 
 use std::prelude::rust_2024::*;
 use std::{format, vec};
@@ -62,7 +63,8 @@ pub fn write_heatmap_labeled(path: &Path, map: &Heatmap<'_>) -> Result<(), Strin
         Format::Svg => plot.svg().into_bytes(),
         Format::Png => plot.png()?,
     };
-    std::fs::write(path, bytes).map_err(|e| format!("{}: cannot write the plot: {e}", path.display()))
+    super::output::write_atomic(path, |w| w.write_all(&bytes))
+        .map_err(|e| format!("{}: cannot write the plot: {e}", path.display()))
 }
 
 /// Checks that `path` names a format the writer knows, before any long computation.
