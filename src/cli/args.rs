@@ -130,7 +130,7 @@ pub(crate) struct Args {
     pub(crate) prepare: Option<String>,
     pub(crate) q: Option<f64>,
     pub(crate) permutations: Option<usize>,
-    pub(crate) seed: u64,
+    pub(crate) seed: Option<u64>,
     pub(crate) alpha: Option<f64>,
 }
 
@@ -188,8 +188,14 @@ pub(crate) fn parse(command: &str, argv: impl Iterator<Item = String>) -> Result
                 format!("unknown option '{flag}' (options of {command}: {list})")
             }));
         }
-        let mut value =
-            || inline.clone().or_else(|| argv.next()).ok_or_else(|| Fail::Usage(format!("{flag} needs a value")));
+        // A value that starts with `--` is the next option: this one's value is missing.
+        let mut value = || match inline.clone().or_else(|| argv.next_if(|v| !v.starts_with("--"))) {
+            Some(v) => Ok(v),
+            None => Err(Fail::Usage(match argv.peek() {
+                Some(next) => format!("{flag} needs a value (got the option '{next}')"),
+                None => format!("{flag} needs a value"),
+            })),
+        };
         let number = |v: String| -> Result<usize, Fail> {
             v.parse().map_err(|_| Fail::Usage(format!("{flag}: '{v}' is not a non-negative integer")))
         };
@@ -209,6 +215,13 @@ pub(crate) fn parse(command: &str, argv: impl Iterator<Item = String>) -> Result
                     let names: Vec<_> = Isa::ALL.iter().map(|i| i.name()).collect();
                     Fail::Usage(format!("--isa: unknown '{name}' (one of: {})", names.join(", ")))
                 })?;
+                if !isa.is_available() {
+                    let names: Vec<_> = Isa::available().map(Isa::name).collect();
+                    return Err(Fail::Usage(format!(
+                        "--isa {name}: not available on this CPU or build (available: {})",
+                        names.join(", ")
+                    )));
+                }
                 a.isa = Some(isa);
             }
             "--kernel" => a.kernel = Some(value()?),
@@ -219,7 +232,9 @@ pub(crate) fn parse(command: &str, argv: impl Iterator<Item = String>) -> Result
             "--permutations" => a.permutations = Some(number(value()?)?),
             "--seed" => {
                 let v = value()?;
-                a.seed = v.parse().map_err(|_| Fail::Usage(format!("--seed: '{v}' is not a non-negative integer")))?;
+                let seed =
+                    v.parse().map_err(|_| Fail::Usage(format!("--seed: '{v}' is not a non-negative integer")))?;
+                a.seed = Some(seed);
             }
             "--alpha" => a.alpha = Some(float(value()?)?),
             switch => {
@@ -242,6 +257,7 @@ pub(crate) fn parse(command: &str, argv: impl Iterator<Item = String>) -> Result
     if a.json && a.csv {
         return Err(Fail::Usage("--json and --csv exclude each other".into()));
     }
+    check_values(&a)?;
     // Checked before any work, not after a long computation.
     if let Some(out) = a.out.as_deref().filter(|p| !p.ends_with(".npy")) {
         return Err(Fail::Usage(format!("--out {out}: outputs are .npy files (the name must end in .npy)")));
@@ -251,6 +267,41 @@ pub(crate) fn parse(command: &str, argv: impl Iterator<Item = String>) -> Result
         return Err(Fail::Usage(format!("--plot {plot}: the heatmap is written as .svg or .png")));
     }
     Ok(a)
+}
+
+/// The option values that are wrong whatever the data (the data-dependent bounds, such as
+/// k <= N - 1, are checked once the inputs are read), and the options that would do nothing.
+fn check_values(a: &Args) -> Result<(), Fail> {
+    let usage = |msg: String| Err(Fail::Usage(msg));
+    if a.k == Some(0) {
+        return usage("--k 0: neighbours per row must be at least 1 (1 <= K <= N - 1; cknna: 2 <= K <= N)".into());
+    }
+    if let Some(q) = a.q.filter(|q| !(*q > 0.0 && *q <= 1.0)) {
+        return usage(format!("--q {q}: the clamp quantile must be in (0, 1]"));
+    }
+    // The core's rule: 2 sigma^2 must be a positive normal number.
+    if let Some(sigma) = a.sigma.filter(|s| !(*s > 0.0 && (2.0 * s * s).is_normal())) {
+        return usage(format!("--sigma {sigma}: the rbf bandwidth must be > 0 (with 2 sigma^2 finite and normal)"));
+    }
+    if let Some(alpha) = a.alpha.filter(|x| !(*x > 0.0 && *x < 1.0)) {
+        return usage(format!("--alpha {alpha}: the significance level must be in (0, 1)"));
+    }
+    if a.permutations == Some(0) {
+        return usage("--permutations 0: calibration needs at least 1 permutation".into());
+    }
+    if a.cca_dim == Some(0) {
+        return usage("--cca-dim 0: svcca keeps at least 1 direction (1 <= cca_dim <= min(N - 1, D_A, D_B))".into());
+    }
+    let calibration_only = [(a.seed.is_some(), "--seed"), (a.alpha.is_some(), "--alpha")];
+    if let Some((_, flag)) = calibration_only.iter().find(|f| f.0 && a.permutations.is_none()) {
+        return usage(format!("{flag} applies to the calibration: give --permutations P with it"));
+    }
+    if a.cosine && a.normalize {
+        return usage(
+            "--cosine and --normalize: the inner products of normalised rows are already cosines; give one".into(),
+        );
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -276,12 +327,14 @@ mod tests {
 
     #[test]
     fn flag_equals_value_is_flag_then_value() {
-        let Ok(a) = parse_args("sweep", &["a.npy", "--k=3", "--metric", "cka", "b.npy", "--seed=7", "--q", "0.5"])
-        else {
+        let Ok(a) = parse_args(
+            "sweep",
+            &["a.npy", "--k=3", "--metric", "cka", "b.npy", "--seed=7", "--q", "0.5", "--permutations=5"],
+        ) else {
             panic!("sweep arguments rejected");
         };
         assert_eq!(a.positional, vec!["a.npy", "b.npy"]);
-        assert_eq!((a.k, a.metric.as_deref(), a.seed, a.q), (Some(3), Some("cka"), 7, Some(0.5)));
+        assert_eq!((a.k, a.metric.as_deref(), a.seed, a.q), (Some(3), Some("cka"), Some(7), Some(0.5)));
         let Ok(a) = parse_args("score", &["--unbiased", "--biased", "x", "y"]) else { panic!("score rejected") };
         assert_eq!(a.unbiased, Some(false), "the last of --unbiased / --biased wins");
     }
@@ -294,6 +347,13 @@ mod tests {
         assert!(usage("sweep", &["--normalize"]).contains("--prepare normalize"));
         assert!(usage("score", &["--json=yes"]).contains("--json takes no value"));
         assert!(usage("score", &["--k"]).contains("--k needs a value"));
+        assert!(usage("score", &["--k", "--quiet"]).contains("--k needs a value (got the option '--quiet')"));
+        assert!(usage("score", &["--k", "0"]).contains("at least 1"));
+        assert!(usage("sweep", &["--q", "0"]).contains("(0, 1]"));
+        assert!(usage("score", &["--sigma", "-1"]).contains("> 0"));
+        assert!(usage("score", &["--permutations", "3", "--alpha", "1"]).contains("(0, 1)"));
+        assert!(usage("score", &["--seed", "3"]).contains("--permutations"));
+        assert!(usage("score", &["--cosine", "--normalize"]).contains("give one"));
         assert!(usage("score", &["--k", "-1"]).contains("not a non-negative integer"));
         assert!(usage("score", &["--sigma", "wide"]).contains("not a number"));
         assert!(usage("info", &["--isa", "sse9"]).contains("unknown 'sse9'"));

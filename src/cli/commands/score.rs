@@ -10,7 +10,7 @@ use crate::prepare::Prepare;
 
 use super::{calibration_json, calibration_rows, exec, isa_name, load, same_samples, score_layers};
 use crate::cli::args::{Args, Fail};
-use crate::cli::metric::{check_k, metric_json, metric_of, metric_text};
+use crate::cli::metric::{check_cca_dim, check_k, metric_json, metric_of, metric_text};
 use crate::cli::output::{number, print_json, print_table};
 use crate::cli::stepwise::Side;
 
@@ -23,6 +23,7 @@ pub(crate) fn run(a: Args) -> Result<(), Fail> {
     let (fa, fb) = (load(pa, &a, "score", true)?, load(pb, &a, "score", true)?);
     same_samples(&fa, &fb)?;
     check_k(fa.rows(), metric)?;
+    check_cca_dim(fa.rows(), fa.dim(), fb.dim(), metric)?;
     let start = Instant::now();
     // --normalize: inner products of L2-normalised copies (--cosine does the same without
     // the copies).

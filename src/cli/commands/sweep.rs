@@ -14,7 +14,7 @@ use crate::sweep::SweepResult;
 use super::{calibration_json, calibration_rows, exec, isa_name, load, prepare_mode, same_samples, score_layers};
 use crate::cli::args::{Args, Fail};
 use crate::cli::input::Features;
-use crate::cli::metric::{check_k, metric_json, metric_of, metric_text};
+use crate::cli::metric::{check_cca_dim, check_k, metric_json, metric_of, metric_text};
 use crate::cli::output::{self, number, print_json, print_table};
 use crate::cli::plot;
 use crate::cli::stepwise::Side;
@@ -31,6 +31,7 @@ pub(crate) fn run(a: Args) -> Result<(), Fail> {
     let (fa, fb) = (load(pa, &a, "sweep", false)?, load(pb, &a, "sweep", false)?);
     same_samples(&fa, &fb)?;
     check_k(fa.rows(), metric)?;
+    check_cca_dim(fa.rows(), fa.dim(), fb.dim(), metric)?;
     let start = Instant::now();
     let (mut va, mut vb) = (Vec::new(), Vec::new());
     let la = fa.prepared_layers(mode, q, &exec(&a), &mut va)?;
