@@ -1,6 +1,7 @@
-//! The `repalign` binary's messages and exit statuses (issue 13, items 14, 15): option
-//! values are checked as a bad command line (exit 2, no file named, the valid range given),
-//! and an option that would do nothing is refused.
+//! The `repalign` binary's messages and exit statuses (issue 13, items 13, 14, 15): bad data
+//! are reported with their file and the numbers that make them bad, option values are
+//! checked as a bad command line (exit 2, no file named, the valid range given), and an
+//! option that would do nothing is refused.
 //!
 //! Run with `cargo test --features cli --test cli_messages`.
 #![cfg(feature = "cli")]
@@ -9,6 +10,8 @@ use std::path::PathBuf;
 use std::process::{Command, Output};
 
 use npyz::WriterBuilder;
+use safetensors::Dtype;
+use serde_json::Value;
 
 /// A directory removed when dropped.
 struct TempDir(PathBuf);
@@ -33,6 +36,18 @@ impl Drop for TempDir {
 
 fn repalign(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_repalign")).args(args).output().expect("the binary runs")
+}
+
+fn ok(args: &[&str]) -> String {
+    let out = repalign(args);
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(out.status.success(), "repalign {args:?} failed: {stderr}");
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn json(args: &[&str]) -> Value {
+    let stdout = ok(args);
+    serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("repalign {args:?}: not JSON ({e}): {stdout}"))
 }
 
 /// Runs a command that must fail with `code`; returns its stderr.
@@ -65,6 +80,34 @@ fn write_npy(path: &str, shape: &[u64], values: &[f32]) {
     w.finish().unwrap();
 }
 
+/// A version 1.0 float32 `.npy` file: its header (padded to 64 bytes) for `shape`, then `data`.
+fn raw_npy(shape: &str, data: &[u8]) -> Vec<u8> {
+    let mut dict = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {shape}, }}");
+    while (10 + dict.len() + 1) % 64 != 0 {
+        dict.push(' ');
+    }
+    dict.push('\n');
+    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+    bytes.extend((dict.len() as u16).to_le_bytes());
+    bytes.extend(dict.as_bytes());
+    bytes.extend(data);
+    bytes
+}
+
+/// Float32 N x D tensors, by name.
+fn write_safetensors(path: &str, tensors: &[(&str, &[f32])]) {
+    let bytes: Vec<Vec<u8>> = tensors.iter().map(|(_, v)| v.iter().flat_map(|x| x.to_le_bytes()).collect()).collect();
+    let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = tensors
+        .iter()
+        .zip(&bytes)
+        .map(|((name, v), b)| {
+            let shape = vec![N, v.len() / N];
+            (name.to_string(), safetensors::tensor::TensorView::new(Dtype::F32, shape, b).unwrap())
+        })
+        .collect();
+    std::fs::write(path, safetensors::serialize(views, None).unwrap()).unwrap();
+}
+
 const N: usize = 24;
 const D: usize = 6;
 
@@ -76,6 +119,78 @@ fn pair(dir: &TempDir) -> (String, String) {
     write_npy(&pa, &[N as u64, D as u64], &a);
     write_npy(&pb, &[N as u64, 5], &b);
     (pa, pb)
+}
+
+// ---- Item 13: messages that name the file and the numbers ----
+
+#[test]
+fn bad_files_are_reported_with_their_name_and_numbers() {
+    let dir = TempDir::new("bad-files");
+    let (_, pb) = pair(&dir);
+    // A corrupt header whose shape overflows: the file and the shape.
+    let p = dir.path("huge.npy");
+    std::fs::write(&p, raw_npy("(4294967296, 4294967296)", &[0; 64])).unwrap();
+    let e = fails(&["score", &p, &pb], 1);
+    assert!(e.contains(&p) && e.contains("4294967296"), "{e}");
+    // Zero-width inputs: which dimension is 0.
+    let p = dir.path("d0.npy");
+    write_npy(&p, &[N as u64, 0], &[]);
+    let e = fails(&["score", &p, &pb], 1);
+    assert!(e.contains(&p) && e.contains("D = 0"), "{e}");
+    let p = dir.path("l0.npy");
+    write_npy(&p, &[N as u64, 0, 4], &[]);
+    let e = fails(&["sweep", &p, &pb], 1);
+    assert!(e.contains(&p) && e.contains("L = 0"), "{e}");
+    // No rows: said as such, not as a bound on k.
+    let p = dir.path("n0.npy");
+    write_npy(&p, &[0, 4], &[]);
+    let e = fails(&["knn", &p, "--k", "2"], 1);
+    assert!(e.contains(&p) && e.contains("no rows") && !e.contains("at most 0"), "{e}");
+    // A truncated file: the bytes expected and found.
+    let p = dir.path("short.npy");
+    let full = raw_npy(&format!("({N}, {D})"), &vec![0u8; N * D * 4]);
+    std::fs::write(&p, &full[..full.len() - 10]).unwrap();
+    let e = fails(&["knn", &p, "--k", "2"], 1);
+    let (want, got) = ((N * D * 4).to_string(), (N * D * 4 - 10).to_string());
+    assert!(e.contains(&p) && e.contains(&want) && e.contains(&got), "{e}");
+}
+
+#[cfg(unix)]
+#[test]
+fn pipes_are_read_and_symlink_loops_reported() {
+    use std::io::Write;
+    use std::process::Stdio;
+
+    let dir = TempDir::new("pipes");
+    let (pa, pb) = pair(&dir);
+    let st = dir.path("a.safetensors");
+    write_safetensors(&st, &[("x", &ints(N * D, 1))]);
+    let want = json(&["score", &pa, &pb, "--k", "3", "--json"])["score"].clone();
+    for input in [&pa, &st] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_repalign"))
+            .args(["score", "/dev/stdin", &pb, "--k", "3", "--json"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let bytes = std::fs::read(input).unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        // The child may fail before it reads everything; its status says so below.
+        let _ = stdin.write_all(&bytes);
+        drop(stdin);
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{input} through a pipe: {stderr}");
+        let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(r["score"], want, "{input}");
+    }
+    // A symlink loop is not "not found": the OS's reason.
+    let (l1, l2) = (dir.path("loop1.npy"), dir.path("loop2.npy"));
+    std::os::unix::fs::symlink(&l2, &l1).unwrap();
+    std::os::unix::fs::symlink(&l1, &l2).unwrap();
+    let e = fails(&["score", &l1, &pb], 1);
+    assert!(e.contains(&l1) && !e.contains("not found") && e.contains("symbolic links"), "{e}");
 }
 
 // ---- Item 14: option values are checked as a bad command line ----

@@ -72,12 +72,12 @@ impl Features {
     /// The N x D tensor as a borrowed matrix (no copy).
     pub(crate) fn matrix(&self) -> Result<AnyMatrix<'_>, String> {
         self.require_2d("this command")?;
-        self.values.matrix(self.rows(), self.dim()).map_err(|e| e.to_string())
+        self.values.matrix(self.rows(), self.dim()).map_err(|e| format!("{}: {e}", self.source))
     }
 
     /// The N x L x D tensor (L = 1 for an N x D one) as a borrowed view (no copy).
     pub(crate) fn tensor(&self) -> Result<AnyLayers<'_>, String> {
-        self.values.layers(self.rows(), self.layers(), self.dim()).map_err(|e| e.to_string())
+        self.values.layers(self.rows(), self.layers(), self.dim()).map_err(|e| format!("{}: {e}", self.source))
     }
 
     /// Every layer after preparation with `mode` at quantile `q`: views of the file's values
@@ -94,38 +94,49 @@ impl Features {
 }
 
 /// Reads the input named by `spec`; `tensor` is the `--tensor` default for `.safetensors`
-/// files named without `:NAME`.
+/// files named without `:NAME`. A regular file is read in place; anything else (a pipe,
+/// `/dev/stdin`) is read whole first, since it cannot seek.
 pub(crate) fn load(spec: &str, tensor: Option<&str>) -> Result<Features, String> {
     let (path, name) = split_spec(spec);
     let name = name.or(tensor);
-    if !Path::new(path).exists() {
-        return Err(format!("{path}: file not found"));
-    }
+    let meta = std::fs::metadata(path).map_err(|e| open_error(path, &e))?;
     let mut file = File::open(path).map_err(|e| format!("{path}: cannot open: {e}"))?;
-    let mut magic = [0u8; 9];
-    let got = read_up_to(&mut file, &mut magic).map_err(|e| format!("{path}: cannot read: {e}"))?;
-    file.seek(SeekFrom::Start(0)).map_err(|e| format!("{path}: {e}"))?;
-    if magic[..got].starts_with(b"\x93NUMPY") {
-        drop(file);
-        return read_npy(Path::new(path));
-    }
-    if got < 9 || magic[8] != b'{' {
-        return Err(format!("{path}: not a .npy or .safetensors file"));
-    }
-    let features = read_safetensors(file, path, spec, name)?;
+    let features = if meta.is_file() {
+        read_any(&mut file, meta.len(), path, spec, name)?
+    } else {
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes).map_err(|e| format!("{path}: cannot read: {e}"))?;
+        let len = bytes.len() as u64;
+        read_any(&mut io::Cursor::new(bytes), len, path, spec, name)?
+    };
+    check_shape(&features)?;
     check_finite(&features)?;
     Ok(features)
 }
 
-/// Reads a float32 or float16 `.npy` file (2-D or 3-D), checking every value is finite.
-pub(crate) fn read_npy(path: &Path) -> Result<Features, String> {
-    let shown = path.display().to_string();
-    let file = File::open(path).map_err(|e| {
-        if e.kind() == io::ErrorKind::NotFound { format!("{shown}: file not found") } else { format!("{shown}: {e}") }
-    })?;
-    let features = read_npy_from(file, &shown)?;
-    check_finite(&features)?;
-    Ok(features)
+/// `path: file not found`, or the OS's reason (a symlink loop, a permission) it cannot be read.
+fn open_error(path: &str, e: &io::Error) -> String {
+    if e.kind() == io::ErrorKind::NotFound { format!("{path}: file not found") } else { format!("{path}: {e}") }
+}
+
+/// A `.npy` or `.safetensors` file of `len` bytes, told apart by its first bytes.
+fn read_any(
+    file: &mut (impl Read + Seek),
+    len: u64,
+    path: &str,
+    spec: &str,
+    name: Option<&str>,
+) -> Result<Features, String> {
+    let mut magic = [0u8; 9];
+    let got = read_up_to(file, &mut magic).map_err(|e| format!("{path}: cannot read: {e}"))?;
+    file.seek(SeekFrom::Start(0)).map_err(|e| format!("{path}: {e}"))?;
+    if magic[..got].starts_with(b"\x93NUMPY") {
+        return read_npy_sized(file, path, Some(len));
+    }
+    if got < 9 || magic[8] != b'{' {
+        return Err(format!("{path}: not a .npy or .safetensors file"));
+    }
+    read_safetensors(file, len, path, spec, name)
 }
 
 /// `FILE.safetensors:NAME` -> (`FILE.safetensors`, `Some(NAME)`); anything else is a path.
@@ -151,8 +162,18 @@ fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
 /// Reads a float32 or float16 `.npy` array (2-D or 3-D) from `reader`, e.g. a file or the
 /// bytes of an embedded one; `path` names it in messages. Values are not checked here.
 pub(crate) fn read_npy_from(reader: impl Read, path: &str) -> Result<Features, String> {
+    read_npy_sized(reader, path, None)
+}
+
+/// [`read_npy_from`] for a source of `len` bytes when known, so that a truncated file is
+/// reported with the bytes its shape needs and the bytes it holds.
+fn read_npy_sized(mut reader: impl Read, path: &str, len: Option<u64>) -> Result<Features, String> {
     use npyz::{DType, NpyFile, Order, TypeChar};
-    let npy = NpyFile::new(BufReader::new(reader)).map_err(|e| format!("{path}: not a valid .npy file: {e}"))?;
+    // The header is read here first: a corrupt shape whose size overflows must be reported
+    // before npyz multiplies it out.
+    let head = npy_header_bytes(&mut reader, path)?;
+    let npy = NpyFile::new(BufReader::new(io::Cursor::new(&head).chain(reader)))
+        .map_err(|e| format!("{path}: not a valid .npy file: {e}"))?;
     let shape: Vec<usize> = npy.shape().iter().map(|&s| s as usize).collect();
     let DType::Plain(ty) = npy.dtype() else {
         return Err(format!("{path}: structured dtype {}: features must be {ACCEPTED}", npy.dtype().descr()));
@@ -166,13 +187,73 @@ pub(crate) fn read_npy_from(reader: impl Read, path: &str) -> Result<Features, S
     if npy.order() == Order::Fortran && shape.iter().filter(|&&s| s > 1).count() > 1 {
         return Err(format!("{path}: the array is in Fortran order; save it in C order (numpy.ascontiguousarray)"));
     }
-    let bad = |e: io::Error| format!("{path}: cannot read the data: {e}");
+    // Fits: npy_header_bytes checked the element count.
+    let needed = shape.iter().product::<usize>() as u64 * width;
+    let dtype = numpy_name(&ty);
+    let short = |held: u64| {
+        format!("{path}: the file is truncated: shape {shape:?} of {dtype} needs {needed} data bytes, it holds {held}")
+    };
+    if let Some(held) = len.map(|len| len.saturating_sub(head.len() as u64)).filter(|&held| held < needed) {
+        return Err(short(held));
+    }
+    let bad = |e: io::Error| match e.kind() {
+        io::ErrorKind::UnexpectedEof => {
+            format!("{path}: the data end early: shape {shape:?} of {dtype} needs {needed} data bytes")
+        }
+        _ => format!("{path}: cannot read the data: {e}"),
+    };
     let values = if width == 4 {
         Values::F32(npy.into_vec::<f32>().map_err(bad)?)
     } else {
         Values::F16(npy.into_vec::<f16>().map_err(bad)?)
     };
     Ok(Features { source: path.to_string(), shape, values })
+}
+
+/// The bytes of a `.npy` header (magic, version, length, the dict text), with the dict's
+/// shape checked to fit the address space. A header this cannot make sense of is returned
+/// as read, for npyz to report.
+fn npy_header_bytes(reader: &mut impl Read, path: &str) -> Result<Vec<u8>, String> {
+    let mut head = vec![0u8; 10];
+    let got = read_up_to(reader, &mut head).map_err(|e| format!("{path}: cannot read: {e}"))?;
+    head.truncate(got);
+    if got < 10 || !head.starts_with(b"\x93NUMPY") {
+        return Ok(head);
+    }
+    // Version 1: a 2-byte length; versions 2 and 3: 4 bytes.
+    let text_len = if head[6] == 1 {
+        usize::from(u16::from_le_bytes([head[8], head[9]]))
+    } else {
+        let mut rest = [0u8; 2];
+        let got = read_up_to(reader, &mut rest).map_err(|e| format!("{path}: cannot read: {e}"))?;
+        head.extend(&rest[..got]);
+        if got < 2 {
+            return Ok(head);
+        }
+        u32::from_le_bytes([head[8], head[9], head[10], head[11]]) as usize
+    };
+    let start = head.len();
+    head.resize(start + text_len.min(1 << 20), 0);
+    let got = read_up_to(reader, &mut head[start..]).map_err(|e| format!("{path}: cannot read: {e}"))?;
+    head.truncate(start + got);
+    let text = String::from_utf8_lossy(&head[start..]);
+    let Some(dims) =
+        text.split_once("'shape'").and_then(|(_, t)| t.split_once('(')).and_then(|(_, t)| t.split_once(')'))
+    else {
+        return Ok(head);
+    };
+    let dims: Vec<u64> = match dims.0.split(',').map(str::trim).filter(|d| !d.is_empty()).map(str::parse).collect() {
+        Ok(dims) => dims,
+        Err(_) => return Err(format!("{path}: not a valid .npy file: shape ({}) is not a list of sizes", dims.0)),
+    };
+    // 8 bytes per element bounds every dtype this reads.
+    let bytes = dims.iter().try_fold(8u64, |acc, &d| acc.checked_mul(d));
+    if bytes.is_none_or(|b| b > isize::MAX as u64) {
+        return Err(format!(
+            "{path}: shape {dims:?} overflows the address space: more elements than memory can hold (a corrupt header?)"
+        ));
+    }
+    Ok(head)
 }
 
 /// numpy's name of a plain dtype, e.g. `int64` for `<i8`.
@@ -204,12 +285,11 @@ struct Header {
     data_start: u64,
 }
 
-fn read_header(file: &mut File, path: &str) -> Result<Header, String> {
+fn read_header(file: &mut (impl Read + Seek), file_len: u64, path: &str) -> Result<Header, String> {
     let bad = |what: String| format!("{path}: not a valid .safetensors file: {what}");
     let mut len = [0u8; 8];
     file.read_exact(&mut len).map_err(|e| bad(e.to_string()))?;
     let n = u64::from_le_bytes(len);
-    let file_len = file.metadata().map_err(|e| bad(e.to_string()))?.len();
     // The format's own limit on the header (100 MB).
     if n > 100_000_000 || 8 + n > file_len {
         return Err(bad(format!("header length {n} does not fit a {file_len}-byte file")));
@@ -227,8 +307,14 @@ fn read_header(file: &mut File, path: &str) -> Result<Header, String> {
     Ok(Header { meta, data_start: 8 + n })
 }
 
-fn read_safetensors(mut file: File, path: &str, spec: &str, name: Option<&str>) -> Result<Features, String> {
-    let header = read_header(&mut file, path)?;
+fn read_safetensors(
+    file: &mut (impl Read + Seek),
+    len: u64,
+    path: &str,
+    spec: &str,
+    name: Option<&str>,
+) -> Result<Features, String> {
+    let header = read_header(file, len, path)?;
     let names = header.meta.offset_keys();
     let available = || {
         let shown: Vec<&str> = names.iter().take(20).map(String::as_str).collect();
@@ -241,7 +327,7 @@ fn read_safetensors(mut file: File, path: &str, spec: &str, name: Option<&str>) 
     };
     match name {
         None if names.len() == 1 => {
-            let mut f = read_tensor(&mut file, &header, path, &names[0])?;
+            let mut f = read_tensor(file, &header, path, &names[0])?;
             f.source = source;
             Ok(f)
         }
@@ -256,7 +342,7 @@ fn read_safetensors(mut file: File, path: &str, spec: &str, name: Option<&str>) 
             if layers.is_empty() {
                 return Err(format!("{path}: no tensor matches the layer pattern '{pattern}' ({})", available()));
             }
-            let mut f = stack_layers(&mut file, &header, path, &layers)?;
+            let mut f = stack_layers(file, &header, path, &layers)?;
             f.source = source;
             Ok(f)
         }
@@ -264,7 +350,7 @@ fn read_safetensors(mut file: File, path: &str, spec: &str, name: Option<&str>) 
             if header.meta.info(name).is_none() {
                 return Err(format!("{path}: no tensor named '{name}' ({})", available()));
             }
-            let mut f = read_tensor(&mut file, &header, path, name)?;
+            let mut f = read_tensor(file, &header, path, name)?;
             f.source = source;
             Ok(f)
         }
@@ -306,7 +392,7 @@ fn tensor_info<'h>(header: &'h Header, path: &str, name: &str) -> Result<&'h saf
 
 /// Reads the bytes of `info` straight into a vector of `T` (no intermediate byte buffer).
 fn read_elements<T: bytemuck::Pod>(
-    file: &mut File,
+    file: &mut (impl Read + Seek),
     header: &Header,
     info: &safetensors::tensor::TensorInfo,
 ) -> io::Result<Vec<T>> {
@@ -322,7 +408,11 @@ fn read_elements<T: bytemuck::Pod>(
     Ok(v)
 }
 
-fn read_values(file: &mut File, header: &Header, info: &safetensors::tensor::TensorInfo) -> io::Result<Values> {
+fn read_values(
+    file: &mut (impl Read + Seek),
+    header: &Header,
+    info: &safetensors::tensor::TensorInfo,
+) -> io::Result<Values> {
     use safetensors::Dtype;
     Ok(match info.dtype {
         Dtype::F32 => Values::F32(read_elements(file, header, info)?),
@@ -332,7 +422,7 @@ fn read_values(file: &mut File, header: &Header, info: &safetensors::tensor::Ten
     })
 }
 
-fn read_tensor(file: &mut File, header: &Header, path: &str, name: &str) -> Result<Features, String> {
+fn read_tensor(file: &mut (impl Read + Seek), header: &Header, path: &str, name: &str) -> Result<Features, String> {
     let info = tensor_info(header, path, name)?;
     check_rank(&format!("{path}:{name}"), &info.shape)?;
     let values = read_values(file, header, info).map_err(|e| format!("{path}: cannot read tensor '{name}': {e}"))?;
@@ -340,7 +430,12 @@ fn read_tensor(file: &mut File, header: &Header, path: &str, name: &str) -> Resu
 }
 
 /// Reads one N x D tensor per layer into one N x L x D tensor of their element type.
-fn stack_layers(file: &mut File, header: &Header, path: &str, names: &[&str]) -> Result<Features, String> {
+fn stack_layers(
+    file: &mut (impl Read + Seek),
+    header: &Header,
+    path: &str,
+    names: &[&str],
+) -> Result<Features, String> {
     let first = tensor_info(header, path, names[0])?;
     if first.shape.len() != 2 {
         return Err(format!(
@@ -386,6 +481,23 @@ fn stack_layers(file: &mut File, header: &Header, path: &str, names: &[&str]) ->
         _ => Values::Bf16(stack(n, d, infos.iter().map(|i| read_elements(file, header, i)), layers).map_err(err)?),
     };
     Ok(Features { source: String::new(), shape: vec![n, layers, d], values })
+}
+
+/// Fails when a dimension is 0, naming it: every input needs samples, layers and features.
+fn check_shape(f: &Features) -> Result<(), String> {
+    let names: &[&str] = if f.shape.len() == 3 {
+        &[
+            "N = 0: the input has no rows (samples)",
+            "L = 0: the input has no layers",
+            "D = 0: the rows have no features",
+        ]
+    } else {
+        &["N = 0: the input has no rows (samples)", "D = 0: the rows have no features"]
+    };
+    match f.shape.iter().position(|&s| s == 0) {
+        Some(i) => Err(format!("{}: shape {:?}: {}", f.source, f.shape, names[i])),
+        None => Ok(()),
+    }
 }
 
 /// Fails on the first NaN or infinity, naming the file, row, layer and column.
