@@ -1,7 +1,7 @@
-//! The `repalign` binary's messages and exit statuses (issue 13, items 13, 14, 15): bad data
-//! are reported with their file and the numbers that make them bad, option values are
-//! checked as a bad command line (exit 2, no file named, the valid range given), and an
-//! option that would do nothing is refused.
+//! The `repalign` binary's messages and exit statuses (issue 13, items 8, 13, 14, 15): layer
+//! patterns keep the file's own indices, bad data are reported with their file and the
+//! numbers that make them bad, option values are checked as a bad command line (exit 2, no
+//! file named, the valid range given), and an option that would do nothing is refused.
 //!
 //! Run with `cargo test --features cli --test cli_messages`.
 #![cfg(feature = "cli")]
@@ -11,7 +11,7 @@ use std::process::{Command, Output};
 
 use npyz::WriterBuilder;
 use safetensors::Dtype;
-use serde_json::Value;
+use serde_json::{Value, json as j};
 
 /// A directory removed when dropped.
 struct TempDir(PathBuf);
@@ -119,6 +119,54 @@ fn pair(dir: &TempDir) -> (String, String) {
     write_npy(&pa, &[N as u64, D as u64], &a);
     write_npy(&pb, &[N as u64, 5], &b);
     (pa, pb)
+}
+
+// ---- Item 8: layer patterns keep the file's own indices ----
+
+#[test]
+fn layer_patterns_report_the_files_own_layer_indices() {
+    let dir = TempDir::new("layer-ids");
+    let b = ints(N * D, 1);
+    let (l0, l1) = (ints(N * D, 5), ints(N * D, 6));
+    let pb = dir.path("b.npy");
+    write_npy(&pb, &[N as u64, D as u64], &b);
+    let st = dir.path("m.safetensors");
+    // Layer 3 of A is B itself: the best pair is (layer 3 of A, layer 0 of B).
+    write_safetensors(&st, &[("layers.0.out", &l0), ("layers.1.out", &l1), ("layers.3.out", &b)]);
+    let spec = format!("{st}:layers.{{}}.out");
+    let r = json(&["sweep", &spec, &pb, "--k", "3", "--json"]);
+    assert_eq!(r["layer_ids_a"], j!([0, 1, 3]), "{r}");
+    assert_eq!(r["layer_ids_b"], j!([0]), "{r}");
+    assert_eq!(r["best_index"], j!([2, 0]), "best_index stays positional: {r}");
+    assert_eq!(r["best_layers"], j!([3, 0]), "{r}");
+    assert_eq!(r["layers_a"], 3);
+    // The table names layers by their ids.
+    let table = ok(&["sweep", &spec, &pb, "--k", "3"]);
+    assert!(table.contains("A3") && !table.contains("A2"), "{table}");
+    assert!(table.contains("at layer 3 of A, layer 0 of B"), "{table}");
+    // The plot's ticks too.
+    let svg = dir.path("s.svg");
+    ok(&["sweep", &spec, &pb, "--k", "3", "--plot", &svg, "--quiet"]);
+    let svg = std::fs::read_to_string(&svg).unwrap();
+    assert!(svg.contains(">3<"), "no tick label 3 in the heatmap");
+    // A layer's bad value is reported by its id.
+    let mut bad = b.clone();
+    bad[4] = f32::NAN;
+    write_safetensors(&st, &[("layers.0.out", &l0), ("layers.1.out", &l1), ("layers.3.out", &bad)]);
+    let e = fails(&["sweep", &spec, &pb, "--k", "3"], 1);
+    assert!(e.contains("layer 3"), "{e}");
+    // An index too large for the machine is refused, not dropped.
+    let big = "layers.99999999999999999999999.out";
+    write_safetensors(&st, &[("layers.0.out", &l0), (big, &l1)]);
+    let e = fails(&["sweep", &spec, &pb, "--k", "3"], 1);
+    assert!(e.contains(big) && e.contains("layer index"), "{e}");
+    // So is an index that is not a decimal number.
+    write_safetensors(&st, &[("layers.0.out", &l0), ("layers.x1.out", &l1)]);
+    let e = fails(&["sweep", &spec, &pb, "--k", "3"], 1);
+    assert!(e.contains("layers.x1.out") && e.contains("layer index"), "{e}");
+    // Every sweep reports its ids: 0, 1, ... for .npy inputs.
+    let r = json(&["sweep", &pb, &pb, "--k", "3", "--json"]);
+    assert_eq!((&r["layer_ids_a"], &r["best_layers"]), (&j!([0]), &j!([0, 0])), "{r}");
 }
 
 // ---- Item 13: messages that name the file and the numbers ----

@@ -33,6 +33,9 @@ pub(crate) struct Features {
     /// N x D or N x L x D.
     pub(crate) shape: Vec<usize>,
     pub(crate) values: Values,
+    /// The file's own index of each layer (`layers.3.out` is layer 3) for a layer pattern;
+    /// `None`: the positions 0, 1, ...
+    pub(crate) layer_ids: Option<Vec<usize>>,
 }
 
 impl Features {
@@ -44,6 +47,11 @@ impl Features {
     /// L: 1 for an N x D tensor.
     pub(crate) fn layers(&self) -> usize {
         if self.shape.len() == 3 { self.shape[1] } else { 1 }
+    }
+
+    /// The id of each layer, in order: the file's index for a layer pattern, else 0, 1, ...
+    pub(crate) fn layer_ids(&self) -> Vec<usize> {
+        self.layer_ids.clone().unwrap_or_else(|| (0..self.layers()).collect())
     }
 
     /// D, the features per row.
@@ -207,7 +215,7 @@ fn read_npy_sized(mut reader: impl Read, path: &str, len: Option<u64>) -> Result
     } else {
         Values::F16(npy.into_vec::<f16>().map_err(bad)?)
     };
-    Ok(Features { source: path.to_string(), shape, values })
+    Ok(Features { source: path.to_string(), shape, values, layer_ids: None })
 }
 
 /// The bytes of a `.npy` header (magic, version, length, the dict text), with the dict's
@@ -342,8 +350,10 @@ fn read_safetensors(
             if layers.is_empty() {
                 return Err(format!("{path}: no tensor matches the layer pattern '{pattern}' ({})", available()));
             }
-            let mut f = stack_layers(file, &header, path, &layers)?;
+            let names: Vec<&str> = layers.iter().map(|&(_, name)| name).collect();
+            let mut f = stack_layers(file, &header, path, &names)?;
             f.source = source;
+            f.layer_ids = Some(layers.iter().map(|&(id, _)| id).collect());
             Ok(f)
         }
         Some(name) => {
@@ -357,27 +367,36 @@ fn read_safetensors(
     }
 }
 
-/// Names matching `prefix{}suffix` with a decimal index, in increasing index order.
-fn match_layers<'a>(pattern: &str, names: &'a [String]) -> Result<Vec<&'a str>, String> {
+/// The tensors matching `prefix{}suffix` and their layer indices, in increasing index order.
+/// The `{}` stands for one name component: a middle holding `.` or `/` belongs to another
+/// tensor (`h.0.attn` for `h.{}`); any other middle must be a decimal index that fits a
+/// `usize`, or the pattern is refused rather than the tensor silently dropped.
+fn match_layers<'a>(pattern: &str, names: &'a [String]) -> Result<Vec<(usize, &'a str)>, String> {
     let (prefix, suffix) = pattern.split_once("{}").expect("checked by the caller");
     if suffix.contains("{}") {
         return Err(format!("the layer pattern '{pattern}' holds more than one {{}}"));
     }
-    let mut found: Vec<(usize, &str)> = names
-        .iter()
-        .filter_map(|name| {
-            let index = name.strip_prefix(prefix)?.strip_suffix(suffix)?;
-            if index.is_empty() || !index.bytes().all(|b| b.is_ascii_digit()) {
-                return None;
-            }
-            Some((index.parse().ok()?, name.as_str()))
-        })
-        .collect();
+    let mut found = Vec::new();
+    for name in names {
+        let Some(index) = name.strip_prefix(prefix).and_then(|rest| rest.strip_suffix(suffix)) else { continue };
+        if index.is_empty() || index.contains(['.', '/']) {
+            continue;
+        }
+        if !index.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(format!(
+                "tensor '{name}' matches the layer pattern '{pattern}' but '{index}' is not a layer index (a decimal number)"
+            ));
+        }
+        let id = index
+            .parse()
+            .map_err(|_| format!("tensor '{name}': layer index {index} is too large (at most {})", usize::MAX))?;
+        found.push((id, name.as_str()));
+    }
     found.sort();
     if let Some(w) = found.windows(2).find(|w| w[0].0 == w[1].0) {
         return Err(format!("tensors '{}' and '{}' give the same layer index", w[0].1, w[1].1));
     }
-    Ok(found.into_iter().map(|(_, name)| name).collect())
+    Ok(found)
 }
 
 /// Checks a tensor's dtype and returns (its element width in bytes, its info).
@@ -426,7 +445,7 @@ fn read_tensor(file: &mut (impl Read + Seek), header: &Header, path: &str, name:
     let info = tensor_info(header, path, name)?;
     check_rank(&format!("{path}:{name}"), &info.shape)?;
     let values = read_values(file, header, info).map_err(|e| format!("{path}: cannot read tensor '{name}': {e}"))?;
-    Ok(Features { source: format!("{path}:{name}"), shape: info.shape.clone(), values })
+    Ok(Features { source: format!("{path}:{name}"), shape: info.shape.clone(), values, layer_ids: None })
 }
 
 /// Reads one N x D tensor per layer into one N x L x D tensor of their element type.
@@ -480,7 +499,7 @@ fn stack_layers(
         }
         _ => Values::Bf16(stack(n, d, infos.iter().map(|i| read_elements(file, header, i)), layers).map_err(err)?),
     };
-    Ok(Features { source: String::new(), shape: vec![n, layers, d], values })
+    Ok(Features { source: String::new(), shape: vec![n, layers, d], values, layer_ids: None })
 }
 
 /// Fails when a dimension is 0, naming it: every input needs samples, layers and features.
@@ -506,7 +525,7 @@ fn check_finite(f: &Features) -> Result<(), String> {
     let Err(crate::Error::NonFinite { row, col: rest }) = f.tensor()?.scan() else { return Ok(()) };
     let d = f.dim().max(1);
     let at = if f.shape.len() == 3 {
-        format!("row {row} (sample), layer {}, column {}", rest / d, rest % d)
+        format!("row {row} (sample), layer {}, column {}", f.layer_ids()[rest / d], rest % d)
     } else {
         format!("row {row}, column {rest}")
     };

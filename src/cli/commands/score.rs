@@ -34,7 +34,10 @@ pub(crate) fn run(a: Args) -> Result<(), Fail> {
     let (mut va, mut vb) = (Vec::new(), Vec::new());
     let ma = fa.prepared_layers(mode, 1.0, &exec(&a), &mut va)?;
     let mb = fb.prepared_layers(mode, 1.0, &exec(&a), &mut vb)?;
-    let (sa, sb) = (Side { source: &fa.source, layers: &ma }, Side { source: &fb.source, layers: &mb });
+    let (sa, sb) = (
+        Side { source: &fa.source, layers: &ma, layer_ids: &[0] },
+        Side { source: &fb.source, layers: &mb, layer_ids: &[0] },
+    );
     let (result, calibration) = score_layers(&a, &sa, &sb, &metric)?;
     let score = result.scores[0];
     let seconds = start.elapsed().as_secs_f64();
