@@ -39,15 +39,17 @@ INPUTS (A, B, X):
   FILE.safetensors:NAME       the tensor NAME
   FILE.safetensors:PRE{}SUF   one N x D tensor per layer, {} standing for the layer index
                               (0, 1, ...): e.g. 'acts.safetensors:layers.{}.out' stacks
-                              layers.0.out, layers.1.out, ... in index order to N x L x D
+                              layers.0.out, layers.1.out, ... in index order to N x L x D;
+                              layers keep the file's indices (tables, plots, JSON)
   --tensor NAME|PRE{}SUF      the same for every .safetensors input named without ':'
   Values must be finite (a NaN or infinity is reported with its file, row and column).
+  A pipe (e.g. /dev/stdin) is read whole first.
 
 METRICS (--metric, the reference's names; default mutual_knn):
   mutual_knn cycle_knn lcs_knn edit_distance_knn jaccard_knn   kNN graphs, --k (default 10)
-  cka unbiased_cka      --kernel ip|rbf (default ip), --sigma S (rbf, default 1)
+  cka unbiased_cka      --kernel ip|rbf (default ip), --sigma S (rbf, S > 0, default 1)
   cknna                 --k (topk >= 2, default 10), unbiased unless --biased
-  svcca                 --cca-dim (default 10), exact (deterministic) computation
+  svcca                 --cca-dim (1 <= cca_dim <= min(N - 1, D_A, D_B), default 10), exact
   --unbiased / --biased override a metric's default (cka biased, cknna unbiased).
 
 OPTIONS:
@@ -57,10 +59,10 @@ OPTIONS:
   --prepare MODE    sweep (default none), prepare (default paper): none, normalize,
                     paper (clamp |x| at its exact Q-quantile over the whole tensor, then
                     normalise), paper-per-sample (the reference script's per-sample clamp)
-  --q Q             the clamp quantile (default 0.95)
+  --q Q             the clamp quantile, 0 < Q <= 1 (default 0.95; paper modes only)
   --permutations P  score, sweep: calibrate against P random permutations of B's rows (the
                     sweep's null is the null of its maximum); --seed S (default 0),
-                    --alpha A (default 0.05) for the threshold tau
+                    --alpha A (0 < A < 1, default 0.05) for the threshold tau
   --threads N       worker threads, 0 = all cores (default); results never depend on it
   --isa NAME        force an instruction set (repalign isa); results never depend on it
   --out PATH        knn, prepare: the output .npy file
@@ -75,8 +77,10 @@ JSON KEYS (--json; stable, more may be added):
   score    metric, k (kNN metrics, cknna), kernel, sigma (rbf), unbiased (cka, cknna),
            cca_dim (svcca), score, n, d_a, d_b, normalize, isa, seconds [, calibration]
   sweep    metric and its parameters as for score, prepare, n, layers_a, layers_b,
-           scores (L_A lists of L_B numbers), best, best_index ([i, j], or null when no pair
-           scores above 0), isa, seconds [, calibration]
+           layer_ids_a, layer_ids_b (the file's layer indices; 0, 1, ... without a pattern),
+           scores (L_A lists of L_B numbers), best, best_index (positions [i, j], or null when
+           no pair scores above 0), best_layers (the same as layer ids), isa, seconds
+           [, calibration]
   calibration (with --permutations): permutations, seed, alpha, raw, null_mean, null_median,
            null_std, z, p_value, tau, calibrated (for a sweep: of its maximum)
   knn      n, d, k, similarity (inner_product|cosine), isa, seconds, then out (with --out)
@@ -85,7 +89,11 @@ JSON KEYS (--json; stable, more may be added):
   info     version, arch, isa (in use), isas_available (the default first), threads
   Non-finite numbers are null; seconds is compute time, file reading excluded.
 
-EXIT STATUS: 0 success, 1 bad input data or a failed computation, 2 bad command line.
+An option that would do nothing is refused, saying what it applies to (e.g. --sigma with
+--kernel rbf, --q with --prepare paper, --seed and --alpha with --permutations).
+
+EXIT STATUS: 0 success, 1 bad input data or a failed computation, 2 bad command line (an
+unknown or missing option value, a value outside its range whatever the data).
 ";
 
 /// A command-line failure: usage errors exit with 2, data errors with 1.
