@@ -195,14 +195,14 @@ fn read_npy_sized(mut reader: impl Read, path: &str, len: Option<u64>) -> Result
     if npy.order() == Order::Fortran && shape.iter().filter(|&&s| s > 1).count() > 1 {
         return Err(format!("{path}: the array is in Fortran order; save it in C order (numpy.ascontiguousarray)"));
     }
-    // Fits: npy_header_bytes checked the element count.
-    let needed = shape.iter().product::<usize>() as u64 * width;
     let dtype = numpy_name(&ty);
-    let short = |held: u64| {
-        format!("{path}: the file is truncated: shape {shape:?} of {dtype} needs {needed} data bytes, it holds {held}")
+    let Some(needed) = shape.iter().try_fold(width, |acc: u64, &d| acc.checked_mul(d as u64)) else {
+        return Err(format!("{path}: shape {shape:?} of {dtype} overflows the address space (a corrupt header?)"));
     };
     if let Some(held) = len.map(|len| len.saturating_sub(head.len() as u64)).filter(|&held| held < needed) {
-        return Err(short(held));
+        return Err(format!(
+            "{path}: the file is truncated: shape {shape:?} of {dtype} needs {needed} data bytes, it holds {held}"
+        ));
     }
     let bad = |e: io::Error| match e.kind() {
         io::ErrorKind::UnexpectedEof => {
