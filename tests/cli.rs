@@ -193,17 +193,18 @@ fn score_json_keys_and_value_match_the_library() {
     assert_eq!(r["score"].as_f64(), Some(metrics::score(ma, mb, &cosine, &EXEC).unwrap()));
 
     // Every metric, with its parameters among the keys.
-    for (metric, extra) in [
-        ("cycle_knn", &["k"][..]),
-        ("lcs_knn", &["k"]),
-        ("edit_distance_knn", &["k"]),
-        ("jaccard_knn", &["k"]),
-        ("cka", &["kernel", "unbiased"]),
-        ("unbiased_cka", &["kernel", "unbiased"]),
-        ("cknna", &["k", "unbiased"]),
-        ("svcca", &["cca_dim"]),
+    // Each metric gets only the options that apply to it (the others are refused).
+    for (metric, extra, options) in [
+        ("cycle_knn", &["k"][..], &["--k", "4"][..]),
+        ("lcs_knn", &["k"], &["--k", "4"]),
+        ("edit_distance_knn", &["k"], &["--k", "4"]),
+        ("jaccard_knn", &["k"], &["--k", "4"]),
+        ("cka", &["kernel", "unbiased"], &[]),
+        ("unbiased_cka", &["kernel", "unbiased"], &[]),
+        ("cknna", &["k", "unbiased"], &["--k", "4"]),
+        ("svcca", &["cca_dim"], &["--cca-dim", "3"]),
     ] {
-        let r = json(&["score", &pa, &pb, "--metric", metric, "--k", "4", "--cca-dim", "3", "--normalize", "--json"]);
+        let r = json(&[&["score", &pa, &pb, "--metric", metric, "--normalize", "--json"][..], options].concat());
         has_keys(&r, extra);
         has_keys(&r, &["metric", "score", "n", "normalize", "isa", "seconds"]);
         assert!(r["score"].is_f64(), "{metric}: {r}");
@@ -258,9 +259,9 @@ fn score_table_and_calibration() {
         assert_eq!(c[key].as_f64(), Some(value), "{key}");
     }
     // The same through the library's calibrate (a kernel metric takes its other path).
-    for metric in ["mutual_knn", "cka"] {
-        let r = json(&["score", &pa, &pb, "--metric", metric, "--k", "3", "--permutations", "20", "--json"]);
-        let text = ok(&["score", &pa, &pb, "--metric", metric, "--k", "3", "--permutations", "20"]);
+    for (metric, k) in [("mutual_knn", &["--k", "3"][..]), ("cka", &[])] {
+        let r = json(&[&["score", &pa, &pb, "--metric", metric, "--permutations", "20", "--json"][..], k].concat());
+        let text = ok(&[&["score", &pa, &pb, "--metric", metric, "--permutations", "20"][..], k].concat());
         assert!(text.contains("p-value") && text.contains("20 permutations"), "{text}");
         assert!(r["calibration"]["z"].as_f64().unwrap() > 1.0, "{r}");
     }
@@ -313,8 +314,12 @@ fn sweep_json_csv_table_and_plot() {
     for (metric, mode) in
         [("mutual_knn", "paper"), ("mutual_knn", "none"), ("cka", "normalize"), ("svcca", "paper-per-sample")]
     {
-        let r =
-            json(&["sweep", &pa, &pb, "--metric", metric, "--k", "4", "--cca-dim", "2", "--prepare", mode, "--json"]);
+        let option = match metric {
+            "svcca" => &["--cca-dim", "2"][..],
+            "cka" => &[],
+            _ => &["--k", "4"],
+        };
+        let r = json(&[&["sweep", &pa, &pb, "--metric", metric, "--prepare", mode, "--json"][..], option].concat());
         has_keys(
             &r,
             &["metric", "prepare", "n", "layers_a", "layers_b", "scores", "best", "best_index", "isa", "seconds"],
@@ -593,7 +598,8 @@ fn bad_input_is_reported_with_exit_status() {
     assert!(e.contains(&format!("at most {}", N - 1)), "{e}");
     let e = fails(&["score", &pa, &pb, "--metric", "cknna", "--k", "30"], 1);
     assert!(e.contains(&format!("at most {N}")), "{e}");
-    assert!(fails(&["knn", &pa, "--k", "0"], 1).contains("at least 1"));
+    // k below every metric's minimum is a bad command line, whatever the data.
+    assert!(fails(&["knn", &pa, "--k", "0"], 2).contains("at least 1"));
 
     // Unknown metric: the valid ones.
     let e = fails(&["score", &pa, &pb, "--metric", "mutual"], 2);

@@ -39,15 +39,17 @@ INPUTS (A, B, X):
   FILE.safetensors:NAME       the tensor NAME
   FILE.safetensors:PRE{}SUF   one N x D tensor per layer, {} standing for the layer index
                               (0, 1, ...): e.g. 'acts.safetensors:layers.{}.out' stacks
-                              layers.0.out, layers.1.out, ... in index order to N x L x D
+                              layers.0.out, layers.1.out, ... in index order to N x L x D;
+                              layers keep the file's indices (tables, plots, JSON)
   --tensor NAME|PRE{}SUF      the same for every .safetensors input named without ':'
   Values must be finite (a NaN or infinity is reported with its file, row and column).
+  A pipe (e.g. /dev/stdin) is read whole first.
 
 METRICS (--metric, the reference's names; default mutual_knn):
   mutual_knn cycle_knn lcs_knn edit_distance_knn jaccard_knn   kNN graphs, --k (default 10)
-  cka unbiased_cka      --kernel ip|rbf (default ip), --sigma S (rbf, default 1)
+  cka unbiased_cka      --kernel ip|rbf (default ip), --sigma S (rbf, S > 0, default 1)
   cknna                 --k (topk >= 2, default 10), unbiased unless --biased
-  svcca                 --cca-dim (default 10), exact (deterministic) computation
+  svcca                 --cca-dim (1 <= cca_dim <= min(N - 1, D_A, D_B), default 10), exact
   --unbiased / --biased override a metric's default (cka biased, cknna unbiased).
 
 OPTIONS:
@@ -57,10 +59,10 @@ OPTIONS:
   --prepare MODE    sweep (default none), prepare (default paper): none, normalize,
                     paper (clamp |x| at its exact Q-quantile over the whole tensor, then
                     normalise), paper-per-sample (the reference script's per-sample clamp)
-  --q Q             the clamp quantile (default 0.95)
+  --q Q             the clamp quantile, 0 < Q <= 1 (default 0.95; paper modes only)
   --permutations P  score, sweep: calibrate against P random permutations of B's rows (the
                     sweep's null is the null of its maximum); --seed S (default 0),
-                    --alpha A (default 0.05) for the threshold tau
+                    --alpha A (0 < A < 1, default 0.05) for the threshold tau
   --threads N       worker threads, 0 = all cores (default); results never depend on it
   --isa NAME        force an instruction set (repalign isa); results never depend on it
   --out PATH        knn, prepare: the output .npy file
@@ -75,8 +77,10 @@ JSON KEYS (--json; stable, more may be added):
   score    metric, k (kNN metrics, cknna), kernel, sigma (rbf), unbiased (cka, cknna),
            cca_dim (svcca), score, n, d_a, d_b, normalize, isa, seconds [, calibration]
   sweep    metric and its parameters as for score, prepare, n, layers_a, layers_b,
-           scores (L_A lists of L_B numbers), best, best_index ([i, j], or null when no pair
-           scores above 0), isa, seconds [, calibration]
+           layer_ids_a, layer_ids_b (the file's layer indices; 0, 1, ... without a pattern),
+           scores (L_A lists of L_B numbers), best, best_index (positions [i, j], or null when
+           no pair scores above 0), best_layers (the same as layer ids), isa, seconds
+           [, calibration]
   calibration (with --permutations): permutations, seed, alpha, raw, null_mean, null_median,
            null_std, z, p_value, tau, calibrated (for a sweep: of its maximum)
   knn      n, d, k, similarity (inner_product|cosine), isa, seconds, then out (with --out)
@@ -85,7 +89,11 @@ JSON KEYS (--json; stable, more may be added):
   info     version, arch, isa (in use), isas_available (the default first), threads
   Non-finite numbers are null; seconds is compute time, file reading excluded.
 
-EXIT STATUS: 0 success, 1 bad input data or a failed computation, 2 bad command line.
+An option that would do nothing is refused, saying what it applies to (e.g. --sigma with
+--kernel rbf, --q with --prepare paper, --seed and --alpha with --permutations).
+
+EXIT STATUS: 0 success, 1 bad input data or a failed computation, 2 bad command line (an
+unknown or missing option value, a value outside its range whatever the data).
 ";
 
 /// A command-line failure: usage errors exit with 2, data errors with 1.
@@ -130,7 +138,7 @@ pub(crate) struct Args {
     pub(crate) prepare: Option<String>,
     pub(crate) q: Option<f64>,
     pub(crate) permutations: Option<usize>,
-    pub(crate) seed: u64,
+    pub(crate) seed: Option<u64>,
     pub(crate) alpha: Option<f64>,
 }
 
@@ -188,8 +196,14 @@ pub(crate) fn parse(command: &str, argv: impl Iterator<Item = String>) -> Result
                 format!("unknown option '{flag}' (options of {command}: {list})")
             }));
         }
-        let mut value =
-            || inline.clone().or_else(|| argv.next()).ok_or_else(|| Fail::Usage(format!("{flag} needs a value")));
+        // A value that starts with `--` is the next option: this one's value is missing.
+        let mut value = || match inline.clone().or_else(|| argv.next_if(|v| !v.starts_with("--"))) {
+            Some(v) => Ok(v),
+            None => Err(Fail::Usage(match argv.peek() {
+                Some(next) => format!("{flag} needs a value (got the option '{next}')"),
+                None => format!("{flag} needs a value"),
+            })),
+        };
         let number = |v: String| -> Result<usize, Fail> {
             v.parse().map_err(|_| Fail::Usage(format!("{flag}: '{v}' is not a non-negative integer")))
         };
@@ -209,6 +223,13 @@ pub(crate) fn parse(command: &str, argv: impl Iterator<Item = String>) -> Result
                     let names: Vec<_> = Isa::ALL.iter().map(|i| i.name()).collect();
                     Fail::Usage(format!("--isa: unknown '{name}' (one of: {})", names.join(", ")))
                 })?;
+                if !isa.is_available() {
+                    let names: Vec<_> = Isa::available().map(Isa::name).collect();
+                    return Err(Fail::Usage(format!(
+                        "--isa {name}: not available on this CPU or build (available: {})",
+                        names.join(", ")
+                    )));
+                }
                 a.isa = Some(isa);
             }
             "--kernel" => a.kernel = Some(value()?),
@@ -219,7 +240,9 @@ pub(crate) fn parse(command: &str, argv: impl Iterator<Item = String>) -> Result
             "--permutations" => a.permutations = Some(number(value()?)?),
             "--seed" => {
                 let v = value()?;
-                a.seed = v.parse().map_err(|_| Fail::Usage(format!("--seed: '{v}' is not a non-negative integer")))?;
+                let seed =
+                    v.parse().map_err(|_| Fail::Usage(format!("--seed: '{v}' is not a non-negative integer")))?;
+                a.seed = Some(seed);
             }
             "--alpha" => a.alpha = Some(float(value()?)?),
             switch => {
@@ -242,6 +265,7 @@ pub(crate) fn parse(command: &str, argv: impl Iterator<Item = String>) -> Result
     if a.json && a.csv {
         return Err(Fail::Usage("--json and --csv exclude each other".into()));
     }
+    check_values(&a)?;
     // Checked before any work, not after a long computation.
     if let Some(out) = a.out.as_deref().filter(|p| !p.ends_with(".npy")) {
         return Err(Fail::Usage(format!("--out {out}: outputs are .npy files (the name must end in .npy)")));
@@ -251,6 +275,41 @@ pub(crate) fn parse(command: &str, argv: impl Iterator<Item = String>) -> Result
         return Err(Fail::Usage(format!("--plot {plot}: the heatmap is written as .svg or .png")));
     }
     Ok(a)
+}
+
+/// The option values that are wrong whatever the data (the data-dependent bounds, such as
+/// k <= N - 1, are checked once the inputs are read), and the options that would do nothing.
+fn check_values(a: &Args) -> Result<(), Fail> {
+    let usage = |msg: String| Err(Fail::Usage(msg));
+    if a.k == Some(0) {
+        return usage("--k 0: neighbours per row must be at least 1 (1 <= K <= N - 1; cknna: 2 <= K <= N)".into());
+    }
+    if let Some(q) = a.q.filter(|q| !(*q > 0.0 && *q <= 1.0)) {
+        return usage(format!("--q {q}: the clamp quantile must be in (0, 1]"));
+    }
+    // The core's rule: 2 sigma^2 must be a positive normal number.
+    if let Some(sigma) = a.sigma.filter(|s| !(*s > 0.0 && (2.0 * s * s).is_normal())) {
+        return usage(format!("--sigma {sigma}: the rbf bandwidth must be > 0 (with 2 sigma^2 finite and normal)"));
+    }
+    if let Some(alpha) = a.alpha.filter(|x| !(*x > 0.0 && *x < 1.0)) {
+        return usage(format!("--alpha {alpha}: the significance level must be in (0, 1)"));
+    }
+    if a.permutations == Some(0) {
+        return usage("--permutations 0: calibration needs at least 1 permutation".into());
+    }
+    if a.cca_dim == Some(0) {
+        return usage("--cca-dim 0: svcca keeps at least 1 direction (1 <= cca_dim <= min(N - 1, D_A, D_B))".into());
+    }
+    let calibration_only = [(a.seed.is_some(), "--seed"), (a.alpha.is_some(), "--alpha")];
+    if let Some((_, flag)) = calibration_only.iter().find(|f| f.0 && a.permutations.is_none()) {
+        return usage(format!("{flag} applies to the calibration: give --permutations P with it"));
+    }
+    if a.cosine && a.normalize {
+        return usage(
+            "--cosine and --normalize: the inner products of normalised rows are already cosines; give one".into(),
+        );
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -276,12 +335,14 @@ mod tests {
 
     #[test]
     fn flag_equals_value_is_flag_then_value() {
-        let Ok(a) = parse_args("sweep", &["a.npy", "--k=3", "--metric", "cka", "b.npy", "--seed=7", "--q", "0.5"])
-        else {
+        let Ok(a) = parse_args(
+            "sweep",
+            &["a.npy", "--k=3", "--metric", "cka", "b.npy", "--seed=7", "--q", "0.5", "--permutations=5"],
+        ) else {
             panic!("sweep arguments rejected");
         };
         assert_eq!(a.positional, vec!["a.npy", "b.npy"]);
-        assert_eq!((a.k, a.metric.as_deref(), a.seed, a.q), (Some(3), Some("cka"), 7, Some(0.5)));
+        assert_eq!((a.k, a.metric.as_deref(), a.seed, a.q), (Some(3), Some("cka"), Some(7), Some(0.5)));
         let Ok(a) = parse_args("score", &["--unbiased", "--biased", "x", "y"]) else { panic!("score rejected") };
         assert_eq!(a.unbiased, Some(false), "the last of --unbiased / --biased wins");
     }
@@ -294,6 +355,13 @@ mod tests {
         assert!(usage("sweep", &["--normalize"]).contains("--prepare normalize"));
         assert!(usage("score", &["--json=yes"]).contains("--json takes no value"));
         assert!(usage("score", &["--k"]).contains("--k needs a value"));
+        assert!(usage("score", &["--k", "--quiet"]).contains("--k needs a value (got the option '--quiet')"));
+        assert!(usage("score", &["--k", "0"]).contains("at least 1"));
+        assert!(usage("sweep", &["--q", "0"]).contains("(0, 1]"));
+        assert!(usage("score", &["--sigma", "-1"]).contains("> 0"));
+        assert!(usage("score", &["--permutations", "3", "--alpha", "1"]).contains("(0, 1)"));
+        assert!(usage("score", &["--seed", "3"]).contains("--permutations"));
+        assert!(usage("score", &["--cosine", "--normalize"]).contains("give one"));
         assert!(usage("score", &["--k", "-1"]).contains("not a non-negative integer"));
         assert!(usage("score", &["--sigma", "wide"]).contains("not a number"));
         assert!(usage("info", &["--isa", "sse9"]).contains("unknown 'sse9'"));

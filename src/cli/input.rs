@@ -33,6 +33,9 @@ pub(crate) struct Features {
     /// N x D or N x L x D.
     pub(crate) shape: Vec<usize>,
     pub(crate) values: Values,
+    /// The file's own index of each layer (`layers.3.out` is layer 3) for a layer pattern;
+    /// `None`: the positions 0, 1, ...
+    pub(crate) layer_ids: Option<Vec<usize>>,
 }
 
 impl Features {
@@ -44,6 +47,11 @@ impl Features {
     /// L: 1 for an N x D tensor.
     pub(crate) fn layers(&self) -> usize {
         if self.shape.len() == 3 { self.shape[1] } else { 1 }
+    }
+
+    /// The id of each layer, in order: the file's index for a layer pattern, else 0, 1, ...
+    pub(crate) fn layer_ids(&self) -> Vec<usize> {
+        self.layer_ids.clone().unwrap_or_else(|| (0..self.layers()).collect())
     }
 
     /// D, the features per row.
@@ -72,12 +80,12 @@ impl Features {
     /// The N x D tensor as a borrowed matrix (no copy).
     pub(crate) fn matrix(&self) -> Result<AnyMatrix<'_>, String> {
         self.require_2d("this command")?;
-        self.values.matrix(self.rows(), self.dim()).map_err(|e| e.to_string())
+        self.values.matrix(self.rows(), self.dim()).map_err(|e| format!("{}: {e}", self.source))
     }
 
     /// The N x L x D tensor (L = 1 for an N x D one) as a borrowed view (no copy).
     pub(crate) fn tensor(&self) -> Result<AnyLayers<'_>, String> {
-        self.values.layers(self.rows(), self.layers(), self.dim()).map_err(|e| e.to_string())
+        self.values.layers(self.rows(), self.layers(), self.dim()).map_err(|e| format!("{}: {e}", self.source))
     }
 
     /// Every layer after preparation with `mode` at quantile `q`: views of the file's values
@@ -94,38 +102,49 @@ impl Features {
 }
 
 /// Reads the input named by `spec`; `tensor` is the `--tensor` default for `.safetensors`
-/// files named without `:NAME`.
+/// files named without `:NAME`. A regular file is read in place; anything else (a pipe,
+/// `/dev/stdin`) is read whole first, since it cannot seek.
 pub(crate) fn load(spec: &str, tensor: Option<&str>) -> Result<Features, String> {
     let (path, name) = split_spec(spec);
     let name = name.or(tensor);
-    if !Path::new(path).exists() {
-        return Err(format!("{path}: file not found"));
-    }
+    let meta = std::fs::metadata(path).map_err(|e| open_error(path, &e))?;
     let mut file = File::open(path).map_err(|e| format!("{path}: cannot open: {e}"))?;
-    let mut magic = [0u8; 9];
-    let got = read_up_to(&mut file, &mut magic).map_err(|e| format!("{path}: cannot read: {e}"))?;
-    file.seek(SeekFrom::Start(0)).map_err(|e| format!("{path}: {e}"))?;
-    if magic[..got].starts_with(b"\x93NUMPY") {
-        drop(file);
-        return read_npy(Path::new(path));
-    }
-    if got < 9 || magic[8] != b'{' {
-        return Err(format!("{path}: not a .npy or .safetensors file"));
-    }
-    let features = read_safetensors(file, path, spec, name)?;
+    let features = if meta.is_file() {
+        read_any(&mut file, meta.len(), path, spec, name)?
+    } else {
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes).map_err(|e| format!("{path}: cannot read: {e}"))?;
+        let len = bytes.len() as u64;
+        read_any(&mut io::Cursor::new(bytes), len, path, spec, name)?
+    };
+    check_shape(&features)?;
     check_finite(&features)?;
     Ok(features)
 }
 
-/// Reads a float32 or float16 `.npy` file (2-D or 3-D), checking every value is finite.
-pub(crate) fn read_npy(path: &Path) -> Result<Features, String> {
-    let shown = path.display().to_string();
-    let file = File::open(path).map_err(|e| {
-        if e.kind() == io::ErrorKind::NotFound { format!("{shown}: file not found") } else { format!("{shown}: {e}") }
-    })?;
-    let features = read_npy_from(file, &shown)?;
-    check_finite(&features)?;
-    Ok(features)
+/// `path: file not found`, or the OS's reason (a symlink loop, a permission) it cannot be read.
+fn open_error(path: &str, e: &io::Error) -> String {
+    if e.kind() == io::ErrorKind::NotFound { format!("{path}: file not found") } else { format!("{path}: {e}") }
+}
+
+/// A `.npy` or `.safetensors` file of `len` bytes, told apart by its first bytes.
+fn read_any(
+    file: &mut (impl Read + Seek),
+    len: u64,
+    path: &str,
+    spec: &str,
+    name: Option<&str>,
+) -> Result<Features, String> {
+    let mut magic = [0u8; 9];
+    let got = read_up_to(file, &mut magic).map_err(|e| format!("{path}: cannot read: {e}"))?;
+    file.seek(SeekFrom::Start(0)).map_err(|e| format!("{path}: {e}"))?;
+    if magic[..got].starts_with(b"\x93NUMPY") {
+        return read_npy_sized(file, path, Some(len));
+    }
+    if got < 9 || magic[8] != b'{' {
+        return Err(format!("{path}: not a .npy or .safetensors file"));
+    }
+    read_safetensors(file, len, path, spec, name)
 }
 
 /// `FILE.safetensors:NAME` -> (`FILE.safetensors`, `Some(NAME)`); anything else is a path.
@@ -151,8 +170,18 @@ fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
 /// Reads a float32 or float16 `.npy` array (2-D or 3-D) from `reader`, e.g. a file or the
 /// bytes of an embedded one; `path` names it in messages. Values are not checked here.
 pub(crate) fn read_npy_from(reader: impl Read, path: &str) -> Result<Features, String> {
+    read_npy_sized(reader, path, None)
+}
+
+/// [`read_npy_from`] for a source of `len` bytes when known, so that a truncated file is
+/// reported with the bytes its shape needs and the bytes it holds.
+fn read_npy_sized(mut reader: impl Read, path: &str, len: Option<u64>) -> Result<Features, String> {
     use npyz::{DType, NpyFile, Order, TypeChar};
-    let npy = NpyFile::new(BufReader::new(reader)).map_err(|e| format!("{path}: not a valid .npy file: {e}"))?;
+    // The header is read here first: a corrupt shape whose size overflows must be reported
+    // before npyz multiplies it out.
+    let head = npy_header_bytes(&mut reader, path)?;
+    let npy = NpyFile::new(BufReader::new(io::Cursor::new(&head).chain(reader)))
+        .map_err(|e| format!("{path}: not a valid .npy file: {e}"))?;
     let shape: Vec<usize> = npy.shape().iter().map(|&s| s as usize).collect();
     let DType::Plain(ty) = npy.dtype() else {
         return Err(format!("{path}: structured dtype {}: features must be {ACCEPTED}", npy.dtype().descr()));
@@ -166,13 +195,73 @@ pub(crate) fn read_npy_from(reader: impl Read, path: &str) -> Result<Features, S
     if npy.order() == Order::Fortran && shape.iter().filter(|&&s| s > 1).count() > 1 {
         return Err(format!("{path}: the array is in Fortran order; save it in C order (numpy.ascontiguousarray)"));
     }
-    let bad = |e: io::Error| format!("{path}: cannot read the data: {e}");
+    let dtype = numpy_name(&ty);
+    let Some(needed) = shape.iter().try_fold(width, |acc: u64, &d| acc.checked_mul(d as u64)) else {
+        return Err(format!("{path}: shape {shape:?} of {dtype} overflows the address space (a corrupt header?)"));
+    };
+    if let Some(held) = len.map(|len| len.saturating_sub(head.len() as u64)).filter(|&held| held < needed) {
+        return Err(format!(
+            "{path}: the file is truncated: shape {shape:?} of {dtype} needs {needed} data bytes, it holds {held}"
+        ));
+    }
+    let bad = |e: io::Error| match e.kind() {
+        io::ErrorKind::UnexpectedEof => {
+            format!("{path}: the data end early: shape {shape:?} of {dtype} needs {needed} data bytes")
+        }
+        _ => format!("{path}: cannot read the data: {e}"),
+    };
     let values = if width == 4 {
         Values::F32(npy.into_vec::<f32>().map_err(bad)?)
     } else {
         Values::F16(npy.into_vec::<f16>().map_err(bad)?)
     };
-    Ok(Features { source: path.to_string(), shape, values })
+    Ok(Features { source: path.to_string(), shape, values, layer_ids: None })
+}
+
+/// The bytes of a `.npy` header (magic, version, length, the dict text), with the dict's
+/// shape checked to fit the address space. A header this cannot make sense of is returned
+/// as read, for npyz to report.
+fn npy_header_bytes(reader: &mut impl Read, path: &str) -> Result<Vec<u8>, String> {
+    let mut head = vec![0u8; 10];
+    let got = read_up_to(reader, &mut head).map_err(|e| format!("{path}: cannot read: {e}"))?;
+    head.truncate(got);
+    if got < 10 || !head.starts_with(b"\x93NUMPY") {
+        return Ok(head);
+    }
+    // Version 1: a 2-byte length; versions 2 and 3: 4 bytes.
+    let text_len = if head[6] == 1 {
+        usize::from(u16::from_le_bytes([head[8], head[9]]))
+    } else {
+        let mut rest = [0u8; 2];
+        let got = read_up_to(reader, &mut rest).map_err(|e| format!("{path}: cannot read: {e}"))?;
+        head.extend(&rest[..got]);
+        if got < 2 {
+            return Ok(head);
+        }
+        u32::from_le_bytes([head[8], head[9], head[10], head[11]]) as usize
+    };
+    let start = head.len();
+    head.resize(start + text_len.min(1 << 20), 0);
+    let got = read_up_to(reader, &mut head[start..]).map_err(|e| format!("{path}: cannot read: {e}"))?;
+    head.truncate(start + got);
+    let text = String::from_utf8_lossy(&head[start..]);
+    let Some(dims) =
+        text.split_once("'shape'").and_then(|(_, t)| t.split_once('(')).and_then(|(_, t)| t.split_once(')'))
+    else {
+        return Ok(head);
+    };
+    let dims: Vec<u64> = match dims.0.split(',').map(str::trim).filter(|d| !d.is_empty()).map(str::parse).collect() {
+        Ok(dims) => dims,
+        Err(_) => return Err(format!("{path}: not a valid .npy file: shape ({}) is not a list of sizes", dims.0)),
+    };
+    // 8 bytes per element bounds every dtype this reads.
+    let bytes = dims.iter().try_fold(8u64, |acc, &d| acc.checked_mul(d));
+    if bytes.is_none_or(|b| b > isize::MAX as u64) {
+        return Err(format!(
+            "{path}: shape {dims:?} overflows the address space: more elements than memory can hold (a corrupt header?)"
+        ));
+    }
+    Ok(head)
 }
 
 /// numpy's name of a plain dtype, e.g. `int64` for `<i8`.
@@ -204,12 +293,11 @@ struct Header {
     data_start: u64,
 }
 
-fn read_header(file: &mut File, path: &str) -> Result<Header, String> {
+fn read_header(file: &mut (impl Read + Seek), file_len: u64, path: &str) -> Result<Header, String> {
     let bad = |what: String| format!("{path}: not a valid .safetensors file: {what}");
     let mut len = [0u8; 8];
     file.read_exact(&mut len).map_err(|e| bad(e.to_string()))?;
     let n = u64::from_le_bytes(len);
-    let file_len = file.metadata().map_err(|e| bad(e.to_string()))?.len();
     // The format's own limit on the header (100 MB).
     if n > 100_000_000 || 8 + n > file_len {
         return Err(bad(format!("header length {n} does not fit a {file_len}-byte file")));
@@ -227,8 +315,14 @@ fn read_header(file: &mut File, path: &str) -> Result<Header, String> {
     Ok(Header { meta, data_start: 8 + n })
 }
 
-fn read_safetensors(mut file: File, path: &str, spec: &str, name: Option<&str>) -> Result<Features, String> {
-    let header = read_header(&mut file, path)?;
+fn read_safetensors(
+    file: &mut (impl Read + Seek),
+    len: u64,
+    path: &str,
+    spec: &str,
+    name: Option<&str>,
+) -> Result<Features, String> {
+    let header = read_header(file, len, path)?;
     let names = header.meta.offset_keys();
     let available = || {
         let shown: Vec<&str> = names.iter().take(20).map(String::as_str).collect();
@@ -241,7 +335,7 @@ fn read_safetensors(mut file: File, path: &str, spec: &str, name: Option<&str>) 
     };
     match name {
         None if names.len() == 1 => {
-            let mut f = read_tensor(&mut file, &header, path, &names[0])?;
+            let mut f = read_tensor(file, &header, path, &names[0])?;
             f.source = source;
             Ok(f)
         }
@@ -256,42 +350,53 @@ fn read_safetensors(mut file: File, path: &str, spec: &str, name: Option<&str>) 
             if layers.is_empty() {
                 return Err(format!("{path}: no tensor matches the layer pattern '{pattern}' ({})", available()));
             }
-            let mut f = stack_layers(&mut file, &header, path, &layers)?;
+            let names: Vec<&str> = layers.iter().map(|&(_, name)| name).collect();
+            let mut f = stack_layers(file, &header, path, &names)?;
             f.source = source;
+            f.layer_ids = Some(layers.iter().map(|&(id, _)| id).collect());
             Ok(f)
         }
         Some(name) => {
             if header.meta.info(name).is_none() {
                 return Err(format!("{path}: no tensor named '{name}' ({})", available()));
             }
-            let mut f = read_tensor(&mut file, &header, path, name)?;
+            let mut f = read_tensor(file, &header, path, name)?;
             f.source = source;
             Ok(f)
         }
     }
 }
 
-/// Names matching `prefix{}suffix` with a decimal index, in increasing index order.
-fn match_layers<'a>(pattern: &str, names: &'a [String]) -> Result<Vec<&'a str>, String> {
+/// The tensors matching `prefix{}suffix` and their layer indices, in increasing index order.
+/// The `{}` stands for one name component: a middle holding `.` or `/` belongs to another
+/// tensor (`h.0.attn` for `h.{}`); any other middle must be a decimal index that fits a
+/// `usize`, or the pattern is refused rather than the tensor silently dropped.
+fn match_layers<'a>(pattern: &str, names: &'a [String]) -> Result<Vec<(usize, &'a str)>, String> {
     let (prefix, suffix) = pattern.split_once("{}").expect("checked by the caller");
     if suffix.contains("{}") {
         return Err(format!("the layer pattern '{pattern}' holds more than one {{}}"));
     }
-    let mut found: Vec<(usize, &str)> = names
-        .iter()
-        .filter_map(|name| {
-            let index = name.strip_prefix(prefix)?.strip_suffix(suffix)?;
-            if index.is_empty() || !index.bytes().all(|b| b.is_ascii_digit()) {
-                return None;
-            }
-            Some((index.parse().ok()?, name.as_str()))
-        })
-        .collect();
+    let mut found = Vec::new();
+    for name in names {
+        let Some(index) = name.strip_prefix(prefix).and_then(|rest| rest.strip_suffix(suffix)) else { continue };
+        if index.is_empty() || index.contains(['.', '/']) {
+            continue;
+        }
+        if !index.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(format!(
+                "tensor '{name}' matches the layer pattern '{pattern}' but '{index}' is not a layer index (a decimal number)"
+            ));
+        }
+        let id = index
+            .parse()
+            .map_err(|_| format!("tensor '{name}': layer index {index} is too large (at most {})", usize::MAX))?;
+        found.push((id, name.as_str()));
+    }
     found.sort();
     if let Some(w) = found.windows(2).find(|w| w[0].0 == w[1].0) {
         return Err(format!("tensors '{}' and '{}' give the same layer index", w[0].1, w[1].1));
     }
-    Ok(found.into_iter().map(|(_, name)| name).collect())
+    Ok(found)
 }
 
 /// Checks a tensor's dtype and returns (its element width in bytes, its info).
@@ -306,7 +411,7 @@ fn tensor_info<'h>(header: &'h Header, path: &str, name: &str) -> Result<&'h saf
 
 /// Reads the bytes of `info` straight into a vector of `T` (no intermediate byte buffer).
 fn read_elements<T: bytemuck::Pod>(
-    file: &mut File,
+    file: &mut (impl Read + Seek),
     header: &Header,
     info: &safetensors::tensor::TensorInfo,
 ) -> io::Result<Vec<T>> {
@@ -322,7 +427,11 @@ fn read_elements<T: bytemuck::Pod>(
     Ok(v)
 }
 
-fn read_values(file: &mut File, header: &Header, info: &safetensors::tensor::TensorInfo) -> io::Result<Values> {
+fn read_values(
+    file: &mut (impl Read + Seek),
+    header: &Header,
+    info: &safetensors::tensor::TensorInfo,
+) -> io::Result<Values> {
     use safetensors::Dtype;
     Ok(match info.dtype {
         Dtype::F32 => Values::F32(read_elements(file, header, info)?),
@@ -332,15 +441,20 @@ fn read_values(file: &mut File, header: &Header, info: &safetensors::tensor::Ten
     })
 }
 
-fn read_tensor(file: &mut File, header: &Header, path: &str, name: &str) -> Result<Features, String> {
+fn read_tensor(file: &mut (impl Read + Seek), header: &Header, path: &str, name: &str) -> Result<Features, String> {
     let info = tensor_info(header, path, name)?;
     check_rank(&format!("{path}:{name}"), &info.shape)?;
     let values = read_values(file, header, info).map_err(|e| format!("{path}: cannot read tensor '{name}': {e}"))?;
-    Ok(Features { source: format!("{path}:{name}"), shape: info.shape.clone(), values })
+    Ok(Features { source: format!("{path}:{name}"), shape: info.shape.clone(), values, layer_ids: None })
 }
 
 /// Reads one N x D tensor per layer into one N x L x D tensor of their element type.
-fn stack_layers(file: &mut File, header: &Header, path: &str, names: &[&str]) -> Result<Features, String> {
+fn stack_layers(
+    file: &mut (impl Read + Seek),
+    header: &Header,
+    path: &str,
+    names: &[&str],
+) -> Result<Features, String> {
     let first = tensor_info(header, path, names[0])?;
     if first.shape.len() != 2 {
         return Err(format!(
@@ -385,7 +499,24 @@ fn stack_layers(file: &mut File, header: &Header, path: &str, names: &[&str]) ->
         }
         _ => Values::Bf16(stack(n, d, infos.iter().map(|i| read_elements(file, header, i)), layers).map_err(err)?),
     };
-    Ok(Features { source: String::new(), shape: vec![n, layers, d], values })
+    Ok(Features { source: String::new(), shape: vec![n, layers, d], values, layer_ids: None })
+}
+
+/// Fails when a dimension is 0, naming it: every input needs samples, layers and features.
+fn check_shape(f: &Features) -> Result<(), String> {
+    let names: &[&str] = if f.shape.len() == 3 {
+        &[
+            "N = 0: the input has no rows (samples)",
+            "L = 0: the input has no layers",
+            "D = 0: the rows have no features",
+        ]
+    } else {
+        &["N = 0: the input has no rows (samples)", "D = 0: the rows have no features"]
+    };
+    match f.shape.iter().position(|&s| s == 0) {
+        Some(i) => Err(format!("{}: shape {:?}: {}", f.source, f.shape, names[i])),
+        None => Ok(()),
+    }
 }
 
 /// Fails on the first NaN or infinity, naming the file, row, layer and column.
@@ -394,7 +525,7 @@ fn check_finite(f: &Features) -> Result<(), String> {
     let Err(crate::Error::NonFinite { row, col: rest }) = f.tensor()?.scan() else { return Ok(()) };
     let d = f.dim().max(1);
     let at = if f.shape.len() == 3 {
-        format!("row {row} (sample), layer {}, column {}", rest / d, rest % d)
+        format!("row {row} (sample), layer {}, column {}", f.layer_ids()[rest / d], rest % d)
     } else {
         format!("row {row}, column {rest}")
     };

@@ -21,6 +21,9 @@ pub(crate) fn metric_of(a: &Args) -> Result<(String, Metric), Fail> {
         Some("rbf") => Kernel::Rbf { sigma: a.sigma.unwrap_or(1.0) },
         Some(other) => return Err(Fail::Usage(format!("--kernel: unknown '{other}' (ip or rbf)"))),
     };
+    if a.sigma.is_some() && !matches!(kernel, Kernel::Rbf { .. }) {
+        return Err(Fail::Usage("--sigma applies to --kernel rbf (cka, unbiased_cka) only".into()));
+    }
     let metric = match Metric::from_name(&name, k) {
         Some(Metric::Cka { unbiased, .. }) => Metric::Cka { kernel, unbiased: a.unbiased.unwrap_or(unbiased) },
         Some(Metric::Cknna { topk, unbiased }) => Metric::Cknna { topk, unbiased: a.unbiased.unwrap_or(unbiased) },
@@ -31,7 +34,33 @@ pub(crate) fn metric_of(a: &Args) -> Result<(String, Metric), Fail> {
             return Err(Fail::Usage(format!("--metric: unknown metric '{name}' (valid: {valid})")));
         }
     };
+    check_options_apply(a, &name, metric)?;
+    if let Some((k, range)) = metric.k_range(usize::MAX).filter(|(k, range)| k < range.start()) {
+        let lo = range.start();
+        return Err(Fail::Usage(format!("--k {k}: {name} needs at least {lo} neighbours per row (--k >= {lo})")));
+    }
     Ok((name, metric))
+}
+
+/// Refuses the metric options that `metric` would ignore: each names what it applies to.
+fn check_options_apply(a: &Args, name: &str, metric: Metric) -> Result<(), Fail> {
+    let (knn, cka, cknna, svcca) = (
+        matches!(metric, Metric::Knn { .. }),
+        matches!(metric, Metric::Cka { .. }),
+        matches!(metric, Metric::Cknna { .. }),
+        matches!(metric, Metric::Svcca { .. }),
+    );
+    let unused = [
+        (a.k.is_some() && !(knn || cknna), "--k", "the kNN metrics and cknna"),
+        (a.kernel.is_some() && !cka, "--kernel", "cka and unbiased_cka"),
+        (a.unbiased.is_some() && !(cka || cknna), "--unbiased / --biased", "cka, unbiased_cka and cknna"),
+        (a.cca_dim.is_some() && !svcca, "--cca-dim", "svcca"),
+        (a.cosine && !knn, "--cosine", "the kNN metrics (mutual_knn, cycle_knn, ...)"),
+    ];
+    match unused.iter().find(|u| u.0) {
+        Some((_, flag, applies)) => Err(Fail::Usage(format!("{flag} applies to {applies}, not to {name}"))),
+        None => Ok(()),
+    }
 }
 
 /// The metric's name and parameters, the first keys of `score` and `sweep` JSON.
@@ -80,10 +109,28 @@ pub(crate) fn check_k(n: usize, metric: Metric) -> Result<(), Fail> {
     let (lo, hi) = (*range.start(), *range.end());
     let why = if matches!(metric, Metric::Knn { .. }) { "N - 1: a row is not its own neighbour" } else { "N" };
     if k < lo {
-        return Err(Fail::Data(format!("--k {k} is too small: it must be at least {lo}")));
+        // Whatever the data: a bad command line (metric_of checks it first).
+        return Err(Fail::Usage(format!("--k {k} is too small: it must be at least {lo}")));
+    }
+    if n == 0 {
+        return Err(Fail::Data("the input has no rows (N = 0): no neighbours to find".into()));
     }
     if k > hi {
         return Err(Fail::Data(format!("--k {k} is too large for N = {n} samples: at most {hi} ({why})")));
+    }
+    Ok(())
+}
+
+/// svcca's cca_dim must leave room in every layer: the centred N samples of D features span
+/// at most min(N - 1, D) directions.
+pub(crate) fn check_cca_dim(n: usize, d_a: usize, d_b: usize, metric: Metric) -> Result<(), Fail> {
+    let Metric::Svcca { cca_dim } = metric else { return Ok(()) };
+    let most = n.saturating_sub(1).min(d_a).min(d_b);
+    if cca_dim > most {
+        return Err(Fail::Data(format!(
+            "--cca-dim {cca_dim} is too large for these inputs: at most {most} = min(N - 1, D_A, D_B) = min({}, {d_a}, {d_b}) (centred samples span at most N - 1 directions)",
+            n.saturating_sub(1)
+        )));
     }
     Ok(())
 }

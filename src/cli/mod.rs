@@ -48,7 +48,7 @@ fn run() -> Result<(), Fail> {
             return Ok(output::print(&format!("repalign {}\n", crate::VERSION))?);
         }
         "isa" => return info::isa(argv),
-        "demo" => return commands::demo::run(&argv.collect::<Vec<_>>()).map_err(Fail::Data),
+        "demo" => return commands::demo::run(&argv.collect::<Vec<_>>()),
         _ => {}
     }
     let a = args::parse(command, argv)?;

@@ -16,6 +16,8 @@ use super::progress;
 pub(crate) struct Side<'a> {
     pub(crate) source: &'a str,
     pub(crate) layers: &'a [AnyMatrix<'a>],
+    /// Each layer's id in messages: the file's own index for a layer pattern.
+    pub(crate) layer_ids: &'a [usize],
 }
 
 impl Side<'_> {
@@ -24,7 +26,7 @@ impl Side<'_> {
         if self.layers.len() == 1 {
             format!("{}: {e}", self.source)
         } else {
-            format!("{} (layer {l}): {e}", self.source)
+            format!("{} (layer {}): {e}", self.source, self.layer_ids.get(l).copied().unwrap_or(l))
         }
     }
 }
@@ -107,7 +109,7 @@ mod tests {
     use crate::Matrix;
 
     #[test]
-    fn an_error_names_the_file_and_layer_being_processed() {
+    fn an_error_names_the_file_and_layer_being_processed_by_its_id() {
         let good = [1.0f32, 0.0, 0.0, 1.0, 1.0, 1.0, 0.5, 0.2];
         let mut bad = good;
         bad[5] = f32::NAN;
@@ -115,14 +117,18 @@ mod tests {
         let (good, bad): (&'static [f32], &'static [f32]) = (Box::leak(Box::new(good)), Box::leak(Box::new(bad)));
         let la = [m(good)];
         let lb = [m(good), m(bad)];
-        let (a, b) = (Side { source: "a.npy", layers: &la }, Side { source: "b.npy", layers: &lb });
+        let (a, b) = (
+            Side { source: "a.npy", layers: &la, layer_ids: &[0] },
+            Side { source: "b.npy", layers: &lb, layer_ids: &[0, 7] },
+        );
         let metric = Metric::from_name("mutual_knn", 1).unwrap();
         let e = score(&a, &b, &metric, &Exec::default(), None, false).unwrap_err();
-        assert!(e.starts_with("b.npy (layer 1): non-finite value"), "{e}");
+        assert!(e.starts_with("b.npy (layer 7): non-finite value"), "{e}");
         let cal = CalibrationOptions { permutations: 3, ..CalibrationOptions::default() };
         let e = score(&a, &b, &metric, &Exec::default(), Some(&cal), false).unwrap_err();
-        assert!(e.starts_with("b.npy (layer 1): non-finite value"), "{e}");
-        let ok = score(&a, &Side { source: "b.npy", layers: &lb[..1] }, &metric, &Exec::default(), None, false);
+        assert!(e.starts_with("b.npy (layer 7): non-finite value"), "{e}");
+        let b0 = Side { source: "b.npy", layers: &lb[..1], layer_ids: &[0] };
+        let ok = score(&a, &b0, &metric, &Exec::default(), None, false);
         assert_eq!(ok.unwrap().0.scores, vec![1.0]);
     }
 }

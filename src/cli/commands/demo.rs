@@ -8,6 +8,7 @@ use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 
 use crate::calibrate::CalibrationOptions;
+use crate::cli::args::Fail;
 use crate::cli::demo::{DemoData, compute, report};
 use crate::cli::{output, plot};
 
@@ -51,7 +52,7 @@ struct Options {
     threads: usize,
 }
 
-/// The options, or `None` for `--help`.
+/// The options, or `None` for `--help`; an error is a bad command line (exit status 2).
 fn parse(args: &[String]) -> Result<Option<Options>, String> {
     let mut o = Options {
         plot: Some(PathBuf::from("color-demo.svg")),
@@ -64,7 +65,12 @@ fn parse(args: &[String]) -> Result<Option<Options>, String> {
     };
     let mut it = args.iter();
     while let Some(arg) = it.next() {
-        let mut value = |flag: &str| it.next().cloned().ok_or_else(|| format!("demo: {flag} needs a value"));
+        // A value that starts with `--` is the next option: this one's value is missing.
+        let mut value = |flag: &str| match it.next() {
+            Some(v) if !v.starts_with("--") => Ok(v.clone()),
+            Some(v) => Err(format!("demo: {flag} needs a value (got the option '{v}')")),
+            None => Err(format!("demo: {flag} needs a value")),
+        };
         let number = |flag: &str, v: String| -> Result<u64, String> {
             v.parse().map_err(|_| format!("demo: {flag}: '{v}' is not a non-negative integer"))
         };
@@ -100,10 +106,10 @@ fn parse(args: &[String]) -> Result<Option<Options>, String> {
     Ok(Some(o))
 }
 
-/// `repalign demo [options]`.
-pub(crate) fn run(args: &[String]) -> Result<(), String> {
-    let Some(o) = parse(args)? else {
-        return output::print(USAGE);
+/// `repalign demo [options]`: a bad option is a usage error, anything after it a data error.
+pub(crate) fn run(args: &[String]) -> Result<(), Fail> {
+    let Some(o) = parse(args).map_err(Fail::Usage)? else {
+        return Ok(output::print(USAGE)?);
     };
     let data = match &o.data {
         Some(dir) => DemoData::from_dir(dir, o.dtype.as_deref())?,
@@ -129,8 +135,9 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         report::write_plot(path, &results.matrix, data.names.len())?;
     }
     if o.json {
-        output::print(&format!("{}\n", report::json(&data, &results, &o.calibration, o.plot.as_deref())))
+        output::print(&format!("{}\n", report::json(&data, &results, &o.calibration, o.plot.as_deref())))?;
     } else {
-        output::print(&report::table(&data, &results, &o.calibration, o.plot.as_deref()))
+        output::print(&report::table(&data, &results, &o.calibration, o.plot.as_deref()))?;
     }
+    Ok(())
 }

@@ -15,13 +15,8 @@ pub(crate) fn run(a: Args) -> Result<(), Fail> {
     if !a.positional.is_empty() {
         return Err(Fail::Usage("info takes no input file".into()));
     }
-    let isa = match a.isa {
-        Some(isa) if !isa.is_available() => {
-            return Err(Fail::Data(format!("instruction set {isa} is not available on this CPU or build")));
-        }
-        Some(isa) => isa,
-        None => Isa::best(),
-    };
+    // args::parse refuses an --isa that is not available.
+    let isa = a.isa.unwrap_or_else(Isa::best);
     let available: Vec<&str> = isas().map(Isa::name).collect();
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let threads = if a.threads == 0 { cores } else { a.threads };

@@ -55,13 +55,18 @@ fn prepare_mode(a: &Args, default: &str) -> Result<(String, Prepare), Fail> {
     let mode = Prepare::from_name(&name).ok_or_else(|| {
         Fail::Usage(format!("--prepare: unknown mode '{name}' (valid: none, normalize, paper, paper-per-sample)"))
     })?;
+    if a.q.is_some() && matches!(mode, Prepare::None | Prepare::Normalize) {
+        return Err(Fail::Usage(format!(
+            "--q (the clamp quantile) applies to --prepare paper and paper-per-sample; --prepare {name} clamps nothing"
+        )));
+    }
     Ok((name, mode))
 }
 
 /// The calibration that `--permutations` asks for (with `--seed` and `--alpha`), if any.
 fn calibration_options(a: &Args) -> Option<CalibrationOptions> {
     let permutations = a.permutations?;
-    Some(CalibrationOptions { permutations, seed: a.seed, alpha: a.alpha.unwrap_or(0.05) })
+    Some(CalibrationOptions { permutations, seed: a.seed.unwrap_or(0), alpha: a.alpha.unwrap_or(0.05) })
 }
 
 /// How to run: `--threads` and `--isa`.
@@ -89,7 +94,7 @@ fn score_layers(
 fn calibration_json(c: &Calibration, a: &Args) -> Value {
     json!({
         "permutations": c.null.len(),
-        "seed": a.seed,
+        "seed": a.seed.unwrap_or(0),
         "alpha": a.alpha.unwrap_or(0.05),
         "raw": number(c.raw),
         "null_mean": number(c.null_mean),

@@ -10,7 +10,7 @@ use crate::prepare::Prepare;
 
 use super::{calibration_json, calibration_rows, exec, isa_name, load, same_samples, score_layers};
 use crate::cli::args::{Args, Fail};
-use crate::cli::metric::{check_k, metric_json, metric_of, metric_text};
+use crate::cli::metric::{check_cca_dim, check_k, metric_json, metric_of, metric_text};
 use crate::cli::output::{number, print_json, print_table};
 use crate::cli::stepwise::Side;
 
@@ -23,6 +23,7 @@ pub(crate) fn run(a: Args) -> Result<(), Fail> {
     let (fa, fb) = (load(pa, &a, "score", true)?, load(pb, &a, "score", true)?);
     same_samples(&fa, &fb)?;
     check_k(fa.rows(), metric)?;
+    check_cca_dim(fa.rows(), fa.dim(), fb.dim(), metric)?;
     let start = Instant::now();
     // --normalize: inner products of L2-normalised copies (--cosine does the same without
     // the copies).
@@ -33,7 +34,10 @@ pub(crate) fn run(a: Args) -> Result<(), Fail> {
     let (mut va, mut vb) = (Vec::new(), Vec::new());
     let ma = fa.prepared_layers(mode, 1.0, &exec(&a), &mut va)?;
     let mb = fb.prepared_layers(mode, 1.0, &exec(&a), &mut vb)?;
-    let (sa, sb) = (Side { source: &fa.source, layers: &ma }, Side { source: &fb.source, layers: &mb });
+    let (sa, sb) = (
+        Side { source: &fa.source, layers: &ma, layer_ids: &[0] },
+        Side { source: &fb.source, layers: &mb, layer_ids: &[0] },
+    );
     let (result, calibration) = score_layers(&a, &sa, &sb, &metric)?;
     let score = result.scores[0];
     let seconds = start.elapsed().as_secs_f64();
