@@ -98,7 +98,6 @@ fn parse(args: &[String]) -> Result<Option<Options>, String> {
     }
     if let Some(path) = &o.plot {
         plot::check_path(path)?;
-        output::check_writable(path)?;
     }
     if o.dtype.is_some() && o.data.is_none() {
         return Err("demo: --dtype applies to --data DIR (the embedded data is float16)".into());
@@ -111,6 +110,10 @@ pub(crate) fn run(args: &[String]) -> Result<(), Fail> {
     let Some(o) = parse(args).map_err(Fail::Usage)? else {
         return Ok(output::print(USAGE)?);
     };
+    // Before any work, like every output: a place that cannot be written is a data error.
+    if let Some(path) = &o.plot {
+        output::check_writable(path)?;
+    }
     let data = match &o.data {
         Some(dir) => DemoData::from_dir(dir, o.dtype.as_deref())?,
         None => DemoData::embedded()?,
