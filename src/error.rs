@@ -228,7 +228,7 @@ pub(crate) fn try_vec<T: Clone>(len: usize, value: T, what: &'static str) -> Res
 /// [`Error::OutOfMemory`] for `len` elements of `T` (the size saturates at `usize::MAX`).
 #[cfg(feature = "alloc")]
 pub(crate) fn out_of_memory<T>(len: usize, what: &'static str) -> Error {
-    Error::OutOfMemory { what, bytes: len.checked_mul(core::mem::size_of::<T>()).unwrap_or(usize::MAX) }
+    Error::OutOfMemory { what, bytes: len.saturating_mul(core::mem::size_of::<T>()) }
 }
 
 #[cfg(feature = "std")]

@@ -117,8 +117,7 @@ fn knn_lists_and_mutual_knn_match_the_reference() {
             let (g1, g2) = if swap { (gb.as_ref(), ga.as_ref()) } else { (ga.as_ref(), gb.as_ref()) };
             let (f1, f2) = if swap { (b.view(), a.view()) } else { (a.view(), b.view()) };
             let from_graphs = metrics::knn_metric_graphs(metric, g1, g2, k).unwrap();
-            let from_features =
-                metrics::score(f1, f2, &Metric::Knn { metric: metric, k, similarity: IP }, &EXEC).unwrap();
+            let from_features = metrics::score(f1, f2, &Metric::Knn { metric, k, similarity: IP }, &EXEC).unwrap();
             let what = format!("{id} {} k={k} {}", metric.name(), r["args"]);
             assert!((from_graphs - expected).abs() <= tol, "{what}: {from_graphs} vs {expected}");
             assert_eq!(from_graphs, from_features, "{what}");

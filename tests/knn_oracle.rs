@@ -336,7 +336,7 @@ fn fuzzer_regressions() {
     let zeros = [0.0f32; 7 * 3];
     let z = Matrix::new(&zeros, 7, 3).unwrap();
     for unbiased in [false, true] {
-        match metrics::score(z, z, &Metric::Cka { kernel: Kernel::Rbf { sigma: 1.0 }, unbiased: unbiased }, &EXEC) {
+        match metrics::score(z, z, &Metric::Cka { kernel: Kernel::Rbf { sigma: 1.0 }, unbiased }, &EXEC) {
             Ok(v) => assert!(v.is_finite(), "{v}"),
             Err(e) => assert!(matches!(e, Error::NumericalRange { .. }), "{e}"),
         }

@@ -94,8 +94,8 @@ fn one_permutation_of_both_inputs_changes_nothing() {
     }
     for unbiased in [false, true] {
         let (x, y) = (
-            metrics::score(ma, mb, &Metric::Cknna { topk: 6, unbiased: unbiased }, &EXEC).unwrap(),
-            metrics::score(qa, qb, &Metric::Cknna { topk: 6, unbiased: unbiased }, &EXEC).unwrap(),
+            metrics::score(ma, mb, &Metric::Cknna { topk: 6, unbiased }, &EXEC).unwrap(),
+            metrics::score(qa, qb, &Metric::Cknna { topk: 6, unbiased }, &EXEC).unwrap(),
         );
         assert!((x - y).abs() <= 1e-9, "cknna unbiased={unbiased}: {x} vs {y}");
     }
@@ -126,7 +126,7 @@ fn cka_is_invariant_to_rotations_and_isotropic_scaling() {
         let base = metrics::score(
             Matrix::new(&a, n, d).unwrap(),
             mb,
-            &Metric::Cka { kernel: Kernel::Linear, unbiased: unbiased },
+            &Metric::Cka { kernel: Kernel::Linear, unbiased },
             &EXEC,
         )
         .unwrap();
@@ -134,7 +134,7 @@ fn cka_is_invariant_to_rotations_and_isotropic_scaling() {
             let got = metrics::score(
                 Matrix::new(x, n, d).unwrap(),
                 mb,
-                &Metric::Cka { kernel: Kernel::Linear, unbiased: unbiased },
+                &Metric::Cka { kernel: Kernel::Linear, unbiased },
                 &EXEC,
             )
             .unwrap();
