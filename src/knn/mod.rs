@@ -11,7 +11,9 @@
 //! lower index ([`crate::topk`]). Similarities are f32, accumulated in f32 with fused
 //! multiply-adds in feature order; for cosine, `dot * (1/|x_i| * 1/|x_j|)` with the inverse
 //! norms computed once in f64. Results are bit-identical for every thread count and every
-//! [`Isa`]. Memory is O(N k) plus per-thread blocks: no N x N matrix is ever formed.
+//! [`Isa`]. Memory is O(N k) plus per-thread blocks (and, for a self graph, N x k private
+//! heaps per worker; workers are capped at the cores): no N x N matrix is ever formed.
+//! Buffers the allocator refuses are [`Error::OutOfMemory`], before any work.
 //!
 //! **Input checks** (each a typed [`Error`]): N = 0, D = 0, k = 0 or k above N - 1 (self) /
 //! N (search), D mismatch, NaN or infinity (row and column named), a row so large its inner
