@@ -21,6 +21,7 @@
 #include <string>
 #include <thread>
 #include <type_traits>
+#include <unistd.h>
 #include <vector>
 
 namespace {
@@ -313,15 +314,15 @@ void test_info() {
     check(!version.empty() && std::count(version.begin(), version.end(), '.') >= 2 && std::isdigit(static_cast<unsigned char>(version[0])),
           "repalign_version is x.y.z: " + version);
     std::vector<std::string> messages;
-    for (uint32_t s = REPALIGN_STATUS_OK; s <= REPALIGN_STATUS_NUMERICAL_RANGE; s++)
+    for (uint32_t s = REPALIGN_STATUS_OK; s <= REPALIGN_STATUS_OUT_OF_MEMORY; s++)
         messages.emplace_back(repalign_status_message(s));
     std::vector<std::string> sorted = messages;
     std::sort(sorted.begin(), sorted.end());
     check(messages[0] == "ok" && std::unique(sorted.begin(), sorted.end()) == sorted.end() && !sorted[0].empty(),
-          "repalign_status_message: 27 distinct messages, OK is \"ok\"");
-    check(std::string(repalign_status_message(27)) == "unrecognised status code" &&
+          "repalign_status_message: 28 distinct messages, OK is \"ok\"");
+    check(std::string(repalign_status_message(28)) == "unrecognised status code" &&
               std::string(repalign_status_message(UINT32_MAX)) == "unrecognised status code",
-          "repalign_status_message of 27 and UINT32_MAX: the generic message");
+          "repalign_status_message of 28 and UINT32_MAX: the generic message");
 
     const uint32_t best = repalign_isa_best();
     bool ok = false;
@@ -934,8 +935,88 @@ void test_calibration() {
                  REPALIGN_STATUS_INVALID_PARAMETER, "repalign_calibrate_sweep with q 0");
 }
 
+// Runs `calls` with this process's stderr (fd 2) sent to a temporary file; returns what was
+// written there.
+template <class F> std::string stderr_of(F calls) {
+    std::fflush(stderr);
+    FILE *capture = std::tmpfile();
+    const int saved = dup(2);
+    if (!capture || saved < 0 || dup2(fileno(capture), 2) < 0) return "(stderr could not be captured)";
+    calls();
+    std::fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    std::string text;
+    std::rewind(capture);
+    for (int c; (c = std::fgetc(capture)) != EOF;) text += char(c);
+    std::fclose(capture);
+    return text;
+}
+
+// Issue 13: buffers sized by the input that no allocator gives are an error status, never an
+// abort (SIGABRT) or a panic, and nothing reaches the host's stderr.
+void test_allocation_failures() {
+    const std::vector<float> x = halves(40, 3, 5);
+    const RepalignMatrix a = f32(x, 40, 3);
+    RepalignMetric m = repalign_metric_default(REPALIGN_METRIC_KIND_MUTUAL_KNN);
+    m.k = 5;
+    RepalignCalibration c{};
+    const std::string printed = stderr_of([&] {
+        for (size_t p : {size_t(1) << 40, SIZE_MAX, size_t(1) << 61}) {
+            RepalignCalibrationOptions cal = {p, 1, 0.05};
+            check_status(repalign_calibrate_score(&a, &a, &m, nullptr, &cal, &c), REPALIGN_STATUS_OUT_OF_MEMORY,
+                         "repalign_calibrate_score with " + std::to_string(p) + " permutations: out of memory");
+            check(std::string(repalign_last_error()).find("permutations") != std::string::npos,
+                  "... the last error names the permutations");
+        }
+        // CKA on N = 400,000 rows: an N x N f64 kernel of 1.28 TB.
+        const size_t n = 400000;
+        std::vector<float> big(n);
+        for (size_t i = 0; i < n; i++) big[i] = float(i % 89) / 89.0f + 0.5f;
+        const RepalignMatrix b = f32(big, n, 1);
+        const RepalignMetric cka = repalign_metric_default(REPALIGN_METRIC_KIND_CKA);
+        double score = 0.0;
+        check_status(repalign_score(&b, &b, &cka, nullptr, &score), REPALIGN_STATUS_OUT_OF_MEMORY,
+                     "repalign_score cka on 400000 rows: out of memory");
+    });
+    // Under ASan (allocator_may_return_null=1) the sanitizer itself warns of each refused
+    // allocation: those lines are the tool's, not the library's.
+    std::string library;
+    for (size_t at = 0, end; at < printed.size(); at = end + 1) {
+        end = printed.find('\n', at);
+        if (end == std::string::npos) end = printed.size();
+        const std::string line = printed.substr(at, end - at);
+        if (line.find("AddressSanitizer failed to allocate") == std::string::npos) library += line + "\n";
+    }
+    check(library.empty(), "... and nothing is printed on stderr: \"" + library + "\"");
+    check(std::string(repalign_status_message(REPALIGN_STATUS_OUT_OF_MEMORY)).find("allocated") != std::string::npos,
+          "repalign_status_message(OUT_OF_MEMORY)");
+}
+
+// Issue 13: repalign_knn_merge refuses NaN scores and parts that are not best first.
+void test_merge_refuses_bad_parts() {
+    const uint32_t ia[] = {3, 1, 0, 4}, ib[] = {2, 5, 6, 7};
+    float sa[] = {0.9f, 0.5f, 0.8f, 0.8f};
+    const float sb[] = {0.7f, 0.6f, 0.9f, 0.1f};
+    const uint32_t *parts[] = {ia, ib};
+    const float *part_sc[] = {sa, sb};
+    const size_t widths[] = {2, 2};
+    uint32_t out[6];
+    float out_sc[6];
+    check_status(repalign_knn_merge(parts, part_sc, widths, 2, 2, 3, out, out_sc, 6), REPALIGN_STATUS_OK,
+                 "repalign_knn_merge of sorted parts");
+    sa[1] = std::numeric_limits<float>::quiet_NaN();
+    check_status(repalign_knn_merge(parts, part_sc, widths, 2, 2, 3, out, out_sc, 6), REPALIGN_STATUS_NON_FINITE,
+                 "repalign_knn_merge with a NaN score: NON_FINITE");
+    sa[1] = 0.95f;
+    check_status(repalign_knn_merge(parts, part_sc, widths, 2, 2, 3, out, out_sc, 6),
+                 REPALIGN_STATUS_INVALID_PARAMETER, "repalign_knn_merge of a part not best first");
+}
+
 int main() {
     test_info();
+    test_allocation_failures();
+    test_merge_refuses_bad_parts();
     test_graph();
     test_search_merge();
     test_knn_metrics();

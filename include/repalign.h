@@ -167,6 +167,12 @@ typedef enum RepalignStatus {
    * too small for f32, or CKA/CKNNA whose unbiased self-HSIC is negative.
    */
   REPALIGN_STATUS_NUMERICAL_RANGE = 26,
+  /**
+   * A buffer whose size follows from the input or a parameter (an N x N kernel, N x k
+   * neighbour lists, a null of `permutations` values) cannot be allocated. Reported
+   * before the work that needs it; the process is not aborted.
+   */
+  REPALIGN_STATUS_OUT_OF_MEMORY = 27,
 } RepalignStatus;
 
 /**
@@ -917,8 +923,9 @@ struct RepalignCalibrationOptions repalign_calibration_options_default(void);
  * A metric of two representations of the same samples (as `repalign_score`) calibrated
  * against `cal->permutations` random permutations of B's rows (`cal` NULL = defaults).
  *
- * Errors: those of `repalign_score`, and `REPALIGN_STATUS_INVALID_PARAMETER` for 0
- * permutations or alpha outside (0, 1).
+ * Errors: those of `repalign_score`, `REPALIGN_STATUS_INVALID_PARAMETER` for 0
+ * permutations or alpha outside (0, 1), and `REPALIGN_STATUS_OUT_OF_MEMORY` for more
+ * permutations than memory holds (two f64 per permutation), before any work.
  *
  * # Safety
  * `a`, `b`, `metric` valid; `opts` and `cal` NULL or valid; `out` writable.

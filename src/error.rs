@@ -56,6 +56,10 @@ pub enum Error {
     NumericalRange { what: &'static str },
     /// Neighbour lists of unequal shape where equal ones are required (e.g. shards to merge).
     GraphMismatch,
+    /// An allocation whose size follows from the input or a parameter failed or would exceed
+    /// the address space: `what` names the buffer, `bytes` its size (`usize::MAX` when the
+    /// size itself overflows). Reported before the work that needs it starts.
+    OutOfMemory { what: &'static str, bytes: usize },
 }
 
 /// Declares [`ErrorKind`] and [`ErrorKind::ALL`] from one list, so `ALL` names every kind.
@@ -98,6 +102,7 @@ error_kinds!(
     InvalidParameter,
     NumericalRange,
     GraphMismatch,
+    OutOfMemory,
 );
 
 impl Error {
@@ -125,6 +130,7 @@ impl Error {
             Error::InvalidParameter { .. } => ErrorKind::InvalidParameter,
             Error::NumericalRange { .. } => ErrorKind::NumericalRange,
             Error::GraphMismatch => ErrorKind::GraphMismatch,
+            Error::OutOfMemory { .. } => ErrorKind::OutOfMemory,
         }
     }
 }
@@ -178,8 +184,51 @@ impl fmt::Display for Error {
             Error::InvalidParameter { what } => write!(f, "invalid parameter: {what}"),
             Error::NumericalRange { what } => write!(f, "result out of numerical range: {what}"),
             Error::GraphMismatch => write!(f, "neighbour lists have incompatible shapes"),
+            Error::OutOfMemory { what, bytes } => {
+                write!(f, "out of memory: {what}: ")?;
+                if bytes == usize::MAX {
+                    write!(f, "more bytes than the address space holds")
+                } else {
+                    write!(f, "{} cannot be allocated", Bytes(bytes))
+                }
+            }
         }
     }
+}
+
+/// A byte count in the largest unit that keeps it at least 1 (decimal units, as `df -H`).
+struct Bytes(usize);
+
+impl fmt::Display for Bytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const UNITS: [&str; 6] = ["bytes", "kB", "MB", "GB", "TB", "PB"];
+        let (mut value, mut unit) = (self.0 as f64, 0);
+        while value >= 1000.0 && unit + 1 < UNITS.len() {
+            value /= 1000.0;
+            unit += 1;
+        }
+        if unit == 0 {
+            write!(f, "{} bytes", self.0)
+        } else {
+            write!(f, "{value:.1} {} ({} bytes)", UNITS[unit], self.0)
+        }
+    }
+}
+
+/// A vector of `len` copies of `value`, or [`Error::OutOfMemory`] naming `what` when the
+/// allocator refuses it (or its size overflows): the one place input-sized buffers are made.
+#[cfg(feature = "alloc")]
+pub(crate) fn try_vec<T: Clone>(len: usize, value: T, what: &'static str) -> Result<alloc::vec::Vec<T>> {
+    let mut v = alloc::vec::Vec::new();
+    v.try_reserve_exact(len).map_err(|_| out_of_memory::<T>(len, what))?;
+    v.resize(len, value);
+    Ok(v)
+}
+
+/// [`Error::OutOfMemory`] for `len` elements of `T` (the size saturates at `usize::MAX`).
+#[cfg(feature = "alloc")]
+pub(crate) fn out_of_memory<T>(len: usize, what: &'static str) -> Error {
+    Error::OutOfMemory { what, bytes: len.saturating_mul(core::mem::size_of::<T>()) }
 }
 
 #[cfg(feature = "std")]
@@ -214,8 +263,25 @@ mod tests {
             Error::InvalidParameter { what: "q" },
             Error::NumericalRange { what: "x" },
             Error::GraphMismatch,
+            Error::OutOfMemory { what: "x", bytes: 1 },
         ];
         // In declaration order, as `ALL`: so each error maps to the kind of its own name.
         assert!(one_of_each.iter().map(Error::kind).eq(ErrorKind::ALL.iter().copied()));
+    }
+
+    #[test]
+    fn out_of_memory_names_the_buffer_and_its_size() {
+        use alloc::string::ToString;
+        let e = Error::OutOfMemory { what: "cka kernels (2 N x N f64, N = 200000)", bytes: 640_000_000_000 };
+        assert_eq!(
+            e.to_string(),
+            "out of memory: cka kernels (2 N x N f64, N = 200000): 640.0 GB (640000000000 bytes) cannot be allocated"
+        );
+        let e = try_vec(usize::MAX / 2, 0u64, "huge").unwrap_err();
+        assert_eq!(e, Error::OutOfMemory { what: "huge", bytes: usize::MAX });
+        assert!(e.to_string().contains("address space"), "{e}");
+        // 2^40 f64 = 8.8 TB: refused by the allocator, not an abort.
+        assert_eq!(try_vec(1usize << 40, 0.0f64, "null").unwrap_err().kind(), ErrorKind::OutOfMemory);
+        assert_eq!(try_vec(3, 1u8, "small").unwrap(), [1, 1, 1]);
     }
 }

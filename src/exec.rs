@@ -12,7 +12,9 @@ use crate::isa::Isa;
 /// reports nothing.
 #[derive(Clone, Copy, Default)]
 pub struct Exec<'p> {
-    /// Worker threads; 0 = all available cores. Always 1 without the `std` feature.
+    /// Worker threads; 0 = all available cores. A request above the available cores is
+    /// capped there: more workers would not be faster, and each kNN worker of a self graph
+    /// holds N x k private heaps. Always 1 without the `std` feature.
     pub threads: usize,
     /// Force a backend (tests, benchmarks, reproducing a report); `None` = [`Isa::best`].
     /// A forced ISA is honoured by every kernel: kNN, Gram, packing, the calibration null.
@@ -97,7 +99,8 @@ impl<'p> Exec<'p> {
         if isa.is_available() { Ok(isa) } else { Err(Error::IsaUnavailable(isa)) }
     }
 
-    /// Worker threads to start: `threads`, all cores for 0, 1 without `std`.
+    /// Worker threads to start: `threads` capped at the available cores, all cores for 0,
+    /// 1 without `std`.
     pub fn workers(&self) -> usize {
         crate::pool::resolve(self.threads)
     }

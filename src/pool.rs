@@ -8,12 +8,14 @@
 
 use alloc::vec::Vec;
 
-/// Threads for a request of `threads` (0 = all available cores; always 1 without `std`).
+/// Threads for a request of `threads`: 0 = all available cores, and a request above the
+/// available cores is capped there (always 1 without `std`). More workers than cores
+/// would not run faster, and each kNN worker of a self graph holds N x k private heaps,
+/// so the cap keeps that memory at a multiple of the cores, whatever was asked.
 #[cfg(feature = "std")]
 pub(crate) fn resolve(threads: usize) -> usize {
-    // More threads than this is a caller's mistake; it must not overflow block arithmetic.
-    const MAX_THREADS: usize = 1024;
-    if threads == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { threads.min(MAX_THREADS) }
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if threads == 0 { cores } else { threads.min(cores) }
 }
 
 #[cfg(not(feature = "std"))]
@@ -21,23 +23,38 @@ pub(crate) fn resolve(_threads: usize) -> usize {
     1
 }
 
+/// How many workers [`workers`] starts for `threads` threads and `items` items.
+pub(crate) fn worker_count(threads: usize, items: usize) -> usize {
+    threads.clamp(1, items.max(1))
+}
+
 /// Runs `worker` once on each of `min(threads, items)` threads (at least one call). Each
 /// call gets an iterator that hands out `(index, item)` pairs in index order from a shared
 /// counter, so a worker keeps its own state (buffers, a SIMD context) across the items it
 /// takes. Returns the workers' results (in no particular order). A worker's panic is
 /// resumed on the calling thread.
-#[cfg(feature = "std")]
 pub(crate) fn workers<I: Send, R: Send>(
     threads: usize,
     items: Vec<I>,
     worker: impl Fn(&mut dyn Iterator<Item = (usize, I)>) -> R + Sync,
 ) -> Vec<R> {
+    let states = (0..worker_count(threads, items.len())).map(|_| ()).collect();
+    workers_with(states, items, |(), it| worker(it))
+}
+
+/// [`workers`] with one worker per element of `states` (sized by the caller, e.g. with
+/// [`worker_count`], and allocated before any work starts); each worker owns its state.
+#[cfg(feature = "std")]
+pub(crate) fn workers_with<S: Send, I: Send, R: Send>(
+    states: Vec<S>,
+    items: Vec<I>,
+    worker: impl Fn(S, &mut dyn Iterator<Item = (usize, I)>) -> R + Sync,
+) -> Vec<R> {
     use std::sync::Mutex;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
-    let threads = threads.clamp(1, items.len().max(1));
-    if threads == 1 {
-        return alloc::vec![worker(&mut items.into_iter().enumerate())];
+    if states.len() <= 1 {
+        return states.into_iter().next().map(|s| worker(s, &mut items.into_iter().enumerate())).into_iter().collect();
     }
     let slots: Vec<Mutex<Option<I>>> = items.into_iter().map(|i| Mutex::new(Some(i))).collect();
     let next = AtomicUsize::new(0);
@@ -47,18 +64,20 @@ pub(crate) fn workers<I: Send, R: Send>(
         Some((u, item))
     };
     std::thread::scope(|s| {
-        let handles: Vec<_> = (0..threads).map(|_| s.spawn(|| worker(&mut core::iter::from_fn(take)))).collect();
+        let handles: Vec<_> =
+            states.into_iter().map(|st| s.spawn(|| worker(st, &mut core::iter::from_fn(take)))).collect();
         handles.into_iter().map(|h| h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))).collect()
     })
 }
 
+/// Without `std`: the first state's worker takes every item, on the calling thread.
 #[cfg(not(feature = "std"))]
-pub(crate) fn workers<I, R>(
-    _threads: usize,
+pub(crate) fn workers_with<S, I, R>(
+    states: Vec<S>,
     items: Vec<I>,
-    worker: impl Fn(&mut dyn Iterator<Item = (usize, I)>) -> R,
+    worker: impl Fn(S, &mut dyn Iterator<Item = (usize, I)>) -> R,
 ) -> Vec<R> {
-    alloc::vec![worker(&mut items.into_iter().enumerate())]
+    states.into_iter().next().map(|s| worker(s, &mut items.into_iter().enumerate())).into_iter().collect()
 }
 
 /// `f` on every item over `threads` workers; the results in item order.
@@ -75,6 +94,7 @@ pub(crate) fn map<I: Send, R: Send>(threads: usize, items: Vec<I>, f: impl Fn(I)
 #[cfg(test)]
 mod tests {
     use super::*;
+    use alloc::vec;
 
     #[test]
     fn every_item_once_in_order_for_any_thread_count() {
@@ -87,5 +107,19 @@ mod tests {
             assert_eq!(all, (0..20).map(|i| (i, i)).collect::<Vec<_>>());
         }
         assert!(map(4, Vec::<u8>::new(), |x| x).is_empty());
+    }
+
+    /// A request above the cores is capped (each kNN worker holds N x k private heaps:
+    /// 1024 threads must not mean 1024 copies).
+    #[test]
+    fn thread_requests_are_capped_at_the_cores() {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        assert_eq!(resolve(0), cores);
+        assert_eq!(resolve(1), 1);
+        assert_eq!(resolve(1024), cores);
+        assert_eq!(resolve(usize::MAX), cores);
+        let got = workers_with(vec![10, 20, 30], (0..9).collect::<Vec<u32>>(), |s, it| (s, it.count()));
+        assert_eq!(got.len(), 3);
+        assert_eq!(got.iter().map(|&(_, c)| c).sum::<usize>(), 9);
     }
 }

@@ -162,8 +162,16 @@ fn clamp_rows<T: Element>(src: &[T], dst: &mut [f32], run: usize, t: f32, normal
         }
         if normalize {
             let sum = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
-            let norm = (libm::sqrt(sum) as f32).max(1e-12);
-            row.iter_mut().for_each(|v| *v /= norm);
+            let norm = libm::sqrt(sum);
+            let norm32 = (norm as f32).max(1e-12);
+            if norm32.is_finite() {
+                row.iter_mut().for_each(|v| *v /= norm32);
+            } else {
+                // A norm beyond f32 (e.g. a row of 3e38s): divide in f64 and round once; the
+                // quotient is at most 1, so representable. Ordinary rows keep the f32 division
+                // of the reference (and its bits).
+                row.iter_mut().for_each(|v| *v = (f64::from(*v) / norm) as f32);
+            }
         }
     }
 }
@@ -230,6 +238,29 @@ mod tests {
         }
         assert_eq!(threshold_exact(&x, 1.0, &E).unwrap(), f32::INFINITY);
         assert!(threshold_exact(&x, 0.0, &E).is_err());
+    }
+
+    /// A row whose norm overflows f32 (two 3e38s: |v| = 4.2e38) normalises to unit norm,
+    /// not to zeros, and can then be scored.
+    #[test]
+    fn rows_with_a_norm_beyond_f32_normalise() {
+        let v = [3e38f32, 3e38, 1.0, 2.0, -3e38, 3e38, 2.0, 1.0, 0.5, 0.25, 3.0, -1.0];
+        let x = Layers::new(&v, 6, 1, 2).unwrap();
+        let (out, _) = prepare(&x, Prepare::Normalize, 0.95, &E).unwrap();
+        let h = core::f32::consts::FRAC_1_SQRT_2;
+        assert_eq!(&out[..2], &[h, h]);
+        assert_eq!(&out[4..6], &[-h, h]);
+        for row in out.chunks(2) {
+            let norm = f64::from(row[0]).hypot(f64::from(row[1]));
+            assert!((norm - 1.0).abs() < 1e-6, "{row:?}");
+        }
+        let m = crate::Matrix::new(&out, 6, 2).unwrap();
+        let metric = crate::Metric::Knn {
+            metric: crate::metrics::KnnMetric::Mutual,
+            k: 2,
+            similarity: crate::knn::Similarity::Cosine,
+        };
+        assert_eq!(crate::metrics::score(m, m, &metric, &E).unwrap(), 1.0);
     }
 
     #[test]

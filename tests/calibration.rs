@@ -203,3 +203,31 @@ fn progress_hooks_change_nothing_and_hear_every_step() {
         assert_eq!((samples.into_inner().unwrap(), layer_reports.into_inner().unwrap()), (50, 2));
     }
 }
+
+/// Permutation counts whose null vector cannot be held (2^40 f64 = 8.8 TB, 1e11) or whose
+/// size overflows (2^61, usize::MAX) are errors, before any sample is drawn: never an
+/// abort (allocation failure) or a panic (capacity overflow).
+#[test]
+fn huge_permutation_counts_are_errors_not_aborts_or_panics() {
+    let mut rng = Rng(31);
+    let (n, d) = (40, 4);
+    let (a, b) = (rng.gauss(n * d), rng.gauss(n * d));
+    let (ma, mb) = (Matrix::new(&a, n, d).unwrap(), Matrix::new(&b, n, d).unwrap());
+    let (ga, gb) =
+        (repalign::knn::graph(ma, 5, IP, &exec(1)).unwrap(), repalign::knn::graph(mb, 5, IP, &exec(1)).unwrap());
+    for p in [usize::MAX, 1 << 61, 1usize << 40, 100_000_000_000] {
+        let err = calibrate(&[ma.into()], &[mb.into()], &MUTUAL, &opts(p, 1), &exec(0)).unwrap_err();
+        assert_eq!(err.kind(), repalign::ErrorKind::OutOfMemory, "{p}: {err}");
+        assert!(err.to_string().contains("permutations"), "{err}");
+        let err = repalign::calibrate::calibrate_graphs(
+            KnnMetric::Mutual,
+            ga.as_ref(),
+            gb.as_ref(),
+            5,
+            &opts(p, 1),
+            &exec(2),
+        )
+        .unwrap_err();
+        assert_eq!(err.kind(), repalign::ErrorKind::OutOfMemory, "{p}: {err}");
+    }
+}

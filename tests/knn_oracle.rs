@@ -358,3 +358,28 @@ fn zero_width_rows_fail_before_allocating() {
         metrics::score(huge, huge, &Metric::Knn { metric: KnnMetric::Mutual, k: 1, similarity: IP }, &EXEC).is_err()
     );
 }
+
+/// `merge` refuses parts with NaN or infinite scores (which used to land mid-list) and
+/// parts whose rows are not best first; sorted, finite parts still merge.
+#[test]
+fn merge_refuses_non_finite_and_unsorted_parts() {
+    let merge = |ia: &[u32], sa: &[f32]| {
+        let (ib, sb) = ([2u32, 5, 6, 7], [0.7f32, 0.6, 0.9, 0.1]);
+        let a = GraphRef::new(ia, 2, 2).unwrap().with_scores(sa).unwrap();
+        let b = GraphRef::new(&ib, 2, 2).unwrap().with_scores(&sb).unwrap();
+        knn::merge(&[a, b], 3)
+    };
+    let ia = [3u32, 1, 0, 4];
+    // Row 1 of A ties 0.8 with indices 0 then 4: best first.
+    let ok = merge(&ia, &[0.9, 0.5, 0.8, 0.8]).unwrap();
+    assert_eq!(ok.indices(), [3, 2, 5, 6, 0, 4]);
+    assert_eq!(merge(&ia, &[0.9, f32::NAN, 0.8, 0.8]).unwrap_err(), Error::NonFinite { row: 0, col: 1 });
+    assert_eq!(merge(&ia, &[0.9, 0.5, f32::INFINITY, 0.8]).unwrap_err(), Error::NonFinite { row: 1, col: 0 });
+    assert_eq!(merge(&ia, &[0.9, 0.5, 0.8, f32::NEG_INFINITY]).unwrap_err(), Error::NonFinite { row: 1, col: 1 });
+    // A worse score first, and equal scores with the higher index first.
+    for (indices, scores) in [([3u32, 1, 0, 4], [0.5f32, 0.9, 0.8, 0.8]), ([3, 1, 4, 0], [0.9, 0.5, 0.8, 0.8])] {
+        let err = merge(&indices, &scores).unwrap_err();
+        assert_eq!(err.kind(), repalign::ErrorKind::InvalidParameter, "{err}");
+        assert!(err.to_string().contains("best first"), "{err}");
+    }
+}

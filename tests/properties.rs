@@ -183,3 +183,34 @@ fn a_representation_aligns_perfectly_with_itself() {
     .unwrap();
     assert!(s < 3.0 * chance, "{s} vs chance {chance}");
 }
+
+/// Buffers sized by the input that no allocator can give (N x N f64 kernels at N = 200,000:
+/// 320 GB each; N x k neighbour lists at k = N - 1; 1e6 x 1e6 kernels) are
+/// `OutOfMemory` errors before any work, never an abort of the process.
+#[test]
+fn input_sized_buffers_too_large_to_allocate_are_errors() {
+    use repalign::ErrorKind::OutOfMemory;
+    let exec = Exec::new().with_threads(2);
+    let n = 200_000;
+    let x: Vec<f32> = (0..n).map(|i| (i % 97) as f32 / 97.0 + 0.5).collect();
+    let m = Matrix::new(&x, n, 1).unwrap();
+    for metric in [
+        Metric::Cka { kernel: Kernel::Linear, unbiased: false },
+        Metric::Cka { kernel: Kernel::Rbf { sigma: 1.0 }, unbiased: true },
+        Metric::Cknna { topk: 10, unbiased: true },
+    ] {
+        let err = metrics::score(m, m, &metric, &exec).unwrap_err();
+        assert_eq!(err.kind(), OutOfMemory, "{metric:?}: {err}");
+        assert!(err.to_string().contains("N x N f64 kernel"), "{err}");
+    }
+    let err = repalign::knn::graph(m, n - 1, Similarity::InnerProduct, &exec).unwrap_err();
+    assert_eq!(err.kind(), OutOfMemory, "{err}");
+    assert!(err.to_string().contains("N x k"), "{err}");
+    let err = repalign::knn::gram(m, &exec).unwrap_err();
+    assert_eq!(err.kind(), OutOfMemory, "{err}");
+    // CKA on a 1e6 x 1 matrix: an 8 TB kernel.
+    let big: Vec<f32> = vec![1.0; 1_000_000];
+    let m = Matrix::new(&big, big.len(), 1).unwrap();
+    let metric = Metric::Cka { kernel: Kernel::Linear, unbiased: true };
+    assert_eq!(metrics::score(m, m, &metric, &exec).unwrap_err().kind(), OutOfMemory);
+}

@@ -107,8 +107,9 @@ fn run(
 /// A metric of two representations of the same samples (as `repalign_score`) calibrated
 /// against `cal->permutations` random permutations of B's rows (`cal` NULL = defaults).
 ///
-/// Errors: those of `repalign_score`, and `REPALIGN_STATUS_INVALID_PARAMETER` for 0
-/// permutations or alpha outside (0, 1).
+/// Errors: those of `repalign_score`, `REPALIGN_STATUS_INVALID_PARAMETER` for 0
+/// permutations or alpha outside (0, 1), and `REPALIGN_STATUS_OUT_OF_MEMORY` for more
+/// permutations than memory holds (two f64 per permutation), before any work.
 ///
 /// # Safety
 /// `a`, `b`, `metric` valid; `opts` and `cal` NULL or valid; `out` writable.

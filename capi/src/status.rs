@@ -76,6 +76,10 @@ pub enum RepalignStatus {
     /// A result f32/f64 cannot represent or that is undefined for this input: cosine on rows
     /// too small for f32, or CKA/CKNNA whose unbiased self-HSIC is negative.
     NumericalRange = 26,
+    /// A buffer whose size follows from the input or a parameter (an N x N kernel, N x k
+    /// neighbour lists, a null of `permutations` values) cannot be allocated. Reported
+    /// before the work that needs it; the process is not aborted.
+    OutOfMemory = 27,
 }
 
 c_enum! {
@@ -83,7 +87,7 @@ c_enum! {
         Ok, NullPointer, InvalidDtype, InvalidEnum, Misaligned, EmptyMatrix, ZeroDimension, InvalidK, StrideTooSmall,
         BufferTooShort, ShapeOverflow, TooManyRows, NonFinite, ZeroNorm, MagnitudeTooLarge, RowCountMismatch,
         DimensionMismatch, DtypeMismatch, IsaUnavailable, OutputTooShort, InvalidGraph, GraphMismatch, Panic, Unknown,
-        TooFewSamples, InvalidParameter, NumericalRange,
+        TooFewSamples, InvalidParameter, NumericalRange, OutOfMemory,
     }
 }
 
@@ -118,6 +122,7 @@ impl RepalignStatus {
             RepalignStatus::TooFewSamples => c"too few samples for the estimator",
             RepalignStatus::InvalidParameter => c"parameter outside its domain",
             RepalignStatus::NumericalRange => c"result out of numerical range or undefined",
+            RepalignStatus::OutOfMemory => c"a buffer sized by the input cannot be allocated",
         }
     }
 }
@@ -147,6 +152,7 @@ pub(crate) fn status_of(kind: ErrorKind) -> RepalignStatus {
         ErrorKind::TooFewSamples => RepalignStatus::TooFewSamples,
         ErrorKind::InvalidParameter => RepalignStatus::InvalidParameter,
         ErrorKind::NumericalRange => RepalignStatus::NumericalRange,
+        ErrorKind::OutOfMemory => RepalignStatus::OutOfMemory,
     }
 }
 
@@ -176,12 +182,12 @@ mod tests {
 
     #[test]
     fn values_are_the_documented_ones() {
-        assert_eq!(RepalignStatus::ALL.len(), 27);
+        assert_eq!(RepalignStatus::ALL.len(), 28);
         for (value, &status) in RepalignStatus::ALL.iter().enumerate() {
             assert_eq!(RepalignStatus::from_u32(value as u32), Some(status));
             assert!(!status.message().is_empty());
         }
-        assert_eq!(RepalignStatus::from_u32(27), None);
+        assert_eq!(RepalignStatus::from_u32(28), None);
         assert_eq!(RepalignStatus::from_u32(u32::MAX), None);
     }
 
@@ -221,6 +227,7 @@ mod tests {
             (Error::TooFewSamples { n: 3, min: 4 }, RepalignStatus::TooFewSamples),
             (Error::InvalidParameter { what: "q must be in (0, 1]" }, RepalignStatus::InvalidParameter),
             (Error::NumericalRange { what: "x" }, RepalignStatus::NumericalRange),
+            (Error::OutOfMemory { what: "x", bytes: 8 }, RepalignStatus::OutOfMemory),
         ];
         for (error, status) in cases {
             let failure = Failure::from(error);

@@ -19,6 +19,14 @@
  * first; scores in their documented ranges; a preparation with options equal to one with
  * the defaults, bit for bit).
  *
+ * Inputs left over after the four calls make one more: a request whose buffers no
+ * allocator gives (the allocation-size and permutation-count dimensions): a calibration
+ * with 2^40 to SIZE_MAX permutations, or CKA / CKNNA on 400,000 to 1,000,000 rows (N x N
+ * f64 kernels of 1.28 to 8 TB). It must fail with a status (OUT_OF_MEMORY for valid
+ * inputs), never abort. Every size is above ASan's 1 TiB allocation limit (ASan then
+ * returns NULL, see __asan_default_options) or overflows size_t; run.sh raises libFuzzer's
+ * per-malloc limit above them. Saved inputs keep their first four calls.
+ *
  * Built and run by ctests/fuzz/run.sh. FUZZ_ABI_TRACE=1 prints each call and its status.
  */
 #define _DEFAULT_SOURCE
@@ -38,8 +46,16 @@ enum {
     OUT_CAP = 1024,   /* elements of an output buffer */
     SLOTS = 16,       /* buffers per input */
     SLOT_PAGES = 4,   /* 16 KiB per slot: >= OUT_CAP doubles */
-    N_FUNCTIONS = 12, /* for the coverage counters */
+    N_FUNCTIONS = 13, /* for the coverage counters */
+    TALL = 1000000,   /* rows of the one-feature matrix of the huge requests */
 };
+
+/* Huge allocations fail (NULL) instead of being reported by ASan: the library must turn
+ * them into a status. */
+const char *__asan_default_options(void);
+const char *__asan_default_options(void) { return "allocator_may_return_null=1"; }
+
+static float *tall; /* TALL rows of one feature, for the huge requests */
 
 /* Per (function, status) counters: libFuzzer treats them as coverage, so an input that
  * reaches a new status of a function is kept, although the library is not instrumented. */
@@ -292,7 +308,7 @@ static const uint32_t *neighbours(Input *in, size_t rows, size_t *width) {
 static void after(int fn, RepalignStatus st) {
     const char *detail = repalign_last_error();
     if (trace) fprintf(stderr, "fuzz_abi: function %d -> %d (%s)\n", fn, (int)st, detail);
-    REQUIRE((uint32_t)st <= REPALIGN_STATUS_NUMERICAL_RANGE);
+    REQUIRE((uint32_t)st <= REPALIGN_STATUS_OUT_OF_MEMORY);
     REQUIRE(st != REPALIGN_STATUS_PANIC);
     REQUIRE(detail != NULL && repalign_status_message((uint32_t)st) != NULL);
     REQUIRE((st == REPALIGN_STATUS_OK) == (detail[0] == '\0'));
@@ -475,6 +491,39 @@ static void sweep(Input *in) {
     REQUIRE(*has ? *best > 0.0 && *best == scores[*bi * b->layers + *bj] : *best == 0.0 && *bi == 0 && *bj == 0);
 }
 
+/* A request no allocator can serve (see the top): an error status, never an abort. */
+static void huge(Input *in) {
+    static const size_t perms[] = {(size_t)1 << 40, (size_t)1 << 47, (size_t)1 << 61, SIZE_MAX, SIZE_MAX / 2 + 1};
+    static const size_t rows[] = {400000, 700000, TALL};
+    RepalignKnnOptions o;
+    const RepalignKnnOptions *opts = options(in, &o);
+    RepalignStatus st;
+    if (byte(in) % 2 == 0) { /* the permutation-count dimension */
+        RepalignMatrix ma;
+        RepalignMetric m;
+        RepalignCalibration out;
+        const RepalignMatrix *a = matrix(in, &ma);
+        const RepalignMetric *met = metric(in, &m);
+        RepalignCalibrationOptions cal = repalign_calibration_options_default();
+        cal.permutations = perms[byte(in) % 5];
+        st = repalign_calibrate_score(a, a, met, opts, &cal, &out);
+        after(11, st);
+        REQUIRE(st != REPALIGN_STATUS_OK);
+    } else { /* the allocation-size dimension: N x N kernels */
+        RepalignMatrix t;
+        RepalignMetric m;
+        double out;
+        memset(&t, 0, sizeof t);
+        t.data = tall, t.dtype = REPALIGN_DTYPE_F32, t.rows = rows[byte(in) % 3], t.cols = 1, t.row_stride = 1;
+        t.len = t.rows;
+        m = repalign_metric_default(byte(in) % 2 ? REPALIGN_METRIC_KIND_CKA : REPALIGN_METRIC_KIND_CKNNA);
+        st = repalign_score(&t, &t, &m, opts, &out);
+        after(12, st);
+        REQUIRE(st == REPALIGN_STATUS_OUT_OF_MEMORY || st == REPALIGN_STATUS_ISA_UNAVAILABLE ||
+                st == REPALIGN_STATUS_INVALID_ENUM || st == REPALIGN_STATUS_INVALID_PARAMETER);
+    }
+}
+
 static void small_functions(Input *in) {
     uint32_t v = enum_value(in, 8);
     bool *out = scalar(in, sizeof(bool));
@@ -489,6 +538,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
     (void)argc, (void)argv;
     trace = getenv("FUZZ_ABI_TRACE") != NULL;
     arena_init();
+    tall = malloc(TALL * sizeof *tall);
+    if (!tall) abort();
+    for (size_t i = 0; i < TALL; i++) tall[i] = (float)(i % 89) / 89.0f + 0.5f;
     return 0;
 }
 
@@ -511,5 +563,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         default: small_functions(&in); break;
         }
     }
+    if (calls == 4 && in.n > 0) huge(&in);
     return 0;
 }

@@ -17,7 +17,7 @@ mod summary;
 pub use summary::Calibration;
 
 use crate::dispatch;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, out_of_memory, try_vec};
 use crate::exec::{Exec, Progress};
 use crate::kernels::shared_count::SharedCount;
 use crate::knn::GraphRef;
@@ -56,9 +56,9 @@ pub fn calibrate(
     opts: &CalibrationOptions,
     exec: &Exec<'_>,
 ) -> Result<(SweepResult, Calibration)> {
-    check(opts)?;
+    let buffers = buffers(opts)?;
     let (pa, pb) = layer_states(a, b, metric, exec)?;
-    calibrate_states(&pa, &pb, opts, exec)
+    states_with(&pa, &pb, opts, exec, buffers)
 }
 
 /// [`calibrate`] from per-layer states computed once (same metric and samples): the null
@@ -69,14 +69,24 @@ pub fn calibrate_states(
     opts: &CalibrationOptions,
     exec: &Exec<'_>,
 ) -> Result<(SweepResult, Calibration)> {
-    check(opts)?;
+    states_with(pa, pb, opts, exec, buffers(opts)?)
+}
+
+/// [`calibrate_states`] with the buffers of [`buffers`].
+fn states_with(
+    pa: &[LayerState],
+    pb: &[LayerState],
+    opts: &CalibrationOptions,
+    exec: &Exec<'_>,
+    (null, sorted): (Vec<f64>, Vec<f64>),
+) -> Result<(SweepResult, Calibration)> {
     let (first, _) = pa.first().zip(pb.first()).ok_or(Error::EmptyMatrix)?;
     let metric = *first.metric();
     // The observed pairs are reported by the sweep's own steps; here only the samples count.
     let observed = sweep_states(pa, pb, &exec.silent())?;
     let raw = observed.scores.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    let null = null_distribution(first.samples(), opts, exec, |st| null_sample(pa, pb, metric, st))?;
-    Ok((observed, summarise(raw, null, opts.alpha, metric.max())))
+    let null = null_distribution(first.samples(), opts, exec, null, |st| null_sample(pa, pb, metric, st))?;
+    Ok((observed, summarise(raw, null, sorted, opts.alpha, metric.max())))
 }
 
 /// The maximum over layer pairs of the scores with B's rows reordered by `st.perm`.
@@ -85,7 +95,7 @@ fn null_sample(pa: &[LayerState], pb: &[LayerState], metric: Metric, st: &mut Nu
     for y in pb {
         // A kNN metric relabels B's graph row by row below; any other state is reordered
         // once for all of A's layers.
-        let permuted = if y.graph().is_some() { None } else { Some(y.permuted(&st.perm)) };
+        let permuted = if y.graph().is_some() { None } else { Some(y.permuted(&st.perm)?) };
         for x in pa {
             let s = match (x.graph(), y.graph(), metric) {
                 (Some(ga), Some(gb), Metric::Knn { metric, k, .. }) => {
@@ -129,28 +139,26 @@ pub fn calibrate_graphs(
     opts: &CalibrationOptions,
     exec: &Exec<'_>,
 ) -> Result<Calibration> {
-    check(opts)?;
+    let (null, sorted) = buffers(opts)?;
     let raw = metrics::knn_metric_graphs(metric, a, b, k)?;
-    let null = null_distribution(a.rows(), opts, exec, |st| knn_null(metric, a, b, k, st))?;
+    let null = null_distribution(a.rows(), opts, exec, null, |st| knn_null(metric, a, b, k, st))?;
     let max = if metric == KnnMetric::Lcs { k as f64 } else { 1.0 };
-    Ok(summarise(raw, null, opts.alpha, max))
+    Ok(summarise(raw, null, sorted, opts.alpha, max))
 }
 
-/// `opts.permutations` null samples over N rows on `exec`'s workers: sample s draws its
+/// `opts.permutations` null samples (into `null`, of that length) over N rows on `exec`'s
+/// workers: sample s draws its
 /// permutation into the worker's state, then `sample` scores it. Samples are taken in
 /// blocks, so a worker's state serves many; each sample depends only on (seed, s).
 fn null_distribution(
     n: usize,
     opts: &CalibrationOptions,
     exec: &Exec<'_>,
+    mut null: Vec<f64>,
     sample: impl Fn(&mut NullState) -> Result<f64> + Sync,
 ) -> Result<Vec<f64>> {
-    let total = opts.permutations;
+    let total = null.len();
     let isa = exec.resolve_isa()?;
-    let mut null = Vec::new();
-    null.try_reserve_exact(total)
-        .map_err(|_| Error::InvalidParameter { what: "too many permutations to hold in memory" })?;
-    null.resize(total, 0.0f64);
     let done = core::sync::atomic::AtomicUsize::new(0);
     // Blocks of samples: few enough that taking one costs nothing, enough to balance.
     let block = total.div_ceil(exec.workers() * 8).max(1);
@@ -169,6 +177,20 @@ fn null_distribution(
     });
     results.into_iter().collect::<Result<()>>()?;
     Ok(null)
+}
+
+/// The null samples (P values) and the summary's sorted copy (room for P + 1), for valid
+/// options: allocated before any work, so a P too large to hold is
+/// [`Error::OutOfMemory`] at once, not an abort (or a capacity-overflow panic) later.
+fn buffers(opts: &CalibrationOptions) -> Result<(Vec<f64>, Vec<f64>)> {
+    check(opts)?;
+    let p = opts.permutations;
+    let too_many = || out_of_memory::<f64>(p.checked_mul(2).and_then(|v| v.checked_add(1)).unwrap_or(usize::MAX), WHAT);
+    const WHAT: &str = "calibration needs two f64 vectors of `permutations` values";
+    let null = try_vec(p, 0.0f64, WHAT).map_err(|_| too_many())?;
+    let mut sorted = Vec::new();
+    sorted.try_reserve_exact(p.checked_add(1).ok_or_else(too_many)?).map_err(|_| too_many())?;
+    Ok((null, sorted))
 }
 
 fn check(opts: &CalibrationOptions) -> Result<()> {

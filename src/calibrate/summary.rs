@@ -29,13 +29,15 @@ pub struct Calibration {
 }
 
 /// The statistics of `null` against the observed `raw`, at level `alpha`, for a metric whose
-/// largest value is `max`.
-pub(crate) fn summarise(raw: f64, null: Vec<f64>, alpha: f64, max: f64) -> Calibration {
+/// largest value is `max`. `sorted` is a buffer with room for P + 1 values, allocated
+/// before the null samples were drawn.
+pub(crate) fn summarise(raw: f64, null: Vec<f64>, mut sorted: Vec<f64>, alpha: f64, max: f64) -> Calibration {
     let p = null.len() as f64;
     let mean = null.iter().sum::<f64>() / p;
     let var = if null.len() > 1 { null.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / (p - 1.0) } else { 0.0 };
     let std = libm::sqrt(var);
-    let mut sorted = null.clone();
+    sorted.clear();
+    sorted.extend_from_slice(&null);
     sorted.sort_by(f64::total_cmp);
     let mid = sorted.len() / 2;
     let median = if sorted.len() % 2 == 1 { sorted[mid] } else { (sorted[mid - 1] + sorted[mid]) / 2.0 };
@@ -64,14 +66,14 @@ mod tests {
 
     #[test]
     fn summary_statistics() {
-        let c = summarise(0.9, vec![0.1, 0.2, 0.3, 0.4], 0.2, 1.0);
+        let c = summarise(0.9, vec![0.1, 0.2, 0.3, 0.4], Vec::new(), 0.2, 1.0);
         assert!((c.null_mean - 0.25).abs() < 1e-12);
         assert!((c.null_median - 0.25).abs() < 1e-12);
         assert_eq!(c.p_value, 1.0 / 5.0);
         // Five values 0.1..0.4, 0.9: the 0.8 quantile is the 4th smallest, 0.4.
         assert_eq!(c.tau, 0.4);
         assert!((c.calibrated - 0.5 / 0.6).abs() < 1e-12);
-        let c = summarise(0.2, vec![0.1, 0.2, 0.3, 0.4], 0.2, 1.0);
+        let c = summarise(0.2, vec![0.1, 0.2, 0.3, 0.4], Vec::new(), 0.2, 1.0);
         assert_eq!(c.p_value, 4.0 / 5.0);
         assert_eq!(c.calibrated, 0.0);
     }

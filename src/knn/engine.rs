@@ -7,12 +7,12 @@
 //! folds the private heaps into the output. Heaps start full of [`SENTINEL`]s; the order contract makes every
 //! merge exact, so neither the split between threads nor the schedule changes a result.
 
-use alloc::vec;
 use alloc::vec::Vec;
 
 use pulp::{Simd, WithSimd};
 
 use crate::element::Element;
+use crate::error::{Result, try_vec};
 use crate::isa::Isa;
 use crate::kernels::{Tiled, block, candidate_block_rows, tiled};
 use crate::matrix::Matrix;
@@ -48,13 +48,15 @@ pub(crate) struct Private {
 }
 
 impl Private {
-    pub(crate) fn new(rows: usize, k: usize) -> Self {
-        Self {
+    /// Empty heaps for `rows` rows; `rows * k` must not overflow (the output's size).
+    pub(crate) fn new(rows: usize, k: usize) -> Result<Self> {
+        const WHAT: &str = "each kNN worker of a self graph needs N x k private heaps";
+        Ok(Self {
             k,
-            scores: vec![SENTINEL.0; rows * k],
-            indices: vec![SENTINEL.1; rows * k],
-            threshold: vec![SENTINEL.0; rows],
-        }
+            scores: try_vec(rows * k, SENTINEL.0, WHAT)?,
+            indices: try_vec(rows * k, SENTINEL.1, WHAT)?,
+            threshold: try_vec(rows, SENTINEL.0, WHAT)?,
+        })
     }
 
     #[inline]

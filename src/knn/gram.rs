@@ -3,14 +3,13 @@
 //! `G[i][j] == G[j][i]` exactly. Unlike the kNN engine this allocates N² floats: the
 //! kernel metrics (CKA, CKNNA) need the whole matrix.
 
-use alloc::vec;
 use alloc::vec::Vec;
 
 use pulp::{Simd, WithSimd};
 
 use crate::dispatch;
 use crate::element::Element;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, out_of_memory, try_vec};
 use crate::exec::{Exec, Progress};
 use crate::isa::Isa;
 use crate::kernels::{Tiled, block, candidate_block_rows, super_block_rows, tiled};
@@ -32,10 +31,11 @@ fn compute<T: Element>(x: Matrix<'_, T>, exec: &Exec<'_>) -> Result<(Vec<f32>, I
     if x.cols() == 0 {
         return Err(Error::ZeroDimension);
     }
-    let len = n.checked_mul(n).ok_or(Error::ShapeOverflow)?;
+    const WHAT: &str = "the N x N f32 Gram matrix";
+    let len = n.checked_mul(n).ok_or(out_of_memory::<f32>(usize::MAX, WHAT))?;
     let isa = exec.resolve_isa()?;
     x.scan()?;
-    let mut out = vec![0.0f32; len];
+    let mut out = try_vec(len, 0.0f32, WHAT)?;
     let threads = exec.workers();
     let sb = super_block_rows(isa.f32_lanes(), n, threads);
     let blocks: Vec<(usize, &mut [f32])> = out.chunks_mut(sb * n).enumerate().map(|(u, c)| (u * sb, c)).collect();

@@ -4,7 +4,7 @@
 use alloc::vec;
 use alloc::vec::Vec;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, try_vec};
 use crate::isa::Isa;
 use crate::topk::TopK;
 
@@ -133,7 +133,10 @@ impl<'a> GraphRef<'a> {
 /// the whole database, whatever the shard boundaries, thanks to the order contract.
 ///
 /// Every part needs scores and the same row count; `k` may not exceed the total width.
-/// An index present twice in one row is reported as [`Error::InvalidGraph`].
+/// An index present twice in one row is reported as [`Error::InvalidGraph`], a NaN or
+/// infinite score as [`Error::NonFinite`] (row, position in the part's row), and a part
+/// whose row is not best first (a higher score after a lower one, or equal scores with
+/// the higher index first) as [`Error::InvalidParameter`].
 pub fn merge(parts: &[GraphRef<'_>], k: usize) -> Result<KnnGraph> {
     let first = parts.first().ok_or(Error::GraphMismatch)?;
     let rows = first.rows;
@@ -144,15 +147,17 @@ pub fn merge(parts: &[GraphRef<'_>], k: usize) -> Result<KnnGraph> {
     if k == 0 || k > total {
         return Err(Error::InvalidK { k, max: total });
     }
-    let mut indices = vec![0u32; rows * k];
-    let mut scores = vec![0.0f32; rows * k];
+    let len = rows.checked_mul(k).ok_or(Error::ShapeOverflow)?;
+    let mut indices = try_vec(len, 0u32, "the merged N x k neighbour indices")?;
+    let mut scores = try_vec(len, 0.0f32, "the merged N x k neighbour scores")?;
     let mut seen = Vec::new();
     for (r, (out_i, out_s)) in indices.chunks_exact_mut(k).zip(scores.chunks_exact_mut(k)).enumerate() {
         let mut heap = TopK::new(out_s, out_i);
         for p in parts {
             let row = r * p.width..(r + 1) * p.width;
-            let ps = &p.scores.unwrap_or_default()[row.clone()];
-            for (&s, &i) in ps.iter().zip(&p.indices[row]) {
+            let (ps, pi) = (&p.scores.unwrap_or_default()[row.clone()], &p.indices[row]);
+            check_part_row(r, ps, pi)?;
+            for (&s, &i) in ps.iter().zip(pi) {
                 heap.offer(s, i);
             }
         }
@@ -162,6 +167,21 @@ pub fn merge(parts: &[GraphRef<'_>], k: usize) -> Result<KnnGraph> {
         }
     }
     Ok(KnnGraph { rows, k, indices, scores, isa: None })
+}
+
+/// A part's row for [`merge`]: finite scores, best first by the order contract.
+fn check_part_row(row: usize, scores: &[f32], indices: &[u32]) -> Result<()> {
+    if let Some(col) = scores.iter().position(|s| !s.is_finite()) {
+        return Err(Error::NonFinite { row, col });
+    }
+    let best_first = |a: (f32, u32), b: (f32, u32)| a.0 > b.0 || (a.0 == b.0 && a.1 < b.1);
+    let pairs = scores.iter().copied().zip(indices.iter().copied());
+    if pairs.clone().zip(pairs.skip(1)).any(|(a, b)| !best_first(a, b) && a.1 != b.1) {
+        return Err(Error::InvalidParameter {
+            what: "merge: every part's rows must be best first (higher score first, equal scores by lower index)",
+        });
+    }
+    Ok(())
 }
 
 /// The first index in `row` that is `>= n` or repeats an earlier one, if any.

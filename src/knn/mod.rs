@@ -11,7 +11,9 @@
 //! lower index ([`crate::topk`]). Similarities are f32, accumulated in f32 with fused
 //! multiply-adds in feature order; for cosine, `dot * (1/|x_i| * 1/|x_j|)` with the inverse
 //! norms computed once in f64. Results are bit-identical for every thread count and every
-//! [`Isa`]. Memory is O(N k) plus per-thread blocks: no N x N matrix is ever formed.
+//! [`Isa`]. Memory is O(N k) plus per-thread blocks (and, for a self graph, N x k private
+//! heaps per worker; workers are capped at the cores): no N x N matrix is ever formed.
+//! Buffers the allocator refuses are [`Error::OutOfMemory`], before any work.
 //!
 //! **Input checks** (each a typed [`Error`]): N = 0, D = 0, k = 0 or k above N - 1 (self) /
 //! N (search), D mismatch, NaN or infinity (row and column named), a row so large its inner
@@ -21,7 +23,6 @@ mod engine;
 mod gram;
 mod graph;
 
-use alloc::vec;
 use alloc::vec::Vec;
 
 pub use gram::gram;
@@ -30,7 +31,7 @@ pub use graph::{GraphRef, KnnGraph, merge};
 
 use crate::dispatch;
 use crate::element::Element;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, try_vec};
 use crate::exec::{Exec, Progress};
 use crate::isa::Isa;
 use crate::kernels::super_block_rows;
@@ -101,7 +102,9 @@ pub fn neighbours(rows: Rows<'_>, k: usize, similarity: Similarity, exec: &Exec<
     // Nothing is allocated for bad input (`compute` reports it before touching the
     // buffers): a view of zero-width rows holds any number of them in an empty buffer.
     let (mut indices, mut scores) = match n.checked_mul(k) {
-        Some(len) if k <= candidates && cols > 0 => (vec![0; len], vec![0.0; len]),
+        Some(len) if k <= candidates && cols > 0 => {
+            (try_vec(len, 0, "the N x k neighbour indices")?, try_vec(len, 0.0, "the N x k neighbour scores")?)
+        }
         _ => (Vec::new(), Vec::new()),
     };
     let isa = neighbours_into(rows, k, similarity, exec, &mut indices, &mut scores)?;
@@ -205,7 +208,10 @@ fn compute<T: Element>(
         .map(|(u, (indices, scores))| Unit { q0: u * super_block, indices, scores })
         .collect();
     let total = units.len();
-    let private = run_threads(isa, &job, super_block, units, threads, exec)?;
+    // Every worker's private heaps (self graphs) are allocated before any work starts.
+    let workers = pool::worker_count(threads, units.len());
+    let states = (0..workers).map(|_| job.symmetric.then(|| Private::new(n, k)).transpose()).collect::<Result<_>>()?;
+    let private = run_threads(isa, &job, super_block, units, states, exec)?;
     exec.report(Progress::Blocks { done: total, total });
     merge_private(k, indices, scores, &private);
     // Inputs are checked so that every similarity is finite; this guard keeps a result that
@@ -231,21 +237,21 @@ fn inverse_norms(sq: &[f64]) -> Result<Vec<f32>> {
         .collect()
 }
 
-/// Runs every unit on `threads` workers; returns their private heaps (self graphs only).
-/// Workers take units in order: the largest (first) units go first, which balances the
-/// triangle of a self graph. Each row's result depends only on the set of scores offered
-/// to it, never on which thread offered them, so the schedule never changes the answer.
+/// Runs every unit on one worker per element of `states` (each a worker's private heaps,
+/// for self graphs); returns the private heaps. Workers take units in order: the largest
+/// (first) units go first, which balances the triangle of a self graph. Each row's result
+/// depends only on the set of scores offered to it, never on which thread offered them, so
+/// the schedule never changes the answer.
 fn run_threads<T: Element>(
     isa: Isa,
     job: &Job<'_, T>,
     super_block: usize,
     units: Vec<Unit<'_>>,
-    threads: usize,
+    states: Vec<Option<Private>>,
     exec: &Exec<'_>,
 ) -> Result<Vec<Private>> {
     let total = units.len();
-    let results = pool::workers(threads, units, |units| {
-        let mut private = job.symmetric.then(|| Private::new(job.database.rows(), job.k));
+    let results = pool::workers_with(states, units, |mut private, units| {
         let units = &mut units.map(|(u, unit)| {
             exec.report(Progress::Blocks { done: u, total });
             unit

@@ -4,7 +4,8 @@
 //! factor, `CKA = HSIC(K, L) / (sqrt(HSIC(K, K) HSIC(L, L)) + 1e-6)`, the unbiased HSIC of
 //! Song et al. (2012) on kernels with zeroed diagonals. Kernels are N x N f64 matrices built
 //! from the f32 Gram matrix of the tiled kernel ([`crate::gram`]); every sum of N² terms
-//! is accumulated in f64. Memory: two N x N f64 kernels (8 MiB each at N = 1024).
+//! is accumulated in f64. Memory: two N x N f64 kernels (8 MiB each at N = 1024), checked
+//! before any work: a size the allocator refuses is [`Error::OutOfMemory`], not an abort.
 
 // Index loops over (i, j) read like the formulas they implement.
 #![allow(clippy::needless_range_loop)]
@@ -12,7 +13,7 @@
 use alloc::vec;
 use alloc::vec::Vec;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, out_of_memory, try_vec};
 use crate::exec::Exec;
 use crate::isa::Isa;
 use crate::matrix::AnyMatrix;
@@ -54,45 +55,52 @@ impl KernelMatrix {
         self.isa
     }
     /// The kernel of the samples reordered by `perm`: entry (i, j) is (perm\[i\], perm\[j\]).
-    pub fn permuted(&self, perm: &[u32]) -> KernelMatrix {
+    /// A second N x N f64 buffer the allocator refuses is [`Error::OutOfMemory`].
+    pub fn permuted(&self, perm: &[u32]) -> Result<KernelMatrix> {
         let n = self.n;
-        let mut values = vec![0.0f64; n * n];
+        let mut values = try_vec(n * n, 0.0f64, KERNEL)?;
         for (i, &pi) in perm.iter().enumerate() {
             let src = &self.values[pi as usize * n..(pi as usize + 1) * n];
             for (dst, &pj) in values[i * n..(i + 1) * n].iter_mut().zip(perm) {
                 *dst = src[pj as usize];
             }
         }
-        KernelMatrix { n, values, isa: self.isa }
+        Ok(KernelMatrix { n, values, isa: self.isa })
     }
 }
 
+/// What a kernel metric's N x N f64 kernel is called when it cannot be allocated.
+const KERNEL: &str = "a kernel metric (cka, cknna) needs an N x N f64 kernel per input";
+
 /// Builds the kernel matrix of the rows of `x` (computed once, reusable across comparisons).
+/// Both N x N buffers (the f64 kernel and the f32 Gram matrix it is built from) are
+/// allocated before any work: one the allocator refuses is [`Error::OutOfMemory`].
 pub fn kernel_matrix<'a>(x: impl Into<AnyMatrix<'a>>, kernel: Kernel, exec: &Exec<'_>) -> Result<KernelMatrix> {
     let x = x.into();
     let n = x.rows();
+    if let Kernel::Rbf { sigma } = kernel {
+        // 2 sigma² must be a positive normal f64, or the exponent's scale is 0 or -inf.
+        if !(sigma > 0.0 && (2.0 * sigma * sigma).is_normal()) {
+            return Err(Error::InvalidParameter { what: "rbf sigma must be > 0 with 2 sigma^2 finite and normal" });
+        }
+    }
+    let len = n.checked_mul(n).ok_or(out_of_memory::<f64>(usize::MAX, KERNEL))?;
+    let mut values = try_vec(len, 0.0f64, KERNEL)?;
     let (g, isa) = crate::knn::gram(x, exec)?;
-    let values = match kernel {
-        Kernel::Linear => g.iter().map(|&v| f64::from(v)).collect(),
+    match kernel {
+        Kernel::Linear => values.iter_mut().zip(&g).for_each(|(v, &g)| *v = f64::from(g)),
         Kernel::Rbf { sigma } => {
-            // 2 sigma² must be a positive normal f64, or the exponent's scale is 0 or -inf.
-            let two_var = 2.0 * sigma * sigma;
-            if !(sigma > 0.0 && two_var.is_normal()) {
-                return Err(Error::InvalidParameter { what: "rbf sigma must be > 0 with 2 sigma^2 finite and normal" });
-            }
             let sq: Vec<f64> = (0..n).map(|i| f64::from(g[i * n + i])).collect();
             let scale = -1.0 / (2.0 * sigma * sigma);
-            let mut v = vec![0.0f64; n * n];
             for i in 0..n {
                 for j in 0..n {
                     // |a - b|² = |a|² + |b|² - 2 <a, b>, clamped against rounding below 0.
                     let d2 = if i == j { 0.0 } else { (sq[i] + sq[j] - 2.0 * f64::from(g[i * n + j])).max(0.0) };
-                    v[i * n + j] = libm::exp(d2 * scale);
+                    values[i * n + j] = libm::exp(d2 * scale);
                 }
             }
-            v
         }
-    };
+    }
     Ok(KernelMatrix { n, values, isa })
 }
 
@@ -221,10 +229,10 @@ pub fn cka_kernels(k: &KernelMatrix, l: &KernelMatrix, unbiased: bool) -> Result
     Ok(kl / (libm::sqrt(self_product(kk, ll)?) + 1e-6))
 }
 
-/// Row-wise top-`topk` mask of M (diagonal excluded when `unbiased`).
-fn neighbour_mask(m: &KernelMatrix, topk: usize, unbiased: bool) -> Mask {
+/// Row-wise top-`topk` mask of M (diagonal excluded when `unbiased`) into `w` (zeroed,
+/// N x N).
+fn neighbour_mask(m: &KernelMatrix, topk: usize, unbiased: bool, w: &mut [u8]) {
     let n = m.n;
-    let mut w = vec![0u8; n * n];
     let (mut s, mut idx) = (vec![0.0f32; topk], vec![0u32; topk]);
     for i in 0..n {
         let mut heap = TopK::new(&mut s, &mut idx);
@@ -238,13 +246,10 @@ fn neighbour_mask(m: &KernelMatrix, topk: usize, unbiased: bool) -> Mask {
             w[i * n + j as usize] = 1;
         }
     }
-    let wt = transpose_bytes(&w, n);
-    Mask { w, wt }
 }
 
-/// The transpose of an n x n byte matrix, in 64 x 64 tiles.
-fn transpose_bytes(w: &[u8], n: usize) -> Vec<u8> {
-    let mut t = vec![0u8; n * n];
+/// The transpose of an n x n byte matrix into `t`, in 64 x 64 tiles.
+fn transpose_bytes(w: &[u8], n: usize, t: &mut [u8]) {
     for i0 in (0..n).step_by(64) {
         for j0 in (0..n).step_by(64) {
             for i in i0..(i0 + 64).min(n) {
@@ -254,7 +259,6 @@ fn transpose_bytes(w: &[u8], n: usize) -> Vec<u8> {
             }
         }
     }
-    t
 }
 
 /// CKNNA from two linear kernels: kernel alignment restricted to mutual neighbours.
@@ -265,11 +269,22 @@ pub fn cknna_kernels(k: &KernelMatrix, l: &KernelMatrix, topk: usize, unbiased: 
         return Err(Error::InvalidK { k: topk, max: k.n });
     }
     check_pair(k, l, unbiased)?;
-    let (mk, ml) = (neighbour_mask(k, topk, unbiased), neighbour_mask(l, topk, unbiased));
-    let both = Mask {
-        w: mk.w.iter().zip(&ml.w).map(|(a, b)| a & b).collect(),
-        wt: mk.wt.iter().zip(&ml.wt).map(|(a, b)| a & b).collect(),
-    };
+    // Six N x N byte masks (K's, L's and both, each with its transpose), all allocated
+    // before any work.
+    let n = k.n;
+    let mask = || try_vec(n * n, 0u8, "cknna needs six N x N byte masks");
+    let (mut mk, mut ml, mut both) =
+        (Mask { w: mask()?, wt: mask()? }, Mask { w: mask()?, wt: mask()? }, Mask { w: mask()?, wt: mask()? });
+    for (m, mask) in [(k, &mut mk), (l, &mut ml)] {
+        neighbour_mask(m, topk, unbiased, &mut mask.w);
+        transpose_bytes(&mask.w, n, &mut mask.wt);
+    }
+    for (out, (a, b)) in both.w.iter_mut().zip(mk.w.iter().zip(&ml.w)) {
+        *out = a & b;
+    }
+    for (out, (a, b)) in both.wt.iter_mut().zip(mk.wt.iter().zip(&ml.wt)) {
+        *out = a & b;
+    }
     let sim_kl = hsic(Masked { k, mask: Some(&both) }, Masked { k: l, mask: Some(&both) }, unbiased);
     let (kk, ll) = (Masked { k, mask: Some(&mk) }, Masked { k: l, mask: Some(&ml) });
     let (sim_kk, sim_ll) = (hsic(kk, kk, unbiased), hsic(ll, ll, unbiased));

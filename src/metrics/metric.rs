@@ -183,13 +183,14 @@ impl LayerState {
     /// The state of the same layer with its samples reordered by `perm` (sample i becomes
     /// `perm[i]`), as if computed from permuted rows: a kernel or basis is reordered, a
     /// graph's rows are reordered and relabelled. `perm` must be a permutation of 0..N.
-    pub fn permuted(&self, perm: &[u32]) -> LayerState {
+    /// A kernel's second N x N copy the allocator refuses is [`Error::OutOfMemory`].
+    pub fn permuted(&self, perm: &[u32]) -> Result<LayerState> {
         let state = match &self.state {
             State::Graph(g) => State::Graph(g.permuted(perm)),
-            State::Kernel(k) => State::Kernel(k.permuted(perm)),
+            State::Kernel(k) => State::Kernel(k.permuted(perm)?),
             State::Basis(b) => State::Basis(b.permuted(perm)),
         };
-        LayerState { metric: self.metric, state }
+        Ok(LayerState { metric: self.metric, state })
     }
 }
 
