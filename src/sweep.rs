@@ -5,6 +5,8 @@
 //! kernel matrices, or SVCCA bases) instead of the reference's 2 L_A L_B. Kernel metrics
 //! hold every layer's N x N kernel (8 N² bytes each).
 
+use alloc::format;
+use alloc::string::String;
 use alloc::vec::Vec;
 
 use crate::error::{Error, Result};
@@ -31,10 +33,82 @@ pub struct SweepResult {
     pub best_index: Option<(usize, usize)>,
     /// The SIMD backend that computed the per-layer state (`None` for SVCCA: scalar f64).
     pub isa: Option<Isa>,
+    /// What makes the scores doubtful (see [`Warning`]), A's layers first; empty when
+    /// nothing does. Never changes a score.
+    pub warnings: Vec<Warning>,
+}
+
+/// A layer's kNN graph is reported when more than this fraction of its rows is tied at
+/// the k-th neighbour ([`LayerState::tied_rows`]).
+pub const TIED_ROWS_WARNING: f64 = 0.1;
+
+/// Something about the input that makes a result doubtful, though it is computed exactly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Warning {
+    /// More than [`TIED_ROWS_WARNING`] of a layer's rows have their k-th neighbour tied
+    /// with the next candidate: their lists are decided by index order (the order
+    /// contract's lower index first), not by the data. Identical rows, all-zero rows and
+    /// features whose inner products underflow to 0 all do this; two such graphs agree
+    /// perfectly, and a calibration's null over them is meaningless.
+    TiedNeighbours {
+        /// 0 for model A, 1 for model B.
+        model: usize,
+        /// The layer's position in its model's list.
+        layer: usize,
+        /// Rows with a tie at the k-th neighbour.
+        rows: usize,
+        /// N.
+        samples: usize,
+    },
+}
+
+impl Warning {
+    /// The model (0 for A, 1 for B) and the layer's position that the warning is about.
+    pub fn layer(&self) -> (usize, usize) {
+        match *self {
+            Warning::TiedNeighbours { model, layer, .. } => (model, layer),
+        }
+    }
+
+    /// What is wrong, without naming the layer (front ends name it their way):
+    /// "95 of 100 rows have a tie at the k-th neighbour: ...".
+    pub fn message(&self) -> String {
+        match *self {
+            Warning::TiedNeighbours { rows, samples, .. } => format!(
+                "{rows} of {samples} rows have a tie at the k-th neighbour: \
+                 their neighbour lists are decided by index order, not by the data"
+            ),
+        }
+    }
+}
+
+/// "layer 2 of A: " and [`Warning::message`].
+impl core::fmt::Display for Warning {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let (model, layer) = self.layer();
+        write!(f, "layer {layer} of {}: {}", if model == 0 { "A" } else { "B" }, self.message())
+    }
+}
+
+/// The warnings of two models' per-layer states: a [`Warning::TiedNeighbours`] for every
+/// kNN layer with more than [`TIED_ROWS_WARNING`] of its rows tied.
+pub fn warnings(pa: &[LayerState], pb: &[LayerState]) -> Vec<Warning> {
+    let mut out = Vec::new();
+    for (model, states) in [pa, pb].into_iter().enumerate() {
+        for (layer, st) in states.iter().enumerate() {
+            let samples = st.samples();
+            if let Some(rows) = st.tied_rows().filter(|&r| r as f64 > TIED_ROWS_WARNING * samples as f64) {
+                out.push(Warning::TiedNeighbours { model, layer, rows, samples });
+            }
+        }
+    }
+    out
 }
 
 impl SweepResult {
-    /// The result of `rows x cols` scores (row-major), with the reference's best pair.
+    /// The result of `rows x cols` scores (row-major), with the reference's best pair and no
+    /// warnings.
     pub fn new(rows: usize, cols: usize, scores: Vec<f64>, isa: Option<Isa>) -> Self {
         let (mut best, mut best_index) = (0.0f64, None);
         for (at, &s) in scores.iter().enumerate() {
@@ -42,7 +116,7 @@ impl SweepResult {
                 (best, best_index) = (s, Some((at / cols.max(1), at % cols.max(1))));
             }
         }
-        Self { rows, cols, scores, best, best_index, isa }
+        Self { rows, cols, scores, best, best_index, isa, warnings: Vec::new() }
     }
 }
 
@@ -104,7 +178,8 @@ pub fn layer_states(
 }
 
 /// Every pair of per-layer states (made for the same metric and samples), row-major, with
-/// the reference's best pair. Reports [`Progress::Pair`] before each pair.
+/// the reference's best pair and the states' [`warnings`]. Reports [`Progress::Pair`]
+/// before each pair.
 pub fn sweep_states(pa: &[LayerState], pb: &[LayerState], exec: &Exec<'_>) -> Result<SweepResult> {
     let mut scores = Vec::with_capacity(pa.len() * pb.len());
     for (i, x) in pa.iter().enumerate() {
@@ -114,7 +189,9 @@ pub fn sweep_states(pa: &[LayerState], pb: &[LayerState], exec: &Exec<'_>) -> Re
         }
     }
     let isa = pa.first().and_then(LayerState::isa);
-    Ok(SweepResult::new(pa.len(), pb.len(), scores, isa))
+    let mut result = SweepResult::new(pa.len(), pb.len(), scores, isa);
+    result.warnings = warnings(pa, pb);
+    Ok(result)
 }
 
 #[cfg(test)]

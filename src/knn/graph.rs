@@ -69,6 +69,19 @@ impl KnnGraph {
     pub fn as_ref(&self) -> GraphRef<'_> {
         GraphRef { rows: self.rows, width: self.k, indices: &self.indices, scores: Some(&self.scores) }
     }
+    /// Keeps the first `k` neighbours of every row (`k <= self.k()`), in place.
+    pub(crate) fn truncate(&mut self, k: usize) {
+        if k >= self.k {
+            return;
+        }
+        for i in 0..self.rows {
+            self.indices.copy_within(i * self.k..i * self.k + k, i * k);
+            self.scores.copy_within(i * self.k..i * self.k + k, i * k);
+        }
+        self.indices.truncate(self.rows * k);
+        self.scores.truncate(self.rows * k);
+        self.k = k;
+    }
     /// Adds `offset` to every index: turns a shard's local row numbers into global ones.
     pub fn offset_indices(&mut self, offset: u32) -> Result<()> {
         for (pos, i) in self.indices.iter_mut().enumerate() {

@@ -126,6 +126,8 @@ impl Metric {
 pub struct LayerState {
     metric: Metric,
     state: State,
+    /// For a kNN graph: rows whose k-th neighbour ties with the next candidate.
+    tied: Option<usize>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -136,16 +138,36 @@ enum State {
 }
 
 impl LayerState {
-    /// The state of layer `x` for `metric`.
+    /// The state of layer `x` for `metric`. A kNN graph is computed with one neighbour more
+    /// than k when N allows (k + 1 <= N - 1), to count [`LayerState::tied_rows`]; only the
+    /// first k are kept, so the graph is the one [`knn::graph`] gives for k.
     pub fn new<'a>(x: impl Into<AnyMatrix<'a>>, metric: &Metric, exec: &Exec<'_>) -> Result<Self> {
         let x = x.into();
+        let mut tied = None;
         let state = match *metric {
-            Metric::Knn { k, similarity, .. } => State::Graph(knn::graph(x, k, similarity, exec)?),
+            Metric::Knn { k, similarity, .. } => {
+                // k = 0 or k > N - 1 is left to the engine's own error.
+                let wide = k >= 1 && k < x.rows().saturating_sub(1);
+                let mut g = knn::graph(x, if wide { k + 1 } else { k }, similarity, exec)?;
+                tied = Some(tied_rows(&g, k));
+                g.truncate(k);
+                State::Graph(g)
+            }
             Metric::Cka { kernel, .. } => State::Kernel(kernel_matrix(x, kernel, exec)?),
             Metric::Cknna { .. } => State::Kernel(kernel_matrix(x, Kernel::Linear, exec)?),
             Metric::Svcca { cca_dim } => State::Basis(SvccaBasis::new(x, cca_dim, exec)?),
         };
-        Ok(Self { metric: *metric, state })
+        Ok(Self { metric: *metric, state, tied })
+    }
+
+    /// For a kNN graph, the rows whose neighbour list is decided by index order rather than
+    /// by the data: the k-th neighbour's similarity equals the (k + 1)-th's (when k = N - 1,
+    /// where every other row is a neighbour: all k similarities are equal). The order
+    /// contract breaks such ties by lower index, so identical, all-zero or underflowing rows
+    /// all get the same lists and any two such graphs agree perfectly. `None` for a kernel
+    /// or basis.
+    pub fn tied_rows(&self) -> Option<usize> {
+        self.tied
     }
 
     /// The metric this state serves.
@@ -190,8 +212,19 @@ impl LayerState {
             State::Kernel(k) => State::Kernel(k.permuted(perm)?),
             State::Basis(b) => State::Basis(b.permuted(perm)),
         };
-        Ok(LayerState { metric: self.metric, state })
+        Ok(LayerState { metric: self.metric, state, tied: self.tied })
     }
+}
+
+/// Rows of `g` (k or k + 1 neighbours per row) whose k-th neighbour is an arbitrary pick
+/// among equals: see [`LayerState::tied_rows`].
+fn tied_rows(g: &KnnGraph, k: usize) -> usize {
+    (0..g.rows())
+        .filter(|&i| {
+            let s = g.row_scores(i);
+            if g.k() > k { s[k - 1] == s[k] } else { k >= 2 && s[0] == s[k - 1] }
+        })
+        .count()
 }
 
 /// The metric of two layers from their states (made for the same metric and samples).
