@@ -70,17 +70,21 @@ OPTIONS:
   --json            print one JSON object (keys below)
   --csv             print the matrix as CSV, one line per row, no header: sweep's L_A x L_B
                     scores (rows: layers of A), knn's N x K graph (without --out)
-  --quiet           no progress bar (it is drawn on stderr only when stderr is a terminal)
+  --quiet           no progress bar (it is drawn on stderr only when stderr is a terminal);
+                    warnings still go to stderr as 'repalign: warning: ...'
   -h, --help        this text;  -V, --version  the version
 
 JSON KEYS (--json; stable, more may be added):
   score    metric, k (kNN metrics, cknna), kernel, sigma (rbf), unbiased (cka, cknna),
-           cca_dim (svcca), score, n, d_a, d_b, normalize, isa, seconds [, calibration]
+           cca_dim (svcca), score, n, d_a, d_b, normalize, isa, seconds, warnings
+           [, calibration]
   sweep    metric and its parameters as for score, prepare, n, layers_a, layers_b,
            layer_ids_a, layer_ids_b (the file's layer indices; 0, 1, ... without a pattern),
            scores (L_A lists of L_B numbers), best, best_index (positions [i, j], or null when
-           no pair scores above 0), best_layers (the same as layer ids), isa, seconds
-           [, calibration]
+           no pair scores above 0), best_layers (the same as layer ids), isa, seconds,
+           warnings [, calibration]
+  warnings (score, sweep): a list of sentences, empty when none: a layer where more than
+           10% of rows tie at the k-th neighbour (lists decided by index order, not data)
   calibration (with --permutations): permutations, seed, alpha, raw, null_mean, null_median,
            null_std, z, p_value, tau, calibrated (for a sweep: of its maximum)
   knn      n, d, k, similarity (inner_product|cosine), isa, seconds, then out (with --out)

@@ -5,6 +5,8 @@
 use std::prelude::rust_2024::*;
 use std::{format, vec};
 
+use std::io::Write;
+
 use serde_json::{Value, json};
 
 use crate::calibrate::{Calibration, CalibrationOptions};
@@ -88,6 +90,31 @@ fn score_layers(
 ) -> Result<(SweepResult, Option<Calibration>), Fail> {
     let calibration = calibration_options(a);
     Ok(stepwise::score(sa, sb, metric, &exec(a), calibration.as_ref(), progress::visible(a.quiet))?)
+}
+
+/// The result's warnings as sentences that name the file, and the layer by its id
+/// (`layer 3 of A (a.npy): ...`; `A (a.npy): ...` for a single layer), each also written to
+/// stderr as `repalign: warning: ...`, with or without `--quiet` (which hides only the bar).
+fn warnings(r: &SweepResult, sides: [&Side<'_>; 2]) -> Vec<String> {
+    let texts: Vec<String> = r
+        .warnings
+        .iter()
+        .map(|w| {
+            let (model, layer) = w.layer();
+            let side = sides[model.min(1)];
+            let which = if model == 0 { "A" } else { "B" };
+            let id = side.layer_ids.get(layer).copied().unwrap_or(layer);
+            match side.layers.len() {
+                1 => format!("{which} ({}): {}", side.source, w.message()),
+                _ => format!("layer {id} of {which} ({}): {}", side.source, w.message()),
+            }
+        })
+        .collect();
+    for t in &texts {
+        // A failed write to stderr has nowhere to be reported.
+        let _ = writeln!(std::io::stderr(), "repalign: warning: {t}");
+    }
+    texts
 }
 
 /// The `calibration` object of `score` and `sweep` JSON.

@@ -8,7 +8,7 @@ use std::time::Instant;
 use crate::knn::Similarity;
 use crate::prepare::Prepare;
 
-use super::{calibration_json, calibration_rows, exec, isa_name, load, same_samples, score_layers};
+use super::{calibration_json, calibration_rows, exec, isa_name, load, same_samples, score_layers, warnings};
 use crate::cli::args::{Args, Fail};
 use crate::cli::metric::{check_cca_dim, check_k, metric_json, metric_of, metric_text};
 use crate::cli::output::{number, print_json, print_table};
@@ -40,6 +40,7 @@ pub(crate) fn run(a: Args) -> Result<(), Fail> {
     );
     let (result, calibration) = score_layers(&a, &sa, &sb, &metric)?;
     let score = result.scores[0];
+    let warnings = warnings(&result, [&sa, &sb]);
     let seconds = start.elapsed().as_secs_f64();
     let isa = isa_name(result.isa);
     if a.json {
@@ -51,6 +52,7 @@ pub(crate) fn run(a: Args) -> Result<(), Fail> {
         o.insert("normalize".into(), a.normalize.into());
         o.insert("isa".into(), isa.into());
         o.insert("seconds".into(), number(seconds));
+        o.insert("warnings".into(), warnings.into());
         if let Some(c) = &calibration {
             o.insert("calibration".into(), calibration_json(c, &a));
         }
@@ -66,6 +68,7 @@ pub(crate) fn run(a: Args) -> Result<(), Fail> {
         rows.extend(calibration.as_ref().map(calibration_rows).unwrap_or_default());
         rows.push(("isa", isa.into()));
         rows.push(("seconds", format!("{seconds:.3}")));
+        rows.extend(warnings.into_iter().map(|w| ("warning", w)));
         print_table(&rows)?;
     }
     Ok(())

@@ -12,7 +12,9 @@ use serde_json::{Value, json};
 use crate::Metric;
 use crate::sweep::SweepResult;
 
-use super::{calibration_json, calibration_rows, exec, isa_name, load, prepare_mode, same_samples, score_layers};
+use super::{
+    calibration_json, calibration_rows, exec, isa_name, load, prepare_mode, same_samples, score_layers, warnings,
+};
 use crate::cli::args::{Args, Fail};
 use crate::cli::input::Features;
 use crate::cli::metric::{check_cca_dim, check_k, metric_json, metric_of, metric_text};
@@ -47,6 +49,7 @@ pub(crate) fn run(a: Args) -> Result<(), Fail> {
     let sb = Side { source: &fb.source, layers: &lb, layer_ids: &ids_b };
     let (r, calibration) = score_layers(&a, &sa, &sb, &metric)?;
     let seconds = start.elapsed().as_secs_f64();
+    let warnings = warnings(&r, [&sa, &sb]);
     let matrix: Vec<Vec<f64>> = r.scores.chunks(r.cols).map(<[f64]>::to_vec).collect();
     let isa = isa_name(r.isa);
     let best_layers = r.best_index.map(|(i, j)| (ids_a[i], ids_b[j]));
@@ -84,6 +87,7 @@ pub(crate) fn run(a: Args) -> Result<(), Fail> {
         o.insert("best_layers".into(), best_layers.map_or(Value::Null, |(i, j)| json!([i, j])));
         o.insert("isa".into(), isa.into());
         o.insert("seconds".into(), number(seconds));
+        o.insert("warnings".into(), warnings.into());
         if let Some(c) = &calibration {
             o.insert("calibration".into(), calibration_json(c, &a));
         }
@@ -99,6 +103,7 @@ pub(crate) fn run(a: Args) -> Result<(), Fail> {
         rows.extend(calibration.as_ref().map(calibration_rows).unwrap_or_default());
         rows.push(("isa", isa.into()));
         rows.push(("seconds", format!("{seconds:.3}")));
+        rows.extend(warnings.into_iter().map(|w| ("warning", w)));
         output::to_stdout(|w| {
             write_sweep_table(w, &name, metric, &mode_name, (&fa, &ids_a), (&fb, &ids_b), &r)?;
             w.write_all(output::table(&rows).as_bytes())
