@@ -175,7 +175,7 @@ fn score_json_keys_and_value_match_the_library() {
     let (a, b) = pair(&dir);
     let (pa, pb) = (dir.path("a.npy"), dir.path("b.npy"));
     let r = json(&["score", &pa, &pb, "--metric", "mutual_knn", "--k", "3", "--json"]);
-    assert_eq!(keys(&r), ["metric", "k", "score", "n", "d_a", "d_b", "normalize", "isa", "seconds"]);
+    assert_eq!(keys(&r), ["metric", "k", "score", "n", "d_a", "d_b", "normalize", "isa", "seconds", "warnings"]);
     assert_eq!((r["metric"].as_str(), r["k"].as_u64(), r["n"].as_u64()), (Some("mutual_knn"), Some(3), Some(N as u64)));
     assert_eq!((r["d_a"].as_u64(), r["d_b"].as_u64(), r["normalize"].as_bool()), (Some(6), Some(5), Some(false)));
     let (ma, mb) = (Matrix::new(&a, N, DA).unwrap(), Matrix::new(&b, N, DB).unwrap());
