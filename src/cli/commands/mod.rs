@@ -16,7 +16,7 @@ use crate::{Exec, Isa, Metric};
 
 use super::args::{Args, Fail};
 use super::input::{self, Features};
-use super::output::number;
+use super::output::{Object, number};
 use super::progress;
 use super::stepwise::{self, Side};
 
@@ -115,6 +115,25 @@ fn warnings(r: &SweepResult, sides: [&Side<'_>; 2]) -> Vec<String> {
         let _ = writeln!(std::io::stderr(), "repalign: warning: {t}");
     }
     texts
+}
+
+/// `o` with the keys `score` and `sweep` JSON end with: `isa`, `seconds`, `warnings`, then
+/// `calibration` when there is one.
+fn with_run_keys(
+    mut o: Object,
+    isa: &str,
+    seconds: f64,
+    warnings: Vec<String>,
+    calibration: Option<&Calibration>,
+    a: &Args,
+) -> Object {
+    o.insert("isa".into(), isa.into());
+    o.insert("seconds".into(), number(seconds));
+    o.insert("warnings".into(), warnings.into());
+    if let Some(c) = calibration {
+        o.insert("calibration".into(), calibration_json(c, a));
+    }
+    o
 }
 
 /// The `calibration` object of `score` and `sweep` JSON.

@@ -8,7 +8,7 @@ use std::time::Instant;
 use crate::knn::Similarity;
 use crate::prepare::Prepare;
 
-use super::{calibration_json, calibration_rows, exec, isa_name, load, same_samples, score_layers, warnings};
+use super::{calibration_rows, exec, isa_name, load, same_samples, score_layers, warnings, with_run_keys};
 use crate::cli::args::{Args, Fail};
 use crate::cli::metric::{check_cca_dim, check_k, metric_json, metric_of, metric_text};
 use crate::cli::output::{number, print_json, print_table};
@@ -50,13 +50,7 @@ pub(crate) fn run(a: Args) -> Result<(), Fail> {
         o.insert("d_a".into(), fa.dim().into());
         o.insert("d_b".into(), fb.dim().into());
         o.insert("normalize".into(), a.normalize.into());
-        o.insert("isa".into(), isa.into());
-        o.insert("seconds".into(), number(seconds));
-        o.insert("warnings".into(), warnings.into());
-        if let Some(c) = &calibration {
-            o.insert("calibration".into(), calibration_json(c, &a));
-        }
-        print_json(o)?;
+        print_json(with_run_keys(o, isa, seconds, warnings, calibration.as_ref(), &a))?;
     } else {
         let mut rows = vec![
             ("metric", metric_text(&name, metric)),

@@ -13,7 +13,7 @@ use crate::Metric;
 use crate::sweep::SweepResult;
 
 use super::{
-    calibration_json, calibration_rows, exec, isa_name, load, prepare_mode, same_samples, score_layers, warnings,
+    calibration_rows, exec, isa_name, load, prepare_mode, same_samples, score_layers, warnings, with_run_keys,
 };
 use crate::cli::args::{Args, Fail};
 use crate::cli::input::Features;
@@ -85,13 +85,7 @@ pub(crate) fn run(a: Args) -> Result<(), Fail> {
         o.insert("best".into(), number(r.best));
         o.insert("best_index".into(), r.best_index.map_or(Value::Null, |(i, j)| json!([i, j])));
         o.insert("best_layers".into(), best_layers.map_or(Value::Null, |(i, j)| json!([i, j])));
-        o.insert("isa".into(), isa.into());
-        o.insert("seconds".into(), number(seconds));
-        o.insert("warnings".into(), warnings.into());
-        if let Some(c) = &calibration {
-            o.insert("calibration".into(), calibration_json(c, &a));
-        }
-        print_json(o)?;
+        print_json(with_run_keys(o, isa, seconds, warnings, calibration.as_ref(), &a))?;
     } else if a.csv {
         output::print_csv(&r.scores, r.cols)?;
     } else {

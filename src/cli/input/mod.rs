@@ -22,6 +22,8 @@ use std::path::Path;
 use crate::prepare::Prepare;
 use crate::{AnyLayers, AnyMatrix, Exec, Values, f16};
 
+mod safetensors;
+
 /// The element types a feature file may hold, for error messages.
 pub(crate) const ACCEPTED: &str =
     "float32 or float16 in .npy, float32, float16 or bfloat16 (F32, F16, BF16) in .safetensors";
@@ -110,12 +112,12 @@ pub(crate) fn load(spec: &str, tensor: Option<&str>) -> Result<Features, String>
     let meta = std::fs::metadata(path).map_err(|e| open_error(path, &e))?;
     let mut file = File::open(path).map_err(|e| format!("{path}: cannot open: {e}"))?;
     let features = if meta.is_file() {
-        read_any(&mut file, meta.len(), path, spec, name)?
+        read_any(&mut file, meta.len(), &Named { path, spec, name })?
     } else {
         let mut bytes = Vec::new();
         file.read_to_end(&mut bytes).map_err(|e| format!("{path}: cannot read: {e}"))?;
         let len = bytes.len() as u64;
-        read_any(&mut io::Cursor::new(bytes), len, path, spec, name)?
+        read_any(&mut io::Cursor::new(bytes), len, &Named { path, spec, name })?
     };
     check_shape(&features)?;
     check_finite(&features)?;
@@ -127,14 +129,17 @@ fn open_error(path: &str, e: &io::Error) -> String {
     if e.kind() == io::ErrorKind::NotFound { format!("{path}: file not found") } else { format!("{path}: {e}") }
 }
 
+/// How an input was named: the file, the whole spec (for messages), the tensor name or
+/// layer pattern of a `.safetensors` file.
+pub(super) struct Named<'a> {
+    pub(super) path: &'a str,
+    pub(super) spec: &'a str,
+    pub(super) name: Option<&'a str>,
+}
+
 /// A `.npy` or `.safetensors` file of `len` bytes, told apart by its first bytes.
-fn read_any(
-    file: &mut (impl Read + Seek),
-    len: u64,
-    path: &str,
-    spec: &str,
-    name: Option<&str>,
-) -> Result<Features, String> {
+fn read_any(file: &mut (impl Read + Seek), len: u64, named: &Named<'_>) -> Result<Features, String> {
+    let path = named.path;
     let mut magic = [0u8; 9];
     let got = read_up_to(file, &mut magic).map_err(|e| format!("{path}: cannot read: {e}"))?;
     file.seek(SeekFrom::Start(0)).map_err(|e| format!("{path}: {e}"))?;
@@ -144,7 +149,7 @@ fn read_any(
     if got < 9 || magic[8] != b'{' {
         return Err(format!("{path}: not a .npy or .safetensors file"));
     }
-    read_safetensors(file, len, path, spec, name)
+    safetensors::read(file, len, named)
 }
 
 /// `FILE.safetensors:NAME` -> (`FILE.safetensors`, `Some(NAME)`); anything else is a path.
@@ -278,228 +283,13 @@ fn numpy_name(ty: &npyz::TypeStr) -> String {
     }
 }
 
-fn check_rank(path: &str, shape: &[usize]) -> Result<(), String> {
+pub(super) fn check_rank(path: &str, shape: &[usize]) -> Result<(), String> {
     match shape.len() {
         2 | 3 => Ok(()),
         r => Err(format!(
             "{path}: shape {shape:?} ({r}-D): features must be 2-D (N x D) or 3-D (N x L x D: samples x layers x features)"
         )),
     }
-}
-
-/// The header of a `.safetensors` file and where its data start.
-struct Header {
-    meta: safetensors::tensor::Metadata,
-    data_start: u64,
-}
-
-fn read_header(file: &mut (impl Read + Seek), file_len: u64, path: &str) -> Result<Header, String> {
-    let bad = |what: String| format!("{path}: not a valid .safetensors file: {what}");
-    let mut len = [0u8; 8];
-    file.read_exact(&mut len).map_err(|e| bad(e.to_string()))?;
-    let n = u64::from_le_bytes(len);
-    // The format's own limit on the header (100 MB).
-    if n > 100_000_000 || 8 + n > file_len {
-        return Err(bad(format!("header length {n} does not fit a {file_len}-byte file")));
-    }
-    let mut text = vec![0u8; n as usize];
-    file.read_exact(&mut text).map_err(|e| bad(e.to_string()))?;
-    let meta: safetensors::tensor::Metadata = serde_json::from_slice(&text).map_err(|e| bad(e.to_string()))?;
-    if 8 + n + meta.data_len() as u64 != file_len {
-        return Err(bad(format!(
-            "the header describes {} data bytes, the file holds {}",
-            meta.data_len(),
-            file_len - 8 - n
-        )));
-    }
-    Ok(Header { meta, data_start: 8 + n })
-}
-
-fn read_safetensors(
-    file: &mut (impl Read + Seek),
-    len: u64,
-    path: &str,
-    spec: &str,
-    name: Option<&str>,
-) -> Result<Features, String> {
-    let header = read_header(file, len, path)?;
-    let names = header.meta.offset_keys();
-    let available = || {
-        let shown: Vec<&str> = names.iter().take(20).map(String::as_str).collect();
-        let more = if names.len() > 20 { format!(", ... ({} in all)", names.len()) } else { String::new() };
-        format!("available: {}{more}", shown.join(", "))
-    };
-    let source = match name {
-        Some(name) => format!("{path}:{name}"),
-        None => spec.to_string(),
-    };
-    match name {
-        None if names.len() == 1 => {
-            let mut f = read_tensor(file, &header, path, &names[0])?;
-            f.source = source;
-            Ok(f)
-        }
-        None if names.is_empty() => Err(format!("{path}: the file holds no tensor")),
-        None => Err(format!(
-            "{path} holds {} tensors: name one as {path}:NAME, or a layer pattern as {path}:PREFIX{{}}SUFFIX ({})",
-            names.len(),
-            available()
-        )),
-        Some(pattern) if pattern.contains("{}") => {
-            let layers = match_layers(pattern, &names).map_err(|e| format!("{path}: {e}"))?;
-            if layers.is_empty() {
-                return Err(format!("{path}: no tensor matches the layer pattern '{pattern}' ({})", available()));
-            }
-            let names: Vec<&str> = layers.iter().map(|&(_, name)| name).collect();
-            let mut f = stack_layers(file, &header, path, &names)?;
-            f.source = source;
-            f.layer_ids = Some(layers.iter().map(|&(id, _)| id).collect());
-            Ok(f)
-        }
-        Some(name) => {
-            if header.meta.info(name).is_none() {
-                return Err(format!("{path}: no tensor named '{name}' ({})", available()));
-            }
-            let mut f = read_tensor(file, &header, path, name)?;
-            f.source = source;
-            Ok(f)
-        }
-    }
-}
-
-/// The tensors matching `prefix{}suffix` and their layer indices, in increasing index order.
-/// The `{}` stands for one name component: a middle holding `.` or `/` belongs to another
-/// tensor (`h.0.attn` for `h.{}`); any other middle must be a decimal index that fits a
-/// `usize`, or the pattern is refused rather than the tensor silently dropped.
-fn match_layers<'a>(pattern: &str, names: &'a [String]) -> Result<Vec<(usize, &'a str)>, String> {
-    let (prefix, suffix) = pattern.split_once("{}").expect("checked by the caller");
-    if suffix.contains("{}") {
-        return Err(format!("the layer pattern '{pattern}' holds more than one {{}}"));
-    }
-    let mut found = Vec::new();
-    for name in names {
-        let Some(index) = name.strip_prefix(prefix).and_then(|rest| rest.strip_suffix(suffix)) else { continue };
-        if index.is_empty() || index.contains(['.', '/']) {
-            continue;
-        }
-        if !index.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(format!(
-                "tensor '{name}' matches the layer pattern '{pattern}' but '{index}' is not a layer index (a decimal number)"
-            ));
-        }
-        let id = index
-            .parse()
-            .map_err(|_| format!("tensor '{name}': layer index {index} is too large (at most {})", usize::MAX))?;
-        found.push((id, name.as_str()));
-    }
-    found.sort();
-    if let Some(w) = found.windows(2).find(|w| w[0].0 == w[1].0) {
-        return Err(format!("tensors '{}' and '{}' give the same layer index", w[0].1, w[1].1));
-    }
-    Ok(found)
-}
-
-/// Checks a tensor's dtype and returns (its element width in bytes, its info).
-fn tensor_info<'h>(header: &'h Header, path: &str, name: &str) -> Result<&'h safetensors::tensor::TensorInfo, String> {
-    use safetensors::Dtype;
-    let info = header.meta.info(name).expect("the name comes from the header");
-    match info.dtype {
-        Dtype::F32 | Dtype::F16 | Dtype::BF16 => Ok(info),
-        other => Err(format!("{path}: tensor '{name}' has dtype {other:?}: features must be {ACCEPTED}")),
-    }
-}
-
-/// Reads the bytes of `info` straight into a vector of `T` (no intermediate byte buffer).
-fn read_elements<T: bytemuck::Pod>(
-    file: &mut (impl Read + Seek),
-    header: &Header,
-    info: &safetensors::tensor::TensorInfo,
-) -> io::Result<Vec<T>> {
-    let (start, end) = info.data_offsets;
-    let mut v = vec![T::zeroed(); (end - start) / size_of::<T>()];
-    file.seek(SeekFrom::Start(header.data_start + start as u64))?;
-    let bytes: &mut [u8] = bytemuck::cast_slice_mut(&mut v);
-    file.read_exact(bytes)?;
-    if cfg!(target_endian = "big") {
-        // The format is little-endian.
-        bytes.chunks_exact_mut(size_of::<T>()).for_each(<[u8]>::reverse);
-    }
-    Ok(v)
-}
-
-fn read_values(
-    file: &mut (impl Read + Seek),
-    header: &Header,
-    info: &safetensors::tensor::TensorInfo,
-) -> io::Result<Values> {
-    use safetensors::Dtype;
-    Ok(match info.dtype {
-        Dtype::F32 => Values::F32(read_elements(file, header, info)?),
-        Dtype::F16 => Values::F16(read_elements(file, header, info)?),
-        Dtype::BF16 => Values::Bf16(read_elements(file, header, info)?),
-        _ => unreachable!("checked by tensor_info"),
-    })
-}
-
-fn read_tensor(file: &mut (impl Read + Seek), header: &Header, path: &str, name: &str) -> Result<Features, String> {
-    let info = tensor_info(header, path, name)?;
-    check_rank(&format!("{path}:{name}"), &info.shape)?;
-    let values = read_values(file, header, info).map_err(|e| format!("{path}: cannot read tensor '{name}': {e}"))?;
-    Ok(Features { source: format!("{path}:{name}"), shape: info.shape.clone(), values, layer_ids: None })
-}
-
-/// Reads one N x D tensor per layer into one N x L x D tensor of their element type.
-fn stack_layers(
-    file: &mut (impl Read + Seek),
-    header: &Header,
-    path: &str,
-    names: &[&str],
-) -> Result<Features, String> {
-    let first = tensor_info(header, path, names[0])?;
-    if first.shape.len() != 2 {
-        return Err(format!(
-            "{path}: layer tensor '{}' has shape {:?}: each layer must be a 2-D tensor (N x D)",
-            names[0], first.shape
-        ));
-    }
-    for name in &names[1..] {
-        let info = tensor_info(header, path, name)?;
-        if info.shape != first.shape || info.dtype != first.dtype {
-            return Err(format!(
-                "{path}: layer tensors differ: '{}' is {:?} {:?}, '{name}' is {:?} {:?}",
-                names[0], first.dtype, first.shape, info.dtype, info.shape
-            ));
-        }
-    }
-    let (n, d, layers) = (first.shape[0], first.shape[1], names.len());
-    fn stack<T: Copy + Default>(
-        n: usize,
-        d: usize,
-        parts: impl Iterator<Item = io::Result<Vec<T>>>,
-        layers: usize,
-    ) -> io::Result<Vec<T>> {
-        let mut out = vec![T::default(); n * layers * d];
-        for (l, part) in parts.enumerate() {
-            let part = part?;
-            for (i, row) in part.chunks_exact(d.max(1)).enumerate().take(n) {
-                out[(i * layers + l) * d..][..d].copy_from_slice(row);
-            }
-        }
-        Ok(out)
-    }
-    let infos: Vec<_> = names.iter().map(|name| header.meta.info(name).expect("from the header")).collect();
-    let err = |e: io::Error| format!("{path}: cannot read the layer tensors: {e}");
-    use safetensors::Dtype;
-    let values = match first.dtype {
-        Dtype::F32 => {
-            Values::F32(stack(n, d, infos.iter().map(|i| read_elements(file, header, i)), layers).map_err(err)?)
-        }
-        Dtype::F16 => {
-            Values::F16(stack(n, d, infos.iter().map(|i| read_elements(file, header, i)), layers).map_err(err)?)
-        }
-        _ => Values::Bf16(stack(n, d, infos.iter().map(|i| read_elements(file, header, i)), layers).map_err(err)?),
-    };
-    Ok(Features { source: String::new(), shape: vec![n, layers, d], values, layer_ids: None })
 }
 
 /// Fails when a dimension is 0, naming it: every input needs samples, layers and features.
