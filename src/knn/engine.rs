@@ -115,13 +115,14 @@ struct Stripe<'p> {
 }
 
 impl Stripe<'_> {
-    /// Offers to the stripe's row `row` (counted from `r0`).
+    /// Offers to the stripe's row `row` (counted from `r0`); returns the row's new bar.
     #[inline]
-    fn offer(&mut self, row: usize, score: f32, index: u32) {
+    fn offer(&mut self, row: usize, score: f32, index: u32) -> f32 {
         let span = row * self.k..(row + 1) * self.k;
         let mut heap = TopK::resume(&mut self.scores[span.clone()], &mut self.indices[span]);
         heap.offer(score, index);
         self.threshold[row] = heap.threshold();
+        self.threshold[row]
     }
 }
 
@@ -296,10 +297,12 @@ fn feed_columns<S: Simd>(
     let column = |stripe: &mut Stripe<'_>, c: usize| {
         let j = c0 + c;
         // Only queries i < j: in the diagonal block the rest are mirrored or stale.
+        // PERF: the bar stays in a register while the column is walked.
+        let mut threshold = stripe.threshold[j - r0];
         for r in 0..qn.min(j - q0) {
             let s = scores[r * ldc + c];
-            if s >= stripe.threshold[j - r0] {
-                stripe.offer(j - r0, s, (q0 + r) as u32);
+            if s >= threshold {
+                threshold = stripe.offer(j - r0, s, (q0 + r) as u32);
             }
         }
     };
