@@ -11,8 +11,9 @@
 //! lower index ([`crate::topk`]). Similarities are f32, accumulated in f32 with fused
 //! multiply-adds in feature order; for cosine, `dot * (1/|x_i| * 1/|x_j|)` with the inverse
 //! norms computed once in f64. Results are bit-identical for every thread count and every
-//! [`Isa`]. Memory is O(N k) plus per-thread blocks (and, for a self graph, N x k private
-//! heaps per worker; workers are capped at the cores): no N x N matrix is ever formed.
+//! [`Isa`]. Memory is O(N k) plus per-thread blocks (and, for a self graph, one set of N x k
+//! private heaps, N x (8k + 4) bytes, shared by all workers): no N x N matrix is ever formed,
+//! and no buffer is multiplied by the thread count.
 //! Buffers the allocator refuses are [`Error::OutOfMemory`], before any work.
 //!
 //! **Input checks** (each a typed [`Error`]): N = 0, D = 0, k = 0 or k above N - 1 (self) /
