@@ -13,8 +13,9 @@ use crate::isa::Isa;
 #[derive(Clone, Copy, Default)]
 pub struct Exec<'p> {
     /// Worker threads; 0 = all available cores. A request above the available cores is
-    /// capped there: more workers would not be faster, and each kNN worker of a self graph
-    /// holds N x k private heaps. Always 1 without the `std` feature.
+    /// capped there: more workers would not be faster. Memory barely depends on it (a few
+    /// hundred KiB of blocks per worker; a self kNN graph's workers share one set of private
+    /// heaps). Always 1 without the `std` feature.
     pub threads: usize,
     /// Force a backend (tests, benchmarks, reproducing a report); `None` = [`Isa::best`].
     /// A forced ISA is honoured by every kernel: kNN, Gram, packing, the calibration null.

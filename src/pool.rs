@@ -9,9 +9,9 @@
 use alloc::vec::Vec;
 
 /// Threads for a request of `threads`: 0 = all available cores, and a request above the
-/// available cores is capped there (always 1 without `std`). More workers than cores
-/// would not run faster, and each kNN worker of a self graph holds N x k private heaps,
-/// so the cap keeps that memory at a multiple of the cores, whatever was asked.
+/// available cores is capped there (always 1 without `std`): more workers than cores
+/// would not run faster. (Memory does not depend on it: the kNN workers of a self graph
+/// share one set of private heaps.)
 #[cfg(feature = "std")]
 pub(crate) fn resolve(threads: usize) -> usize {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -24,7 +24,8 @@ pub(crate) fn resolve(_threads: usize) -> usize {
 }
 
 /// How many workers [`workers`] starts for `threads` threads and `items` items.
-pub(crate) fn worker_count(threads: usize, items: usize) -> usize {
+#[cfg(feature = "std")]
+fn worker_count(threads: usize, items: usize) -> usize {
     threads.clamp(1, items.max(1))
 }
 
@@ -33,6 +34,7 @@ pub(crate) fn worker_count(threads: usize, items: usize) -> usize {
 /// counter, so a worker keeps its own state (buffers, a SIMD context) across the items it
 /// takes. Returns the workers' results (in no particular order). A worker's panic is
 /// resumed on the calling thread.
+#[cfg(feature = "std")]
 pub(crate) fn workers<I: Send, R: Send>(
     threads: usize,
     items: Vec<I>,
@@ -42,10 +44,57 @@ pub(crate) fn workers<I: Send, R: Send>(
     workers_with(states, items, |(), it| worker(it))
 }
 
-/// [`workers`] with one worker per element of `states` (sized by the caller, e.g. with
-/// [`worker_count`], and allocated before any work starts); each worker owns its state.
+/// Without `std`: one call takes every item, on the calling thread (so nothing need be
+/// `Send` or `Sync`).
+#[cfg(not(feature = "std"))]
+pub(crate) fn workers<I, R>(
+    _threads: usize,
+    items: Vec<I>,
+    worker: impl Fn(&mut dyn Iterator<Item = (usize, I)>) -> R,
+) -> Vec<R> {
+    alloc::vec![worker(&mut items.into_iter().enumerate())]
+}
+
+/// A value that workers share and change one at a time: a mutex, or without `std` (one
+/// thread) a cell.
 #[cfg(feature = "std")]
-pub(crate) fn workers_with<S: Send, I: Send, R: Send>(
+pub(crate) struct Lock<T>(std::sync::Mutex<T>);
+
+#[cfg(feature = "std")]
+impl<T> Lock<T> {
+    pub(crate) fn new(value: T) -> Self {
+        Self(std::sync::Mutex::new(value))
+    }
+
+    /// The value, held until the guard drops. A worker that panicked while holding it left
+    /// it usable (its panic is resumed on the caller anyway).
+    #[inline]
+    pub(crate) fn lock(&self) -> impl core::ops::DerefMut<Target = T> + '_ {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// A value that workers share and change one at a time: a mutex, or without `std` (one
+/// thread) a cell.
+#[cfg(not(feature = "std"))]
+pub(crate) struct Lock<T>(core::cell::RefCell<T>);
+
+#[cfg(not(feature = "std"))]
+impl<T> Lock<T> {
+    pub(crate) fn new(value: T) -> Self {
+        Self(core::cell::RefCell::new(value))
+    }
+
+    /// The value, until the guard drops (never held twice: there is one thread).
+    #[inline]
+    pub(crate) fn lock(&self) -> impl core::ops::DerefMut<Target = T> + '_ {
+        self.0.borrow_mut()
+    }
+}
+
+/// [`workers`] with one worker per element of `states`; each worker owns its state.
+#[cfg(feature = "std")]
+fn workers_with<S: Send, I: Send, R: Send>(
     states: Vec<S>,
     items: Vec<I>,
     worker: impl Fn(S, &mut dyn Iterator<Item = (usize, I)>) -> R + Sync,
@@ -68,16 +117,6 @@ pub(crate) fn workers_with<S: Send, I: Send, R: Send>(
             states.into_iter().map(|st| s.spawn(|| worker(st, &mut core::iter::from_fn(take)))).collect();
         handles.into_iter().map(|h| h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))).collect()
     })
-}
-
-/// Without `std`: the first state's worker takes every item, on the calling thread.
-#[cfg(not(feature = "std"))]
-pub(crate) fn workers_with<S, I, R>(
-    states: Vec<S>,
-    items: Vec<I>,
-    worker: impl Fn(S, &mut dyn Iterator<Item = (usize, I)>) -> R,
-) -> Vec<R> {
-    states.into_iter().next().map(|s| worker(s, &mut items.into_iter().enumerate())).into_iter().collect()
 }
 
 /// `f` on every item over `threads` workers; the results in item order.
@@ -109,8 +148,7 @@ mod tests {
         assert!(map(4, Vec::<u8>::new(), |x| x).is_empty());
     }
 
-    /// A request above the cores is capped (each kNN worker holds N x k private heaps:
-    /// 1024 threads must not mean 1024 copies).
+    /// A request above the cores is capped.
     #[test]
     fn thread_requests_are_capped_at_the_cores() {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());

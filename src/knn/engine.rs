@@ -3,19 +3,22 @@
 //! The unit of work is a super-block of query rows, packed once. For a self graph only
 //! pairs i < j are scored (candidates from the super-block's first row on, and in the
 //! diagonal block only tiles above the diagonal), so each pair is computed once: it goes
-//! to row i's heap (in the output) and to row j's heap in the thread's [`Private`] set. [`merge_private`] then
-//! folds the private heaps into the output. Heaps start full of [`SENTINEL`]s; the order contract makes every
+//! to row i's heap (in the output) and to row j's heap in [`Private`], one set shared by all
+//! threads in stripes of rows, each locked only around one score block's offers to it.
+//! [`merge_private`] then folds the private heaps into the output. Heaps start full of [`SENTINEL`]s; the order contract makes every
 //! merge exact, so neither the split between threads nor the schedule changes a result.
 
 use alloc::vec::Vec;
+use core::ops::{DerefMut, Range};
 
 use pulp::{Simd, WithSimd};
 
 use crate::element::Element;
-use crate::error::{Result, try_vec};
+use crate::error::{Result, out_of_memory, try_vec};
 use crate::isa::Isa;
 use crate::kernels::{Tiled, block, candidate_block_rows, tiled};
 use crate::matrix::Matrix;
+use crate::pool::Lock;
 use crate::topk::{SENTINEL, TopK};
 
 /// What every thread of one kNN call shares.
@@ -38,7 +41,19 @@ pub(crate) struct Unit<'o> {
     pub scores: &'o mut [f32],
 }
 
-/// One thread's heaps for every database row, fed by the transposed half of each score.
+#[cfg(test)]
+std::thread_local! {
+    /// Bytes of private heaps allocated on this thread (a test's measure of their memory).
+    pub(crate) static PRIVATE_BYTES: core::cell::Cell<usize> = const { core::cell::Cell::new(0) };
+}
+
+/// Rows of [`Private`] behind one lock. Small enough that workers rarely meet on one
+/// stripe, large enough that a candidate block spans one or two.
+const STRIPE_ROWS: usize = 256;
+
+/// Heaps for every database row, fed by the transposed half of each score: one set for all
+/// workers (shared through [`Private::stripes`]), so its memory, N x (8k + 4) bytes, does
+/// not grow with the worker count.
 pub(crate) struct Private {
     k: usize,
     scores: Vec<f32>,
@@ -50,7 +65,9 @@ pub(crate) struct Private {
 impl Private {
     /// Empty heaps for `rows` rows; `rows * k` must not overflow (the output's size).
     pub(crate) fn new(rows: usize, k: usize) -> Result<Self> {
-        const WHAT: &str = "each kNN worker of a self graph needs N x k private heaps";
+        const WHAT: &str = "a self graph needs N x k heaps for transposed scores";
+        #[cfg(test)]
+        PRIVATE_BYTES.with(|b| b.set(b.get() + rows * (k * 8 + 4)));
         Ok(Self {
             k,
             scores: try_vec(rows * k, SENTINEL.0, WHAT)?,
@@ -59,20 +76,61 @@ impl Private {
         })
     }
 
+    /// The heaps as stripes of [`STRIPE_ROWS`] rows, each behind its own lock, for the
+    /// workers to share.
+    pub(crate) fn stripes(&mut self) -> Result<Stripes<'_>> {
+        let k = self.k;
+        let count = self.threshold.len().div_ceil(STRIPE_ROWS);
+        let mut locks = Vec::new();
+        locks.try_reserve_exact(count).map_err(|_| out_of_memory::<Lock<Stripe<'_>>>(count, "the heap stripes"))?;
+        let parts = self.scores.chunks_mut(STRIPE_ROWS * k).zip(self.indices.chunks_mut(STRIPE_ROWS * k));
+        for (s, ((scores, indices), threshold)) in parts.zip(self.threshold.chunks_mut(STRIPE_ROWS)).enumerate() {
+            locks.push(Lock::new(Stripe { k, r0: s * STRIPE_ROWS, scores, indices, threshold }));
+        }
+        Ok(Stripes { locks })
+    }
+}
+
+/// [`Private`]'s heaps, shared by the workers one stripe of rows at a time.
+pub(crate) struct Stripes<'p> {
+    locks: Vec<Lock<Stripe<'p>>>,
+}
+
+impl<'p> Stripes<'p> {
+    /// The stripe holding `row`, locked, and the end of its rows (at most `end`).
     #[inline]
-    fn offer(&mut self, row: usize, score: f32, index: u32) {
+    fn lock(&self, row: usize, end: usize) -> (impl DerefMut<Target = Stripe<'p>> + '_, usize) {
+        let s = row / STRIPE_ROWS;
+        (self.locks[s].lock(), end.min((s + 1) * STRIPE_ROWS))
+    }
+}
+
+/// Rows `r0..` of [`Private`].
+struct Stripe<'p> {
+    k: usize,
+    r0: usize,
+    scores: &'p mut [f32],
+    indices: &'p mut [u32],
+    threshold: &'p mut [f32],
+}
+
+impl Stripe<'_> {
+    /// Offers to the stripe's row `row` (counted from `r0`); returns the row's new bar.
+    #[inline]
+    fn offer(&mut self, row: usize, score: f32, index: u32) -> f32 {
         let span = row * self.k..(row + 1) * self.k;
         let mut heap = TopK::resume(&mut self.scores[span.clone()], &mut self.indices[span]);
         heap.offer(score, index);
         self.threshold[row] = heap.threshold();
+        self.threshold[row]
     }
 }
 
-/// Folds each thread's private heaps into the output heaps, then sorts every row best first.
-pub(crate) fn merge_private(k: usize, indices: &mut [u32], scores: &mut [f32], private: &[Private]) {
+/// Folds the private heaps into the output heaps, then sorts every row best first.
+pub(crate) fn merge_private(k: usize, indices: &mut [u32], scores: &mut [f32], private: Option<&Private>) {
     for (row, (out_i, out_s)) in indices.chunks_exact_mut(k).zip(scores.chunks_exact_mut(k)).enumerate() {
         let mut heap = TopK::resume(out_s, out_i);
-        for p in private {
+        if let Some(p) = private {
             let span = row * k..(row + 1) * k;
             for (&s, &i) in p.scores[span.clone()].iter().zip(&p.indices[span]) {
                 if i != SENTINEL.1 {
@@ -86,16 +144,16 @@ pub(crate) fn merge_private(k: usize, indices: &mut [u32], scores: &mut [f32], p
 }
 
 /// Runs super-blocks taken from `units` on one backend (one dispatch per thread).
-pub(crate) struct RunUnits<'a, 'u, 'o, T> {
+pub(crate) struct RunUnits<'a, 'u, 'o, 'p, T> {
     pub job: &'a Job<'a, T>,
     /// Largest super-block, in rows.
     pub super_block: usize,
     pub units: &'u mut dyn Iterator<Item = Unit<'o>>,
     /// Required for symmetric jobs.
-    pub private: Option<&'u mut Private>,
+    pub private: Option<&'u Stripes<'p>>,
 }
 
-impl<T: Element> WithSimd for RunUnits<'_, '_, '_, T> {
+impl<T: Element> WithSimd for RunUnits<'_, '_, '_, '_, T> {
     type Output = ();
 
     #[inline(always)]
@@ -104,7 +162,7 @@ impl<T: Element> WithSimd for RunUnits<'_, '_, '_, T> {
     }
 }
 
-impl<T: Element> Tiled for RunUnits<'_, '_, '_, T> {
+impl<T: Element> Tiled for RunUnits<'_, '_, '_, '_, T> {
     type Output = ();
 
     #[inline(always)]
@@ -114,8 +172,8 @@ impl<T: Element> Tiled for RunUnits<'_, '_, '_, T> {
 }
 
 #[inline(always)]
-fn run<S: Simd, const MR: usize, const NRV: usize, T: Element>(simd: S, op: RunUnits<'_, '_, '_, T>) {
-    let RunUnits { job, super_block, units, mut private } = op;
+fn run<S: Simd, const MR: usize, const NRV: usize, T: Element>(simd: S, op: RunUnits<'_, '_, '_, '_, T>) {
+    let RunUnits { job, super_block, units, private } = op;
     let lanes = S::F32_LANES;
     let cb = candidate_block_rows(lanes);
     let mut scratch = block::Scratch::new(lanes, super_block, job.queries.cols());
@@ -142,8 +200,14 @@ fn run<S: Simd, const MR: usize, const NRV: usize, T: Element>(simd: S, op: RunU
                 apply_scales(simd, scores, ldc, &q_scale[q0..q0 + qn], &d_scale[c0..c0 + cn]);
             }
             feed_rows(simd, job, scores, ldc, q0, c0, cn, &mut heaps);
-            if let Some(private) = private.as_deref_mut() {
-                feed_columns(simd, private, scores, ldc, q0, qn, c0, cn);
+            if let Some(stripes) = private {
+                // Each stripe is locked only for this block's offers to its rows.
+                let mut c = c0;
+                while c < c0 + cn {
+                    let (mut stripe, end) = stripes.lock(c, c0 + cn);
+                    feed_columns(simd, &mut stripe, scores, ldc, q0, qn, c0, c - c0..end - c0);
+                    c = end;
+                }
             }
             c0 += cn;
         }
@@ -213,34 +277,38 @@ fn feed_rows<S: Simd, T>(
     }
 }
 
-/// Offers each candidate column's scores to that candidate's private heap (the pair
-/// (j, i) of a score computed as (i, j)).
+/// Offers the scores of columns `cols` of the block at `c0` to the candidates' heaps in
+/// `stripe` (the pair (j, i) of a score computed as (i, j)).
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 fn feed_columns<S: Simd>(
     simd: S,
-    private: &mut Private,
+    stripe: &mut Stripe<'_>,
     scores: &[f32],
     ldc: usize,
     q0: usize,
     qn: usize,
     c0: usize,
-    cn: usize,
+    cols: Range<usize>,
 ) {
     let lanes = S::F32_LANES;
-    let column = |private: &mut Private, c: usize| {
+    // Column c's heap is the stripe's row c0 + c - r0.
+    let r0 = stripe.r0;
+    let column = |stripe: &mut Stripe<'_>, c: usize| {
         let j = c0 + c;
         // Only queries i < j: in the diagonal block the rest are mirrored or stale.
+        // PERF: the bar stays in a register while the column is walked.
+        let mut threshold = stripe.threshold[j - r0];
         for r in 0..qn.min(j - q0) {
             let s = scores[r * ldc + c];
-            if s >= private.threshold[j] {
-                private.offer(j, s, (q0 + r) as u32);
+            if s >= threshold {
+                threshold = stripe.offer(j - r0, s, (q0 + r) as u32);
             }
         }
     };
     let (one, zero) = (simd.splat_f32s(1.0), simd.splat_f32s(0.0));
-    let mut c = 0;
-    while c + lanes <= cn {
+    let mut c = cols.start;
+    while c + lanes <= cols.end {
         // PERF: the column maxima are compared with the columns' thresholds in one vector
         // before any column is walked.
         let mut col_max = simd.splat_f32s(f32::NEG_INFINITY);
@@ -248,16 +316,16 @@ fn feed_columns<S: Simd>(
             let (v, _) = S::as_simd_f32s(&scores[r * ldc + c..r * ldc + c + lanes]);
             col_max = simd.max_f32s(col_max, v[0]);
         }
-        let (t, _) = S::as_simd_f32s(&private.threshold[c0 + c..c0 + c + lanes]);
+        let (t, _) = S::as_simd_f32s(&stripe.threshold[c0 + c - r0..c0 + c - r0 + lanes]);
         let pass = simd.select_f32s(simd.greater_than_or_equal_f32s(col_max, t[0]), one, zero);
         if simd.reduce_max_f32s(pass) > 0.0 {
             for l in 0..lanes {
-                column(private, c + l);
+                column(stripe, c + l);
             }
         }
         c += lanes;
     }
-    for c in c..cn {
-        column(private, c);
+    for c in c..cols.end {
+        column(stripe, c);
     }
 }

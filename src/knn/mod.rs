@@ -11,8 +11,9 @@
 //! lower index ([`crate::topk`]). Similarities are f32, accumulated in f32 with fused
 //! multiply-adds in feature order; for cosine, `dot * (1/|x_i| * 1/|x_j|)` with the inverse
 //! norms computed once in f64. Results are bit-identical for every thread count and every
-//! [`Isa`]. Memory is O(N k) plus per-thread blocks (and, for a self graph, N x k private
-//! heaps per worker; workers are capped at the cores): no N x N matrix is ever formed.
+//! [`Isa`]. Memory is O(N k) plus per-thread blocks (and, for a self graph, one set of N x k
+//! private heaps, N x (8k + 4) bytes, shared by all workers): no N x N matrix is ever formed,
+//! and no buffer is multiplied by the thread count.
 //! Buffers the allocator refuses are [`Error::OutOfMemory`], before any work.
 //!
 //! **Input checks** (each a typed [`Error`]): N = 0, D = 0, k = 0 or k above N - 1 (self) /
@@ -39,7 +40,7 @@ use crate::layers::each_dtype;
 use crate::matrix::{AnyMatrix, Matrix};
 use crate::pool;
 use crate::topk::SENTINEL;
-use engine::{Job, Private, RunUnits, Unit, merge_private};
+use engine::{Job, Private, RunUnits, Stripes, Unit, merge_private};
 
 /// How two rows are compared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -121,7 +122,7 @@ pub fn neighbours_into(
     indices: &mut [u32],
     scores: &mut [f32],
 ) -> Result<Isa> {
-    let out = Out { k, similarity, exec, indices, scores };
+    let out = Out { k, similarity, exec, threads: exec.workers(), indices, scores };
     match rows {
         Rows::Within(x) => each_dtype!(AnyMatrix, x, m => compute(m, m, true, out)),
         Rows::Between { queries, database } => match (queries, database) {
@@ -138,6 +139,8 @@ struct Out<'e, 'p, 'o> {
     k: usize,
     similarity: Similarity,
     exec: &'e Exec<'p>,
+    /// Workers: `exec.workers()` (capped at the cores); tests may ask for more.
+    threads: usize,
     indices: &'o mut [u32],
     scores: &'o mut [f32],
 }
@@ -148,7 +151,7 @@ fn compute<T: Element>(
     exclude_self: bool,
     out: Out<'_, '_, '_>,
 ) -> Result<Isa> {
-    let Out { k, similarity, exec, indices, scores } = out;
+    let Out { k, similarity, exec, threads, indices, scores } = out;
     let (m, n) = (queries.rows(), database.rows());
     if m == 0 || n == 0 {
         return Err(Error::EmptyMatrix);
@@ -199,7 +202,6 @@ fn compute<T: Element>(
     let (indices, scores) = (&mut indices[..needed], &mut scores[..needed]);
     indices.fill(SENTINEL.1);
     scores.fill(SENTINEL.0);
-    let threads = exec.workers();
     let super_block = super_block_rows(isa.f32_lanes(), m, threads);
     let units: Vec<Unit<'_>> = indices
         .chunks_mut(super_block * k)
@@ -208,12 +210,15 @@ fn compute<T: Element>(
         .map(|(u, (indices, scores))| Unit { q0: u * super_block, indices, scores })
         .collect();
     let total = units.len();
-    // Every worker's private heaps (self graphs) are allocated before any work starts.
-    let workers = pool::worker_count(threads, units.len());
-    let states = (0..workers).map(|_| job.symmetric.then(|| Private::new(n, k)).transpose()).collect::<Result<_>>()?;
-    let private = run_threads(isa, &job, super_block, units, states, exec)?;
+    // The private heaps (self graphs), one set for all workers, are allocated before any
+    // work starts.
+    let mut private = job.symmetric.then(|| Private::new(n, k)).transpose()?;
+    {
+        let stripes = private.as_mut().map(Private::stripes).transpose()?;
+        run_threads(isa, &job, super_block, units, threads, stripes.as_ref(), exec)?;
+    }
     exec.report(Progress::Blocks { done: total, total });
-    merge_private(k, indices, scores, &private);
+    merge_private(k, indices, scores, private.as_ref());
     // Inputs are checked so that every similarity is finite; this guard keeps a result that
     // escaped f32 anyway (non-finite scores never enter a heap) from being returned.
     if indices.contains(&SENTINEL.1) || scores.iter().any(|s| !s.is_finite()) {
@@ -237,27 +242,65 @@ fn inverse_norms(sq: &[f64]) -> Result<Vec<f32>> {
         .collect()
 }
 
-/// Runs every unit on one worker per element of `states` (each a worker's private heaps,
-/// for self graphs); returns the private heaps. Workers take units in order: the largest
-/// (first) units go first, which balances the triangle of a self graph. Each row's result
-/// depends only on the set of scores offered to it, never on which thread offered them, so
-/// the schedule never changes the answer.
+/// Runs every unit on `threads` workers, which share the private heaps of a self graph.
+/// Workers take units in order: the largest (first) units go first, which balances the
+/// triangle of a self graph. Each row's result depends only on the set of scores offered to
+/// it, never on which thread offered them or in which order, so the schedule never changes
+/// the answer.
 fn run_threads<T: Element>(
     isa: Isa,
     job: &Job<'_, T>,
     super_block: usize,
     units: Vec<Unit<'_>>,
-    states: Vec<Option<Private>>,
+    threads: usize,
+    private: Option<&Stripes<'_>>,
     exec: &Exec<'_>,
-) -> Result<Vec<Private>> {
+) -> Result<()> {
     let total = units.len();
-    let results = pool::workers_with(states, units, |mut private, units| {
+    let results = pool::workers(threads, units, |units| {
         let units = &mut units.map(|(u, unit)| {
             exec.report(Progress::Blocks { done: u, total });
             unit
         });
-        dispatch::run(isa, RunUnits { job, super_block, units, private: private.as_mut() })?;
-        Ok(private)
+        dispatch::run(isa, RunUnits { job, super_block, units, private })
     });
-    results.into_iter().filter_map(Result::transpose).collect()
+    results.into_iter().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec;
+
+    /// The private heaps of a self graph take the same memory for 1, 2 or 8 workers (more
+    /// workers than cores, past `pool::resolve`'s cap), and the graph is the same.
+    #[test]
+    fn private_heap_memory_does_not_grow_with_workers() {
+        let (n, d, k) = (300, 24, 7);
+        let x: Vec<f32> = (0..n * d).map(|i| ((i * 7919 % 1009) as f32 / 1009.0) - 0.5).collect();
+        let m = Matrix::new(&x, n, d).unwrap();
+        let exec = Exec::default();
+        let mut first = None;
+        for threads in [1, 2, 8] {
+            let (mut indices, mut scores) = (vec![0; n * k], vec![0.0; n * k]);
+            engine::PRIVATE_BYTES.with(|b| b.set(0));
+            let out = Out {
+                k,
+                similarity: Similarity::Cosine,
+                exec: &exec,
+                threads,
+                indices: &mut indices,
+                scores: &mut scores,
+            };
+            compute(m, m, true, out).unwrap();
+            let bytes = engine::PRIVATE_BYTES.with(|b| b.get());
+            assert_eq!(bytes, n * (k * 8 + 4), "{threads} workers: private heap bytes");
+            match &first {
+                None => first = Some((indices, scores)),
+                Some((i, s)) => {
+                    assert!(*i == indices && s.iter().zip(&scores).all(|(a, b)| a.to_bits() == b.to_bits()))
+                }
+            }
+        }
+    }
 }
