@@ -5,8 +5,9 @@
 //! Run with `cargo test --features cli --test cli`.
 #![cfg(feature = "cli")]
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
+mod cli_support;
+
+use std::process::Command;
 
 use npyz::WriterBuilder;
 use repalign::knn::{self, Similarity};
@@ -14,64 +15,16 @@ use repalign::metrics::{self, KnnMetric};
 use repalign::prepare::{self, Layers, Prepare};
 use repalign::sweep;
 use repalign::{AnyMatrix, Exec, Matrix, Metric, bf16, f16};
+use safetensors::Dtype;
+use serde_json::Value;
+
+use cli_support::{TempDir, fails, ints, json, ok, write_npy};
 
 const EXEC: Exec<'static> = Exec::new();
 
 /// Mutual kNN with `k` neighbours on `similarity`, as the library computes it.
 fn mutual(k: usize, similarity: Similarity) -> Metric {
     Metric::Knn { metric: KnnMetric::Mutual, k, similarity }
-}
-use safetensors::Dtype;
-use serde_json::Value;
-
-/// A directory removed when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        let dir = std::env::temp_dir().join(format!("repalign-cli-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-    fn path(&self, file: &str) -> String {
-        self.0.join(file).to_str().unwrap().to_string()
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn repalign(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_repalign")).args(args).output().expect("the binary runs")
-}
-
-/// Runs a command that must succeed; returns its stdout.
-fn ok(args: &[&str]) -> String {
-    let out = repalign(args);
-    let (stdout, stderr) = (String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap());
-    assert!(out.status.success(), "repalign {args:?} failed: {stderr}");
-    // No progress or chatter on stderr when it is not a terminal.
-    assert_eq!(stderr, "", "repalign {args:?} wrote to stderr");
-    stdout
-}
-
-fn json(args: &[&str]) -> Value {
-    let stdout = ok(args);
-    serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("repalign {args:?}: not JSON ({e}): {stdout}"))
-}
-
-/// Runs a command that must fail with `code`; returns its stderr.
-fn fails(args: &[&str], code: i32) -> String {
-    let out = repalign(args);
-    let stderr = String::from_utf8(out.stderr).unwrap();
-    assert_eq!(out.status.code(), Some(code), "repalign {args:?}: {stderr}");
-    assert!(out.stdout.is_empty(), "repalign {args:?} printed to stdout");
-    assert!(stderr.starts_with("repalign: error: "), "{stderr}");
-    stderr
 }
 
 fn keys(v: &Value) -> Vec<&str> {
@@ -85,29 +38,9 @@ fn has_keys(v: &Value, want: &[&str]) {
     }
 }
 
-/// Reproducible small integers (exact in f32, f16 and bf16).
-fn ints(len: usize, seed: u64) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            (s % 17) as f32 - 8.0
-        })
-        .collect()
-}
-
 /// `x` plus a little noise: a representation that agrees with `x`.
 fn noisy(x: &[f32], seed: u64) -> Vec<f32> {
     x.iter().zip(ints(x.len(), seed)).map(|(a, n)| a + n / 8.0).collect()
-}
-
-fn write_npy<T: npyz::AutoSerialize + Copy>(path: &str, shape: &[u64], values: &[T]) {
-    let file = std::fs::File::create(path).unwrap();
-    let mut w = npyz::WriteOptions::new().default_dtype().shape(shape).writer(file).begin_nd().unwrap();
-    w.extend(values.iter().copied()).unwrap();
-    w.finish().unwrap();
 }
 
 fn read_npy<T: npyz::Deserialize>(path: &str) -> (Vec<u64>, Vec<T>) {

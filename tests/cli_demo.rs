@@ -5,6 +5,8 @@
 //! tested directly; the binary is run for the command line itself.
 #![cfg(feature = "cli")]
 
+mod cli_support;
+
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -13,6 +15,8 @@ use std::sync::OnceLock;
 use repalign::calibrate::CalibrationOptions;
 use repalign::cli::{demo, plot};
 use serde_json::Value;
+
+use cli_support::repalign;
 
 /// The reference's colour-demo folder (`../shared/color-demo`: scores.json, names.json and
 /// each representation as `.f32.npy` and `.f16.npy`), assembled once in the scratch folder
@@ -175,10 +179,6 @@ fn demo_on_the_shipped_float16_features_is_within_0_01_of_the_reference() {
     let diff = max_diff(&res, "raw");
     eprintln!("shipped f16: max |score - raw| = {diff:e}");
     assert!(diff <= 0.01, "max |diff| {diff}");
-}
-
-fn repalign(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_repalign")).args(args).output().unwrap()
 }
 
 #[test]

@@ -6,79 +6,14 @@
 //! Run with `cargo test --features cli --test cli_messages`.
 #![cfg(feature = "cli")]
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
+mod cli_support;
 
-use npyz::WriterBuilder;
+use std::process::Command;
+
 use safetensors::Dtype;
 use serde_json::{Value, json as j};
 
-/// A directory removed when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        let dir = std::env::temp_dir().join(format!("repalign-msg-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-    fn path(&self, file: &str) -> String {
-        self.0.join(file).to_str().unwrap().to_string()
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn repalign(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_repalign")).args(args).output().expect("the binary runs")
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = repalign(args);
-    let stderr = String::from_utf8(out.stderr).unwrap();
-    assert!(out.status.success(), "repalign {args:?} failed: {stderr}");
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn json(args: &[&str]) -> Value {
-    let stdout = ok(args);
-    serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("repalign {args:?}: not JSON ({e}): {stdout}"))
-}
-
-/// Runs a command that must fail with `code`; returns its stderr.
-fn fails(args: &[&str], code: i32) -> String {
-    let out = repalign(args);
-    let stderr = String::from_utf8(out.stderr).unwrap();
-    assert_eq!(out.status.code(), Some(code), "repalign {args:?}: {stderr}");
-    assert!(out.stdout.is_empty(), "repalign {args:?} printed to stdout");
-    assert!(stderr.starts_with("repalign: error: "), "{stderr}");
-    stderr
-}
-
-/// Reproducible small integers.
-fn ints(len: usize, seed: u64) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            (s % 17) as f32 - 8.0
-        })
-        .collect()
-}
-
-fn write_npy(path: &str, shape: &[u64], values: &[f32]) {
-    let file = std::fs::File::create(path).unwrap();
-    let mut w = npyz::WriteOptions::<f32>::new().default_dtype().shape(shape).writer(file).begin_nd().unwrap();
-    w.extend(values.iter().copied()).unwrap();
-    w.finish().unwrap();
-}
+use cli_support::{TempDir, fails, ints, json_of, run_ok, write_npy};
 
 /// A version 1.0 float32 `.npy` file: its header (padded to 64 bytes) for `shape`, then `data`.
 fn raw_npy(shape: &str, data: &[u8]) -> Vec<u8> {
@@ -134,19 +69,19 @@ fn layer_patterns_report_the_files_own_layer_indices() {
     // Layer 3 of A is B itself: the best pair is (layer 3 of A, layer 0 of B).
     write_safetensors(&st, &[("layers.0.out", &l0), ("layers.1.out", &l1), ("layers.3.out", &b)]);
     let spec = format!("{st}:layers.{{}}.out");
-    let r = json(&["sweep", &spec, &pb, "--k", "3", "--json"]);
+    let r = json_of(&["sweep", &spec, &pb, "--k", "3", "--json"]).0;
     assert_eq!(r["layer_ids_a"], j!([0, 1, 3]), "{r}");
     assert_eq!(r["layer_ids_b"], j!([0]), "{r}");
     assert_eq!(r["best_index"], j!([2, 0]), "best_index stays positional: {r}");
     assert_eq!(r["best_layers"], j!([3, 0]), "{r}");
     assert_eq!(r["layers_a"], 3);
     // The table names layers by their ids.
-    let table = ok(&["sweep", &spec, &pb, "--k", "3"]);
+    let table = run_ok(&["sweep", &spec, &pb, "--k", "3"]).0;
     assert!(table.contains("A3") && !table.contains("A2"), "{table}");
     assert!(table.contains("at layer 3 of A, layer 0 of B"), "{table}");
     // The plot's ticks too.
     let svg = dir.path("s.svg");
-    ok(&["sweep", &spec, &pb, "--k", "3", "--plot", &svg, "--quiet"]);
+    run_ok(&["sweep", &spec, &pb, "--k", "3", "--plot", &svg, "--quiet"]);
     let svg = std::fs::read_to_string(&svg).unwrap();
     assert!(svg.contains(">3<"), "no tick label 3 in the heatmap");
     // A layer's bad value is reported by its id.
@@ -165,7 +100,7 @@ fn layer_patterns_report_the_files_own_layer_indices() {
     let e = fails(&["sweep", &spec, &pb, "--k", "3"], 1);
     assert!(e.contains("layers.x1.out") && e.contains("layer index"), "{e}");
     // Every sweep reports its ids: 0, 1, ... for .npy inputs.
-    let r = json(&["sweep", &pb, &pb, "--k", "3", "--json"]);
+    let r = json_of(&["sweep", &pb, &pb, "--k", "3", "--json"]).0;
     assert_eq!((&r["layer_ids_a"], &r["best_layers"]), (&j!([0]), &j!([0, 0])), "{r}");
 }
 
@@ -182,16 +117,16 @@ fn bad_files_are_reported_with_their_name_and_numbers() {
     assert!(e.contains(&p) && e.contains("4294967296"), "{e}");
     // Zero-width inputs: which dimension is 0.
     let p = dir.path("d0.npy");
-    write_npy(&p, &[N as u64, 0], &[]);
+    write_npy(&p, &[N as u64, 0], &[] as &[f32]);
     let e = fails(&["score", &p, &pb], 1);
     assert!(e.contains(&p) && e.contains("D = 0"), "{e}");
     let p = dir.path("l0.npy");
-    write_npy(&p, &[N as u64, 0, 4], &[]);
+    write_npy(&p, &[N as u64, 0, 4], &[] as &[f32]);
     let e = fails(&["sweep", &p, &pb], 1);
     assert!(e.contains(&p) && e.contains("L = 0"), "{e}");
     // No rows: said as such, not as a bound on k.
     let p = dir.path("n0.npy");
-    write_npy(&p, &[0, 4], &[]);
+    write_npy(&p, &[0, 4], &[] as &[f32]);
     let e = fails(&["knn", &p, "--k", "2"], 1);
     assert!(e.contains(&p) && e.contains("no rows") && !e.contains("at most 0"), "{e}");
     // A truncated file: the bytes expected and found.
@@ -213,7 +148,7 @@ fn pipes_are_read_and_symlink_loops_reported() {
     let (pa, pb) = pair(&dir);
     let st = dir.path("a.safetensors");
     write_safetensors(&st, &[("x", &ints(N * D, 1))]);
-    let want = json(&["score", &pa, &pb, "--k", "3", "--json"])["score"].clone();
+    let want = json_of(&["score", &pa, &pb, "--k", "3", "--json"]).0["score"].clone();
     for input in [&pa, &st] {
         let mut child = Command::new(env!("CARGO_BIN_EXE_repalign"))
             .args(["score", "/dev/stdin", &pb, "--k", "3", "--json"])

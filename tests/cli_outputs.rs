@@ -5,77 +5,12 @@
 //! Run with `cargo test --features cli --test cli_outputs`.
 #![cfg(feature = "cli")]
 
-use std::path::{Path, PathBuf};
+mod cli_support;
+
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-use npyz::WriterBuilder;
-
-/// A directory removed when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        let dir = std::env::temp_dir().join(format!("repalign-outputs-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-    fn path(&self, file: &str) -> String {
-        self.0.join(file).to_str().unwrap().to_string()
-    }
-    /// The names in the directory, sorted: no temporary file may be left behind.
-    fn names(&self) -> Vec<String> {
-        let mut names: Vec<String> =
-            std::fs::read_dir(&self.0).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
-        names.sort();
-        names
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-const BIN: &str = env!("CARGO_BIN_EXE_repalign");
-
-fn repalign(args: &[&str]) -> Output {
-    Command::new(BIN).args(args).output().expect("the binary runs")
-}
-
-/// Runs a command that must fail with `code` and print nothing; returns its stderr.
-fn fails(args: &[&str], code: i32) -> String {
-    check_fails(repalign(args), args, code)
-}
-
-fn check_fails(out: Output, args: &[&str], code: i32) -> String {
-    let stderr = String::from_utf8(out.stderr).unwrap();
-    assert_eq!(out.status.code(), Some(code), "repalign {args:?}: {stderr}");
-    assert!(out.stdout.is_empty(), "repalign {args:?} printed to stdout");
-    assert!(stderr.starts_with("repalign: error: "), "repalign {args:?}: {stderr}");
-    stderr
-}
-
-/// Reproducible small integers.
-fn ints(len: usize, seed: u64) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            (s % 17) as f32 - 8.0
-        })
-        .collect()
-}
-
-fn write_npy(path: &str, shape: &[u64], values: &[f32]) {
-    let file = std::fs::File::create(path).unwrap();
-    let mut w = npyz::WriteOptions::new().default_dtype().shape(shape).writer(file).begin_nd().unwrap();
-    w.extend(values.iter().copied()).unwrap();
-    w.finish().unwrap();
-}
+use cli_support::{BIN, TempDir, check_fails, fails, ints, repalign, write_npy};
 
 /// A float32 `.safetensors` file with one tensor `name`.
 fn write_safetensors(path: &str, name: &str, shape: &[usize], values: &[f32]) {

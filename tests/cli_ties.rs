@@ -6,66 +6,11 @@
 //! Run with `cargo test --features cli --test cli_ties`.
 #![cfg(feature = "cli")]
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
+mod cli_support;
 
-use npyz::WriterBuilder;
-use serde_json::{Value, json};
+use serde_json::json;
 
-/// A directory removed when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        let dir = std::env::temp_dir().join(format!("repalign-ties-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-    fn path(&self, file: &str) -> String {
-        self.0.join(file).to_str().unwrap().to_string()
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// Runs a command that must succeed; returns (stdout, stderr).
-fn ok(args: &[&str]) -> (String, String) {
-    let out: Output = Command::new(env!("CARGO_BIN_EXE_repalign")).args(args).output().expect("the binary runs");
-    let (stdout, stderr) = (String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap());
-    assert!(out.status.success(), "repalign {args:?} failed: {stderr}");
-    (stdout, stderr)
-}
-
-fn json_of(args: &[&str]) -> (Value, String) {
-    let (stdout, stderr) = ok(args);
-    let v = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("repalign {args:?}: not JSON ({e}): {stdout}"));
-    (v, stderr)
-}
-
-/// Reproducible values in [-1, 1).
-fn random(len: usize, seed: u64) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            (s >> 40) as f32 / (1u64 << 23) as f32 - 1.0
-        })
-        .collect()
-}
-
-fn write_npy(path: &str, shape: &[u64], values: &[f32]) {
-    let file = std::fs::File::create(path).unwrap();
-    let mut w = npyz::WriteOptions::<f32>::new().default_dtype().shape(shape).writer(file).begin_nd().unwrap();
-    w.extend(values.iter().copied()).unwrap();
-    w.finish().unwrap();
-}
+use cli_support::{TempDir, json_of, random, run_ok, write_npy};
 
 const N: usize = 51;
 const D: usize = 8;
@@ -123,7 +68,7 @@ fn score_json_warns_on_identical_and_zero_rows_and_not_on_random_data() {
 fn score_table_prints_each_warning_and_quiet_keeps_stderr() {
     let dir = TempDir::new("table");
     let [_, zero, a, _, _] = inputs(&dir);
-    let (stdout, stderr) = ok(&["score", &zero, &a, "--k", "5", "--quiet"]);
+    let (stdout, stderr) = run_ok(&["score", &zero, &a, "--k", "5", "--quiet"]);
     let line = stdout.lines().find(|l| l.starts_with("warning")).expect("a warning line");
     assert!(line.ends_with(&format!("A ({zero}): {TIED}")), "{stdout}");
     assert_eq!(stderr, format!("repalign: warning: A ({zero}): {TIED}\n"));
@@ -137,7 +82,7 @@ fn sweep_names_the_tied_layer_by_its_id() {
     let want = format!("layer 1 of A ({layers}): {TIED}");
     assert_eq!(v["warnings"], json!([want]));
     assert_eq!(stderr, format!("repalign: warning: {want}\n"));
-    let (stdout, _) = ok(&["sweep", &layers, &a, "--k", "5"]);
+    let (stdout, _) = run_ok(&["sweep", &layers, &a, "--k", "5"]);
     assert!(stdout.lines().any(|l| l.starts_with("warning") && l.ends_with(&want)), "{stdout}");
     let (v, _) = json_of(&["sweep", &a, &a, "--k", "5", "--json"]);
     assert_eq!(v["warnings"], json!([]));
