@@ -133,7 +133,6 @@ pub(crate) fn map<I: Send, R: Send>(threads: usize, items: Vec<I>, f: impl Fn(I)
 #[cfg(test)]
 mod tests {
     use super::*;
-    use alloc::vec;
 
     #[test]
     fn every_item_once_in_order_for_any_thread_count() {
@@ -150,7 +149,9 @@ mod tests {
 
     /// A request above the cores is capped.
     #[test]
+    #[cfg(feature = "std")]
     fn thread_requests_are_capped_at_the_cores() {
+        use alloc::vec;
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         assert_eq!(resolve(0), cores);
         assert_eq!(resolve(1), 1);

@@ -41,7 +41,7 @@ pub(crate) struct Unit<'o> {
     pub scores: &'o mut [f32],
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "std"))]
 std::thread_local! {
     /// Bytes of private heaps allocated on this thread (a test's measure of their memory).
     pub(crate) static PRIVATE_BYTES: core::cell::Cell<usize> = const { core::cell::Cell::new(0) };
@@ -66,7 +66,7 @@ impl Private {
     /// Empty heaps for `rows` rows; `rows * k` must not overflow (the output's size).
     pub(crate) fn new(rows: usize, k: usize) -> Result<Self> {
         const WHAT: &str = "a self graph needs N x k heaps for transposed scores";
-        #[cfg(test)]
+        #[cfg(all(test, feature = "std"))]
         PRIVATE_BYTES.with(|b| b.set(b.get() + rows * (k * 8 + 4)));
         Ok(Self {
             k,

@@ -267,7 +267,8 @@ fn run_threads<T: Element>(
     results.into_iter().collect()
 }
 
-#[cfg(test)]
+// The private-heap counter is a thread-local: std only.
+#[cfg(all(test, feature = "std"))]
 mod tests {
     use super::*;
     use alloc::vec;
