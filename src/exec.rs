@@ -13,10 +13,13 @@ use crate::isa::Isa;
 #[derive(Clone, Copy, Default)]
 pub struct Exec<'p> {
     /// Worker threads; 0 = all available cores. A request above the available cores is
-    /// capped there: more workers would not be faster. Memory barely depends on it (a few
-    /// hundred KiB of blocks per worker; a self kNN graph's workers share one set of private
-    /// heaps). Always 1 without the `std` feature.
+    /// capped there unless [`Exec::oversubscribe`] allows it: more workers would not be
+    /// faster. Memory barely depends on it (a few hundred KiB of blocks per worker; a self
+    /// kNN graph's workers share one set of private heaps). Always 1 without `std`.
     pub threads: usize,
+    /// Run `threads` workers even above the available cores (at most 1024), e.g. to test
+    /// contention; off by default.
+    pub oversubscribe: bool,
     /// Force a backend (tests, benchmarks, reproducing a report); `None` = [`Isa::best`].
     /// A forced ISA is honoured by every kernel: kNN, Gram, packing, the calibration null.
     pub isa: Option<Isa>,
@@ -67,12 +70,18 @@ pub enum Progress {
 impl<'p> Exec<'p> {
     /// The defaults: all cores, best ISA, no progress.
     pub const fn new() -> Exec<'static> {
-        Exec { threads: 0, isa: None, progress: None }
+        Exec { threads: 0, oversubscribe: false, isa: None, progress: None }
     }
 
     /// With `threads` workers (0 = all cores).
     pub const fn with_threads(mut self, threads: usize) -> Self {
         self.threads = threads;
+        self
+    }
+
+    /// Allowing (or not) more workers than cores.
+    pub const fn with_oversubscribe(mut self, oversubscribe: bool) -> Self {
+        self.oversubscribe = oversubscribe;
         self
     }
 
@@ -84,13 +93,13 @@ impl<'p> Exec<'p> {
 
     /// With a progress hook.
     pub fn with_progress<'q>(self, progress: &'q (dyn Fn(Progress) + Sync)) -> Exec<'q> {
-        Exec { threads: self.threads, isa: self.isa, progress: Some(progress) }
+        Exec { threads: self.threads, oversubscribe: self.oversubscribe, isa: self.isa, progress: Some(progress) }
     }
 
     /// The same threads and ISA, reporting nothing (for inner work whose reports would
     /// mislead, e.g. the observed scores before a calibration's null samples).
     pub const fn silent(&self) -> Exec<'static> {
-        Exec { threads: self.threads, isa: self.isa, progress: None }
+        Exec { threads: self.threads, oversubscribe: self.oversubscribe, isa: self.isa, progress: None }
     }
 
     /// The ISA that will run: the forced one, or [`Isa::best`]. A forced ISA this CPU or
@@ -100,10 +109,10 @@ impl<'p> Exec<'p> {
         if isa.is_available() { Ok(isa) } else { Err(Error::IsaUnavailable(isa)) }
     }
 
-    /// Worker threads to start: `threads` capped at the available cores, all cores for 0,
-    /// 1 without `std`.
+    /// Worker threads to start: `threads` capped at the available cores (unless
+    /// `oversubscribe`), all cores for 0, 1 without `std`.
     pub fn workers(&self) -> usize {
-        crate::pool::resolve(self.threads)
+        crate::pool::resolve(self.threads, self.oversubscribe)
     }
 
     /// Sends a report to the hook, if any.
@@ -119,6 +128,7 @@ impl core::fmt::Debug for Exec<'_> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Exec")
             .field("threads", &self.threads)
+            .field("oversubscribe", &self.oversubscribe)
             .field("isa", &self.isa)
             .field("progress", &self.progress.is_some())
             .finish()
@@ -137,5 +147,12 @@ mod tests {
             assert_eq!(got, if isa.is_available() { Ok(isa) } else { Err(Error::IsaUnavailable(isa)) });
         }
         assert!(Exec::new().with_threads(3).workers() >= 1);
+        // Above the cores only when explicitly allowed.
+        #[cfg(feature = "std")]
+        {
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+            assert_eq!(Exec::new().with_threads(cores + 5).workers(), cores);
+            assert_eq!(Exec::new().with_threads(cores + 5).with_oversubscribe(true).workers(), cores + 5);
+        }
     }
 }

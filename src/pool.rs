@@ -9,17 +9,23 @@
 use alloc::vec::Vec;
 
 /// Threads for a request of `threads`: 0 = all available cores, and a request above the
-/// available cores is capped there (always 1 without `std`): more workers than cores
-/// would not run faster. (Memory does not depend on it: the kNN workers of a self graph
-/// share one set of private heaps.)
+/// available cores is capped there unless `oversubscribe` (then at 1024, which keeps block
+/// arithmetic far from overflow); always 1 without `std`. More workers than cores would not
+/// run faster. (Memory does not depend on it: the kNN workers of a self graph share one set
+/// of private heaps.)
 #[cfg(feature = "std")]
-pub(crate) fn resolve(threads: usize) -> usize {
+pub(crate) fn resolve(threads: usize, oversubscribe: bool) -> usize {
+    const MAX_THREADS: usize = 1024;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if threads == 0 { cores } else { threads.min(cores) }
+    match threads {
+        0 => cores,
+        n if oversubscribe => n.min(MAX_THREADS),
+        n => n.min(cores),
+    }
 }
 
 #[cfg(not(feature = "std"))]
-pub(crate) fn resolve(_threads: usize) -> usize {
+pub(crate) fn resolve(_threads: usize, _oversubscribe: bool) -> usize {
     1
 }
 
@@ -153,10 +159,14 @@ mod tests {
     fn thread_requests_are_capped_at_the_cores() {
         use alloc::vec;
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        assert_eq!(resolve(0), cores);
-        assert_eq!(resolve(1), 1);
-        assert_eq!(resolve(1024), cores);
-        assert_eq!(resolve(usize::MAX), cores);
+        assert_eq!(resolve(0, false), cores);
+        assert_eq!(resolve(1, false), 1);
+        assert_eq!(resolve(1024, false), cores);
+        assert_eq!(resolve(usize::MAX, false), cores);
+        // Unless explicitly allowed: then as asked, up to 1024.
+        assert_eq!(resolve(0, true), cores);
+        assert_eq!(resolve(64, true), 64);
+        assert_eq!(resolve(usize::MAX, true), 1024);
         let got = workers_with(vec![10, 20, 30], (0..9).collect::<Vec<u32>>(), |s, it| (s, it.count()));
         assert_eq!(got.len(), 3);
         assert_eq!(got.iter().map(|&(_, c)| c).sum::<usize>(), 9);
