@@ -123,11 +123,8 @@ pub(crate) fn check_writable(path: &Path) -> Result<(), String> {
 /// The files an input spec may name: the spec itself, and for `FILE.safetensors:NAME` the
 /// file part (which of the two `input` reads depends on which exists).
 fn input_files(spec: &str) -> Vec<&str> {
-    const EXT: &str = ".safetensors:";
     let mut files = vec![spec];
-    if let Some(i) = spec.find(EXT) {
-        files.push(&spec[..i + EXT.len() - 1]);
-    }
+    files.extend(super::input::safetensors_parts(spec).map(|(file, _)| file));
     files
 }
 

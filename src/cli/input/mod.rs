@@ -154,11 +154,17 @@ fn read_any(file: &mut (impl Read + Seek), len: u64, named: &Named<'_>) -> Resul
 
 /// `FILE.safetensors:NAME` -> (`FILE.safetensors`, `Some(NAME)`); anything else is a path.
 fn split_spec(spec: &str) -> (&str, Option<&str>) {
-    const EXT: &str = ".safetensors:";
-    match spec.find(EXT) {
-        Some(i) if !Path::new(spec).exists() => (&spec[..i + EXT.len() - 1], Some(&spec[i + EXT.len()..])),
+    match safetensors_parts(spec) {
+        Some(parts) if !Path::new(spec).exists() => (parts.0, Some(parts.1)),
         _ => (spec, None),
     }
+}
+
+/// `FILE.safetensors:NAME` -> (`FILE.safetensors`, `NAME`), whether or not a file of the
+/// whole spec's name exists (the one place that knows how a spec names a tensor).
+pub(crate) fn safetensors_parts(spec: &str) -> Option<(&str, &str)> {
+    const EXT: &str = ".safetensors:";
+    spec.find(EXT).map(|i| (&spec[..i + EXT.len() - 1], &spec[i + EXT.len()..]))
 }
 
 fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
