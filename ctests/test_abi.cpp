@@ -314,15 +314,15 @@ void test_info() {
     check(!version.empty() && std::count(version.begin(), version.end(), '.') >= 2 && std::isdigit(static_cast<unsigned char>(version[0])),
           "repalign_version is x.y.z: " + version);
     std::vector<std::string> messages;
-    for (uint32_t s = REPALIGN_STATUS_OK; s <= REPALIGN_STATUS_OUT_OF_MEMORY; s++)
+    for (uint32_t s = REPALIGN_STATUS_OK; s <= REPALIGN_STATUS_CANCELLED; s++)
         messages.emplace_back(repalign_status_message(s));
     std::vector<std::string> sorted = messages;
     std::sort(sorted.begin(), sorted.end());
     check(messages[0] == "ok" && std::unique(sorted.begin(), sorted.end()) == sorted.end() && !sorted[0].empty(),
-          "repalign_status_message: 28 distinct messages, OK is \"ok\"");
-    check(std::string(repalign_status_message(28)) == "unrecognised status code" &&
+          "repalign_status_message: 29 distinct messages, OK is \"ok\"");
+    check(std::string(repalign_status_message(29)) == "unrecognised status code" &&
               std::string(repalign_status_message(UINT32_MAX)) == "unrecognised status code",
-          "repalign_status_message of 28 and UINT32_MAX: the generic message");
+          "repalign_status_message of 29 and UINT32_MAX: the generic message");
 
     const uint32_t best = repalign_isa_best();
     bool ok = false;

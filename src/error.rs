@@ -60,6 +60,9 @@ pub enum Error {
     /// the address space: `what` names the buffer, `bytes` its size (`usize::MAX` when the
     /// size itself overflows). Reported before the work that needs it starts.
     OutOfMemory { what: &'static str, bytes: usize },
+    /// The work was stopped through [`crate::Exec::cancel`] (e.g. Ctrl-C in Python) before
+    /// it finished; nothing was returned.
+    Cancelled,
 }
 
 /// Declares [`ErrorKind`] and [`ErrorKind::ALL`] from one list, so `ALL` names every kind.
@@ -103,6 +106,7 @@ error_kinds!(
     NumericalRange,
     GraphMismatch,
     OutOfMemory,
+    Cancelled,
 );
 
 impl Error {
@@ -131,6 +135,7 @@ impl Error {
             Error::NumericalRange { .. } => ErrorKind::NumericalRange,
             Error::GraphMismatch => ErrorKind::GraphMismatch,
             Error::OutOfMemory { .. } => ErrorKind::OutOfMemory,
+            Error::Cancelled => ErrorKind::Cancelled,
         }
     }
 }
@@ -192,6 +197,7 @@ impl fmt::Display for Error {
                     write!(f, "{} cannot be allocated", Bytes(bytes))
                 }
             }
+            Error::Cancelled => write!(f, "cancelled before the work finished"),
         }
     }
 }
@@ -264,6 +270,7 @@ mod tests {
             Error::NumericalRange { what: "x" },
             Error::GraphMismatch,
             Error::OutOfMemory { what: "x", bytes: 1 },
+            Error::Cancelled,
         ];
         // In declaration order, as `ALL`: so each error maps to the kind of its own name.
         assert!(one_of_each.iter().map(Error::kind).eq(ErrorKind::ALL.iter().copied()));

@@ -5,6 +5,8 @@
 //! argument. Results never depend on it: every ISA and every thread count gives the same
 //! bits, so an `Exec` only changes speed and what is reported along the way.
 
+use core::sync::atomic::{AtomicBool, Ordering};
+
 use crate::error::{Error, Result};
 use crate::isa::Isa;
 
@@ -26,6 +28,10 @@ pub struct Exec<'p> {
     /// Called as work proceeds, possibly from worker threads: keep it cheap (it runs between
     /// blocks of work). See [`Progress`] for what each computation reports.
     pub progress: Option<&'p (dyn Fn(Progress) + Sync)>,
+    /// Set (by another thread, e.g. a front end that saw Ctrl-C) to stop the work: workers
+    /// take no further block of rows, null sample or layer, and the call returns
+    /// [`Error::Cancelled`] within about one block's time. Never a partial result.
+    pub cancel: Option<&'p AtomicBool>,
 }
 
 /// A progress report. Nested computations report through the same hook: a sweep reports
@@ -70,7 +76,7 @@ pub enum Progress {
 impl<'p> Exec<'p> {
     /// The defaults: all cores, best ISA, no progress.
     pub const fn new() -> Exec<'static> {
-        Exec { threads: 0, oversubscribe: false, isa: None, progress: None }
+        Exec { threads: 0, oversubscribe: false, isa: None, progress: None, cancel: None }
     }
 
     /// With `threads` workers (0 = all cores).
@@ -92,14 +98,25 @@ impl<'p> Exec<'p> {
     }
 
     /// With a progress hook.
-    pub fn with_progress<'q>(self, progress: &'q (dyn Fn(Progress) + Sync)) -> Exec<'q> {
-        Exec { threads: self.threads, oversubscribe: self.oversubscribe, isa: self.isa, progress: Some(progress) }
+    pub fn with_progress<'q>(self, progress: &'q (dyn Fn(Progress) + Sync)) -> Exec<'q>
+    where
+        'p: 'q,
+    {
+        Exec { progress: Some(progress), ..self }
+    }
+
+    /// Stoppable by setting `cancel` (see [`Exec::cancel`]).
+    pub fn with_cancel<'q>(self, cancel: &'q AtomicBool) -> Exec<'q>
+    where
+        'p: 'q,
+    {
+        Exec { cancel: Some(cancel), ..self }
     }
 
     /// The same threads and ISA, reporting nothing (for inner work whose reports would
     /// mislead, e.g. the observed scores before a calibration's null samples).
     pub const fn silent(&self) -> Exec<'static> {
-        Exec { threads: self.threads, oversubscribe: self.oversubscribe, isa: self.isa, progress: None }
+        Exec { threads: self.threads, oversubscribe: self.oversubscribe, isa: self.isa, progress: None, cancel: None }
     }
 
     /// The ISA that will run: the forced one, or [`Isa::best`]. A forced ISA this CPU or
@@ -113,6 +130,19 @@ impl<'p> Exec<'p> {
     /// `oversubscribe`), all cores for 0, 1 without `std`.
     pub fn workers(&self) -> usize {
         crate::pool::resolve(self.threads, self.oversubscribe)
+    }
+
+    /// Whether the work was asked to stop ([`Exec::cancel`]).
+    #[inline]
+    pub fn cancelled(&self) -> bool {
+        self.cancel.is_some_and(|c| c.load(Ordering::Relaxed))
+    }
+
+    /// [`Error::Cancelled`] once the work was asked to stop: called where work is taken up
+    /// (blocks of rows, null samples, layers and pairs) and after workers are joined.
+    #[inline]
+    pub(crate) fn check(&self) -> Result<()> {
+        if self.cancelled() { Err(Error::Cancelled) } else { Ok(()) }
     }
 
     /// Sends a report to the hook, if any.
@@ -131,6 +161,7 @@ impl core::fmt::Debug for Exec<'_> {
             .field("oversubscribe", &self.oversubscribe)
             .field("isa", &self.isa)
             .field("progress", &self.progress.is_some())
+            .field("cancel", &self.cancel.is_some())
             .finish()
     }
 }

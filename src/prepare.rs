@@ -107,11 +107,19 @@ fn bucket_of(counts: &[u64], rank: usize) -> (u32, usize) {
 
 /// The per-sample-mode threshold: mean over samples of the linearly interpolated
 /// q-quantile of each sample's |x| (position `q * (m - 1)` among its m values).
+/// `q = 1` means no clamping and returns `f32::INFINITY`, as in exact mode (the reference's
+/// `remove_outliers` returns its input unchanged for q = 1 in both modes).
 pub fn threshold_per_sample<T: Element>(x: &Layers<'_, T>, q: f64) -> Result<f32> {
     check_q(q)?;
     let m = x.layers() * x.dim();
     if x.samples() == 0 || m == 0 {
         return Err(Error::EmptyMatrix);
+    }
+    if q == 1.0 {
+        for (i, &v) in x.values().iter().enumerate() {
+            abs_bits(v, i, m)?;
+        }
+        return Ok(f32::INFINITY);
     }
     let mut buf: Vec<f32> = Vec::with_capacity(m);
     let mut total = 0.0f64;
@@ -187,18 +195,39 @@ pub enum Prepare {
     Paper,
     /// Per-sample-threshold clamp (q = 0.95), then normalisation (the reference script's default).
     PaperPerSample,
+    /// The exact-threshold clamp alone: the reference's `prepare_features(feats, q, exact=True)`
+    /// (its `compute_score` normalises later).
+    Clamp,
+    /// The per-sample-threshold clamp alone: `prepare_features(feats, q, exact=False)`.
+    ClampPerSample,
 }
 
 impl Prepare {
-    /// `none`, `normalize`, `paper`, `paper-per-sample`.
+    /// Every mode's name, as [`Prepare::from_name`] takes them.
+    pub const NAMES: [&'static str; 6] =
+        ["none", "normalize", "paper", "paper-per-sample", "clamp", "clamp-per-sample"];
+
+    /// `none`, `normalize`, `paper`, `paper-per-sample`, `clamp`, `clamp-per-sample`.
     pub fn from_name(name: &str) -> Option<Prepare> {
         Some(match name {
             "none" => Prepare::None,
             "normalize" => Prepare::Normalize,
             "paper" => Prepare::Paper,
             "paper-per-sample" => Prepare::PaperPerSample,
+            "clamp" => Prepare::Clamp,
+            "clamp-per-sample" => Prepare::ClampPerSample,
             _ => return None,
         })
+    }
+
+    /// Whether rows are L2-normalised (after any clamp).
+    pub fn normalizes(self) -> bool {
+        matches!(self, Prepare::Normalize | Prepare::Paper | Prepare::PaperPerSample)
+    }
+
+    /// Whether values are clamped at a quantile `q` (which the mode then uses).
+    pub fn clamps(self) -> bool {
+        !matches!(self, Prepare::None | Prepare::Normalize)
     }
 }
 
@@ -214,10 +243,10 @@ pub fn prepare<T: Element>(x: &Layers<'_, T>, mode: Prepare, q: f64, exec: &Exec
             }
             f32::INFINITY
         }
-        Prepare::Paper => threshold_exact(x, q, exec)?,
-        Prepare::PaperPerSample => threshold_per_sample(x, q)?,
+        Prepare::Paper | Prepare::Clamp => threshold_exact(x, q, exec)?,
+        Prepare::PaperPerSample | Prepare::ClampPerSample => threshold_per_sample(x, q)?,
     };
-    Ok((clamp_and_normalize(x, t, mode != Prepare::None, exec), t))
+    Ok((clamp_and_normalize(x, t, mode.normalizes(), exec), t))
 }
 
 #[cfg(test)]

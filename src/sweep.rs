@@ -170,6 +170,7 @@ pub fn layer_states(
         let total = layers.len();
         let state = |(layer, &x): (usize, &AnyMatrix<'_>)| {
             exec.report(Progress::Layer { model, layer, layers: total });
+            exec.check()?;
             LayerState::new(x, metric, exec)
         };
         layers.iter().enumerate().map(state).collect::<Result<Vec<_>>>()
@@ -185,6 +186,7 @@ pub fn sweep_states(pa: &[LayerState], pb: &[LayerState], exec: &Exec<'_>) -> Re
     for (i, x) in pa.iter().enumerate() {
         for (j, y) in pb.iter().enumerate() {
             exec.report(Progress::Pair { i, j });
+            exec.check()?;
             scores.push(pair(x, y)?);
         }
     }

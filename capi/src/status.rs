@@ -80,6 +80,9 @@ pub enum RepalignStatus {
     /// neighbour lists, a null of `permutations` values) cannot be allocated. Reported
     /// before the work that needs it; the process is not aborted.
     OutOfMemory = 27,
+    /// The work was stopped before it finished. The C API has no way to ask for that today
+    /// (the Python binding's Ctrl-C does); the code exists so every core error has one.
+    Cancelled = 28,
 }
 
 c_enum! {
@@ -87,7 +90,7 @@ c_enum! {
         Ok, NullPointer, InvalidDtype, InvalidEnum, Misaligned, EmptyMatrix, ZeroDimension, InvalidK, StrideTooSmall,
         BufferTooShort, ShapeOverflow, TooManyRows, NonFinite, ZeroNorm, MagnitudeTooLarge, RowCountMismatch,
         DimensionMismatch, DtypeMismatch, IsaUnavailable, OutputTooShort, InvalidGraph, GraphMismatch, Panic, Unknown,
-        TooFewSamples, InvalidParameter, NumericalRange, OutOfMemory,
+        TooFewSamples, InvalidParameter, NumericalRange, OutOfMemory, Cancelled,
     }
 }
 
@@ -123,6 +126,7 @@ impl RepalignStatus {
             RepalignStatus::InvalidParameter => c"parameter outside its domain",
             RepalignStatus::NumericalRange => c"result out of numerical range or undefined",
             RepalignStatus::OutOfMemory => c"a buffer sized by the input cannot be allocated",
+            RepalignStatus::Cancelled => c"cancelled before the work finished",
         }
     }
 }
@@ -153,6 +157,7 @@ pub(crate) fn status_of(kind: ErrorKind) -> RepalignStatus {
         ErrorKind::InvalidParameter => RepalignStatus::InvalidParameter,
         ErrorKind::NumericalRange => RepalignStatus::NumericalRange,
         ErrorKind::OutOfMemory => RepalignStatus::OutOfMemory,
+        ErrorKind::Cancelled => RepalignStatus::Cancelled,
     }
 }
 
@@ -228,6 +233,7 @@ mod tests {
             (Error::InvalidParameter { what: "q must be in (0, 1]" }, RepalignStatus::InvalidParameter),
             (Error::NumericalRange { what: "x" }, RepalignStatus::NumericalRange),
             (Error::OutOfMemory { what: "x", bytes: 8 }, RepalignStatus::OutOfMemory),
+            (Error::Cancelled, RepalignStatus::Cancelled),
         ];
         for (error, status) in cases {
             let failure = Failure::from(error);

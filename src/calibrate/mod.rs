@@ -167,6 +167,7 @@ fn null_distribution(
         let mut st = NullState::new(n, isa);
         for (_, (first, out)) in blocks {
             for (i, o) in out.iter_mut().enumerate() {
+                exec.check()?;
                 permutation_into(&mut st.perm, n, opts.seed, (first + i) as u64);
                 *o = sample(&mut st)?;
                 let finished = done.fetch_add(1, core::sync::atomic::Ordering::Relaxed) + 1;

@@ -58,8 +58,9 @@ OPTIONS:
   --normalize       score: L2-normalise rows first (v / max(|v|, 1e-12)), as the paper does
   --prepare MODE    sweep (default none), prepare (default paper): none, normalize,
                     paper (clamp |x| at its exact Q-quantile over the whole tensor, then
-                    normalise), paper-per-sample (the reference script's per-sample clamp)
-  --q Q             the clamp quantile, 0 < Q <= 1 (default 0.95; paper modes only)
+                    normalise), paper-per-sample (the reference script's per-sample clamp),
+                    clamp, clamp-per-sample (the clamps alone, as prepare_features)
+  --q Q             the clamp quantile, 0 < Q <= 1 (default 0.95; clamping modes only)
   --permutations P  score, sweep: calibrate against P random permutations of B's rows (the
                     sweep's null is the null of its maximum); --seed S (default 0),
                     --alpha A (0 < A < 1, default 0.05) for the threshold tau

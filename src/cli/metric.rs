@@ -5,61 +5,51 @@ use std::format;
 use std::prelude::rust_2024::*;
 
 use crate::Metric;
-use crate::knn::Similarity;
-use crate::metrics::Kernel;
+use crate::metrics::{Kernel, MetricParams, Param, ParamError};
 
 use super::args::{Args, Fail};
 use super::output::{Object, number};
 
 /// The metric named by `--metric` with its options (`--cosine` for the kNN graphs), as the
-/// sweep computes it.
+/// sweep computes it. The core's [`MetricParams`] decides; this only spells its refusals
+/// as flags.
 pub(crate) fn metric_of(a: &Args) -> Result<(String, Metric), Fail> {
     let name = a.metric.clone().unwrap_or_else(|| "mutual_knn".into());
-    let k = a.k.unwrap_or(10);
-    let kernel = match a.kernel.as_deref() {
-        None | Some("ip") | Some("linear") => Kernel::Linear,
-        Some("rbf") => Kernel::Rbf { sigma: a.sigma.unwrap_or(1.0) },
-        Some(other) => return Err(Fail::Usage(format!("--kernel: unknown '{other}' (ip or rbf)"))),
+    let params = MetricParams {
+        k: a.k,
+        kernel: a.kernel.as_deref(),
+        sigma: a.sigma,
+        unbiased: a.unbiased,
+        cca_dim: a.cca_dim,
+        cosine: a.cosine.then_some(true),
     };
-    if a.sigma.is_some() && !matches!(kernel, Kernel::Rbf { .. }) {
-        return Err(Fail::Usage("--sigma applies to --kernel rbf (cka, unbiased_cka) only".into()));
-    }
-    let metric = match Metric::from_name(&name, k) {
-        Some(Metric::Cka { unbiased, .. }) => Metric::Cka { kernel, unbiased: a.unbiased.unwrap_or(unbiased) },
-        Some(Metric::Cknna { topk, unbiased }) => Metric::Cknna { topk, unbiased: a.unbiased.unwrap_or(unbiased) },
-        Some(Metric::Svcca { cca_dim }) => Metric::Svcca { cca_dim: a.cca_dim.unwrap_or(cca_dim) },
-        Some(m) => m.with_similarity(if a.cosine { Similarity::Cosine } else { Similarity::InnerProduct }),
-        None => {
-            let valid = Metric::NAMES.join(", ");
-            return Err(Fail::Usage(format!("--metric: unknown metric '{name}' (valid: {valid})")));
-        }
-    };
-    check_options_apply(a, &name, metric)?;
-    if let Some((k, range)) = metric.k_range(usize::MAX).filter(|(k, range)| k < range.start()) {
-        let lo = range.start();
-        return Err(Fail::Usage(format!("--k {k}: {name} needs at least {lo} neighbours per row (--k >= {lo})")));
-    }
+    let metric = params.metric(&name).map_err(|e| {
+        Fail::Usage(match e {
+            ParamError::UnknownMetric(_) => format!("--metric: {e}"),
+            ParamError::UnknownKernel(other) => format!("--kernel: unknown '{other}' (ip or rbf)"),
+            ParamError::DoesNotApply { param: Param::Sigma, .. } => {
+                "--sigma applies to --kernel rbf (cka, unbiased_cka) only".into()
+            }
+            ParamError::DoesNotApply { param, metric } => {
+                format!("{} applies to {}, not to {metric}", flag(param), param.applies_to())
+            }
+            ParamError::KTooSmall { k, min } => {
+                format!("--k {k}: {name} needs at least {min} neighbours per row (--k >= {min})")
+            }
+        })
+    })?;
     Ok((name, metric))
 }
 
-/// Refuses the metric options that `metric` would ignore: each names what it applies to.
-fn check_options_apply(a: &Args, name: &str, metric: Metric) -> Result<(), Fail> {
-    let (knn, cka, cknna, svcca) = (
-        matches!(metric, Metric::Knn { .. }),
-        matches!(metric, Metric::Cka { .. }),
-        matches!(metric, Metric::Cknna { .. }),
-        matches!(metric, Metric::Svcca { .. }),
-    );
-    let unused = [
-        (a.k.is_some() && !(knn || cknna), "--k", "the kNN metrics and cknna"),
-        (a.kernel.is_some() && !cka, "--kernel", "cka and unbiased_cka"),
-        (a.unbiased.is_some() && !(cka || cknna), "--unbiased / --biased", "cka, unbiased_cka and cknna"),
-        (a.cca_dim.is_some() && !svcca, "--cca-dim", "svcca"),
-        (a.cosine && !knn, "--cosine", "the kNN metrics (mutual_knn, cycle_knn, ...)"),
-    ];
-    match unused.iter().find(|u| u.0) {
-        Some((_, flag, applies)) => Err(Fail::Usage(format!("{flag} applies to {applies}, not to {name}"))),
-        None => Ok(()),
+/// How the command line spells a metric parameter.
+fn flag(param: Param) -> &'static str {
+    match param {
+        Param::K => "--k",
+        Param::Kernel => "--kernel",
+        Param::Sigma => "--sigma",
+        Param::Unbiased => "--unbiased / --biased",
+        Param::CcaDim => "--cca-dim",
+        Param::Cosine => "--cosine",
     }
 }
 
@@ -142,6 +132,7 @@ mod tests {
     use std::prelude::rust_2024::*;
 
     use super::*;
+    use crate::knn::Similarity;
     use crate::metrics::KnnMetric;
 
     fn metric(args: Args) -> (String, Metric) {

@@ -41,13 +41,14 @@ fn compute<T: Element>(x: Matrix<'_, T>, exec: &Exec<'_>) -> Result<(Vec<f32>, I
     let blocks: Vec<(usize, &mut [f32])> = out.chunks_mut(sb * n).enumerate().map(|(u, c)| (u * sb, c)).collect();
     let total = blocks.len();
     let results = pool::workers(threads, blocks, |rows| {
-        let rows = &mut rows.map(|(u, block)| {
+        let rows = &mut rows.map_while(|(u, block)| {
             exec.report(Progress::Blocks { done: u, total });
-            block
+            (!exec.cancelled()).then_some(block)
         });
         dispatch::run(isa, GramRows { x, sb, isa, rows })
     });
     results.into_iter().collect::<Result<()>>()?;
+    exec.check()?;
     exec.report(Progress::Blocks { done: total, total });
     Ok((out, isa))
 }

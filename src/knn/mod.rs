@@ -258,13 +258,15 @@ fn run_threads<T: Element>(
 ) -> Result<()> {
     let total = units.len();
     let results = pool::workers(threads, units, |units| {
-        let units = &mut units.map(|(u, unit)| {
+        // A cancelled run takes no further unit (see `Exec::cancel`).
+        let units = &mut units.map_while(|(u, unit)| {
             exec.report(Progress::Blocks { done: u, total });
-            unit
+            (!exec.cancelled()).then_some(unit)
         });
         dispatch::run(isa, RunUnits { job, super_block, units, private })
     });
-    results.into_iter().collect()
+    results.into_iter().collect::<Result<()>>()?;
+    exec.check()
 }
 
 // The private-heap counter is a thread-local: std only.

@@ -120,6 +120,160 @@ impl Metric {
     }
 }
 
+/// A metric's parameters as a front end receives them (command-line flags, Python keyword
+/// arguments): `None` takes the metric's default. [`MetricParams::metric`] is the one place
+/// that turns a name and parameters into a [`Metric`], and refuses a parameter the metric
+/// would ignore, so that no front end silently drops one.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct MetricParams<'a> {
+    /// Neighbours per row (kNN metrics, cknna; default 10).
+    pub k: Option<usize>,
+    /// `"linear"` (or the reference's `"ip"`) or `"rbf"` (cka, unbiased_cka; default linear).
+    pub kernel: Option<&'a str>,
+    /// RBF bandwidth (default 1; with `kernel = "rbf"` only).
+    pub sigma: Option<f64>,
+    /// Unbiased HSIC (cka: false, unbiased_cka and cknna: true by default).
+    pub unbiased: Option<bool>,
+    /// SVCCA directions kept (default 10).
+    pub cca_dim: Option<usize>,
+    /// Rank kNN graphs by cosine similarity (kNN metrics; default false: inner product).
+    pub cosine: Option<bool>,
+}
+
+/// A metric parameter, named as [`MetricParams`] names it (front ends spell it their way:
+/// `--cca-dim`, `cca_dim=`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Param {
+    /// `k`.
+    K,
+    /// `kernel`.
+    Kernel,
+    /// `sigma`.
+    Sigma,
+    /// `unbiased`.
+    Unbiased,
+    /// `cca_dim`.
+    CcaDim,
+    /// `cosine`.
+    Cosine,
+}
+
+impl Param {
+    /// The field's name in [`MetricParams`].
+    pub const fn name(self) -> &'static str {
+        match self {
+            Param::K => "k",
+            Param::Kernel => "kernel",
+            Param::Sigma => "sigma",
+            Param::Unbiased => "unbiased",
+            Param::CcaDim => "cca_dim",
+            Param::Cosine => "cosine",
+        }
+    }
+
+    /// The metrics it applies to, in words.
+    pub const fn applies_to(self) -> &'static str {
+        match self {
+            Param::K => "the kNN metrics and cknna",
+            Param::Kernel => "cka and unbiased_cka",
+            Param::Sigma => "kernel rbf (cka, unbiased_cka) only",
+            Param::Unbiased => "cka, unbiased_cka and cknna",
+            Param::CcaDim => "svcca",
+            Param::Cosine => "the kNN metrics (mutual_knn, cycle_knn, ...)",
+        }
+    }
+}
+
+/// Why a metric name and parameters do not make a [`Metric`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ParamError<'a> {
+    /// No metric has this name (valid: [`Metric::NAMES`]).
+    UnknownMetric(&'a str),
+    /// No kernel has this name (valid: linear, ip, rbf).
+    UnknownKernel(&'a str),
+    /// The parameter was given but `metric` does not use it.
+    DoesNotApply {
+        /// Which.
+        param: Param,
+        /// The metric's name.
+        metric: &'static str,
+    },
+    /// Fewer neighbours than the metric needs whatever N is (`min`: 1, or 2 for cknna).
+    KTooSmall {
+        /// As given.
+        k: usize,
+        /// The smallest valid k.
+        min: usize,
+    },
+}
+
+impl core::fmt::Display for ParamError<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match *self {
+            ParamError::UnknownMetric(name) => {
+                write!(f, "unknown metric '{name}' (valid: ")?;
+                for (i, n) in Metric::NAMES.iter().enumerate() {
+                    write!(f, "{}{n}", if i > 0 { ", " } else { "" })?;
+                }
+                write!(f, ")")
+            }
+            ParamError::UnknownKernel(name) => write!(f, "unknown kernel '{name}' (linear, ip or rbf)"),
+            ParamError::DoesNotApply { param, metric } => {
+                write!(f, "{} applies to {}, not to {metric}", param.name(), param.applies_to())
+            }
+            ParamError::KTooSmall { k, min } => write!(f, "k = {k} is too small: it must be at least {min}"),
+        }
+    }
+}
+
+impl MetricParams<'_> {
+    /// The metric `name` (as [`Metric::from_name`]) with these parameters. Refuses an unknown
+    /// name or kernel, a parameter the metric would ignore, and a k too small for any N
+    /// (k too large for the data is [`Metric::check`]'s, once N is known).
+    pub fn metric<'n>(&self, name: &'n str) -> core::result::Result<Metric, ParamError<'n>>
+    where
+        Self: 'n,
+    {
+        let base = Metric::from_name(name, self.k.unwrap_or(10)).ok_or(ParamError::UnknownMetric(name))?;
+        let (knn, cka, cknna, svcca) = (
+            matches!(base, Metric::Knn { .. }),
+            matches!(base, Metric::Cka { .. }),
+            matches!(base, Metric::Cknna { .. }),
+            matches!(base, Metric::Svcca { .. }),
+        );
+        let kernel = match self.kernel {
+            None | Some("linear") | Some("ip") => Kernel::Linear,
+            Some("rbf") => Kernel::Rbf { sigma: self.sigma.unwrap_or(1.0) },
+            Some(other) => return Err(ParamError::UnknownKernel(other)),
+        };
+        let unused = [
+            (self.k.is_some() && !(knn || cknna), Param::K),
+            (self.kernel.is_some() && !cka, Param::Kernel),
+            (self.sigma.is_some() && !matches!(kernel, Kernel::Rbf { .. }), Param::Sigma),
+            (self.unbiased.is_some() && !(cka || cknna), Param::Unbiased),
+            (self.cca_dim.is_some() && !svcca, Param::CcaDim),
+            (self.cosine.is_some() && !knn, Param::Cosine),
+        ];
+        if let Some(&(_, param)) = unused.iter().find(|u| u.0) {
+            return Err(ParamError::DoesNotApply { param, metric: base.name() });
+        }
+        let metric = match base {
+            Metric::Cka { unbiased, .. } => Metric::Cka { kernel, unbiased: self.unbiased.unwrap_or(unbiased) },
+            Metric::Cknna { topk, unbiased } => Metric::Cknna { topk, unbiased: self.unbiased.unwrap_or(unbiased) },
+            Metric::Svcca { cca_dim } => Metric::Svcca { cca_dim: self.cca_dim.unwrap_or(cca_dim) },
+            knn => knn.with_similarity(if self.cosine == Some(true) {
+                Similarity::Cosine
+            } else {
+                Similarity::InnerProduct
+            }),
+        };
+        match metric.k_range(usize::MAX) {
+            Some((k, range)) if k < *range.start() => Err(ParamError::KTooSmall { k, min: *range.start() }),
+            _ => Ok(metric),
+        }
+    }
+}
+
 /// What one layer contributes to every comparison it takes part in, computed once: a kNN
 /// graph, a kernel matrix or an SVCCA basis, with the metric it was made for.
 #[derive(Debug, Clone, PartialEq)]

@@ -12,6 +12,6 @@ pub(crate) mod neighbours;
 mod svcca;
 
 pub use kernel::{Kernel, KernelMatrix, cka_kernels, cknna_kernels, kernel_matrix};
-pub use metric::{LayerState, Metric, pair, score};
+pub use metric::{LayerState, Metric, MetricParams, Param, ParamError, pair, score};
 pub use neighbours::{KnnMetric, knn_metric_graphs, mutual_knn_graphs};
 pub use svcca::{SvccaBasis, svcca_bases};

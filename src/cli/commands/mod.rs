@@ -55,11 +55,12 @@ fn same_samples(fa: &Features, fb: &Features) -> Result<(), Fail> {
 fn prepare_mode(a: &Args, default: &str) -> Result<(String, Prepare), Fail> {
     let name = a.prepare.clone().unwrap_or_else(|| default.into());
     let mode = Prepare::from_name(&name).ok_or_else(|| {
-        Fail::Usage(format!("--prepare: unknown mode '{name}' (valid: none, normalize, paper, paper-per-sample)"))
+        Fail::Usage(format!("--prepare: unknown mode '{name}' (valid: {})", Prepare::NAMES.join(", ")))
     })?;
-    if a.q.is_some() && matches!(mode, Prepare::None | Prepare::Normalize) {
+    if a.q.is_some() && !mode.clamps() {
         return Err(Fail::Usage(format!(
-            "--q (the clamp quantile) applies to --prepare paper and paper-per-sample; --prepare {name} clamps nothing"
+            "--q (the clamp quantile) applies to --prepare paper, paper-per-sample, clamp and clamp-per-sample; \
+             --prepare {name} clamps nothing"
         )));
     }
     Ok((name, mode))

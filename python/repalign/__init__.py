@@ -1,0 +1,386 @@
+"""repalign: exact, SIMD-fast representation alignment.
+
+The metrics of *The Platonic Representation Hypothesis* (Huh et al., ICML 2024) — mutual,
+cycle, LCS, edit-distance and Jaccard kNN, CKA (linear, RBF, unbiased), CKNNA, SVCCA — the
+paper's layer sweep and preparation, and permutation calibration, computed by repalign's
+Rust core. Inputs are numpy arrays or torch CPU tensors (float32, float16, bfloat16), read
+without a copy; see ``repalign._inputs`` for what is copied. Every call releases the GIL
+and stops at Ctrl-C. Results are identical for every ``threads=`` and ``isa=``.
+
+``repalign.compat`` is a drop-in for the paper's ``AlignmentMetrics``, ``prepare_features``
+and ``compute_score``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional, Sequence, Union
+
+import numpy as np
+
+from . import _repalign
+from ._inputs import as_array, as_indices, as_layers, dense
+from ._progress import progress_callback
+
+__all__ = [
+    "METRICS",
+    "PREPARE_MODES",
+    "ISAS",
+    "KnnGraph",
+    "SweepResult",
+    "Calibration",
+    "available_isas",
+    "knn_graph",
+    "knn_search",
+    "merge",
+    "score",
+    "score_graphs",
+    "mutual_knn",
+    "cycle_knn",
+    "lcs_knn",
+    "edit_distance_knn",
+    "jaccard_knn",
+    "cka",
+    "unbiased_cka",
+    "cknna",
+    "svcca",
+    "prepare",
+    "threshold",
+    "sweep",
+    "calibrate",
+    "calibrate_graphs",
+]
+
+__version__: str = _repalign.__version__
+#: Metric names, as the paper's ``compute_score`` takes them.
+METRICS: tuple[str, ...] = tuple(_repalign.METRICS)
+#: Preparation modes of :func:`prepare` and :func:`sweep`.
+PREPARE_MODES: tuple[str, ...] = tuple(_repalign.PREPARE_MODES)
+#: Instruction-set names ``isa=`` accepts (plus ``"auto"``).
+ISAS: tuple[str, ...] = tuple(_repalign.ISAS)
+
+#: Anything :func:`score` and friends accept as features: a numpy array, a torch tensor, or
+#: any object with ``__dlpack__`` or ``__array__``.
+ArrayLike = Any
+Progress = Union[bool, Callable[[str, int, int], None], None]
+
+
+def available_isas() -> list[str]:
+    """Instruction sets this CPU and build run, best (the default) first."""
+    return list(_repalign.available_isas())
+
+
+@dataclass(frozen=True)
+class KnnGraph:
+    """Neighbour lists: row i's ``k`` neighbours, most similar first (ties: lower index)."""
+
+    #: N x k int32 row indices.
+    indices: np.ndarray
+    #: N x k float32 similarities (inner product, or cosine with ``cosine=True``).
+    scores: np.ndarray
+    #: The instruction set that ran (None for a merge of lists).
+    isa: Optional[str] = None
+
+    @property
+    def k(self) -> int:
+        return int(self.indices.shape[1])
+
+    def __len__(self) -> int:
+        return int(self.indices.shape[0])
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    """Every layer pair's score; the best is the paper's (first maximum in row-major order,
+    0 and no pair when none is above 0)."""
+
+    #: L_A x L_B float64 scores.
+    scores: np.ndarray
+    best: float
+    #: (layer of A, layer of B), or None when no pair scores above 0.
+    best_index: Optional[tuple[int, int]]
+    #: The instruction set of the kNN/Gram kernels (None for SVCCA).
+    isa: Optional[str] = None
+    #: E.g. layers whose k-th neighbour ties with the next in many rows.
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """A score against its permutation null (B's rows relabelled ``permutations`` times)."""
+
+    raw: float
+    null_mean: float
+    null_median: float
+    null_std: float
+    #: (raw - null_mean) / null_std.
+    z: float
+    #: (#{null >= raw} + 1) / (P + 1).
+    p_value: float
+    #: The (1 - alpha) quantile of the null with the observed value included.
+    tau: float
+    #: 0 when raw <= tau, else (raw - tau) / (max - tau).
+    calibrated: float
+    #: The P null samples, float64.
+    null: np.ndarray
+    #: The sweep the raw score is the best of (1 x 1 for two N x D inputs); None from graphs.
+    sweep: Optional[SweepResult] = None
+
+
+def _graph(t: tuple) -> KnnGraph:
+    return KnnGraph(indices=t[0], scores=t[1], isa=t[2])
+
+
+def _sweep(t: tuple) -> SweepResult:
+    return SweepResult(scores=t[0], best=t[1], best_index=t[2], isa=t[3], warnings=list(t[4]))
+
+
+def _calibration(t: tuple, sweep: Optional[SweepResult] = None) -> Calibration:
+    return Calibration(*t[:9], sweep=sweep)
+
+
+def _spec(metric: str, k, kernel, sigma, unbiased, cca_dim, cosine) -> tuple:
+    if not isinstance(metric, str):
+        raise TypeError(f"metric must be a name (one of {', '.join(METRICS)}), got {type(metric).__name__}")
+    return (metric, k, kernel, sigma, unbiased, cca_dim, cosine)
+
+
+def knn_graph(
+    x: ArrayLike, k: int, *, cosine: bool = False, threads: int = 0, isa: Optional[str] = None, progress: Progress = None
+) -> KnnGraph:
+    """The ``k`` nearest other rows of every row of ``x`` (N x D) by inner product (or cosine)."""
+    x = as_array(x, "x")
+    return _graph(_repalign.knn_graph(x, k, cosine, threads, isa, progress_callback(progress, "knn_graph")))
+
+
+def knn_search(
+    queries: ArrayLike,
+    database: ArrayLike,
+    k: int,
+    *,
+    cosine: bool = False,
+    offset: int = 0,
+    threads: int = 0,
+    isa: Optional[str] = None,
+    progress: Progress = None,
+) -> KnnGraph:
+    """The ``k`` most similar ``database`` rows of every query row (nothing excluded).
+    ``offset`` is added to the indices: the first row of this shard in the whole database,
+    so that :func:`merge` can combine the shards' lists."""
+    q, x = as_array(queries, "queries"), as_array(database, "database")
+    cb = progress_callback(progress, "knn_search")
+    return _graph(_repalign.knn_search(q, x, k, cosine, offset, threads, isa, cb))
+
+
+def merge(parts: Sequence[Union[KnnGraph, tuple]], k: int) -> KnnGraph:
+    """The ``k`` best of several neighbour lists of the same queries (e.g. shards of a
+    database searched with :func:`knn_search` and their ``offset``): each part is a
+    :class:`KnnGraph` or an ``(indices, scores)`` pair."""
+    arrays = []
+    for i, p in enumerate(parts):
+        ind, sc = (p.indices, p.scores) if isinstance(p, KnnGraph) else p
+        arrays.append((as_indices(ind, f"parts[{i}]"), np.ascontiguousarray(sc, dtype=np.float32)))
+    return _graph(_repalign.merge(arrays, k))
+
+
+def score(
+    a: ArrayLike,
+    b: ArrayLike,
+    metric: str = "mutual_knn",
+    *,
+    k: Optional[int] = None,
+    cosine: Optional[bool] = None,
+    kernel: Optional[str] = None,
+    sigma: Optional[float] = None,
+    unbiased: Optional[bool] = None,
+    cca_dim: Optional[int] = None,
+    threads: int = 0,
+    isa: Optional[str] = None,
+    progress: Progress = None,
+) -> float:
+    """``metric`` of two representations of the same N samples (``a``: N x D_A, ``b``:
+    N x D_B). Parameters left None take the metric's default (k = 10, linear kernel,
+    sigma = 1, cca_dim = 10; unbiased for unbiased_cka and cknna); a parameter the metric
+    does not use raises ValueError rather than being ignored."""
+    spec = _spec(metric, k, kernel, sigma, unbiased, cca_dim, cosine)
+    a, b = as_array(a, "a"), as_array(b, "b")
+    return _repalign.score(a, b, spec, threads, isa, progress_callback(progress, metric))
+
+
+def _knn(name: str):
+    def f(
+        a: ArrayLike, b: ArrayLike, k: int = 10, *, cosine: bool = False, threads: int = 0, isa: Optional[str] = None
+    ) -> float:
+        return score(a, b, name, k=k, cosine=cosine, threads=threads, isa=isa)
+
+    f.__name__ = f.__qualname__ = name
+    f.__doc__ = f"``{name}`` with ``k`` neighbours per row (self excluded), by inner product or cosine."
+    return f
+
+
+mutual_knn = _knn("mutual_knn")
+cycle_knn = _knn("cycle_knn")
+lcs_knn = _knn("lcs_knn")
+edit_distance_knn = _knn("edit_distance_knn")
+jaccard_knn = _knn("jaccard_knn")
+
+
+def cka(
+    a: ArrayLike,
+    b: ArrayLike,
+    *,
+    kernel: str = "linear",
+    sigma: Optional[float] = None,
+    unbiased: bool = False,
+    threads: int = 0,
+    isa: Optional[str] = None,
+) -> float:
+    """CKA with a linear (``"linear"`` or ``"ip"``) or RBF kernel (``sigma``, default 1)."""
+    return score(a, b, "cka", kernel=kernel, sigma=sigma, unbiased=unbiased, threads=threads, isa=isa)
+
+
+def unbiased_cka(
+    a: ArrayLike,
+    b: ArrayLike,
+    *,
+    kernel: str = "linear",
+    sigma: Optional[float] = None,
+    threads: int = 0,
+    isa: Optional[str] = None,
+) -> float:
+    """CKA with the unbiased HSIC estimator (N >= 4)."""
+    return score(a, b, "unbiased_cka", kernel=kernel, sigma=sigma, threads=threads, isa=isa)
+
+
+def cknna(
+    a: ArrayLike, b: ArrayLike, k: int = 10, *, unbiased: bool = True, threads: int = 0, isa: Optional[str] = None
+) -> float:
+    """CKNNA: CKA restricted to mutual k-nearest-neighbour pairs (2 <= k <= N)."""
+    return score(a, b, "cknna", k=k, unbiased=unbiased, threads=threads, isa=isa)
+
+
+def svcca(a: ArrayLike, b: ArrayLike, cca_dim: int = 10, *, threads: int = 0, isa: Optional[str] = None) -> float:
+    """SVCCA with ``cca_dim`` directions, exact and deterministic."""
+    return score(a, b, "svcca", cca_dim=cca_dim, threads=threads, isa=isa)
+
+
+def score_graphs(a: Union[KnnGraph, ArrayLike], b: Union[KnnGraph, ArrayLike], metric: str = "mutual_knn", k: Optional[int] = None) -> float:
+    """A kNN metric from two neighbour lists (a :class:`KnnGraph` or an N x w index array
+    each); ``k`` defaults to the narrower list's width."""
+    ia = as_indices(a.indices if isinstance(a, KnnGraph) else a, "a")
+    ib = as_indices(b.indices if isinstance(b, KnnGraph) else b, "b")
+    k = min(ia.shape[1], ib.shape[1]) if k is None else k
+    return _repalign.score_graphs(metric, ia, ib, k)
+
+
+def prepare(
+    x: ArrayLike, mode: str = "paper", q: float = 0.95, *, threads: int = 0, isa: Optional[str] = None
+) -> np.ndarray:
+    """Prepared float32 features, same shape as ``x`` (N x D or N x L x D). Modes:
+    ``"paper"`` clamps |x| at its exact ``q``-quantile over the whole tensor, then
+    L2-normalises each row of each layer; ``"paper-per-sample"`` uses the mean of per-sample
+    quantiles (the paper script's default); ``"clamp"``/``"clamp-per-sample"`` clamp only
+    (the paper's ``prepare_features``); ``"normalize"``; ``"none"``."""
+    arr = as_array(x, "x", (2, 3))
+    flat = arr.ndim == 2
+    t = dense(arr[:, None, :] if flat else arr)
+    out, _ = _repalign.prepare(t, mode, q, threads, isa)
+    return out[:, 0, :] if flat else out
+
+
+def threshold(x: ArrayLike, q: float = 0.95, *, per_sample: bool = False, threads: int = 0) -> float:
+    """The clamp threshold of :func:`prepare` at quantile ``q``: exact over the whole
+    tensor, or (``per_sample``) the mean of each sample's interpolated quantile."""
+    arr = as_array(x, "x", (2, 3))
+    t = dense(arr[:, None, :] if arr.ndim == 2 else arr)
+    return _repalign.threshold(t, q, per_sample, threads)
+
+
+def _prepared_layers(x: ArrayLike, name: str, mode: str, q: float, threads: int, isa) -> list[np.ndarray]:
+    """Layers of one model after ``mode``: an N x L x D tensor is prepared as a whole (the
+    paper's threshold is over the model's tensor); a list of layers layer by layer, as the
+    paper's ``prepare_features`` treats a list."""
+    if mode == "none":
+        return as_layers(x, name)
+    if isinstance(x, (list, tuple)):
+        return [prepare(layer, mode, q, threads=threads, isa=isa) for layer in x]
+    return as_layers(prepare(x, mode, q, threads=threads, isa=isa), name)
+
+
+def sweep(
+    layers_a: Union[ArrayLike, Sequence[ArrayLike]],
+    layers_b: Union[ArrayLike, Sequence[ArrayLike]],
+    metric: str = "mutual_knn",
+    *,
+    prepare: str = "none",
+    q: float = 0.95,
+    k: Optional[int] = None,
+    cosine: Optional[bool] = None,
+    kernel: Optional[str] = None,
+    sigma: Optional[float] = None,
+    unbiased: Optional[bool] = None,
+    cca_dim: Optional[int] = None,
+    threads: int = 0,
+    isa: Optional[str] = None,
+    progress: Progress = None,
+) -> SweepResult:
+    """Every layer pair of two models, each an N x L x D array or a list of N x D_l
+    arrays, after preparation ``prepare`` (see :func:`prepare`; ``"paper"`` is the paper's
+    pipeline). The best pair is the paper's ``compute_score`` rule."""
+    spec = _spec(metric, k, kernel, sigma, unbiased, cca_dim, cosine)
+    la = _prepared_layers(layers_a, "layers_a", prepare, q, threads, isa)
+    lb = _prepared_layers(layers_b, "layers_b", prepare, q, threads, isa)
+    return _sweep(_repalign.sweep(la, lb, spec, threads, isa, progress_callback(progress, metric)))
+
+
+def calibrate(
+    a: Union[ArrayLike, Sequence[ArrayLike]],
+    b: Union[ArrayLike, Sequence[ArrayLike]],
+    metric: str = "mutual_knn",
+    *,
+    permutations: int = 1000,
+    seed: int = 0,
+    alpha: float = 0.05,
+    prepare: str = "none",
+    q: float = 0.95,
+    k: Optional[int] = None,
+    cosine: Optional[bool] = None,
+    kernel: Optional[str] = None,
+    sigma: Optional[float] = None,
+    unbiased: Optional[bool] = None,
+    cca_dim: Optional[int] = None,
+    threads: int = 0,
+    isa: Optional[str] = None,
+    progress: Progress = None,
+) -> Calibration:
+    """``metric`` against its permutation null: B's rows are relabelled ``permutations``
+    times (from ``seed``) and every relabelling rescored from per-layer state computed once.
+    Two N x D inputs calibrate one score; layer stacks (as :func:`sweep`) calibrate the
+    best pair against the null of the maximum over pairs."""
+    spec = _spec(metric, k, kernel, sigma, unbiased, cca_dim, cosine)
+    la = _prepared_layers(a, "a", prepare, q, threads, isa)
+    lb = _prepared_layers(b, "b", prepare, q, threads, isa)
+    cb = progress_callback(progress, f"{metric} null")
+    s, c = _repalign.calibrate(la, lb, spec, permutations, seed, alpha, threads, isa, cb)
+    return _calibration(c, _sweep(s))
+
+
+def calibrate_graphs(
+    a: Union[KnnGraph, ArrayLike],
+    b: Union[KnnGraph, ArrayLike],
+    metric: str = "mutual_knn",
+    k: Optional[int] = None,
+    *,
+    permutations: int = 1000,
+    seed: int = 0,
+    alpha: float = 0.05,
+    threads: int = 0,
+    isa: Optional[str] = None,
+    progress: Progress = None,
+) -> Calibration:
+    """A kNN metric of two neighbour lists against its permutation null."""
+    ia = as_indices(a.indices if isinstance(a, KnnGraph) else a, "a")
+    ib = as_indices(b.indices if isinstance(b, KnnGraph) else b, "b")
+    k = min(ia.shape[1], ib.shape[1]) if k is None else k
+    cb = progress_callback(progress, f"{metric} null")
+    return _calibration(_repalign.calibrate_graphs(metric, ia, ib, k, permutations, seed, alpha, threads, isa, cb))

@@ -1,0 +1,62 @@
+# Type stubs of the native module. The public API is `repalign` (__init__.py), which
+# converts inputs (torch, bfloat16, other dtypes, strided views) before calling these.
+from typing import Callable, Optional
+
+import numpy as np
+
+__version__: str
+METRICS: list[str]
+PREPARE_MODES: list[str]
+ISAS: list[str]
+
+_Progress = Optional[Callable[[str, int, int], None]]
+# name, k, kernel, sigma, unbiased, cca_dim, cosine
+_Spec = tuple[str, Optional[int], Optional[str], Optional[float], Optional[bool], Optional[int], Optional[bool]]
+_Graph = tuple[np.ndarray, np.ndarray, Optional[str]]
+_Sweep = tuple[np.ndarray, float, Optional[tuple[int, int]], Optional[str], list[str]]
+_Summary = tuple[float, float, float, float, float, float, float, float, np.ndarray]
+
+def knn_graph(x: np.ndarray, k: int, cosine: bool, threads: int, isa: Optional[str], progress: _Progress) -> _Graph: ...
+def knn_search(
+    queries: np.ndarray,
+    database: np.ndarray,
+    k: int,
+    cosine: bool,
+    offset: int,
+    threads: int,
+    isa: Optional[str],
+    progress: _Progress,
+) -> _Graph: ...
+def merge(parts: list[tuple[np.ndarray, np.ndarray]], k: int) -> _Graph: ...
+def score(a: np.ndarray, b: np.ndarray, spec: _Spec, threads: int, isa: Optional[str], progress: _Progress) -> float: ...
+def score_graphs(name: str, a: np.ndarray, b: np.ndarray, k: int) -> float: ...
+def prepare(x: np.ndarray, mode: str, q: float, threads: int, isa: Optional[str]) -> tuple[np.ndarray, float]: ...
+def threshold(x: np.ndarray, q: float, per_sample: bool, threads: int) -> float: ...
+def sweep(
+    layers_a: list[np.ndarray], layers_b: list[np.ndarray], spec: _Spec, threads: int, isa: Optional[str], progress: _Progress
+) -> _Sweep: ...
+def calibrate(
+    layers_a: list[np.ndarray],
+    layers_b: list[np.ndarray],
+    spec: _Spec,
+    permutations: int,
+    seed: int,
+    alpha: float,
+    threads: int,
+    isa: Optional[str],
+    progress: _Progress,
+) -> tuple[_Sweep, _Summary]: ...
+def calibrate_graphs(
+    name: str,
+    a: np.ndarray,
+    b: np.ndarray,
+    k: int,
+    permutations: int,
+    seed: int,
+    alpha: float,
+    threads: int,
+    isa: Optional[str],
+    progress: _Progress,
+) -> _Summary: ...
+def available_isas() -> list[str]: ...
+def _bench_score(a: np.ndarray, b: np.ndarray, spec: _Spec, reps: int, threads: int) -> list[float]: ...
