@@ -173,6 +173,11 @@ typedef enum RepalignStatus {
    * before the work that needs it; the process is not aborted.
    */
   REPALIGN_STATUS_OUT_OF_MEMORY = 27,
+  /**
+   * The work was stopped before it finished. The C API has no way to ask for that today
+   * (the Python binding's Ctrl-C does); the code exists so every core error has one.
+   */
+  REPALIGN_STATUS_CANCELLED = 28,
 } RepalignStatus;
 
 /**

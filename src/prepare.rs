@@ -255,6 +255,33 @@ mod tests {
 
     const E: Exec<'static> = Exec::new();
 
+    /// The clamp-only modes are the paper modes without the normalisation; q = 1 clamps
+    /// nothing in either threshold mode (the reference returns its input for q = 1).
+    #[test]
+    fn clamp_modes_and_q_one() {
+        let v: Vec<f32> = (0..600).map(|i| ((i * 37 % 101) as f32 - 50.0) / 3.0).collect();
+        let x = Layers::new(&v, 10, 3, 20).unwrap();
+        for (clamp, paper) in [(Prepare::Clamp, Prepare::Paper), (Prepare::ClampPerSample, Prepare::PaperPerSample)] {
+            let (c, tc) = prepare(&x, clamp, 0.9, &E).unwrap();
+            let (p, tp) = prepare(&x, paper, 0.9, &E).unwrap();
+            assert_eq!(tc, tp);
+            assert!(tc.is_finite() && tc > 0.0);
+            let want: Vec<f32> = v.iter().map(|x| x.clamp(-tc, tc)).collect();
+            assert_eq!(c, want, "{clamp:?}");
+            assert_ne!(c, p);
+            assert!(clamp.clamps() && !clamp.normalizes() && paper.normalizes());
+            let (all, t1) = prepare(&x, clamp, 1.0, &E).unwrap();
+            assert_eq!((all, t1), (v.clone(), f32::INFINITY), "{clamp:?} q = 1");
+        }
+        for name in Prepare::NAMES {
+            assert!(Prepare::from_name(name).is_some(), "{name}");
+        }
+        let mut nan = v.clone();
+        nan[45] = f32::NAN;
+        let x = Layers::new(&nan, 10, 3, 20).unwrap();
+        assert_eq!(threshold_per_sample(&x, 1.0), Err(Error::NonFinite { row: 0, col: 45 }));
+    }
+
     #[test]
     fn exact_threshold_is_the_order_statistic() {
         let v: Vec<f32> =

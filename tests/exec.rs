@@ -126,3 +126,56 @@ fn layer_states_pair_as_score_and_refuse_other_metrics() {
     let rbf = LayerState::new(b, &every_metric()[6], &exec).unwrap();
     assert!(matches!(metrics::pair(&cka, &rbf), Err(Error::InvalidParameter { .. })));
 }
+
+/// `Exec::cancel`: a flag set before the call stops every entry point at once; a flag set
+/// by the progress hook mid-run (from a worker) stops the work at the next block, on every
+/// thread count; nothing partial is returned, and the same call without the flag succeeds.
+#[test]
+fn a_cancelled_call_returns_cancelled_and_nothing_else() {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let mut rng = Rng(5);
+    let (n, d) = (300, 16);
+    let x = rng.gauss(n * d);
+    let m = AnyMatrix::from(Matrix::new(&x, n, d).unwrap());
+    let set = AtomicBool::new(true);
+    let exec = Exec::new().with_cancel(&set);
+    assert!(exec.cancelled());
+    assert_eq!(knn::graph(m, 5, Similarity::InnerProduct, &exec).unwrap_err(), Error::Cancelled);
+    assert_eq!(knn::search(m, m, 5, Similarity::Cosine, &exec).unwrap_err(), Error::Cancelled);
+    assert_eq!(knn::gram(m, &exec).unwrap_err(), Error::Cancelled);
+    for metric in every_metric() {
+        // SVCCA has no block loop: the sweep's per-layer check stops it.
+        let layers = [m];
+        assert_eq!(sweep::sweep(&layers, &layers, &metric, &exec).unwrap_err(), Error::Cancelled, "{metric:?}");
+        let opts = CalibrationOptions { permutations: 50, seed: 1, alpha: 0.05 };
+        assert_eq!(calibrate::calibrate(&layers, &layers, &metric, &opts, &exec).unwrap_err(), Error::Cancelled);
+    }
+    // Calibration from states: the null's sample loop checks the flag.
+    let metric = Metric::Knn { metric: KnnMetric::Mutual, k: 5, similarity: Similarity::InnerProduct };
+    let state = [LayerState::new(m, &metric, &Exec::new()).unwrap()];
+    let opts = CalibrationOptions { permutations: 50, seed: 1, alpha: 0.05 };
+    assert_eq!(calibrate::calibrate_states(&state, &state, &opts, &exec).unwrap_err(), Error::Cancelled);
+
+    // Cancelled from the hook after the first block, as a front end's watcher would.
+    let (n, d) = (3000, 8);
+    let x = rng.gauss(n * d);
+    let big = AnyMatrix::from(Matrix::new(&x, n, d).unwrap());
+    for threads in [1, 2, 4] {
+        let flag = AtomicBool::new(false);
+        let reports = AtomicUsize::new(0);
+        let hook = |_| {
+            reports.fetch_add(1, Ordering::Relaxed);
+            flag.store(true, Ordering::Relaxed);
+        };
+        let exec = Exec::new().with_threads(threads).with_oversubscribe(true).with_cancel(&flag).with_progress(&hook);
+        assert_eq!(knn::graph(big, 5, Similarity::InnerProduct, &exec).unwrap_err(), Error::Cancelled, "{threads}");
+        // Each worker takes at most the block it was offered when the flag went up.
+        assert!(reports.load(Ordering::Relaxed) <= threads + 1, "{threads} threads: {reports:?} blocks offered");
+    }
+    let exec = Exec::new().with_cancel(&set);
+    set.store(false, Ordering::Relaxed);
+    assert_eq!(
+        knn::graph(big, 5, Similarity::InnerProduct, &exec).unwrap(),
+        knn::graph(big, 5, Similarity::InnerProduct, &Exec::new()).unwrap()
+    );
+}

@@ -187,12 +187,12 @@ mod tests {
 
     #[test]
     fn values_are_the_documented_ones() {
-        assert_eq!(RepalignStatus::ALL.len(), 28);
+        assert_eq!(RepalignStatus::ALL.len(), 29);
         for (value, &status) in RepalignStatus::ALL.iter().enumerate() {
             assert_eq!(RepalignStatus::from_u32(value as u32), Some(status));
             assert!(!status.message().is_empty());
         }
-        assert_eq!(RepalignStatus::from_u32(28), None);
+        assert_eq!(RepalignStatus::from_u32(29), None);
         assert_eq!(RepalignStatus::from_u32(u32::MAX), None);
     }
 

@@ -139,9 +139,21 @@ def _calibration(t: tuple, sweep: Optional[SweepResult] = None) -> Calibration:
     return Calibration(*t[:9], sweep=sweep)
 
 
+def _count(name: str, value: Any, optional: bool = False) -> Optional[int]:
+    """A non-negative integer argument (Python or numpy int), or ValueError/TypeError."""
+    if value is None and optional:
+        return None
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
+    if value < 0:
+        raise ValueError(f"{name} must be >= 0, got {value}")
+    return int(value)
+
+
 def _spec(metric: str, k, kernel, sigma, unbiased, cca_dim, cosine) -> tuple:
     if not isinstance(metric, str):
         raise TypeError(f"metric must be a name (one of {', '.join(METRICS)}), got {type(metric).__name__}")
+    k, cca_dim = _count("k", k, True), _count("cca_dim", cca_dim, True)
     return (metric, k, kernel, sigma, unbiased, cca_dim, cosine)
 
 
@@ -149,7 +161,7 @@ def knn_graph(
     x: ArrayLike, k: int, *, cosine: bool = False, threads: int = 0, isa: Optional[str] = None, progress: Progress = None
 ) -> KnnGraph:
     """The ``k`` nearest other rows of every row of ``x`` (N x D) by inner product (or cosine)."""
-    x = as_array(x, "x")
+    x, k, threads = as_array(x, "x"), _count("k", k), _count("threads", threads)
     return _graph(_repalign.knn_graph(x, k, cosine, threads, isa, progress_callback(progress, "knn_graph")))
 
 
@@ -168,6 +180,7 @@ def knn_search(
     ``offset`` is added to the indices: the first row of this shard in the whole database,
     so that :func:`merge` can combine the shards' lists."""
     q, x = as_array(queries, "queries"), as_array(database, "database")
+    k, offset, threads = _count("k", k), _count("offset", offset), _count("threads", threads)
     cb = progress_callback(progress, "knn_search")
     return _graph(_repalign.knn_search(q, x, k, cosine, offset, threads, isa, cb))
 
@@ -180,7 +193,7 @@ def merge(parts: Sequence[Union[KnnGraph, tuple]], k: int) -> KnnGraph:
     for i, p in enumerate(parts):
         ind, sc = (p.indices, p.scores) if isinstance(p, KnnGraph) else p
         arrays.append((as_indices(ind, f"parts[{i}]"), np.ascontiguousarray(sc, dtype=np.float32)))
-    return _graph(_repalign.merge(arrays, k))
+    return _graph(_repalign.merge(arrays, _count("k", k)))
 
 
 def score(
@@ -204,7 +217,7 @@ def score(
     does not use raises ValueError rather than being ignored."""
     spec = _spec(metric, k, kernel, sigma, unbiased, cca_dim, cosine)
     a, b = as_array(a, "a"), as_array(b, "b")
-    return _repalign.score(a, b, spec, threads, isa, progress_callback(progress, metric))
+    return _repalign.score(a, b, spec, _count("threads", threads), isa, progress_callback(progress, metric))
 
 
 def _knn(name: str):
@@ -269,7 +282,7 @@ def score_graphs(a: Union[KnnGraph, ArrayLike], b: Union[KnnGraph, ArrayLike], m
     each); ``k`` defaults to the narrower list's width."""
     ia = as_indices(a.indices if isinstance(a, KnnGraph) else a, "a")
     ib = as_indices(b.indices if isinstance(b, KnnGraph) else b, "b")
-    k = min(ia.shape[1], ib.shape[1]) if k is None else k
+    k = min(ia.shape[1], ib.shape[1]) if k is None else _count("k", k)
     return _repalign.score_graphs(metric, ia, ib, k)
 
 
@@ -330,6 +343,7 @@ def sweep(
     spec = _spec(metric, k, kernel, sigma, unbiased, cca_dim, cosine)
     la = _prepared_layers(layers_a, "layers_a", prepare, q, threads, isa)
     lb = _prepared_layers(layers_b, "layers_b", prepare, q, threads, isa)
+    threads = _count("threads", threads)
     return _sweep(_repalign.sweep(la, lb, spec, threads, isa, progress_callback(progress, metric)))
 
 
@@ -361,7 +375,8 @@ def calibrate(
     la = _prepared_layers(a, "a", prepare, q, threads, isa)
     lb = _prepared_layers(b, "b", prepare, q, threads, isa)
     cb = progress_callback(progress, f"{metric} null")
-    s, c = _repalign.calibrate(la, lb, spec, permutations, seed, alpha, threads, isa, cb)
+    permutations, seed = _count("permutations", permutations), _count("seed", seed)
+    s, c = _repalign.calibrate(la, lb, spec, permutations, seed, alpha, _count("threads", threads), isa, cb)
     return _calibration(c, _sweep(s))
 
 
@@ -381,6 +396,7 @@ def calibrate_graphs(
     """A kNN metric of two neighbour lists against its permutation null."""
     ia = as_indices(a.indices if isinstance(a, KnnGraph) else a, "a")
     ib = as_indices(b.indices if isinstance(b, KnnGraph) else b, "b")
-    k = min(ia.shape[1], ib.shape[1]) if k is None else k
+    k = min(ia.shape[1], ib.shape[1]) if k is None else _count("k", k)
+    permutations, seed, threads = _count("permutations", permutations), _count("seed", seed), _count("threads", threads)
     cb = progress_callback(progress, f"{metric} null")
     return _calibration(_repalign.calibrate_graphs(metric, ia, ib, k, permutations, seed, alpha, threads, isa, cb))

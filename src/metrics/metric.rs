@@ -417,6 +417,7 @@ pub fn score<'a, 'b>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use alloc::string::ToString;
 
     #[test]
     fn names_round_trip_and_ranges() {
@@ -431,5 +432,45 @@ mod tests {
         let cknna = Metric::from_name("cknna", 1).unwrap();
         assert_eq!(cknna.check(10), Err(Error::InvalidK { k: 1, max: 10 }));
         assert_eq!(Metric::from_name("svcca", 0).unwrap().check(1), Ok(()));
+    }
+
+    #[test]
+    fn params_take_defaults_and_refuse_what_a_metric_ignores() {
+        let none = MetricParams::default();
+        for name in Metric::NAMES {
+            assert_eq!(none.metric(name), Ok(Metric::from_name(name, 10).unwrap()), "{name}");
+        }
+        let p = MetricParams { k: Some(3), cosine: Some(true), ..none };
+        let m = p.metric("jaccard_knn").unwrap();
+        assert_eq!(m, Metric::Knn { metric: KnnMetric::Jaccard, k: 3, similarity: Similarity::Cosine });
+        let rbf = MetricParams { kernel: Some("rbf"), sigma: Some(2.0), unbiased: Some(false), ..none };
+        assert_eq!(rbf.metric("unbiased_cka"), Ok(Metric::Cka { kernel: Kernel::Rbf { sigma: 2.0 }, unbiased: false }));
+        let ip = MetricParams { kernel: Some("ip"), ..none };
+        assert_eq!(ip.metric("cka"), Ok(Metric::Cka { kernel: Kernel::Linear, unbiased: false }));
+        assert_eq!(MetricParams { cca_dim: Some(4), ..none }.metric("svcca"), Ok(Metric::Svcca { cca_dim: 4 }));
+        let biased = MetricParams { k: Some(5), unbiased: Some(false), ..none };
+        assert_eq!(biased.metric("cknna"), Ok(Metric::Cknna { topk: 5, unbiased: false }));
+        // Refusals, each naming the parameter and the metric.
+        let refused = [
+            (MetricParams { k: Some(3), ..none }, "cka", Param::K),
+            (MetricParams { kernel: Some("rbf"), ..none }, "cknna", Param::Kernel),
+            (MetricParams { sigma: Some(1.0), ..none }, "cka", Param::Sigma),
+            (MetricParams { unbiased: Some(true), ..none }, "mutual_knn", Param::Unbiased),
+            (MetricParams { cca_dim: Some(3), ..none }, "cka", Param::CcaDim),
+            (MetricParams { cosine: Some(false), ..none }, "svcca", Param::Cosine),
+        ];
+        for (p, name, param) in refused {
+            let e = p.metric(name).unwrap_err();
+            assert_eq!(e, ParamError::DoesNotApply { param, metric: name }, "{name}");
+            assert!(e.to_string().starts_with(param.name()) && e.to_string().ends_with(name), "{e}");
+        }
+        assert_eq!(none.metric("nope"), Err(ParamError::UnknownMetric("nope")));
+        assert!(none.metric("nope").unwrap_err().to_string().contains("mutual_knn, cycle_knn"));
+        assert_eq!(MetricParams { kernel: Some("poly"), ..none }.metric("cka"), Err(ParamError::UnknownKernel("poly")));
+        assert_eq!(
+            MetricParams { k: Some(0), ..none }.metric("mutual_knn"),
+            Err(ParamError::KTooSmall { k: 0, min: 1 })
+        );
+        assert_eq!(MetricParams { k: Some(1), ..none }.metric("cknna"), Err(ParamError::KTooSmall { k: 1, min: 2 }));
     }
 }
