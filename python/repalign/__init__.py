@@ -136,13 +136,12 @@ def _sweep(t: tuple) -> SweepResult:
 
 
 def _calibration(t: tuple, sweep: Optional[SweepResult] = None) -> Calibration:
-    return Calibration(*t[:9], sweep=sweep)
+    raw, mean, median, std, z, p, tau, calibrated, null = t
+    return Calibration(raw, mean, median, std, z, p, tau, calibrated, null, sweep=sweep)
 
 
-def _count(name: str, value: Any, optional: bool = False) -> Optional[int]:
+def _count(name: str, value: Any) -> int:
     """A non-negative integer argument (Python or numpy int), or ValueError/TypeError."""
-    if value is None and optional:
-        return None
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
         raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
     if value < 0:
@@ -150,10 +149,14 @@ def _count(name: str, value: Any, optional: bool = False) -> Optional[int]:
     return int(value)
 
 
+def _opt_count(name: str, value: Any) -> Optional[int]:
+    return None if value is None else _count(name, value)
+
+
 def _spec(metric: str, k, kernel, sigma, unbiased, cca_dim, cosine) -> tuple:
     if not isinstance(metric, str):
         raise TypeError(f"metric must be a name (one of {', '.join(METRICS)}), got {type(metric).__name__}")
-    k, cca_dim = _count("k", k, True), _count("cca_dim", cca_dim, True)
+    k, cca_dim = _opt_count("k", k), _opt_count("cca_dim", cca_dim)
     return (metric, k, kernel, sigma, unbiased, cca_dim, cosine)
 
 

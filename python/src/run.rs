@@ -8,7 +8,7 @@
 //! milliseconds) run inline on the calling thread, detached as well: a thread per call
 //! would cost more than they do.
 
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering::Acquire, Ordering::Relaxed, Ordering::Release};
 use std::time::Duration;
 
 use pyo3::prelude::*;
@@ -109,18 +109,23 @@ pub(crate) fn run<T: Send>(
     let exec = base.with_cancel(&cancel).with_progress(&hook);
     let progress = opts.progress.as_ref();
     let mut shown = (usize::MAX, usize::MAX, usize::MAX);
+    // `done` is set before the unpark: the waiter must not look at the thread's own
+    // `is_finished`, which turns true only after the closure has returned, so a wake-up
+    // between the two would be spent and the waiter would sleep 50 ms more.
+    let done = AtomicBool::new(false);
     let (result, interrupt) = py.detach(|| {
         std::thread::scope(|s| {
-            let (waiter, exec) = (std::thread::current(), &exec);
+            let (waiter, exec, finished) = (std::thread::current(), &exec, &done);
             let handle = s.spawn(move || {
                 let r = work(exec);
+                finished.store(true, Release);
                 waiter.unpark();
                 r
             });
             let mut interrupt: Option<PyErr> = None;
-            while !handle.is_finished() {
+            while !done.load(Acquire) {
                 std::thread::park_timeout(Duration::from_millis(50));
-                if interrupt.is_some() || handle.is_finished() {
+                if interrupt.is_some() || done.load(Acquire) {
                     continue;
                 }
                 let seen =
