@@ -413,3 +413,17 @@ def test_progress_callable_on_a_long_sweep():
 
     with pytest.raises(RuntimeError, match="from the callback"):
         repalign.knn_graph(la[:, 0, :], 10, progress=boom)
+
+
+def test_q_one_clamps_nothing():
+    """As the reference (remove_outliers returns its input at q = 1): the threshold is
+    infinite in both modes, so the clamp modes are the identity."""
+    x = stack()
+    for per_sample in (False, True):
+        assert repalign.threshold(x, 1.0, per_sample=per_sample) == float("inf")
+    for mode in ("clamp", "clamp-per-sample"):
+        np.testing.assert_array_equal(repalign.prepare(x, mode, 1.0), x)
+    np.testing.assert_array_equal(repalign.prepare(x, "paper-per-sample", 1.0), repalign.prepare(x, "normalize"))
+    for q in (0.0, -0.5, 1.01):
+        with pytest.raises(ValueError, match="q must be in"):
+            repalign.threshold(x, q)

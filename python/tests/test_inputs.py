@@ -227,3 +227,32 @@ def test_conj_and_neg_views_are_resolved(wide):
     t = torch.from_numpy(a)
     neg = torch._neg_view(t) if hasattr(torch, "_neg_view") else -t
     assert repalign.cka(neg, b) == repalign.cka(-a, b)
+
+
+def _misaligned(x: np.ndarray) -> np.ndarray:
+    """A C-contiguous copy of `x` whose data starts one byte past an aligned address."""
+    buf = np.zeros(x.nbytes + 1, dtype=np.uint8)
+    m = np.frombuffer(buf.data, dtype=x.dtype, count=x.size, offset=1).reshape(x.shape)
+    m[...] = x  # numpy handles unaligned stores
+    assert not m.flags.aligned and m.flags.c_contiguous
+    return m
+
+
+def test_misaligned_strided_views_are_copied(wide):
+    a, b = wide
+    m = _misaligned(np.ascontiguousarray(np.hstack([a, a])))[:, :24]  # not C-contiguous
+    assert not m.flags.c_contiguous
+    assert repalign.cka(m, b) == repalign.cka(a, b)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="_inputs.as_array copies a non-viewable array with np.ascontiguousarray, which "
+    "returns a C-contiguous but misaligned array unchanged; the native module then refuses "
+    "it ('the array's data is not aligned for its dtype') instead of the documented copy",
+)
+@pytest.mark.parametrize("dtype", [np.float32, np.float16])
+def test_misaligned_contiguous_arrays_are_copied(wide, dtype):
+    a, b = wide
+    m = _misaligned(a.astype(dtype))
+    assert repalign.cka(m, b) == repalign.cka(a.astype(dtype), b)
