@@ -427,3 +427,19 @@ def test_q_one_clamps_nothing():
     for q in (0.0, -0.5, 1.01):
         with pytest.raises(ValueError, match="q must be in"):
             repalign.threshold(x, q)
+
+
+def test_progress_callable_on_a_calibration(data):
+    a, b = data
+    calls = []
+    c = repalign.calibrate(a, b, "mutual_knn", k=K, permutations=20000, seed=2, progress=lambda *x: calls.append(x))
+    assert calls and calls[-1] == ("null", 20000, 20000)
+    assert all(s in ("blocks", "layers", "pairs", "null") and 0 <= d <= t for s, d, t in calls)
+    nulls = [d for s, d, _ in calls if s == "null"]
+    assert nulls == sorted(nulls)
+    c0 = repalign.calibrate(a, b, "mutual_knn", k=K, permutations=20000, seed=2)
+    np.testing.assert_array_equal(c.null, c0.null)
+    calls.clear()
+    ga, gb = repalign.knn_graph(a, K), repalign.knn_graph(b, K)
+    repalign.calibrate_graphs(ga, gb, permutations=5000, progress=lambda *x: calls.append(x))
+    assert calls[-1] == ("null", 5000, 5000)
