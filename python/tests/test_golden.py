@@ -110,6 +110,12 @@ def test_knn_lists_equal_the_reference(case_id):
             g = repalign.knn_graph(as_kind(x, kind), kmax)
             assert g.indices.shape == want.shape
             np.testing.assert_array_equal(g.indices, want, err_msg=f"{case_id} {side} {kind}")
+        # Every instruction set and thread count gives the same lists.
+        for isa in repalign.available_isas():
+            for threads in (1, 2):
+                gi = repalign.knn_graph(x, kmax, isa=isa, threads=threads)
+                np.testing.assert_array_equal(gi.indices, want, err_msg=f"{case_id} {side} {isa} {threads}")
+                np.testing.assert_array_equal(gi.scores, g.scores, err_msg=f"{case_id} {side} {isa} {threads}")
         # The similarities are the inner products, in descending order.
         sims = np.take_along_axis(x.astype(np.float64) @ x.astype(np.float64).T, want.astype(np.int64), axis=1)
         np.testing.assert_allclose(g.scores, sims, rtol=1e-4, atol=1e-4 * np.abs(sims).max())
@@ -323,3 +329,22 @@ def test_edge_small_n3():
         assert abs(got - ref) <= call.get("tolerance_abs", 1e-5), (call, got)
         n += 1
     assert n >= 3
+
+
+@pytest.mark.parametrize("case_id", [c["id"] for c in metric_cases() if "knn" in c])
+def test_knn_metrics_from_the_reference_lists(case_id):
+    """score_graphs on the reference's own neighbour lists (independent of repalign's kNN
+    search) gives the exact rationals."""
+    c = case(case_id)
+    la, lb = load_golden(c["knn"]["A"]["file"]), load_golden(c["knn"]["B"]["file"])
+    n = 0
+    for r in c["results"]:
+        if r["metric"] not in KNN_METRICS:
+            continue
+        k = r["params"]["topk"]
+        x, y = ordered(r, la, lb)
+        got = repalign.score_graphs(x[:, :k], y[:, :k], r["metric"])
+        assert abs(got - r["exact_f64"]) < 1e-12, (r, got)
+        assert abs(got - expected(r)) <= r["tolerance_abs"]
+        n += 1
+    assert n >= 8
