@@ -81,7 +81,8 @@ def as_array(x: Any, name: str, ndims: tuple[int, ...] = (2,)) -> np.ndarray:
         want = " or ".join(f"{n}-D" for n in ndims)
         raise ValueError(f"{name}: expected a {want} array, got shape {arr.shape}")
     if not viewable(arr):
-        arr = np.ascontiguousarray(arr)
+        # One copy into aligned C order (ascontiguousarray alone keeps misaligned data).
+        arr = np.require(arr, requirements=["C", "A"])
     return arr
 
 
@@ -101,7 +102,7 @@ def viewable(arr: np.ndarray) -> bool:
 
 def dense(arr: np.ndarray) -> np.ndarray:
     """`arr` itself when C-contiguous (the layout the preparation reads), else a C copy."""
-    return arr if arr.flags.c_contiguous else np.ascontiguousarray(arr)
+    return arr if arr.flags.c_contiguous and arr.flags.aligned else np.require(arr, requirements=["C", "A"])
 
 
 def as_layers(x: Any, name: str) -> list[np.ndarray]:

@@ -19,8 +19,8 @@ number silently:
 * ``svcca`` is the exact, deterministic SVCCA (the reference adds random noise and uses a
   randomised SVD; its values scatter around ours by the golden data's recorded noise).
 * ``cknna(..., topk=None)`` raises TypeError (as the reference does); ``distance_agnostic=True``
-  raises NotImplementedError. ``compute_score`` passes ``topk`` to cknna too (the reference
-  passes it only to the ``*_knn`` metrics, and its cknna then fails).
+  raises NotImplementedError. ``compute_score`` passes ``topk`` to every metric whose name
+  contains "knn" (the kNN metrics and cknna), as the reference does.
 * ``prepare_features`` returns CPU float32 (a torch tensor for a tensor input, else a numpy
   array); the reference moves it to CUDA.
 """
@@ -138,7 +138,7 @@ def compute_score(x_feats: Any, y_feats: Any, metric: str = "mutual_knn", topk: 
     """The paper's ``compute_score``: every layer pair of two N x L x D feature sets (or
     lists of N x D layers), rows L2-normalised when ``normalize``; returns
     ``(best_score, (i, j))``, or ``(0, None)`` when no pair scores above 0."""
-    k = topk if ("knn" in metric or metric == "cknna") else None
+    k = topk if "knn" in metric else None
     result = _sweep(x_feats, y_feats, metric, prepare="normalize" if normalize else "none", k=k)
     if result.best_index is None:
         return 0, None

@@ -245,12 +245,6 @@ def test_misaligned_strided_views_are_copied(wide):
     assert repalign.cka(m, b) == repalign.cka(a, b)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="_inputs.as_array copies a non-viewable array with np.ascontiguousarray, which "
-    "returns a C-contiguous but misaligned array unchanged; the native module then refuses "
-    "it ('the array's data is not aligned for its dtype') instead of the documented copy",
-)
 @pytest.mark.parametrize("dtype", [np.float32, np.float16])
 def test_misaligned_contiguous_arrays_are_copied(wide, dtype):
     a, b = wide
