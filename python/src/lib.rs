@@ -35,6 +35,8 @@ fn metric_of(spec: &Spec) -> PyResult<Metric> {
         unbiased: *unbiased,
         cca_dim: *cca_dim,
         cosine: *cosine,
+        rdm: None,
+        corr: None,
     };
     params.metric(name).map_err(|e| PyValueError::new_err(e.to_string()))
 }

@@ -132,7 +132,7 @@ fn leading_left_vectors(x: &[f64], n: usize, d: usize, dim: usize) -> Result<Vec
 }
 
 /// X Xᵀ of a row-major n x d matrix.
-fn gram_rows(x: &[f64], n: usize, d: usize) -> Vec<f64> {
+pub(super) fn gram_rows(x: &[f64], n: usize, d: usize) -> Vec<f64> {
     // PERF: as (Xᵀ)ᵀ Xᵀ, rank-one row updates vectorise; n² dot products would not (an
     // f64 sum is a serial chain).
     let xt: Vec<f64> = (0..d).flat_map(|c| (0..n).map(move |i| x[i * d + c])).collect();
@@ -140,7 +140,7 @@ fn gram_rows(x: &[f64], n: usize, d: usize) -> Vec<f64> {
 }
 
 /// Xᵀ X of a row-major n x d matrix.
-fn gram_cols(x: &[f64], n: usize, d: usize) -> Vec<f64> {
+pub(super) fn gram_cols(x: &[f64], n: usize, d: usize) -> Vec<f64> {
     let mut g = vec![0.0f64; d * d];
     for i in 0..n {
         let row = &x[i * d..(i + 1) * d];
