@@ -150,11 +150,11 @@ def _count(name: str, value: Any, optional: bool = False) -> Optional[int]:
     return int(value)
 
 
-def _spec(metric: str, k, kernel, sigma, unbiased, cca_dim, cosine) -> tuple:
+def _spec(metric: str, k, kernel, sigma, unbiased, cca_dim, cosine, rdm=None, corr=None) -> tuple:
     if not isinstance(metric, str):
         raise TypeError(f"metric must be a name (one of {', '.join(METRICS)}), got {type(metric).__name__}")
     k, cca_dim = _count("k", k, True), _count("cca_dim", cca_dim, True)
-    return (metric, k, kernel, sigma, unbiased, cca_dim, cosine)
+    return (metric, k, kernel, sigma, unbiased, cca_dim, cosine, rdm, corr)
 
 
 def knn_graph(
@@ -207,15 +207,18 @@ def score(
     sigma: Optional[float] = None,
     unbiased: Optional[bool] = None,
     cca_dim: Optional[int] = None,
+    rdm: Optional[str] = None,
+    corr: Optional[str] = None,
     threads: int = 0,
     isa: Optional[str] = None,
     progress: Progress = None,
 ) -> float:
     """``metric`` of two representations of the same N samples (``a``: N x D_A, ``b``:
     N x D_B). Parameters left None take the metric's default (k = 10, linear kernel,
-    sigma = 1, cca_dim = 10; unbiased for unbiased_cka and cknna); a parameter the metric
+    sigma = 1, cca_dim = 10; unbiased for unbiased_cka and cknna; rsa's rdm "euclidean"
+    or "cosine", corr "spearman" or "pearson"); a parameter the metric
     does not use raises ValueError rather than being ignored."""
-    spec = _spec(metric, k, kernel, sigma, unbiased, cca_dim, cosine)
+    spec = _spec(metric, k, kernel, sigma, unbiased, cca_dim, cosine, rdm, corr)
     a, b = as_array(a, "a"), as_array(b, "b")
     return _repalign.score(a, b, spec, _count("threads", threads), isa, progress_callback(progress, metric))
 
@@ -333,6 +336,8 @@ def sweep(
     sigma: Optional[float] = None,
     unbiased: Optional[bool] = None,
     cca_dim: Optional[int] = None,
+    rdm: Optional[str] = None,
+    corr: Optional[str] = None,
     threads: int = 0,
     isa: Optional[str] = None,
     progress: Progress = None,
@@ -340,7 +345,7 @@ def sweep(
     """Every layer pair of two models, each an N x L x D array or a list of N x D_l
     arrays, after preparation ``prepare`` (see :func:`prepare`; ``"paper"`` is the paper's
     pipeline). The best pair is the paper's ``compute_score`` rule."""
-    spec = _spec(metric, k, kernel, sigma, unbiased, cca_dim, cosine)
+    spec = _spec(metric, k, kernel, sigma, unbiased, cca_dim, cosine, rdm, corr)
     la = _prepared_layers(layers_a, "layers_a", prepare, q, threads, isa)
     lb = _prepared_layers(layers_b, "layers_b", prepare, q, threads, isa)
     threads = _count("threads", threads)
@@ -363,6 +368,8 @@ def calibrate(
     sigma: Optional[float] = None,
     unbiased: Optional[bool] = None,
     cca_dim: Optional[int] = None,
+    rdm: Optional[str] = None,
+    corr: Optional[str] = None,
     threads: int = 0,
     isa: Optional[str] = None,
     progress: Progress = None,
@@ -371,7 +378,7 @@ def calibrate(
     times (from ``seed``) and every relabelling rescored from per-layer state computed once.
     Two N x D inputs calibrate one score; layer stacks (as :func:`sweep`) calibrate the
     best pair against the null of the maximum over pairs."""
-    spec = _spec(metric, k, kernel, sigma, unbiased, cca_dim, cosine)
+    spec = _spec(metric, k, kernel, sigma, unbiased, cca_dim, cosine, rdm, corr)
     la = _prepared_layers(a, "a", prepare, q, threads, isa)
     lb = _prepared_layers(b, "b", prepare, q, threads, isa)
     cb = progress_callback(progress, f"{metric} null")
