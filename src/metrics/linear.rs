@@ -98,7 +98,7 @@ impl LinearBasis {
         let mut z = try_vec(n * r, 0.0f64, WHAT)?;
         if d <= n {
             // Z = Xc V Λ^-1/2, row by row: z_i = Σ_a x_ia V_a (contiguous rows of V).
-            let (_, v) = leading_eigenpairs(gram_cols(&xc, n, d), d, d);
+            let (_, v) = leading_eigenpairs(gram_cols(&xc, n, d)?, d, d);
             for (zi, xi) in z.chunks_exact_mut(r).zip(xc.chunks_exact(d)) {
                 for (&xa, va) in xi.iter().zip(v.chunks_exact(d)) {
                     zi.iter_mut().zip(va).for_each(|(z, v)| *z += xa * v);
@@ -119,7 +119,7 @@ impl LinearBasis {
         } else {
             // Z = U S Λ^-1/2 from Xc Xcᵀ = U S² Uᵀ. Singular values below sqrt(eps) of the
             // largest are lost here (they would need the D x D path).
-            let (values, u) = leading_eigenpairs(gram_rows(&xc, n, d), n, n);
+            let (values, u) = leading_eigenpairs(gram_rows(&xc, n, d)?, n, n);
             let s: Vec<f64> = values.iter().map(|&l| libm::sqrt(l.max(0.0)) * scale(l)).collect();
             for (zi, ui) in z.chunks_exact_mut(r).zip(u.chunks_exact(n)) {
                 zi.iter_mut().zip(ui).zip(&s).for_each(|((z, u), s)| *z = u * s);
@@ -165,15 +165,19 @@ fn cross(a: &LinearBasis, b: &LinearBasis) -> Result<Vec<f64>> {
 
 /// The eigenvalues of the smaller of MᵀM and MMᵀ for a rows x cols matrix M, descending:
 /// the squared singular values.
-fn squared_singular_values(m: &[f64], rows: usize, cols: usize) -> Vec<f64> {
-    if rows <= cols { eigenvalues(gram_rows(m, rows, cols), rows) } else { eigenvalues(gram_cols(m, rows, cols), cols) }
+fn squared_singular_values(m: &[f64], rows: usize, cols: usize) -> Result<Vec<f64>> {
+    Ok(if rows <= cols {
+        eigenvalues(gram_rows(m, rows, cols)?, rows)
+    } else {
+        eigenvalues(gram_cols(m, rows, cols)?, cols)
+    })
 }
 
 /// Orthogonal Procrustes similarity of X to Y (not symmetric: normalised by ‖Yc‖_F):
 /// `1 - sqrt(max(0, ‖Xc‖² + ‖Yc‖² - 2 ‖Xcᵀ Yc‖_*)) / (‖Yc‖_F + 1e-8)`.
 pub fn procrustes_bases(x: &LinearBasis, y: &LinearBasis) -> Result<f64> {
     let m = cross(x, y)?;
-    let nuclear: f64 = squared_singular_values(&m, x.cols, y.cols).iter().map(|&l| libm::sqrt(l.max(0.0))).sum();
+    let nuclear: f64 = squared_singular_values(&m, x.cols, y.cols)?.iter().map(|&l| libm::sqrt(l.max(0.0))).sum();
     let residual = (x.frobenius2 + y.frobenius2 - 2.0 * nuclear).max(0.0);
     Ok(1.0 - libm::sqrt(residual) / (libm::sqrt(y.frobenius2) + 1e-8))
 }
@@ -183,7 +187,7 @@ pub fn cca_bases(x: &LinearBasis, y: &LinearBasis) -> Result<f64> {
     let mut t = cross(x, y)?;
     let scale = 1.0 / (x.n - 1) as f64;
     t.iter_mut().for_each(|v| *v *= scale);
-    let sum: f64 = squared_singular_values(&t, x.cols, y.cols).iter().map(|&l| libm::sqrt(l.max(0.0))).sum();
+    let sum: f64 = squared_singular_values(&t, x.cols, y.cols)?.iter().map(|&l| libm::sqrt(l.max(0.0))).sum();
     Ok(sum / x.d.min(y.d) as f64)
 }
 
@@ -197,7 +201,7 @@ pub fn pwcca_bases(x: &LinearBasis, y: &LinearBasis) -> Result<f64> {
     t.iter_mut().for_each(|v| *v *= scale);
     let r = x.d.min(y.d).min(n - 1);
     // Left singular vectors: eigenvectors of T Tᵀ (cx x cx).
-    let (values, u) = leading_eigenpairs(gram_rows(&t, cx, y.cols), cx, r);
+    let (values, u) = leading_eigenpairs(gram_rows(&t, cx, y.cols)?, cx, r);
     let r = values.len();
     // |Z_x ũ_i|_1 for every i at once: P = Z_x Ũ (N x r), row by row.
     let mut weights = vec![0.0f64; r];
