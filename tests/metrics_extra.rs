@@ -137,19 +137,20 @@ fn symmetry_and_self_similarity() {
 }
 
 /// Every metric on every available ISA and on 1 and 3 threads gives the scalar
-/// single-thread bits; RSA at a size that takes the Gram path and at one computed directly.
+/// single-thread bits; RSA also at a size that takes the Gram path (slow on the emulated
+/// backends: one metric only; rv_coefficient shares the Gram kernel with CKA's tests).
 #[test]
 fn the_same_bits_on_every_isa_and_thread_count() {
     let mut rng = Rng(43);
-    for (n, da, db) in [(1200, 96, 100), (90, 20, 13)] {
+    for (n, da, db) in [(830, 200, 210), (90, 20, 13)] {
         let (a, b) = related(&mut rng, n, da, db, 1.0);
         let (ma, mb) = (Matrix::new(&a, n, da).unwrap(), Matrix::new(&b, n, db).unwrap());
-        let names: &[&str] = if n > 1000 { &["rsa", "rsa_cosine", "rv_coefficient"] } else { &ALL };
+        let names: &[&str] = if n > 500 { &["rsa"] } else { &ALL };
         for &name in names {
             let scalar = Exec::new().with_isa(Some(Isa::Scalar)).with_threads(1);
             let want = metrics::score(ma, mb, &metric(name), &scalar).unwrap();
             let state = LayerState::new(ma, &metric(name), &scalar).unwrap();
-            let gram = matches!(name, "rv_coefficient") || (name.starts_with("rsa") && n > 1000);
+            let gram = matches!(name, "rv_coefficient") || (name.starts_with("rsa") && n > 500);
             assert_eq!(state.isa(), gram.then_some(Isa::Scalar), "{name} at N = {n}");
             for isa in Isa::available() {
                 for threads in [1, 3] {
