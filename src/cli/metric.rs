@@ -146,7 +146,7 @@ mod tests {
 
     use super::*;
     use crate::knn::Similarity;
-    use crate::metrics::KnnMetric;
+    use crate::metrics::{Corr, KnnMetric, Rdm};
 
     fn metric(args: Args) -> (String, Metric) {
         metric_of(&args).unwrap_or_else(|_| panic!("--metric {:?} rejected", args.metric))
@@ -181,6 +181,20 @@ mod tests {
         assert_eq!(keys, ["metric", "kernel", "sigma", "unbiased"]);
         let (_, m) = metric(Args { metric: Some("svcca".into()), cca_dim: Some(4), ..Args::default() });
         assert_eq!(m, Metric::Svcca { cca_dim: 4 });
+        let rsa = || Args { metric: Some("rsa".into()), rdm: Some("cosine".into()), ..Args::default() };
+        let (name, m) = metric(Args { corr: Some("pearson".into()), ..rsa() });
+        assert_eq!(m, Metric::Rsa { rdm: Rdm::Cosine, corr: Corr::Pearson });
+        assert_eq!(metric_text(&name, m), "rsa (cosine, pearson)");
+        let keys: Vec<String> = metric_json(&name, m).keys().cloned().collect();
+        assert_eq!(keys, ["metric", "rdm", "corr"]);
+        // Refusals name the flag.
+        let usage = |a: Args| match metric_of(&a) {
+            Err(Fail::Usage(msg)) => msg,
+            _ => panic!("{:?} must be a usage error", a.metric),
+        };
+        assert_eq!(usage(Args { metric: Some("cka".into()), ..rsa() }), "--rdm applies to rsa, not to cka");
+        let msg = usage(Args { corr: Some("kendall".into()), ..rsa() });
+        assert_eq!(msg, "--corr: unknown 'kendall' (spearman or pearson)");
     }
 
     #[test]
