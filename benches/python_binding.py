@@ -43,7 +43,7 @@ import numpy as np
 import repalign
 from repalign import _inputs, _repalign
 
-SPEC10 = ("mutual_knn", 10, None, None, None, None, None)
+SPEC10 = repalign._spec("mutual_knn", 10, None, None, None, None, None)
 
 
 def cpu_name():

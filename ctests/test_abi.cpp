@@ -591,10 +591,11 @@ void test_kernel_metrics() {
               d.unbiased == 1 && d.cca_dim == 10,
           "repalign_metric_default: the reference's defaults");
     const char *names[] = {"mutual_knn", "cycle_knn",    "lcs_knn", "edit_distance_knn", "jaccard_knn",
-                           "cka",        "unbiased_cka", "cknna",   "svcca"};
+                           "cka",        "unbiased_cka", "cknna",   "svcca",             "rsa",
+                           "procrustes", "cca",          "pwcca",   "rv_coefficient"};
     bool all = true;
-    for (uint32_t k = 0; k < 9; k++) all &= repalign_metric_kind_name(k) && names[k] == std::string(repalign_metric_kind_name(k));
-    check(all && repalign_metric_kind_name(9) == nullptr, "repalign_metric_kind_name: 9 names, then NULL");
+    for (uint32_t k = 0; k < 14; k++) all &= repalign_metric_kind_name(k) && names[k] == std::string(repalign_metric_kind_name(k));
+    check(all && repalign_metric_kind_name(14) == nullptr, "repalign_metric_kind_name: 14 names, then NULL");
 
     const Square ka = gram(A, N, DA, 0.0), kb = gram(B, N, DB, 0.0);
     const Square ra = gram(A, N, DA, 1.5), rb = gram(B, N, DB, 1.5);

@@ -334,20 +334,21 @@ static void leading_vector(const float *x, size_t n, size_t d, double *u) {
 /* ---- tests: metrics ------------------------------------------------------------------ */
 
 static void test_names_and_defaults(void) {
-    static const char *const names[9] = {"mutual_knn", "cycle_knn",    "lcs_knn", "edit_distance_knn", "jaccard_knn",
-                                         "cka",        "unbiased_cka", "cknna",   "svcca"};
+    static const char *const names[14] = {"mutual_knn", "cycle_knn",    "lcs_knn", "edit_distance_knn", "jaccard_knn",
+                                          "cka",        "unbiased_cka", "cknna",   "svcca",             "rsa",
+                                          "procrustes", "cca",          "pwcca",   "rv_coefficient"};
     RepalignMetric m = repalign_metric_default(REPALIGN_METRIC_KIND_CKNNA);
     uint32_t kind;
     int all = 1;
-    for (kind = 0; kind < 9; kind++) {
+    for (kind = 0; kind < 14; kind++) {
         const char *got = repalign_metric_kind_name(kind);
         all &= got != NULL && strcmp(got, names[kind]) == 0;
     }
     check(all, "metric kind names are the reference's");
-    check(repalign_metric_kind_name(9) == NULL, "metric_kind_name(9) is NULL");
+    check(repalign_metric_kind_name(14) == NULL, "metric_kind_name(14) is NULL");
     check(m.kind == REPALIGN_METRIC_KIND_CKNNA && m.k == 10 && m.kernel == REPALIGN_KERNEL_LINEAR && m.sigma == 1.0 &&
-              m.unbiased == 1 && m.cca_dim == 10,
-          "metric defaults: k 10, linear, sigma 1, unbiased, cca_dim 10");
+              m.unbiased == 1 && m.cca_dim == 10 && m.rdm == REPALIGN_RDM_EUCLIDEAN && m.corr == REPALIGN_CORR_SPEARMAN,
+          "metric defaults: k 10, linear, sigma 1, unbiased, cca_dim 10, euclidean, spearman");
     check(strcmp(repalign_status_message(REPALIGN_STATUS_TOO_FEW_SAMPLES), "unrecognised status code") != 0 &&
               strcmp(repalign_status_message(REPALIGN_STATUS_INVALID_PARAMETER), "unrecognised status code") != 0,
           "the new status codes have messages");

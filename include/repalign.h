@@ -15,9 +15,10 @@
  *   static (repalign_last_error's is thread-local, valid until the next call).
  * - Lengths are element counts and are checked; products that overflow size_t are
  *   REPALIGN_STATUS_SHAPE_OVERFLOW. Output buffers must not overlap the inputs.
- * - dtype, ISA, similarity, metric kind, kernel and preparation mode travel as uint32_t
- *   and are checked; the RepalignDtype, RepalignIsa, RepalignSimilarity,
- *   RepalignMetricKind, RepalignKernel and RepalignPrepare constants name their values.
+ * - dtype, ISA, similarity, metric kind, kernel, RSA distance and correlation and
+ *   preparation mode travel as uint32_t and are checked; the RepalignDtype, RepalignIsa,
+ *   RepalignSimilarity, RepalignMetricKind, RepalignKernel, RepalignRdm, RepalignCorr and
+ *   RepalignPrepare constants name their values.
  *   Flags are uint32_t 0 or 1, also checked.
  * - On failure, outputs hold unspecified values.
  * - Thread safety: any function may be called from any thread at any time. There is no
@@ -337,6 +338,32 @@ enum RepalignMetricKind
    * is randomised). Reads `cca_dim` (from 1 to min(N, D_A, D_B)).
    */
   REPALIGN_METRIC_KIND_SVCCA = 8,
+  /**
+   * `rsa`: correlation of the two matrices of pairwise distances over all N(N-1)/2 pairs,
+   * in [-1, 1] (N >= 3). Reads `rdm` (Euclidean or cosine distances) and `corr` (Spearman,
+   * ties at their average rank, or Pearson).
+   */
+  REPALIGN_METRIC_KIND_RSA = 9,
+  /**
+   * `procrustes`: `1 - sqrt(max(0, |Xc|² + |Yc|² - 2 ||Xcᵀ Yc||_*)) / (|Yc| + 1e-8)` for
+   * the column-centred inputs, at most 1; not symmetric in (A, B).
+   */
+  REPALIGN_METRIC_KIND_PROCRUSTES = 10,
+  /**
+   * `cca`: mean of the min(D_A, D_B) canonical correlations (covariances with a 1e-6 ridge),
+   * in [0, 1].
+   */
+  REPALIGN_METRIC_KIND_CCA = 11,
+  /**
+   * `pwcca`: canonical correlations weighted by A's projections (Morcos et al. 2018), in
+   * [0, 1]; not symmetric in (A, B).
+   */
+  REPALIGN_METRIC_KIND_PWCCA = 12,
+  /**
+   * `rv_coefficient`: `<Gx, Gy> / (sqrt(<Gx, Gx> <Gy, Gy>) + 1e-8)` for the Gram
+   * matrices of the column-centred inputs (biased linear CKA with 1e-8), in [0, 1].
+   */
+  REPALIGN_METRIC_KIND_RV_COEFFICIENT = 13,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -368,6 +395,56 @@ enum RepalignKernel
 typedef enum RepalignKernel RepalignKernel;
 #else
 typedef uint32_t RepalignKernel;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
+ * RSA's distances, for `RepalignMetric.rdm`.
+ */
+enum RepalignRdm
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  /**
+   * `|x - y|`.
+   */
+  REPALIGN_RDM_EUCLIDEAN = 0,
+  /**
+   * `1 - <x, y> / (|x| |y|)`; a row of norm 0 is `REPALIGN_STATUS_ZERO_NORM`.
+   */
+  REPALIGN_RDM_COSINE = 1,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum RepalignRdm RepalignRdm;
+#else
+typedef uint32_t RepalignRdm;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
+ * RSA's correlation, for `RepalignMetric.corr`.
+ */
+enum RepalignCorr
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  /**
+   * Pearson correlation of the ranks, ties sharing their average rank.
+   */
+  REPALIGN_CORR_SPEARMAN = 0,
+  /**
+   * Pearson correlation of the distances.
+   */
+  REPALIGN_CORR_PEARSON = 1,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum RepalignCorr RepalignCorr;
+#else
+typedef uint32_t RepalignCorr;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
 
@@ -497,6 +574,14 @@ typedef struct RepalignMetric {
    * SVCCA's number of directions. Default 10.
    */
   size_t cca_dim;
+  /**
+   * A `RepalignRdm` value, for RSA. Default `REPALIGN_RDM_EUCLIDEAN` (0).
+   */
+  uint32_t rdm;
+  /**
+   * A `RepalignCorr` value, for RSA. Default `REPALIGN_CORR_SPEARMAN` (0).
+   */
+  uint32_t corr;
 } RepalignMetric;
 
 /**
@@ -767,7 +852,8 @@ enum RepalignStatus repalign_mutual_knn_graphs(const uint32_t *a,
 
 /**
  * The reference's defaults for the metric `kind` (a `RepalignMetricKind` value): `k` 10,
- * linear kernel, `sigma` 1.0, CKNNA unbiased, `cca_dim` 10. Never fails: `kind` is stored
+ * linear kernel, `sigma` 1.0, CKNNA unbiased, `cca_dim` 10, RSA on Euclidean distances
+ * with Spearman correlation. Never fails: `kind` is stored
  * as given and an invalid one is reported by the function the descriptor is passed to.
  */
 struct RepalignMetric repalign_metric_default(uint32_t kind);
@@ -775,7 +861,8 @@ struct RepalignMetric repalign_metric_default(uint32_t kind);
 /**
  * The reference's static name of a metric kind (`"mutual_knn"`, `"cycle_knn"`,
  * `"lcs_knn"`, `"edit_distance_knn"`, `"jaccard_knn"`, `"cka"`, `"unbiased_cka"`,
- * `"cknna"`, `"svcca"`), or NULL when `kind` is not a `RepalignMetricKind` value.
+ * `"cknna"`, `"svcca"`, `"rsa"`, `"procrustes"`, `"cca"`, `"pwcca"`, `"rv_coefficient"`),
+ * or NULL when `kind` is not a `RepalignMetricKind` value.
  */
 const char *repalign_metric_kind_name(uint32_t kind);
 

@@ -63,7 +63,7 @@ use std::ffi::{CStr, c_char};
 use repalign_core::Isa;
 
 pub use calibrate::{RepalignCalibration, RepalignCalibrationOptions};
-pub use metric::{RepalignKernel, RepalignMetric, RepalignMetricKind};
+pub use metric::{RepalignCorr, RepalignKernel, RepalignMetric, RepalignMetricKind, RepalignRdm};
 pub use status::RepalignStatus;
 pub use tensor::{RepalignPrepare, RepalignTensor3};
 pub use types::{RepalignDtype, RepalignIsa, RepalignKnnOptions, RepalignMatrix, RepalignSimilarity};

@@ -1,6 +1,7 @@
 //! Every alignment metric of the core behind one C descriptor, [`RepalignMetric`]: the kNN
 //! metrics (mutual, cycle, LCS, edit distance, Jaccard), CKA (biased and unbiased, linear or
-//! RBF kernel), CKNNA and SVCCA, scored from features (`repalign_score`) or, for the kNN
+//! RBF kernel), CKNNA, SVCCA, and the follow-up literature's RSA, Procrustes, CCA, PWCCA
+//! and RV coefficient, scored from features (`repalign_score`) or, for the kNN
 //! metrics, from precomputed neighbour lists (`repalign_knn_metric_graphs`).
 //!
 //! The descriptor is decoded into the core's [`Metric`] (the same value the layer sweep
@@ -12,7 +13,7 @@ use std::ffi::{CStr, c_char};
 use repalign_core::Metric;
 use repalign_core::knn::GraphRef;
 use repalign_core::knn::Similarity;
-use repalign_core::metrics::{self, Kernel, KnnMetric};
+use repalign_core::metrics::{self, Corr, Kernel, KnnMetric, Rdm};
 
 use crate::enums::{CEnum, c_enum};
 use crate::ffi::{self, product};
@@ -52,13 +53,56 @@ pub enum RepalignMetricKind {
     /// the column-standardised inputs, in [0, 1], computed exactly (the reference's value
     /// is randomised). Reads `cca_dim` (from 1 to min(N, D_A, D_B)).
     Svcca = 8,
+    /// `rsa`: correlation of the two matrices of pairwise distances over all N(N-1)/2 pairs,
+    /// in [-1, 1] (N >= 3). Reads `rdm` (Euclidean or cosine distances) and `corr` (Spearman,
+    /// ties at their average rank, or Pearson).
+    Rsa = 9,
+    /// `procrustes`: `1 - sqrt(max(0, |Xc|² + |Yc|² - 2 ||Xcᵀ Yc||_*)) / (|Yc| + 1e-8)` for
+    /// the column-centred inputs, at most 1; not symmetric in (A, B).
+    Procrustes = 10,
+    /// `cca`: mean of the min(D_A, D_B) canonical correlations (covariances with a 1e-6 ridge),
+    /// in [0, 1].
+    Cca = 11,
+    /// `pwcca`: canonical correlations weighted by A's projections (Morcos et al. 2018), in
+    /// [0, 1]; not symmetric in (A, B).
+    Pwcca = 12,
+    /// `rv_coefficient`: `<Gx, Gy> / (sqrt(<Gx, Gx> <Gy, Gy>) + 1e-8)` for the Gram
+    /// matrices of the column-centred inputs (biased linear CKA with 1e-8), in [0, 1].
+    RvCoefficient = 13,
 }
 
 c_enum! {
     RepalignMetricKind {
-        MutualKnn, CycleKnn, LcsKnn, EditDistanceKnn, JaccardKnn, Cka, UnbiasedCka, Cknna, Svcca,
+        MutualKnn, CycleKnn, LcsKnn, EditDistanceKnn, JaccardKnn, Cka, UnbiasedCka, Cknna, Svcca, Rsa,
+        Procrustes, Cca, Pwcca, RvCoefficient,
     }
 }
+
+/// RSA's distances, for `RepalignMetric.rdm`.
+// Boilerplate: a plain C enum, written out for cbindgen; `c_enum!` below decodes it.
+#[repr(u32)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RepalignRdm {
+    /// `|x - y|`.
+    Euclidean = 0,
+    /// `1 - <x, y> / (|x| |y|)`; a row of norm 0 is `REPALIGN_STATUS_ZERO_NORM`.
+    Cosine = 1,
+}
+
+c_enum! { RepalignRdm { Euclidean, Cosine } }
+
+/// RSA's correlation, for `RepalignMetric.corr`.
+// Boilerplate: a plain C enum, written out for cbindgen; `c_enum!` below decodes it.
+#[repr(u32)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RepalignCorr {
+    /// Pearson correlation of the ranks, ties sharing their average rank.
+    Spearman = 0,
+    /// Pearson correlation of the distances.
+    Pearson = 1,
+}
+
+c_enum! { RepalignCorr { Spearman, Pearson } }
 
 /// Kernels of CKA, for `RepalignMetric.kernel`.
 // Boilerplate: a plain C enum, written out for cbindgen; `c_enum!` below decodes it.
@@ -98,6 +142,10 @@ pub struct RepalignMetric {
     pub unbiased: u32,
     /// SVCCA's number of directions. Default 10.
     pub cca_dim: usize,
+    /// A `RepalignRdm` value, for RSA. Default `REPALIGN_RDM_EUCLIDEAN` (0).
+    pub rdm: u32,
+    /// A `RepalignCorr` value, for RSA. Default `REPALIGN_CORR_SPEARMAN` (0).
+    pub corr: u32,
 }
 
 impl RepalignMetricKind {
@@ -112,7 +160,12 @@ impl RepalignMetricKind {
             RepalignMetricKind::Cka
             | RepalignMetricKind::UnbiasedCka
             | RepalignMetricKind::Cknna
-            | RepalignMetricKind::Svcca => return None,
+            | RepalignMetricKind::Svcca
+            | RepalignMetricKind::Rsa
+            | RepalignMetricKind::Procrustes
+            | RepalignMetricKind::Cca
+            | RepalignMetricKind::Pwcca
+            | RepalignMetricKind::RvCoefficient => return None,
         })
     }
 
@@ -128,6 +181,11 @@ impl RepalignMetricKind {
             RepalignMetricKind::UnbiasedCka => c"unbiased_cka",
             RepalignMetricKind::Cknna => c"cknna",
             RepalignMetricKind::Svcca => c"svcca",
+            RepalignMetricKind::Rsa => c"rsa",
+            RepalignMetricKind::Procrustes => c"procrustes",
+            RepalignMetricKind::Cca => c"cca",
+            RepalignMetricKind::Pwcca => c"pwcca",
+            RepalignMetricKind::RvCoefficient => c"rv_coefficient",
         }
     }
 }
@@ -144,7 +202,16 @@ pub(crate) fn decode_flag(value: u32, what: &str) -> Result<bool, Failure> {
 impl RepalignMetric {
     /// The reference's defaults for `kind` (which is stored as given, checked when used).
     pub(crate) fn default_for(kind: u32) -> Self {
-        Self { kind, k: 10, kernel: RepalignKernel::Linear as u32, sigma: 1.0, unbiased: 1, cca_dim: 10 }
+        Self {
+            kind,
+            k: 10,
+            kernel: RepalignKernel::Linear as u32,
+            sigma: 1.0,
+            unbiased: 1,
+            cca_dim: 10,
+            rdm: RepalignRdm::Euclidean as u32,
+            corr: RepalignCorr::Spearman as u32,
+        }
     }
 
     /// The core's metric, after checking the fields `kind` reads.
@@ -160,6 +227,20 @@ impl RepalignMetric {
             RepalignMetricKind::Cknna => {
                 Metric::Cknna { topk: self.k, unbiased: decode_flag(self.unbiased, "metric->unbiased")? }
             }
+            RepalignMetricKind::Rsa => Metric::Rsa {
+                rdm: match RepalignRdm::decode(self.rdm, "metric->rdm")? {
+                    RepalignRdm::Euclidean => Rdm::Euclidean,
+                    RepalignRdm::Cosine => Rdm::Cosine,
+                },
+                corr: match RepalignCorr::decode(self.corr, "metric->corr")? {
+                    RepalignCorr::Spearman => Corr::Spearman,
+                    RepalignCorr::Pearson => Corr::Pearson,
+                },
+            },
+            RepalignMetricKind::Procrustes => Metric::Procrustes,
+            RepalignMetricKind::Cca => Metric::Cca,
+            RepalignMetricKind::Pwcca => Metric::Pwcca,
+            RepalignMetricKind::RvCoefficient => Metric::RvCoefficient,
             _ => Metric::Svcca { cca_dim: self.cca_dim },
         })
     }
@@ -177,7 +258,8 @@ impl RepalignMetric {
 }
 
 /// The reference's defaults for the metric `kind` (a `RepalignMetricKind` value): `k` 10,
-/// linear kernel, `sigma` 1.0, CKNNA unbiased, `cca_dim` 10. Never fails: `kind` is stored
+/// linear kernel, `sigma` 1.0, CKNNA unbiased, `cca_dim` 10, RSA on Euclidean distances
+/// with Spearman correlation. Never fails: `kind` is stored
 /// as given and an invalid one is reported by the function the descriptor is passed to.
 #[unsafe(no_mangle)]
 pub extern "C" fn repalign_metric_default(kind: u32) -> RepalignMetric {
@@ -186,7 +268,8 @@ pub extern "C" fn repalign_metric_default(kind: u32) -> RepalignMetric {
 
 /// The reference's static name of a metric kind (`"mutual_knn"`, `"cycle_knn"`,
 /// `"lcs_knn"`, `"edit_distance_knn"`, `"jaccard_knn"`, `"cka"`, `"unbiased_cka"`,
-/// `"cknna"`, `"svcca"`), or NULL when `kind` is not a `RepalignMetricKind` value.
+/// `"cknna"`, `"svcca"`, `"rsa"`, `"procrustes"`, `"cca"`, `"pwcca"`, `"rv_coefficient"`),
+/// or NULL when `kind` is not a `RepalignMetricKind` value.
 #[unsafe(no_mangle)]
 pub extern "C" fn repalign_metric_kind_name(kind: u32) -> *const c_char {
     panic::value(std::ptr::null(), || {
@@ -295,7 +378,7 @@ mod tests {
             let decoded = RepalignMetric::default_for(kind as u32).decode().unwrap();
             assert_eq!(Some(decoded), Metric::from_name(name, 10), "{name}");
         }
-        assert_eq!(RepalignMetricKind::from_u32(9), None);
+        assert_eq!(RepalignMetricKind::from_u32(14), None);
     }
 
     #[test]
@@ -320,7 +403,15 @@ mod tests {
         assert_eq!(cknna.decode().unwrap(), Metric::Cknna { topk: 3, unbiased: false });
         let bad = RepalignMetric { unbiased: 2, ..cknna };
         assert_eq!(bad.decode().unwrap_err().status, RepalignStatus::InvalidParameter);
-        let bad = RepalignMetric::default_for(9);
+        let bad = RepalignMetric::default_for(14);
         assert_eq!(bad.decode().unwrap_err().status, RepalignStatus::InvalidEnum);
+        let rsa = RepalignMetric { rdm: 1, corr: 1, ..RepalignMetric::default_for(RepalignMetricKind::Rsa as u32) };
+        assert_eq!(rsa.decode().unwrap(), Metric::Rsa { rdm: Rdm::Cosine, corr: Corr::Pearson });
+        for bad in [RepalignMetric { rdm: 2, ..rsa }, RepalignMetric { corr: 2, ..rsa }] {
+            assert_eq!(bad.decode().unwrap_err().status, RepalignStatus::InvalidEnum);
+        }
+        // rdm and corr are read by RSA only.
+        let cca = RepalignMetric { rdm: 7, corr: 7, ..RepalignMetric::default_for(RepalignMetricKind::Cca as u32) };
+        assert_eq!(cca.decode().unwrap(), Metric::Cca);
     }
 }

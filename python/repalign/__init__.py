@@ -44,6 +44,11 @@ __all__ = [
     "unbiased_cka",
     "cknna",
     "svcca",
+    "rsa",
+    "procrustes",
+    "cca",
+    "pwcca",
+    "rv_coefficient",
     "prepare",
     "threshold",
     "sweep",
@@ -153,11 +158,11 @@ def _opt_count(name: str, value: Any) -> Optional[int]:
     return None if value is None else _count(name, value)
 
 
-def _spec(metric: str, k, kernel, sigma, unbiased, cca_dim, cosine) -> tuple:
+def _spec(metric: str, k, kernel, sigma, unbiased, cca_dim, cosine, rdm=None, corr=None) -> tuple:
     if not isinstance(metric, str):
         raise TypeError(f"metric must be a name (one of {', '.join(METRICS)}), got {type(metric).__name__}")
     k, cca_dim = _opt_count("k", k), _opt_count("cca_dim", cca_dim)
-    return (metric, k, kernel, sigma, unbiased, cca_dim, cosine)
+    return (metric, k, kernel, sigma, unbiased, cca_dim, cosine, rdm, corr)
 
 
 def knn_graph(
@@ -210,15 +215,18 @@ def score(
     sigma: Optional[float] = None,
     unbiased: Optional[bool] = None,
     cca_dim: Optional[int] = None,
+    rdm: Optional[str] = None,
+    corr: Optional[str] = None,
     threads: int = 0,
     isa: Optional[str] = None,
     progress: Progress = None,
 ) -> float:
     """``metric`` of two representations of the same N samples (``a``: N x D_A, ``b``:
     N x D_B). Parameters left None take the metric's default (k = 10, linear kernel,
-    sigma = 1, cca_dim = 10; unbiased for unbiased_cka and cknna); a parameter the metric
+    sigma = 1, cca_dim = 10; unbiased for unbiased_cka and cknna; rsa's rdm "euclidean"
+    or "cosine", corr "spearman" or "pearson"); a parameter the metric
     does not use raises ValueError rather than being ignored."""
-    spec = _spec(metric, k, kernel, sigma, unbiased, cca_dim, cosine)
+    spec = _spec(metric, k, kernel, sigma, unbiased, cca_dim, cosine, rdm, corr)
     a, b = as_array(a, "a"), as_array(b, "b")
     return _repalign.score(a, b, spec, _count("threads", threads), isa, progress_callback(progress, metric))
 
@@ -280,6 +288,39 @@ def svcca(a: ArrayLike, b: ArrayLike, cca_dim: int = 10, *, threads: int = 0, is
     return score(a, b, "svcca", cca_dim=cca_dim, threads=threads, isa=isa)
 
 
+def rsa(
+    a: ArrayLike,
+    b: ArrayLike,
+    *,
+    rdm: str = "euclidean",
+    corr: str = "spearman",
+    threads: int = 0,
+    isa: Optional[str] = None,
+) -> float:
+    """RSA: the correlation (Spearman, average ranks for ties, or Pearson) of the upper
+    triangles of the two representational dissimilarity matrices (Euclidean or cosine
+    distances), over all N(N-1)/2 pairs."""
+    return score(a, b, "rsa", rdm=rdm, corr=corr, threads=threads, isa=isa)
+
+
+def _plain(name: str, doc: str):
+    def f(a: ArrayLike, b: ArrayLike, *, threads: int = 0, isa: Optional[str] = None) -> float:
+        return score(a, b, name, threads=threads, isa=isa)
+
+    f.__name__ = f.__qualname__ = name
+    f.__doc__ = doc
+    return f
+
+
+procrustes = _plain(
+    "procrustes",
+    "1 - the orthogonal Procrustes residual of the column-centred features, over |b|; not symmetric.",
+)
+cca = _plain("cca", "Mean canonical correlation (ridge 1e-6) over min(D_A, D_B) directions.")
+pwcca = _plain("pwcca", "Projection-weighted CCA (Morcos et al. 2018); not symmetric.")
+rv_coefficient = _plain("rv_coefficient", "The RV coefficient of the column-centred features (linear CKA with a 1e-8 guard).")
+
+
 def score_graphs(a: Union[KnnGraph, ArrayLike], b: Union[KnnGraph, ArrayLike], metric: str = "mutual_knn", k: Optional[int] = None) -> float:
     """A kNN metric from two neighbour lists (a :class:`KnnGraph` or an N x w index array
     each); ``k`` defaults to the narrower list's width."""
@@ -336,6 +377,8 @@ def sweep(
     sigma: Optional[float] = None,
     unbiased: Optional[bool] = None,
     cca_dim: Optional[int] = None,
+    rdm: Optional[str] = None,
+    corr: Optional[str] = None,
     threads: int = 0,
     isa: Optional[str] = None,
     progress: Progress = None,
@@ -343,7 +386,7 @@ def sweep(
     """Every layer pair of two models, each an N x L x D array or a list of N x D_l
     arrays, after preparation ``prepare`` (see :func:`prepare`; ``"paper"`` is the paper's
     pipeline). The best pair is the paper's ``compute_score`` rule."""
-    spec = _spec(metric, k, kernel, sigma, unbiased, cca_dim, cosine)
+    spec = _spec(metric, k, kernel, sigma, unbiased, cca_dim, cosine, rdm, corr)
     la = _prepared_layers(layers_a, "layers_a", prepare, q, threads, isa)
     lb = _prepared_layers(layers_b, "layers_b", prepare, q, threads, isa)
     threads = _count("threads", threads)
@@ -366,6 +409,8 @@ def calibrate(
     sigma: Optional[float] = None,
     unbiased: Optional[bool] = None,
     cca_dim: Optional[int] = None,
+    rdm: Optional[str] = None,
+    corr: Optional[str] = None,
     threads: int = 0,
     isa: Optional[str] = None,
     progress: Progress = None,
@@ -374,7 +419,7 @@ def calibrate(
     times (from ``seed``) and every relabelling rescored from per-layer state computed once.
     Two N x D inputs calibrate one score; layer stacks (as :func:`sweep`) calibrate the
     best pair against the null of the maximum over pairs."""
-    spec = _spec(metric, k, kernel, sigma, unbiased, cca_dim, cosine)
+    spec = _spec(metric, k, kernel, sigma, unbiased, cca_dim, cosine, rdm, corr)
     la = _prepared_layers(a, "a", prepare, q, threads, isa)
     lb = _prepared_layers(b, "b", prepare, q, threads, isa)
     cb = progress_callback(progress, f"{metric} null")

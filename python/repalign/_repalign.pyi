@@ -10,8 +10,10 @@ PREPARE_MODES: list[str]
 ISAS: list[str]
 
 _Progress = Optional[Callable[[str, int, int], None]]
-# name, k, kernel, sigma, unbiased, cca_dim, cosine
-_Spec = tuple[str, Optional[int], Optional[str], Optional[float], Optional[bool], Optional[int], Optional[bool]]
+# name, k, kernel, sigma, unbiased, cca_dim, cosine, rdm, corr
+_Spec = tuple[
+    str, Optional[int], Optional[str], Optional[float], Optional[bool], Optional[int], Optional[bool], Optional[str], Optional[str]
+]
 _Graph = tuple[np.ndarray, np.ndarray, Optional[str]]
 _Sweep = tuple[np.ndarray, float, Optional[tuple[int, int]], Optional[str], list[str]]
 _Summary = tuple[float, float, float, float, float, float, float, float, np.ndarray]

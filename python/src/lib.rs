@@ -23,11 +23,21 @@ mod run;
 use run::{Opts, run};
 
 /// A metric as the Python layer passes it: name, then the keyword parameters (None =
-/// default): k, kernel, sigma, unbiased, cca_dim, cosine.
-type Spec = (String, Option<usize>, Option<String>, Option<f64>, Option<bool>, Option<usize>, Option<bool>);
+/// default): k, kernel, sigma, unbiased, cca_dim, cosine, rdm, corr.
+type Spec = (
+    String,
+    Option<usize>,
+    Option<String>,
+    Option<f64>,
+    Option<bool>,
+    Option<usize>,
+    Option<bool>,
+    Option<String>,
+    Option<String>,
+);
 
 fn metric_of(spec: &Spec) -> PyResult<Metric> {
-    let (name, k, kernel, sigma, unbiased, cca_dim, cosine) = spec;
+    let (name, k, kernel, sigma, unbiased, cca_dim, cosine, rdm, corr) = spec;
     let params = MetricParams {
         k: *k,
         kernel: kernel.as_deref(),
@@ -35,6 +45,8 @@ fn metric_of(spec: &Spec) -> PyResult<Metric> {
         unbiased: *unbiased,
         cca_dim: *cca_dim,
         cosine: *cosine,
+        rdm: rdm.as_deref(),
+        corr: corr.as_deref(),
     };
     params.metric(name).map_err(|e| PyValueError::new_err(e.to_string()))
 }

@@ -50,6 +50,9 @@ METRICS (--metric, the reference's names; default mutual_knn):
   cka unbiased_cka      --kernel ip|rbf (default ip), --sigma S (rbf, S > 0, default 1)
   cknna                 --k (topk >= 2, default 10), unbiased unless --biased
   svcca                 --cca-dim (1 <= cca_dim <= min(N - 1, D_A, D_B), default 10), exact
+  rsa                   --rdm euclidean|cosine (default euclidean), --corr spearman|pearson
+                        (default spearman): correlation of the N(N-1)/2 pairwise distances
+  procrustes cca pwcca rv_coefficient   (procrustes and pwcca are not symmetric: A to B)
   --unbiased / --biased override a metric's default (cka biased, cknna unbiased).
 
 OPTIONS:
@@ -77,7 +80,7 @@ OPTIONS:
 
 JSON KEYS (--json; stable, more may be added):
   score    metric, k (kNN metrics, cknna), kernel, sigma (rbf), unbiased (cka, cknna),
-           cca_dim (svcca), score, n, d_a, d_b, normalize, isa, seconds, warnings
+           cca_dim (svcca), rdm and corr (rsa), score, n, d_a, d_b, normalize, isa, seconds, warnings
            [, calibration]
   sweep    metric and its parameters as for score, prepare, n, layers_a, layers_b,
            layer_ids_a, layer_ids_b (the file's layer indices; 0, 1, ... without a pattern),
@@ -137,6 +140,8 @@ pub(crate) struct Args {
     pub(crate) threads: usize,
     pub(crate) isa: Option<Isa>,
     pub(crate) kernel: Option<String>,
+    pub(crate) rdm: Option<String>,
+    pub(crate) corr: Option<String>,
     pub(crate) sigma: Option<f64>,
     pub(crate) unbiased: Option<bool>,
     pub(crate) cca_dim: Option<usize>,
@@ -147,7 +152,8 @@ pub(crate) struct Args {
     pub(crate) alpha: Option<f64>,
 }
 
-const METRIC_OPTIONS: [&str; 6] = ["--metric", "--kernel", "--sigma", "--unbiased", "--biased", "--cca-dim"];
+const METRIC_OPTIONS: [&str; 8] =
+    ["--metric", "--kernel", "--sigma", "--unbiased", "--biased", "--cca-dim", "--rdm", "--corr"];
 const CALIBRATION: [&str; 3] = ["--permutations", "--seed", "--alpha"];
 
 /// The options of `command` (besides --help), or `None` for an unknown command.
@@ -238,6 +244,8 @@ pub(crate) fn parse(command: &str, argv: impl Iterator<Item = String>) -> Result
                 a.isa = Some(isa);
             }
             "--kernel" => a.kernel = Some(value()?),
+            "--rdm" => a.rdm = Some(value()?),
+            "--corr" => a.corr = Some(value()?),
             "--sigma" => a.sigma = Some(float(value()?)?),
             "--q" => a.q = Some(float(value()?)?),
             "--cca-dim" => a.cca_dim = Some(number(value()?)?),

@@ -22,11 +22,15 @@ pub(crate) fn metric_of(a: &Args) -> Result<(String, Metric), Fail> {
         unbiased: a.unbiased,
         cca_dim: a.cca_dim,
         cosine: a.cosine.then_some(true),
+        rdm: a.rdm.as_deref(),
+        corr: a.corr.as_deref(),
     };
     let metric = params.metric(&name).map_err(|e| {
         Fail::Usage(match e {
             ParamError::UnknownMetric(_) => format!("--metric: {e}"),
             ParamError::UnknownKernel(other) => format!("--kernel: unknown '{other}' (ip or rbf)"),
+            ParamError::UnknownRdm(other) => format!("--rdm: unknown '{other}' (euclidean or cosine)"),
+            ParamError::UnknownCorr(other) => format!("--corr: unknown '{other}' (spearman or pearson)"),
             ParamError::DoesNotApply { param: Param::Sigma, .. } => {
                 "--sigma applies to --kernel rbf (cka, unbiased_cka) only".into()
             }
@@ -50,6 +54,8 @@ fn flag(param: Param) -> &'static str {
         Param::Unbiased => "--unbiased / --biased",
         Param::CcaDim => "--cca-dim",
         Param::Cosine => "--cosine",
+        Param::Rdm => "--rdm",
+        Param::Corr => "--corr",
     }
 }
 
@@ -78,6 +84,11 @@ pub(crate) fn metric_json(name: &str, metric: Metric) -> Object {
         Metric::Svcca { cca_dim } => {
             o.insert("cca_dim".into(), cca_dim.into());
         }
+        Metric::Rsa { rdm, corr } => {
+            o.insert("rdm".into(), rdm.name().into());
+            o.insert("corr".into(), corr.name().into());
+        }
+        Metric::Procrustes | Metric::Cca | Metric::Pwcca | Metric::RvCoefficient => {}
     }
     o
 }
@@ -90,6 +101,8 @@ pub(crate) fn metric_text(name: &str, metric: Metric) -> String {
         Metric::Cka { kernel: Kernel::Rbf { sigma }, .. } => format!("{name} (rbf, sigma = {sigma})"),
         Metric::Cknna { topk, unbiased } => format!("{name} (k = {topk}{})", if unbiased { "" } else { ", biased" }),
         Metric::Svcca { cca_dim } => format!("{name} (cca_dim = {cca_dim})"),
+        Metric::Rsa { rdm, corr } => format!("{name} ({}, {})", rdm.name(), corr.name()),
+        Metric::Procrustes | Metric::Cca | Metric::Pwcca | Metric::RvCoefficient => name.to_string(),
     }
 }
 
@@ -133,7 +146,7 @@ mod tests {
 
     use super::*;
     use crate::knn::Similarity;
-    use crate::metrics::KnnMetric;
+    use crate::metrics::{Corr, KnnMetric, Rdm};
 
     fn metric(args: Args) -> (String, Metric) {
         metric_of(&args).unwrap_or_else(|_| panic!("--metric {:?} rejected", args.metric))
@@ -168,6 +181,20 @@ mod tests {
         assert_eq!(keys, ["metric", "kernel", "sigma", "unbiased"]);
         let (_, m) = metric(Args { metric: Some("svcca".into()), cca_dim: Some(4), ..Args::default() });
         assert_eq!(m, Metric::Svcca { cca_dim: 4 });
+        let rsa = || Args { metric: Some("rsa".into()), rdm: Some("cosine".into()), ..Args::default() };
+        let (name, m) = metric(Args { corr: Some("pearson".into()), ..rsa() });
+        assert_eq!(m, Metric::Rsa { rdm: Rdm::Cosine, corr: Corr::Pearson });
+        assert_eq!(metric_text(&name, m), "rsa (cosine, pearson)");
+        let keys: Vec<String> = metric_json(&name, m).keys().cloned().collect();
+        assert_eq!(keys, ["metric", "rdm", "corr"]);
+        // Refusals name the flag.
+        let usage = |a: Args| match metric_of(&a) {
+            Err(Fail::Usage(msg)) => msg,
+            _ => panic!("{:?} must be a usage error", a.metric),
+        };
+        assert_eq!(usage(Args { metric: Some("cka".into()), ..rsa() }), "--rdm applies to rsa, not to cka");
+        let msg = usage(Args { corr: Some("kendall".into()), ..rsa() });
+        assert_eq!(msg, "--corr: unknown 'kendall' (spearman or pearson)");
     }
 
     #[test]

@@ -34,6 +34,12 @@ pub(crate) fn leading_eigenpairs(a: Vec<f64>, n: usize, count: usize) -> (Vec<f6
     let mut vectors = vec![0.0f64; n * count];
     let mut found: Vec<Vec<f64>> = Vec::with_capacity(count);
     let norm = t.norm();
+    if norm == 0.0 {
+        // The zero matrix (e.g. of a constant input): every vector is an eigenvector, and
+        // inverse iteration would divide by zero pivots. The identity's columns.
+        (0..count).for_each(|c| vectors[c * count + c] = 1.0);
+        return (values[..count].to_vec(), vectors);
+    }
     for (c, &lambda) in values[..count].iter().enumerate() {
         // Orthogonalise against earlier vectors of the same cluster (dstein's 1e-3 · ‖T‖).
         let cluster: Vec<&Vec<f64>> =

@@ -229,6 +229,19 @@ pub fn cka_kernels(k: &KernelMatrix, l: &KernelMatrix, unbiased: bool) -> Result
     Ok(kl / (libm::sqrt(self_product(kk, ll)?) + 1e-6))
 }
 
+/// The RV coefficient from two linear kernels: `<Gx, Gy>_F / (sqrt(<Gx, Gx>_F <Gy, Gy>_F) + 1e-8)`
+/// with `Gx = Xc Xcᵀ`. Since `<H K H, H L H>_F = trace(K H L H)`, this is biased linear CKA
+/// with 1e-8 in place of 1e-6, and it is computed the same way: the f32 Gram kernel, then
+/// f64 sums (so a large common offset of the rows, centred only after the f32 Gram, costs
+/// accuracy as it does for CKA).
+pub fn rv_kernels(k: &KernelMatrix, l: &KernelMatrix) -> Result<f64> {
+    check_pair(k, l, false)?;
+    let (k, l) = (Masked { k, mask: None }, Masked { k: l, mask: None });
+    let kl = hsic_biased(k, l);
+    let (kk, ll) = (hsic_biased(k, k), hsic_biased(l, l));
+    Ok(kl / (libm::sqrt(self_product(kk, ll)?) + 1e-8))
+}
+
 /// Row-wise top-`topk` mask of M (diagonal excluded when `unbiased`) into `w` (zeroed,
 /// N x N).
 fn neighbour_mask(m: &KernelMatrix, topk: usize, unbiased: bool, w: &mut [u8]) {

@@ -9,8 +9,10 @@ use crate::isa::Isa;
 use crate::knn::{self, KnnGraph, Similarity};
 use crate::matrix::AnyMatrix;
 
-use super::kernel::{Kernel, KernelMatrix, cka_kernels, cknna_kernels, kernel_matrix};
+use super::kernel::{Kernel, KernelMatrix, cka_kernels, cknna_kernels, kernel_matrix, rv_kernels};
+use super::linear::{LinearBasis, cca_bases, procrustes_bases, pwcca_bases};
 use super::neighbours::{KnnMetric, knn_metric_graphs};
+use super::rsa::{Corr, Rdm, RsaVector, rsa_vectors};
 use super::svcca::{SvccaBasis, svcca_bases};
 
 /// A metric with its parameters: what is computed (an [`Exec`] says how).
@@ -44,11 +46,27 @@ pub enum Metric {
         /// Directions kept.
         cca_dim: usize,
     },
+    /// RSA: the correlation of the two distance matrices over all pairs of samples
+    /// (default: Euclidean distances, Spearman correlation).
+    Rsa {
+        /// How distances are measured.
+        rdm: Rdm,
+        /// How they are correlated.
+        corr: Corr,
+    },
+    /// Orthogonal Procrustes similarity of A to B (normalised by B: not symmetric).
+    Procrustes,
+    /// Mean canonical correlation (1e-6 ridge on both covariances).
+    Cca,
+    /// Projection-weighted CCA of A to B (A's projections weigh: not symmetric).
+    Pwcca,
+    /// The RV coefficient: biased linear CKA with 1e-8 in place of 1e-6.
+    RvCoefficient,
 }
 
 impl Metric {
     /// Every metric's name, as the reference's `compute_score` takes them.
-    pub const NAMES: [&'static str; 9] = [
+    pub const NAMES: [&'static str; 14] = [
         "mutual_knn",
         "cycle_knn",
         "lcs_knn",
@@ -58,17 +76,28 @@ impl Metric {
         "unbiased_cka",
         "cknna",
         "svcca",
+        "rsa",
+        "procrustes",
+        "cca",
+        "pwcca",
+        "rv_coefficient",
     ];
 
     /// The metric as the reference's `compute_score` calls it by name: kNN metrics on inner
     /// products with `k` neighbours, cknna with `topk = k` (unbiased), cka and unbiased_cka
-    /// with the linear kernel, svcca with cca_dim 10. `None` for an unknown name.
+    /// with the linear kernel, svcca with cca_dim 10; rsa with Euclidean distances and
+    /// Spearman correlation. `None` for an unknown name.
     pub fn from_name(name: &str, k: usize) -> Option<Metric> {
         Some(match name {
             "cka" => Metric::Cka { kernel: Kernel::Linear, unbiased: false },
             "unbiased_cka" => Metric::Cka { kernel: Kernel::Linear, unbiased: true },
             "cknna" => Metric::Cknna { topk: k, unbiased: true },
             "svcca" => Metric::Svcca { cca_dim: 10 },
+            "rsa" => Metric::Rsa { rdm: Rdm::Euclidean, corr: Corr::Spearman },
+            "procrustes" => Metric::Procrustes,
+            "cca" => Metric::Cca,
+            "pwcca" => Metric::Pwcca,
+            "rv_coefficient" => Metric::RvCoefficient,
             other => Metric::Knn { metric: KnnMetric::from_name(other)?, k, similarity: Similarity::InnerProduct },
         })
     }
@@ -89,6 +118,11 @@ impl Metric {
             Metric::Cka { unbiased: true, .. } => "unbiased_cka",
             Metric::Cknna { .. } => "cknna",
             Metric::Svcca { .. } => "svcca",
+            Metric::Rsa { .. } => "rsa",
+            Metric::Procrustes => "procrustes",
+            Metric::Cca => "cca",
+            Metric::Pwcca => "pwcca",
+            Metric::RvCoefficient => "rv_coefficient",
         }
     }
 
@@ -138,6 +172,10 @@ pub struct MetricParams<'a> {
     pub cca_dim: Option<usize>,
     /// Rank kNN graphs by cosine similarity (kNN metrics; default false: inner product).
     pub cosine: Option<bool>,
+    /// RSA's distances: `"euclidean"` (default) or `"cosine"` (rsa only).
+    pub rdm: Option<&'a str>,
+    /// RSA's correlation: `"spearman"` (default) or `"pearson"` (rsa only).
+    pub corr: Option<&'a str>,
 }
 
 /// A metric parameter, named as [`MetricParams`] names it (front ends spell it their way:
@@ -156,6 +194,10 @@ pub enum Param {
     CcaDim,
     /// `cosine`.
     Cosine,
+    /// `rdm`.
+    Rdm,
+    /// `corr`.
+    Corr,
 }
 
 impl Param {
@@ -168,6 +210,8 @@ impl Param {
             Param::Unbiased => "unbiased",
             Param::CcaDim => "cca_dim",
             Param::Cosine => "cosine",
+            Param::Rdm => "rdm",
+            Param::Corr => "corr",
         }
     }
 
@@ -180,6 +224,7 @@ impl Param {
             Param::Unbiased => "cka, unbiased_cka and cknna",
             Param::CcaDim => "svcca",
             Param::Cosine => "the kNN metrics (mutual_knn, cycle_knn, ...)",
+            Param::Rdm | Param::Corr => "rsa",
         }
     }
 }
@@ -191,6 +236,10 @@ pub enum ParamError<'a> {
     UnknownMetric(&'a str),
     /// No kernel has this name (valid: linear, ip, rbf).
     UnknownKernel(&'a str),
+    /// No RSA distance has this name (valid: euclidean, cosine).
+    UnknownRdm(&'a str),
+    /// No RSA correlation has this name (valid: spearman, pearson).
+    UnknownCorr(&'a str),
     /// The parameter was given but `metric` does not use it.
     DoesNotApply {
         /// Which.
@@ -218,6 +267,8 @@ impl core::fmt::Display for ParamError<'_> {
                 write!(f, ")")
             }
             ParamError::UnknownKernel(name) => write!(f, "unknown kernel '{name}' (linear, ip or rbf)"),
+            ParamError::UnknownRdm(name) => write!(f, "unknown rdm '{name}' (euclidean or cosine)"),
+            ParamError::UnknownCorr(name) => write!(f, "unknown corr '{name}' (spearman or pearson)"),
             ParamError::DoesNotApply { param, metric } => {
                 write!(f, "{} applies to {}, not to {metric}", param.name(), param.applies_to())
             }
@@ -228,7 +279,7 @@ impl core::fmt::Display for ParamError<'_> {
 
 impl MetricParams<'_> {
     /// The metric `name` (as [`Metric::from_name`]) with these parameters. Refuses an unknown
-    /// name or kernel, a parameter the metric would ignore, and a k too small for any N
+    /// name, kernel, rdm or corr, a parameter the metric would ignore, and a k too small for any N
     /// (k too large for the data is [`Metric::check`]'s, once N is known).
     pub fn metric<'n>(&self, name: &'n str) -> core::result::Result<Metric, ParamError<'n>>
     where
@@ -246,6 +297,15 @@ impl MetricParams<'_> {
             Some("rbf") => Kernel::Rbf { sigma: self.sigma.unwrap_or(1.0) },
             Some(other) => return Err(ParamError::UnknownKernel(other)),
         };
+        let rsa = matches!(base, Metric::Rsa { .. });
+        let rdm = match self.rdm {
+            None => Rdm::Euclidean,
+            Some(name) => Rdm::from_name(name).ok_or(ParamError::UnknownRdm(name))?,
+        };
+        let corr = match self.corr {
+            None => Corr::Spearman,
+            Some(name) => Corr::from_name(name).ok_or(ParamError::UnknownCorr(name))?,
+        };
         let unused = [
             (self.k.is_some() && !(knn || cknna), Param::K),
             (self.kernel.is_some() && !cka, Param::Kernel),
@@ -253,6 +313,8 @@ impl MetricParams<'_> {
             (self.unbiased.is_some() && !(cka || cknna), Param::Unbiased),
             (self.cca_dim.is_some() && !svcca, Param::CcaDim),
             (self.cosine.is_some() && !knn, Param::Cosine),
+            (self.rdm.is_some() && !rsa, Param::Rdm),
+            (self.corr.is_some() && !rsa, Param::Corr),
         ];
         if let Some(&(_, param)) = unused.iter().find(|u| u.0) {
             return Err(ParamError::DoesNotApply { param, metric: base.name() });
@@ -261,11 +323,13 @@ impl MetricParams<'_> {
             Metric::Cka { unbiased, .. } => Metric::Cka { kernel, unbiased: self.unbiased.unwrap_or(unbiased) },
             Metric::Cknna { topk, unbiased } => Metric::Cknna { topk, unbiased: self.unbiased.unwrap_or(unbiased) },
             Metric::Svcca { cca_dim } => Metric::Svcca { cca_dim: self.cca_dim.unwrap_or(cca_dim) },
-            knn => knn.with_similarity(if self.cosine == Some(true) {
+            Metric::Rsa { .. } => Metric::Rsa { rdm, corr },
+            knn @ Metric::Knn { .. } => knn.with_similarity(if self.cosine == Some(true) {
                 Similarity::Cosine
             } else {
                 Similarity::InnerProduct
             }),
+            other => other,
         };
         match metric.k_range(usize::MAX) {
             Some((k, range)) if k < *range.start() => Err(ParamError::KTooSmall { k, min: *range.start() }),
@@ -275,7 +339,8 @@ impl MetricParams<'_> {
 }
 
 /// What one layer contributes to every comparison it takes part in, computed once: a kNN
-/// graph, a kernel matrix or an SVCCA basis, with the metric it was made for.
+/// graph, a kernel matrix, an SVCCA or linear basis or an RSA vector, with the metric it
+/// was made for.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LayerState {
     metric: Metric,
@@ -289,6 +354,8 @@ enum State {
     Graph(KnnGraph),
     Kernel(KernelMatrix),
     Basis(SvccaBasis),
+    Linear(LinearBasis),
+    Rsa(RsaVector),
 }
 
 impl LayerState {
@@ -310,6 +377,10 @@ impl LayerState {
             Metric::Cka { kernel, .. } => State::Kernel(kernel_matrix(x, kernel, exec)?),
             Metric::Cknna { .. } => State::Kernel(kernel_matrix(x, Kernel::Linear, exec)?),
             Metric::Svcca { cca_dim } => State::Basis(SvccaBasis::new(x, cca_dim, exec)?),
+            Metric::Rsa { rdm, corr } => State::Rsa(RsaVector::new(x, rdm, corr, exec)?),
+            Metric::Procrustes => State::Linear(LinearBasis::procrustes(x, exec)?),
+            Metric::Cca | Metric::Pwcca => State::Linear(LinearBasis::whitened(x, exec)?),
+            Metric::RvCoefficient => State::Kernel(kernel_matrix(x, Kernel::Linear, exec)?),
         };
         Ok(Self { metric: *metric, state, tied })
     }
@@ -335,16 +406,20 @@ impl LayerState {
             State::Graph(g) => g.rows(),
             State::Kernel(k) => k.n(),
             State::Basis(b) => b.n(),
+            State::Linear(b) => b.n(),
+            State::Rsa(v) => v.n(),
         }
     }
 
     /// The SIMD backend that computed the state (the kNN engine or the Gram kernel); `None`
-    /// for an SVCCA basis, which is scalar f64 code.
+    /// for an SVCCA or linear basis, which are scalar f64 code, and for an RSA vector of a
+    /// small input, computed directly in f64 ([`super::rsa::DIRECT`]).
     pub fn isa(&self) -> Option<Isa> {
         match &self.state {
             State::Graph(g) => g.isa(),
             State::Kernel(k) => Some(k.isa()),
-            State::Basis(_) => None,
+            State::Rsa(v) => v.isa(),
+            State::Basis(_) | State::Linear(_) => None,
         }
     }
 
@@ -358,13 +433,16 @@ impl LayerState {
 
     /// The state of the same layer with its samples reordered by `perm` (sample i becomes
     /// `perm[i]`), as if computed from permuted rows: a kernel or basis is reordered, a
-    /// graph's rows are reordered and relabelled. `perm` must be a permutation of 0..N.
-    /// A kernel's second N x N copy the allocator refuses is [`Error::OutOfMemory`].
+    /// graph's rows are reordered and relabelled, an RSA vector's pairs re-indexed (not
+    /// re-ranked). `perm` must be a permutation of 0..N. A kernel's (or RSA vector's,
+    /// linear basis's) second copy the allocator refuses is [`Error::OutOfMemory`].
     pub fn permuted(&self, perm: &[u32]) -> Result<LayerState> {
         let state = match &self.state {
             State::Graph(g) => State::Graph(g.permuted(perm)),
             State::Kernel(k) => State::Kernel(k.permuted(perm)?),
             State::Basis(b) => State::Basis(b.permuted(perm)),
+            State::Linear(b) => State::Linear(b.permuted(perm)?),
+            State::Rsa(v) => State::Rsa(v.permuted(perm)?),
         };
         Ok(LayerState { metric: self.metric, state, tied: self.tied })
     }
@@ -381,7 +459,8 @@ fn tied_rows(g: &KnnGraph, k: usize) -> usize {
         .count()
 }
 
-/// The metric of two layers from their states (made for the same metric and samples).
+/// The metric of two layers from their states (made for the same metric and samples), `a`
+/// as A: procrustes, pwcca (and unbiased cknna) are not symmetric.
 pub fn pair(a: &LayerState, b: &LayerState) -> Result<f64> {
     if a.metric != b.metric {
         return Err(Error::InvalidParameter { what: "layer states were computed for different metrics" });
@@ -395,6 +474,11 @@ pub fn pair(a: &LayerState, b: &LayerState) -> Result<f64> {
             cknna_kernels(ka, kb, topk, unbiased)
         }
         (State::Basis(ba), State::Basis(bb), Metric::Svcca { .. }) => svcca_bases(ba, bb),
+        (State::Kernel(ka), State::Kernel(kb), Metric::RvCoefficient) => rv_kernels(ka, kb),
+        (State::Rsa(va), State::Rsa(vb), Metric::Rsa { .. }) => rsa_vectors(va, vb),
+        (State::Linear(ba), State::Linear(bb), Metric::Procrustes) => procrustes_bases(ba, bb),
+        (State::Linear(ba), State::Linear(bb), Metric::Cca) => cca_bases(ba, bb),
+        (State::Linear(ba), State::Linear(bb), Metric::Pwcca) => pwcca_bases(ba, bb),
         _ => unreachable!("a state is made for its metric"),
     }
 }
@@ -458,11 +542,25 @@ mod tests {
             (MetricParams { unbiased: Some(true), ..none }, "mutual_knn", Param::Unbiased),
             (MetricParams { cca_dim: Some(3), ..none }, "cka", Param::CcaDim),
             (MetricParams { cosine: Some(false), ..none }, "svcca", Param::Cosine),
+            (MetricParams { rdm: Some("cosine"), ..none }, "cka", Param::Rdm),
+            (MetricParams { corr: Some("pearson"), ..none }, "procrustes", Param::Corr),
+            (MetricParams { k: Some(3), ..none }, "rsa", Param::K),
         ];
         for (p, name, param) in refused {
             let e = p.metric(name).unwrap_err();
             assert_eq!(e, ParamError::DoesNotApply { param, metric: name }, "{name}");
             assert!(e.to_string().starts_with(param.name()) && e.to_string().ends_with(name), "{e}");
+        }
+        let rsa = MetricParams { rdm: Some("cosine"), corr: Some("pearson"), ..none };
+        assert_eq!(rsa.metric("rsa"), Ok(Metric::Rsa { rdm: Rdm::Cosine, corr: Corr::Pearson }));
+        assert_eq!(MetricParams { rdm: Some("l1"), ..none }.metric("rsa"), Err(ParamError::UnknownRdm("l1")));
+        assert_eq!(
+            MetricParams { corr: Some("kendall"), ..none }.metric("rsa"),
+            Err(ParamError::UnknownCorr("kendall"))
+        );
+        for name in ["procrustes", "cca", "pwcca", "rv_coefficient", "rsa"] {
+            let m = none.metric(name).unwrap();
+            assert_eq!((m.max(), m.k_range(10), m.check(2)), (1.0, None, Ok(())), "{name}");
         }
         assert_eq!(none.metric("nope"), Err(ParamError::UnknownMetric("nope")));
         assert!(none.metric("nope").unwrap_err().to_string().contains("mutual_knn, cycle_knn"));

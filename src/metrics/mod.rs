@@ -3,15 +3,20 @@
 //! [`Metric`] names a metric with its parameters; [`score`] computes it from features and
 //! [`LayerState`] + [`pair`] from per-layer state computed once (a kNN graph, a kernel, a
 //! basis), so one layer's work serves many comparisons. One file per family holds the
-//! definitions: [`neighbours`](KnnMetric) (kNN graphs), kernel (CKA, CKNNA), SVCCA.
+//! definitions: [`neighbours`](KnnMetric) (kNN graphs), kernel (CKA, CKNNA, RV coefficient),
+//! SVCCA, RSA, linear (Procrustes, CCA, PWCCA).
 
 mod eigen;
 mod kernel;
+mod linear;
 mod metric;
 pub(crate) mod neighbours;
+mod rsa;
 mod svcca;
 
-pub use kernel::{Kernel, KernelMatrix, cka_kernels, cknna_kernels, kernel_matrix};
+pub use kernel::{Kernel, KernelMatrix, cka_kernels, cknna_kernels, kernel_matrix, rv_kernels};
+pub use linear::{LinearBasis, cca_bases, procrustes_bases, pwcca_bases};
 pub use metric::{LayerState, Metric, MetricParams, Param, ParamError, pair, score};
 pub use neighbours::{KnnMetric, knn_metric_graphs, mutual_knn_graphs};
+pub use rsa::{Corr, Rdm, RsaVector, rsa_vectors};
 pub use svcca::{SvccaBasis, svcca_bases};

@@ -17,7 +17,7 @@ use alloc::vec::Vec;
 
 use super::eigen::{eigenvalues, leading_eigenpairs};
 use crate::element::Element;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, out_of_memory, try_vec};
 use crate::exec::Exec;
 use crate::layers::each_dtype;
 use crate::matrix::{AnyMatrix, Matrix};
@@ -72,7 +72,7 @@ pub fn svcca_bases(a: &SvccaBasis, b: &SvccaBasis) -> Result<f64> {
             m[r * cca_dim + c] = (0..n).map(|i| ua[i * cca_dim + r] * ub[i * cca_dim + c]).sum();
         }
     }
-    let mtm = gram_cols(&m, cca_dim, cca_dim);
+    let mtm = gram_cols(&m, cca_dim, cca_dim)?;
     let values = eigenvalues(mtm, cca_dim);
     Ok(values.iter().map(|&v| libm::sqrt(v.max(0.0)).min(1.0)).sum::<f64>() / cca_dim as f64)
 }
@@ -110,14 +110,14 @@ fn leading_left_vectors(x: &[f64], n: usize, d: usize, dim: usize) -> Result<Vec
     let rank_error = Error::InvalidParameter { what: "cca_dim exceeds the rank of the standardised input" };
     if n <= d {
         // Eigenvectors of X Xᵀ are the left singular vectors.
-        let (values, vectors) = leading_eigenpairs(gram_rows(x, n, d), n, dim);
+        let (values, vectors) = leading_eigenpairs(gram_rows(x, n, d)?, n, dim);
         if values.iter().any(|&v| v <= 0.0) {
             return Err(rank_error);
         }
         return Ok(vectors);
     }
     // U = X V / s from the eigenvectors V of Xᵀ X.
-    let (values, vectors) = leading_eigenpairs(gram_cols(x, n, d), d, dim);
+    let (values, vectors) = leading_eigenpairs(gram_cols(x, n, d)?, d, dim);
     if values.iter().any(|&v| v <= 0.0) {
         return Err(rank_error);
     }
@@ -131,17 +131,24 @@ fn leading_left_vectors(x: &[f64], n: usize, d: usize, dim: usize) -> Result<Vec
     Ok(u)
 }
 
-/// X Xᵀ of a row-major n x d matrix.
-fn gram_rows(x: &[f64], n: usize, d: usize) -> Vec<f64> {
+/// X Xᵀ of a row-major n x d matrix. The n x n result (and a transposed copy of X) are
+/// requested with `try_vec`: a size the allocator refuses is [`Error::OutOfMemory`].
+pub(super) fn gram_rows(x: &[f64], n: usize, d: usize) -> Result<Vec<f64>> {
     // PERF: as (Xᵀ)ᵀ Xᵀ, rank-one row updates vectorise; n² dot products would not (an
     // f64 sum is a serial chain).
-    let xt: Vec<f64> = (0..d).flat_map(|c| (0..n).map(move |i| x[i * d + c])).collect();
+    let mut xt = try_vec(n * d, 0.0f64, GRAM)?;
+    for (c, col) in xt.chunks_exact_mut(n.max(1)).enumerate().take(d) {
+        col.iter_mut().enumerate().for_each(|(i, v)| *v = x[i * d + c]);
+    }
     gram_cols(&xt, d, n)
 }
 
-/// Xᵀ X of a row-major n x d matrix.
-fn gram_cols(x: &[f64], n: usize, d: usize) -> Vec<f64> {
-    let mut g = vec![0.0f64; d * d];
+const GRAM: &str = "a D x D (or N x N) f64 Gram matrix of a linear metric (svcca, procrustes, cca, pwcca)";
+
+/// Xᵀ X of a row-major n x d matrix, the d x d result requested with `try_vec`.
+pub(super) fn gram_cols(x: &[f64], n: usize, d: usize) -> Result<Vec<f64>> {
+    let len = d.checked_mul(d).ok_or(out_of_memory::<f64>(usize::MAX, GRAM))?;
+    let mut g = try_vec(len, 0.0f64, GRAM)?;
     for i in 0..n {
         let row = &x[i * d..(i + 1) * d];
         for a in 0..d {
@@ -155,5 +162,5 @@ fn gram_cols(x: &[f64], n: usize, d: usize) -> Vec<f64> {
             g[a * d + b] = g[b * d + a];
         }
     }
-    g
+    Ok(g)
 }

@@ -4,14 +4,14 @@
 use std::ptr;
 
 use repalign_core::knn::{self, GraphRef, Similarity};
-use repalign_core::metrics::{self, Kernel, KnnMetric};
+use repalign_core::metrics::{self, Corr, Kernel, KnnMetric, Rdm};
 use repalign_core::{Exec, Matrix, Metric};
 
 use super::{desc, last_error};
 use crate::ffi::c_str;
 use crate::metric::{
-    RepalignKernel, RepalignMetric, RepalignMetricKind as Kind, repalign_knn_metric_graphs, repalign_metric_default,
-    repalign_metric_kind_name, repalign_score,
+    RepalignCorr, RepalignKernel, RepalignMetric, RepalignMetricKind as Kind, RepalignRdm, repalign_knn_metric_graphs,
+    repalign_metric_default, repalign_metric_kind_name, repalign_score,
 };
 use crate::panic::test_hook;
 use crate::{RepalignKnnOptions, RepalignMatrix, RepalignStatus};
@@ -61,13 +61,13 @@ fn score(
 
 #[test]
 fn defaults_and_names() {
-    for kind in 0..9u32 {
+    for kind in 0..14u32 {
         let m = repalign_metric_default(kind);
-        assert_eq!(m, RepalignMetric { kind, k: 10, kernel: 0, sigma: 1.0, unbiased: 1, cca_dim: 10 });
+        assert_eq!(m, RepalignMetric { kind, k: 10, kernel: 0, sigma: 1.0, unbiased: 1, cca_dim: 10, rdm: 0, corr: 0 });
     }
     // An invalid kind is stored as given and reported when used.
     assert_eq!(repalign_metric_default(99).kind, 99);
-    let names: Vec<_> = (0..9).map(|k| c_str(repalign_metric_kind_name(k)).unwrap()).collect();
+    let names: Vec<_> = (0..14).map(|k| c_str(repalign_metric_kind_name(k)).unwrap()).collect();
     assert_eq!(
         names,
         [
@@ -79,10 +79,15 @@ fn defaults_and_names() {
             "cka",
             "unbiased_cka",
             "cknna",
-            "svcca"
+            "svcca",
+            "rsa",
+            "procrustes",
+            "cca",
+            "pwcca",
+            "rv_coefficient"
         ]
     );
-    assert!(repalign_metric_kind_name(9).is_null());
+    assert!(repalign_metric_kind_name(14).is_null());
     assert!(repalign_metric_kind_name(u32::MAX).is_null());
 }
 
@@ -114,6 +119,15 @@ fn every_metric_matches_the_core() {
         (metric(Kind::Cknna), cknna(true)),
         (RepalignMetric { unbiased: 0, ..metric(Kind::Cknna) }, cknna(false)),
         (metric(Kind::Svcca), core(Metric::Svcca { cca_dim: 3 }, &Exec::default())),
+        (metric(Kind::Rsa), core(Metric::Rsa { rdm: Rdm::Euclidean, corr: Corr::Spearman }, &Exec::default())),
+        (
+            RepalignMetric { rdm: RepalignRdm::Cosine as u32, corr: RepalignCorr::Pearson as u32, ..metric(Kind::Rsa) },
+            core(Metric::Rsa { rdm: Rdm::Cosine, corr: Corr::Pearson }, &Exec::default()),
+        ),
+        (metric(Kind::Procrustes), core(Metric::Procrustes, &Exec::default())),
+        (metric(Kind::Cca), core(Metric::Cca, &Exec::default())),
+        (metric(Kind::Pwcca), core(Metric::Pwcca, &Exec::default())),
+        (metric(Kind::RvCoefficient), core(Metric::RvCoefficient, &Exec::default())),
     ];
     for (m, expected) in kernels {
         let (status, got) = score(&a, &b, &m, Some(&cosine));
@@ -121,7 +135,7 @@ fn every_metric_matches_the_core() {
         assert_eq!(got, expected.unwrap(), "{m:?}");
     }
     // Identical inputs: every normalised metric is 1 (LCS is k).
-    for kind in [Kind::MutualKnn, Kind::Cka, Kind::Svcca] {
+    for kind in [Kind::MutualKnn, Kind::Cka, Kind::Svcca, Kind::Rsa, Kind::Procrustes, Kind::RvCoefficient] {
         let (status, got) = score(&a, &a, &metric(kind), None);
         assert_eq!(status, RepalignStatus::Ok);
         assert!((got - 1.0).abs() < 1e-5, "{kind:?}: {got}");
@@ -146,7 +160,7 @@ fn descriptor_fields_are_checked() {
     let (va, vb) = (values(N * DA, 1), values(N * DB, 2));
     let (a, b) = (desc(&va, N, DA), desc(&vb, N, DB));
     let cases: [(RepalignMetric, RepalignStatus, &str); 14] = [
-        (RepalignMetric { kind: 9, ..metric(Kind::Cka) }, RepalignStatus::InvalidEnum, "metric->kind"),
+        (RepalignMetric { kind: 14, ..metric(Kind::Cka) }, RepalignStatus::InvalidEnum, "metric->kind"),
         (RepalignMetric { kernel: 2, ..metric(Kind::Cka) }, RepalignStatus::InvalidEnum, "metric->kernel"),
         (RepalignMetric { kernel: 1, sigma: 0.0, ..metric(Kind::Cka) }, RepalignStatus::InvalidParameter, "sigma"),
         (

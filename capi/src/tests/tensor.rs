@@ -413,7 +413,7 @@ fn sweep_errors() {
         assert!(last_error().contains("`q` is ") && last_error().contains("(0, 1]"), "{}", last_error());
     }
     assert_eq!(sweep_q(&a, &b, &m, (2, 1.0), None).status, RepalignStatus::Ok, "q = 1 clamps nothing");
-    assert_eq!(sweep_c(&a, &b, &RepalignMetric { kind: 12, ..m }, 0, None).status, RepalignStatus::InvalidEnum);
+    assert_eq!(sweep_c(&a, &b, &RepalignMetric { kind: 14, ..m }, 0, None).status, RepalignStatus::InvalidEnum);
     assert_eq!(sweep_c(&a, &b, &RepalignMetric { k: S, ..m }, 0, None).status, RepalignStatus::InvalidK);
     let rbf = RepalignMetric { kernel: 1, sigma: 0.0, ..repalign_metric_default(Kind::Cka as u32) };
     assert_eq!(sweep_c(&a, &b, &rbf, 2, None).status, RepalignStatus::InvalidParameter);

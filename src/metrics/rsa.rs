@@ -1,0 +1,405 @@
+//! Representational similarity analysis (RSA): the correlation of two representations'
+//! distance matrices over all N(N-1)/2 pairs of samples (i < j).
+//!
+//! Input f32/f16/bf16 → the tiled f32 Gram kernel ([`crate::knn::gram`]; small inputs,
+//! [`DIRECT`], straight from the rows in f64) → distances in f64
+//! → average ranks (Spearman) or the values (Pearson) → a standardised vector (mean 0,
+//! norm 1) per layer, so a comparison is one dot product and a permutation of one side's
+//! samples is a re-indexing of its pairs, O(N²) with no re-ranking.
+//!
+//! Numerical stability: a Euclidean distance from the Gram matrix,
+//! `|x|² + |y|² - 2 <x, y>`, cancels when the rows are close relative to their norms, and
+//! the f32 inner product's rounding (about sqrt(D) · 2^-24 · |x| |y|) then dominates the
+//! difference; a cosine distance `1 - cos` cancels the same way for nearly parallel rows.
+//! Such pairs (distance below [`RECOMPUTE`] of the scale) and rows with squared norm below
+//! 1e-30 (where f32 products underflow) are recomputed from the rows in f64, so every
+//! distance has a relative error of at most a few f32 roundings times 1/[`RECOMPUTE`].
+//! Squared norms are the input scan's f64 sums. Ranks come from a sort of the f64
+//! distances: equal distances share their average rank, whatever the sort order.
+//!
+//! Memory: N(N-1)/2 f64 values per layer (4 N² bytes: 4 MiB at N = 1024, 400 MB at
+//! N = 10,000), plus while it is built the f32 Gram matrix (4 N² bytes; an N x D f64 copy
+//! of the rows instead below [`DIRECT`]) and N(N-1)/2 u32
+//! sort indices (2 N² bytes): about 10 N² bytes at peak, 1 GB at N = 10,000, 10.7 GB at
+//! N = 32,768. All requested before any work; a refusal is [`Error::OutOfMemory`]. Pairs
+//! are indexed by u32, so N(N-1)/2 must fit in one (N <= 92,681, [`Error::TooManyRows`]).
+
+use alloc::vec::Vec;
+
+use crate::element::Element;
+use crate::error::{Error, Result, out_of_memory, try_vec};
+use crate::exec::Exec;
+use crate::isa::Isa;
+use crate::layers::each_dtype;
+use crate::matrix::{AnyMatrix, Matrix};
+
+/// How RSA's distance matrix (the "representational dissimilarity matrix") is made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rdm {
+    /// `|x - y|` (the default).
+    Euclidean,
+    /// `1 - <x, y> / (|x| |y|)`; a row of norm zero is [`Error::ZeroNorm`].
+    Cosine,
+}
+
+/// How RSA correlates the two distance matrices.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Corr {
+    /// Pearson correlation of the ranks, ties sharing their average rank (the default).
+    Spearman,
+    /// Pearson correlation of the distances.
+    Pearson,
+}
+
+impl Rdm {
+    /// The name front ends use: `"euclidean"` or `"cosine"`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Rdm::Euclidean => "euclidean",
+            Rdm::Cosine => "cosine",
+        }
+    }
+    /// The RDM of this name.
+    pub fn from_name(name: &str) -> Option<Rdm> {
+        [Rdm::Euclidean, Rdm::Cosine].into_iter().find(|r| r.name() == name)
+    }
+}
+
+impl Corr {
+    /// The name front ends use: `"spearman"` or `"pearson"`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Corr::Spearman => "spearman",
+            Corr::Pearson => "pearson",
+        }
+    }
+    /// The correlation of this name.
+    pub fn from_name(name: &str) -> Option<Corr> {
+        [Corr::Spearman, Corr::Pearson].into_iter().find(|c| c.name() == name)
+    }
+}
+
+/// Distances below this fraction of their scale (`|x|² + |y|²` for a squared Euclidean
+/// distance, 1 for a cosine distance) are recomputed from the rows in f64.
+pub const RECOMPUTE: f64 = 0.25;
+
+/// Inputs with N(N-1)/2 · D at most this (2^26: N <= 418 at D = 768, N <= 1024 at
+/// D = 128) skip the Gram kernel: every distance is computed from the rows in f64, in well
+/// under a second. Why: Spearman correlation is discontinuous, and one swap of two ranks
+/// moves it by up to about 4 / M² for M pairs, 1.3e-6 at N = 60, where the f32 Gram's
+/// rounding (about 1e-7 relative) can swap two nearly equal distances. Above the bound
+/// M >= 87,000 (at D <= 768) and a swap costs under 1e-9.
+pub const DIRECT: usize = 1 << 26;
+
+/// One layer's condensed distance matrix (pairs i < j, row by row), ranked or not, then
+/// standardised to mean 0 and norm 1.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RsaVector {
+    n: usize,
+    values: Vec<f64>,
+    /// `None` when every distance was computed directly in f64 ([`DIRECT`]).
+    isa: Option<Isa>,
+}
+
+const WHAT: &str = "rsa needs N(N-1)/2 f64 distances and u32 sort indices per input";
+
+impl RsaVector {
+    /// The standardised distances of the rows of `x` (N >= 3: fewer than 3 pairs have no
+    /// correlation, [`Error::TooFewSamples`]). All distances equal (e.g. N = 3 points of an
+    /// equilateral triangle) is [`Error::NumericalRange`].
+    pub fn new<'a>(x: impl Into<AnyMatrix<'a>>, rdm: Rdm, corr: Corr, exec: &Exec<'_>) -> Result<Self> {
+        let x = x.into();
+        let n = x.rows();
+        if n < 3 {
+            return Err(if n == 0 { Error::EmptyMatrix } else { Error::TooFewSamples { n, min: 3 } });
+        }
+        let m = n.checked_mul(n - 1).ok_or(out_of_memory::<f64>(usize::MAX, WHAT))? / 2;
+        if u32::try_from(m).is_err() {
+            return Err(Error::TooManyRows { rows: n });
+        }
+        let mut values = try_vec(m, 0.0f64, WHAT)?;
+        let order = if corr == Corr::Spearman { try_vec(m, 0u32, WHAT)? } else { Vec::new() };
+        let isa = if m.saturating_mul(x.cols()) <= DIRECT {
+            exec.resolve_isa()?;
+            each_dtype!(AnyMatrix, x, x => direct_distances(x, rdm, &mut values))?;
+            None
+        } else {
+            let (g, isa) = crate::knn::gram(x, exec)?;
+            each_dtype!(AnyMatrix, x, x => distances(x, &g, rdm, &mut values))?;
+            Some(isa)
+        };
+        if corr == Corr::Spearman {
+            average_ranks(&mut values, order);
+        }
+        standardise(&mut values)?;
+        Ok(Self { n, values, isa })
+    }
+
+    /// Number of samples.
+    pub fn n(&self) -> usize {
+        self.n
+    }
+
+    /// The backend of the Gram kernel the distances came from; `None` for inputs small
+    /// enough to be computed directly in f64 ([`DIRECT`]).
+    pub fn isa(&self) -> Option<Isa> {
+        self.isa
+    }
+
+    /// The vector of the samples reordered by `perm` (sample i becomes `perm[i]`): pair
+    /// (i, j) takes pair (perm\[i\], perm\[j\])'s value. Ranks of reordered distances are the
+    /// reordered ranks, so nothing is re-ranked. A second vector the allocator refuses is
+    /// [`Error::OutOfMemory`].
+    pub fn permuted(&self, perm: &[u32]) -> Result<RsaVector> {
+        let n = self.n;
+        let mut values = try_vec(self.values.len(), 0.0f64, WHAT)?;
+        let mut out = values.iter_mut();
+        for (i, &pi) in perm.iter().enumerate() {
+            for &pj in &perm[i + 1..] {
+                let (a, b) = if pi < pj { (pi, pj) } else { (pj, pi) };
+                if let Some(v) = out.next() {
+                    *v = self.values[pair_index(n, a as usize, b as usize)];
+                }
+            }
+        }
+        Ok(RsaVector { n, values, isa: self.isa })
+    }
+}
+
+/// The position of pair (a, b), a < b, in the condensed order (0, 1), (0, 2), ..., (1, 2), ...
+fn pair_index(n: usize, a: usize, b: usize) -> usize {
+    a * (2 * n - a - 1) / 2 + (b - a - 1)
+}
+
+/// RSA of two vectors of the same N and options: their dot product, clamped to [-1, 1].
+pub fn rsa_vectors(a: &RsaVector, b: &RsaVector) -> Result<f64> {
+    if a.n != b.n {
+        return Err(Error::RowCountMismatch { a: a.n, b: b.n });
+    }
+    Ok(dot(&a.values, &b.values).clamp(-1.0, 1.0))
+}
+
+/// f64 dot product with four accumulators in a fixed order (the same bits everywhere).
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    sum4(a, b, |x, y| x * y)
+}
+
+/// The condensed distances of the rows of `x` from its f32 Gram matrix `g`.
+fn distances<T: Element>(x: Matrix<'_, T>, g: &[f32], rdm: Rdm, out: &mut [f64]) -> Result<()> {
+    let n = x.rows();
+    let sq = x.scan()?;
+    // Below this, f32 products of the row's entries can underflow: recompute in f64.
+    let tiny = |s: f64| s < 1e-30;
+    check_norms(&sq, rdm)?;
+    let mut out = out.iter_mut();
+    for i in 0..n {
+        for j in i + 1..n {
+            let gij = f64::from(g[i * n + j]);
+            let exact = tiny(sq[i]) || tiny(sq[j]);
+            let d = match rdm {
+                Rdm::Euclidean => {
+                    let scale = sq[i] + sq[j];
+                    let d2 = scale - 2.0 * gij;
+                    // The Gram path loses the difference to cancellation: see the module doc.
+                    let d2 = if exact || d2 < RECOMPUTE * scale { squared_distance(x.row(i), x.row(j)) } else { d2 };
+                    libm::sqrt(d2.max(0.0))
+                }
+                Rdm::Cosine => {
+                    let d = cosine_distance(gij, sq[i] * sq[j]);
+                    if exact || d < RECOMPUTE {
+                        cosine_distance(dot_rows(x.row(i), x.row(j)), sq[i] * sq[j])
+                    } else {
+                        d
+                    }
+                }
+            };
+            if let Some(o) = out.next() {
+                *o = d;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `1 - g / sqrt(p)` for the inner product g and the product p of the squared norms, as
+/// `1 - sign(g) sqrt(g² / p)`: one correctly rounded division of exact inputs (small
+/// integers, say) gives equal cosines equal bits, so ties stay ties for Spearman; `g /
+/// sqrt(p)` rounds twice, differently for different (g, p) of the same ratio.
+fn cosine_distance(g: f64, p: f64) -> f64 {
+    1.0 - libm::copysign(libm::sqrt(g * g / p), g)
+}
+
+/// A cosine distance needs every row to have a norm: the first zero one is [`Error::ZeroNorm`].
+fn check_norms(sq: &[f64], rdm: Rdm) -> Result<()> {
+    match sq.iter().position(|&s| s == 0.0) {
+        Some(row) if rdm == Rdm::Cosine => Err(Error::ZeroNorm { row }),
+        _ => Ok(()),
+    }
+}
+
+/// Every condensed distance of the rows of `x` in f64, from an f64 copy of the rows.
+fn direct_distances<T: Element>(x: Matrix<'_, T>, rdm: Rdm, out: &mut [f64]) -> Result<()> {
+    let (n, d) = (x.rows(), x.cols());
+    if d == 0 {
+        return Err(Error::ZeroDimension);
+    }
+    let sq = x.scan()?;
+    check_norms(&sq, rdm)?;
+    let mut rows = try_vec(n * d, 0.0f64, WHAT)?;
+    for (i, r) in rows.chunks_exact_mut(d).enumerate() {
+        r.iter_mut().zip(x.row(i)).for_each(|(r, v)| *r = f64::from(v.to_f32()));
+    }
+    let mut out = out.iter_mut();
+    for (i, a) in rows.chunks_exact(d).enumerate() {
+        for (j, b) in rows.chunks_exact(d).enumerate().skip(i + 1) {
+            let v = match rdm {
+                Rdm::Euclidean => libm::sqrt(sum4(a, b, |x, y| (x - y) * (x - y))),
+                Rdm::Cosine => cosine_distance(sum4(a, b, |x, y| x * y), sq[i] * sq[j]),
+            };
+            if let Some(o) = out.next() {
+                *o = v;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Σ f(a_k, b_k) with four accumulators in a fixed order.
+#[inline(always)]
+fn sum4(a: &[f64], b: &[f64], f: impl Fn(f64, f64) -> f64) -> f64 {
+    let mut acc = [0.0f64; 4];
+    let (qa, qb) = (a.chunks_exact(4), b.chunks_exact(4));
+    let tail: f64 = qa.remainder().iter().zip(qb.remainder()).map(|(&x, &y)| f(x, y)).sum();
+    for (x, y) in qa.zip(qb) {
+        for l in 0..4 {
+            acc[l] += f(x[l], y[l]);
+        }
+    }
+    (acc[0] + acc[1]) + (acc[2] + acc[3]) + tail
+}
+
+fn squared_distance<T: Element>(a: &[T], b: &[T]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| f64::from(x.to_f32()) - f64::from(y.to_f32())).map(|d| d * d).sum()
+}
+
+fn dot_rows<T: Element>(a: &[T], b: &[T]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| f64::from(x.to_f32()) * f64::from(y.to_f32())).sum()
+}
+
+/// Replaces `values` by their ranks 1..=M, ties by their average rank. `order` (length M)
+/// is scratch for the sort. NaN never occurs (finite inputs give finite distances).
+fn average_ranks(values: &mut [f64], mut order: Vec<u32>) {
+    for (i, o) in order.iter_mut().enumerate() {
+        *o = i as u32;
+    }
+    order.sort_unstable_by(|&a, &b| values[a as usize].total_cmp(&values[b as usize]));
+    let mut start = 0;
+    while start < order.len() {
+        let v = values[order[start] as usize];
+        let end = start + order[start..].iter().take_while(|&&k| values[k as usize] == v).count();
+        // Ranks start + 1 ..= end share their mean; the group's values are read before any
+        // of them is overwritten.
+        let rank = (start + 1 + end) as f64 / 2.0;
+        for &k in &order[start..end] {
+            values[k as usize] = rank;
+        }
+        start = end;
+    }
+}
+
+/// Centres `values` and scales them to norm 1; a constant vector is [`Error::NumericalRange`].
+fn standardise(values: &mut [f64]) -> Result<()> {
+    let mean = values.iter().sum::<f64>() / values.len() as f64;
+    values.iter_mut().for_each(|v| *v -= mean);
+    let norm = libm::sqrt(dot(values, values));
+    if !(norm > 0.0 && norm.is_finite()) {
+        return Err(Error::NumericalRange {
+            what: "rsa: all pairwise distances are equal, their correlation is undefined",
+        });
+    }
+    values.iter_mut().for_each(|v| *v /= norm);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec;
+
+    #[test]
+    fn ranks_average_ties_and_pairs_index_row_by_row() {
+        let mut v = vec![3.0, 1.0, 3.0, 2.0, 3.0];
+        average_ranks(&mut v, vec![0; 5]);
+        assert_eq!(v, [4.0, 1.0, 4.0, 2.0, 4.0]);
+        let n = 5;
+        let mut k = 0;
+        for a in 0..n {
+            for b in a + 1..n {
+                assert_eq!(pair_index(n, a, b), k);
+                k += 1;
+            }
+        }
+    }
+
+    /// The Gram path (used above [`DIRECT`]) against the direct f64 path on the same rows:
+    /// distances to 1e-5 relative (close pairs and nearly parallel ones included, through
+    /// the recompute guard), Spearman and Pearson to 1e-6.
+    #[test]
+    fn gram_distances_match_direct_f64_ones() {
+        let (n, d) = (300, 96);
+        let mut state = 0x1234_5678_u64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 11) as f64 / (1u64 << 53) as f64 - 0.5
+        };
+        // Clusters of nearly equal rows (cancellation), plus an offset (nearly parallel rows).
+        let centres: Vec<f64> = (0..10 * d).map(|_| next()).collect();
+        let x: Vec<f32> =
+            (0..n * d).map(|k| (3.0 + centres[(k / d % 10) * d + k % d] + 1e-3 * next()) as f32).collect();
+        let m = Matrix::new(&x, n, d).unwrap();
+        let (g, _) = crate::knn::gram(m, &Exec::new()).unwrap();
+        for rdm in [Rdm::Euclidean, Rdm::Cosine] {
+            let mut a = vec![0.0; n * (n - 1) / 2];
+            let mut b = a.clone();
+            distances(m, &g, rdm, &mut a).unwrap();
+            direct_distances(m, rdm, &mut b).unwrap();
+            let worst = a.iter().zip(&b).map(|(a, b)| ((a - b) / b).abs()).fold(0.0, f64::max);
+            assert!(worst < 1e-5, "{rdm:?}: relative error {worst}");
+            for corr in [Corr::Spearman, Corr::Pearson] {
+                let (mut ra, mut rb) = (a.clone(), b.clone());
+                if corr == Corr::Spearman {
+                    average_ranks(&mut ra, vec![0; a.len()]);
+                    average_ranks(&mut rb, vec![0; b.len()]);
+                }
+                standardise(&mut ra).unwrap();
+                standardise(&mut rb).unwrap();
+                let r = dot(&ra, &rb);
+                assert!((r - 1.0).abs() < 1e-6, "{rdm:?} {corr:?}: {r}");
+            }
+        }
+    }
+
+    #[test]
+    fn small_and_constant_inputs_are_errors() {
+        let exec = Exec::new();
+        let two = [0.0f32, 1.0];
+        let m = Matrix::new(&two, 2, 1).unwrap();
+        assert_eq!(
+            RsaVector::new(m, Rdm::Euclidean, Corr::Spearman, &exec),
+            Err(Error::TooFewSamples { n: 2, min: 3 })
+        );
+        // An equilateral triangle: three equal distances.
+        let tri = [0.0f32, 0.0, 1.0, 0.0, 0.5, 0.866_025_4];
+        let m = Matrix::new(&tri, 3, 2).unwrap();
+        let e = RsaVector::new(m, Rdm::Euclidean, Corr::Pearson, &exec);
+        assert!(e.is_ok() || matches!(e, Err(Error::NumericalRange { .. })));
+        let same = [1.0f32; 8];
+        let m = Matrix::new(&same, 4, 2).unwrap();
+        assert!(matches!(RsaVector::new(m, Rdm::Euclidean, Corr::Spearman, &exec), Err(Error::NumericalRange { .. })));
+        let zero = [0.0f32, 0.0, 1.0, 0.0, 0.0, 1.0];
+        let m = Matrix::new(&zero, 3, 2).unwrap();
+        assert_eq!(RsaVector::new(m, Rdm::Cosine, Corr::Spearman, &exec), Err(Error::ZeroNorm { row: 0 }));
+    }
+}
