@@ -327,7 +327,10 @@ def test_available_isas():
     assert repalign.knn_graph(tie_free_pair()[0], 3).isa == isas[0]
     assert repalign.METRICS == (
         "mutual_knn", "cycle_knn", "lcs_knn", "edit_distance_knn", "jaccard_knn", "cka", "unbiased_cka", "cknna", "svcca",
+        "rsa", "procrustes", "cca", "pwcca", "rv_coefficient",
     )
+    # Every metric name has its function.
+    assert all(callable(getattr(repalign, name)) for name in repalign.METRICS)
 
 
 def _all_results(a, b, **opts):

@@ -74,3 +74,46 @@ def test_ties_case_kernel_values_still_agree():
     np.fill_diagonal(g, -np.inf)
     top = -np.sort(-g, axis=1)
     assert (top[:, 4] == top[:, 5]).any()
+
+
+#: manifest key -> the new metric through the Python API (the Rust tests/golden_extra.rs
+#: checks the same values through the core).
+VALUES = {
+    "rsa": lambda a, b: repalign.rsa(a, b),
+    "rsa_cosine": lambda a, b: repalign.rsa(a, b, rdm="cosine"),
+    "rsa_pearson": lambda a, b: repalign.score(a, b, "rsa", corr="pearson"),
+    "procrustes": lambda a, b: repalign.procrustes(a, b),
+    "rv_coefficient": lambda a, b: repalign.rv_coefficient(a, b),
+    "cca": lambda a, b: repalign.cca(a, b),
+    "pwcca": lambda a, b: repalign.pwcca(a, b),
+}
+
+
+@pytest.mark.parametrize("torch_input", [False, True])
+@pytest.mark.parametrize("key", sorted(VALUES))
+@pytest.mark.parametrize("case_id", [c["id"] for c in CASES])
+def test_new_metric_values(case_id, key, torch_input):
+    c = next(c for c in CASES if c["id"] == case_id)
+    if case_id.startswith("ties_") and key == "rsa_cosine":
+        pytest.skip("exact cosine ties, which the golden's twice-rounded formula splits (tests/golden_extra.rs pins both)")
+    a, b = load_extra(c["A"]), load_extra(c["B"])
+    if torch_input:
+        import torch
+
+        a, b = torch.from_numpy(a.copy()), torch.from_numpy(b.copy())
+    want = c["values"][key]
+    tol = c["tolerance"]["cca_pwcca_abs"] if key in ("cca", "pwcca") else tolerance(c, want)
+    got = VALUES[key](a, b)
+    assert abs(got - want) <= tol, f"{case_id} {key}: {got} vs {want} (tol {tol})"
+
+
+def test_new_metric_parameters_are_checked():
+    c = CASES[0]
+    a, b = load_extra(c["A"]), load_extra(c["B"])
+    with pytest.raises(ValueError, match="rdm"):
+        repalign.score(a, b, "cka", rdm="cosine")
+    with pytest.raises(ValueError):
+        repalign.rsa(a, b, corr="kendall")
+    # Procrustes is not symmetric; rsa is.
+    assert repalign.procrustes(a, b) != repalign.procrustes(b, a)
+    assert repalign.rsa(a, b) == repalign.rsa(b, a)
