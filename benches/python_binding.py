@@ -177,7 +177,7 @@ def section_fixed(threads_list, rounds, reps):
         "`_inputs.as_array(a, 'a')`": lambda: _inputs.as_array(a, "a"),
         "`_inputs.as_array` of a torch tensor (DLPack)": None,
         "`repalign._spec(...)` + `progress_callback(None)`": lambda: (
-            repalign._spec("mutual_knn", 10, None, None, None, False, None),
+            repalign._spec("mutual_knn", 10, None, None, None, None, False),
             repalign.progress_callback(None, "mutual_knn")),
         "Rust `metrics::score` alone (`_bench_score`)": None,
         "native `_repalign.score` (inline path, no Python wrapper)":
