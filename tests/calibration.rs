@@ -231,3 +231,47 @@ fn huge_permutation_counts_are_errors_not_aborts_or_panics() {
         assert_eq!(err.kind(), repalign::ErrorKind::OutOfMemory, "{p}: {err}");
     }
 }
+
+/// The follow-up literature's metrics: on unrelated pairs their permutation p-values are
+/// uniform (the same Kolmogorov-Smirnov check as mutual kNN's), and on related data p
+/// reaches its floor.
+#[test]
+fn p_values_of_the_new_metrics_are_uniform_for_unrelated_features() {
+    use repalign::metrics::{Corr, Rdm};
+    let metrics = [
+        Metric::Rsa { rdm: Rdm::Euclidean, corr: Corr::Spearman },
+        Metric::Rsa { rdm: Rdm::Cosine, corr: Corr::Pearson },
+        Metric::Procrustes,
+        Metric::Cca,
+        Metric::Pwcca,
+        Metric::RvCoefficient,
+    ];
+    let (n, d, p, pairs) = (40, 3, 49, 60);
+    for metric in metrics {
+        let mut rng = Rng(77);
+        let mut ps = Vec::new();
+        for pair in 0..pairs {
+            let (a, b) = (rng.gauss(n * d), rng.gauss(n * d));
+            let (ma, mb) = (Matrix::new(&a, n, d).unwrap(), Matrix::new(&b, n, d).unwrap());
+            let (_, c) = calibrate(&[ma.into()], &[mb.into()], &metric, &opts(p, pair), &exec(0)).unwrap();
+            ps.push(c.p_value);
+        }
+        let mut sorted = ps.clone();
+        sorted.sort_by(f64::total_cmp);
+        let m = pairs as f64;
+        let ks = sorted
+            .iter()
+            .enumerate()
+            .map(|(i, &x)| (x - i as f64 / m).abs().max(((i + 1) as f64 / m - x).abs()))
+            .fold(0.0, f64::max);
+        // 0.21: the KS critical value at n = 60 and the 1% level (p is discrete in steps of
+        // 1/50, which adds at most 0.02).
+        assert!(ks < 0.23, "{metric:?}: KS distance {ks}, p-values {sorted:?}");
+
+        let a = rng.gauss(n * d);
+        let b: Vec<f32> = a.iter().map(|x| x + 0.05 * rng.normal() as f32).collect();
+        let (ma, mb) = (Matrix::new(&a, n, d).unwrap(), Matrix::new(&b, n, d).unwrap());
+        let (_, c) = calibrate(&[ma.into()], &[mb.into()], &metric, &opts(p, 3), &exec(0)).unwrap();
+        assert_eq!(c.p_value, 1.0 / (p as f64 + 1.0), "{metric:?}: {c:?}");
+    }
+}
