@@ -19,8 +19,10 @@
 //! rank-5 input of 40 columns, where the two agree to 1e-12.
 //!
 //! Memory: a layer holds an N x D (Procrustes) or N x min(N, D) (CCA, PWCCA) f64 matrix;
-//! building it needs one more of each size and a D x D (or N x N) f64 matrix; a comparison
-//! a D_A x D_B (or smaller) f64 matrix and one of its Gram matrices.
+//! building it needs one more of each size and two D x D (or N x N) f64 matrices (the
+//! covariance and its eigenvectors); a comparison a D_A x D_B (or smaller) f64 matrix and
+//! the SVD's workspace (without `linalg`: one of its Gram matrices), PWCCA also its left
+//! singular vectors and an N x r matrix of projections.
 
 use alloc::vec::Vec;
 
