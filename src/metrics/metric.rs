@@ -412,7 +412,8 @@ impl LayerState {
     }
 
     /// The SIMD backend that computed the state (the kNN engine or the Gram kernel); `None`
-    /// for an SVCCA or linear basis, which are scalar f64 code, and for an RSA vector of a
+    /// for an SVCCA or linear basis, which are f64 code outside repalign's dispatch (faer's
+    /// own SIMD with the `linalg` feature, scalar loops without), and for an RSA vector of a
     /// small input, computed directly in f64 ([`super::rsa::DIRECT`]).
     pub fn isa(&self) -> Option<Isa> {
         match &self.state {

@@ -6,6 +6,8 @@
 //! definitions: [`neighbours`](KnnMetric) (kNN graphs), kernel (CKA, CKNNA, RV coefficient),
 //! SVCCA, RSA, linear (Procrustes, CCA, PWCCA).
 
+mod dense;
+#[cfg(not(feature = "linalg"))]
 mod eigen;
 mod kernel;
 mod linear;

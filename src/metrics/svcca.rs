@@ -6,18 +6,17 @@
 //! N - 1 denominator), keep the `cca_dim` leading left singular vectors U_A and U_B, and
 //! average the canonical correlations, the singular values of U_Aᵀ U_B. All in f64.
 //!
-//! Linear algebra: the leading eigenpairs of the smaller Gram matrix (D x D or N x N) by
-//! the in-crate symmetric eigensolver in [`super::eigen`] (Householder tridiagonalisation,
-//! QL eigenvalues, inverse iteration for the wanted vectors only), about 250 lines instead
-//! of a LAPACK dependency: small, exact to rounding, deterministic on every platform;
-//! O(min(N, D)³) with a small constant.
+//! Linear algebra: the leading eigenpairs of the smaller Gram matrix (D x D or N x N), by
+//! [`super::dense`]: faer's symmetric eigendecomposition with the `linalg` feature, else
+//! the in-crate eigensolver in [`super::eigen`] (Householder tridiagonalisation, QL
+//! eigenvalues, inverse iteration for the wanted vectors only). Both are deterministic for
+//! one binary on one CPU; O(min(N, D)³).
 
-use alloc::vec;
 use alloc::vec::Vec;
 
-use super::eigen::{eigenvalues, leading_eigenpairs};
+use super::dense::{Operand, eigenpairs, product, singular_values};
 use crate::element::Element;
-use crate::error::{Error, Result, out_of_memory, try_vec};
+use crate::error::{Error, Result};
 use crate::exec::Exec;
 use crate::layers::each_dtype;
 use crate::matrix::{AnyMatrix, Matrix};
@@ -66,15 +65,9 @@ pub fn svcca_bases(a: &SvccaBasis, b: &SvccaBasis) -> Result<f64> {
     }
     let (n, cca_dim, ua, ub) = (a.n, a.dim, &a.u, &b.u);
     // M = U_Aᵀ U_B (cca_dim x cca_dim); its singular values are the canonical correlations.
-    let mut m = vec![0.0f64; cca_dim * cca_dim];
-    for r in 0..cca_dim {
-        for c in 0..cca_dim {
-            m[r * cca_dim + c] = (0..n).map(|i| ua[i * cca_dim + r] * ub[i * cca_dim + c]).sum();
-        }
-    }
-    let mtm = gram_cols(&m, cca_dim, cca_dim)?;
-    let values = eigenvalues(mtm, cca_dim);
-    Ok(values.iter().map(|&v| libm::sqrt(v.max(0.0)).min(1.0)).sum::<f64>() / cca_dim as f64)
+    let m = product(Operand::new(ua, n, cca_dim).t(), Operand::new(ub, n, cca_dim), 1.0)?;
+    let values = singular_values(&m, cca_dim, cca_dim)?;
+    Ok(values.iter().map(|&s| s.min(1.0)).sum::<f64>() / cca_dim as f64)
 }
 
 /// Columns centred and scaled by (sample std + 1e-8), row-major f64.
@@ -110,57 +103,23 @@ fn leading_left_vectors(x: &[f64], n: usize, d: usize, dim: usize) -> Result<Vec
     let rank_error = Error::InvalidParameter { what: "cca_dim exceeds the rank of the standardised input" };
     if n <= d {
         // Eigenvectors of X Xᵀ are the left singular vectors.
-        let (values, vectors) = leading_eigenpairs(gram_rows(x, n, d)?, n, dim);
+        let xo = Operand::new(x, n, d);
+        let (values, vectors) = eigenpairs(product(xo, xo.t(), 1.0)?, n, dim)?;
         if values.iter().any(|&v| v <= 0.0) {
             return Err(rank_error);
         }
         return Ok(vectors);
     }
     // U = X V / s from the eigenvectors V of Xᵀ X.
-    let (values, vectors) = leading_eigenpairs(gram_cols(x, n, d)?, d, dim);
+    let xo = Operand::new(x, n, d);
+    let (values, vectors) = eigenpairs(product(xo.t(), xo, 1.0)?, d, dim)?;
     if values.iter().any(|&v| v <= 0.0) {
         return Err(rank_error);
     }
-    let mut u = vec![0.0f64; n * dim];
-    for (c, &value) in values.iter().enumerate() {
-        let s = libm::sqrt(value);
-        for i in 0..n {
-            u[i * dim + c] = (0..d).map(|j| x[i * d + j] * vectors[j * dim + c]).sum::<f64>() / s;
-        }
+    let mut u = product(xo, Operand::new(&vectors, d, dim), 1.0)?;
+    let s: Vec<f64> = values.iter().map(|&v| libm::sqrt(v)).collect();
+    for ui in u.chunks_exact_mut(dim) {
+        ui.iter_mut().zip(&s).for_each(|(u, s)| *u /= s);
     }
     Ok(u)
-}
-
-/// X Xᵀ of a row-major n x d matrix. The n x n result (and a transposed copy of X) are
-/// requested with `try_vec`: a size the allocator refuses is [`Error::OutOfMemory`].
-pub(super) fn gram_rows(x: &[f64], n: usize, d: usize) -> Result<Vec<f64>> {
-    // PERF: as (Xᵀ)ᵀ Xᵀ, rank-one row updates vectorise; n² dot products would not (an
-    // f64 sum is a serial chain).
-    let mut xt = try_vec(n * d, 0.0f64, GRAM)?;
-    for (c, col) in xt.chunks_exact_mut(n.max(1)).enumerate().take(d) {
-        col.iter_mut().enumerate().for_each(|(i, v)| *v = x[i * d + c]);
-    }
-    gram_cols(&xt, d, n)
-}
-
-const GRAM: &str = "a D x D (or N x N) f64 Gram matrix of a linear metric (svcca, procrustes, cca, pwcca)";
-
-/// Xᵀ X of a row-major n x d matrix, the d x d result requested with `try_vec`.
-pub(super) fn gram_cols(x: &[f64], n: usize, d: usize) -> Result<Vec<f64>> {
-    let len = d.checked_mul(d).ok_or(out_of_memory::<f64>(usize::MAX, GRAM))?;
-    let mut g = try_vec(len, 0.0f64, GRAM)?;
-    for i in 0..n {
-        let row = &x[i * d..(i + 1) * d];
-        for a in 0..d {
-            for b in a..d {
-                g[a * d + b] += row[a] * row[b];
-            }
-        }
-    }
-    for a in 0..d {
-        for b in 0..a {
-            g[a * d + b] = g[b * d + a];
-        }
-    }
-    Ok(g)
 }
