@@ -257,12 +257,14 @@ static double real(Input *in) {
 
 static const RepalignMetric *metric(Input *in, RepalignMetric *m) {
     if (byte(in) % 8 == 0) return NULL;
-    *m = repalign_metric_default(enum_value(in, 9));
+    *m = repalign_metric_default(enum_value(in, 14));
     m->k = size(in);
     m->kernel = enum_value(in, 2);
     m->sigma = real(in);
     m->unbiased = enum_value(in, 2);
     m->cca_dim = size(in);
+    m->rdm = enum_value(in, 2);
+    m->corr = enum_value(in, 2);
     return m;
 }
 
@@ -403,7 +405,7 @@ static void mutual(Input *in) {
 }
 
 static void from_graphs(Input *in, bool any_kind) {
-    uint32_t kind = any_kind ? enum_value(in, 9) : REPALIGN_METRIC_KIND_MUTUAL_KNN;
+    uint32_t kind = any_kind ? enum_value(in, 14) : REPALIGN_METRIC_KIND_MUTUAL_KNN;
     size_t rows = size(in), aw = size(in), bw = size(in), k = size(in);
     const uint32_t *a = neighbours(in, rows, &aw), *b = neighbours(in, rows, &bw);
     double *out = scalar(in, 8);
@@ -431,6 +433,10 @@ static void score(Input *in) {
     REQUIRE(isfinite(*out));
     if (met->kind <= REPALIGN_METRIC_KIND_JACCARD_KNN && met->kind != REPALIGN_METRIC_KIND_LCS_KNN) check_unit(*out);
     if (met->kind == REPALIGN_METRIC_KIND_SVCCA) check_unit(*out);
+    /* Correlations and their means, up to rounding. */
+    if (met->kind == REPALIGN_METRIC_KIND_CCA || met->kind == REPALIGN_METRIC_KIND_RV_COEFFICIENT)
+        REQUIRE(*out >= -1e-12 && *out <= 1.0 + 1e-12);
+    if (met->kind == REPALIGN_METRIC_KIND_RSA) REQUIRE(*out >= -1.0 - 1e-12 && *out <= 1.0 + 1e-12);
 }
 
 static void prepare(Input *in, bool threshold_only) {
@@ -530,7 +536,7 @@ static void small_functions(Input *in) {
     RepalignStatus st = repalign_isa_available(v, out);
     after(10, st);
     REQUIRE((repalign_isa_name(v) != NULL) == (v <= REPALIGN_ISA_EMULATED_512));
-    REQUIRE((repalign_metric_kind_name(v) != NULL) == (v <= REPALIGN_METRIC_KIND_SVCCA));
+    REQUIRE((repalign_metric_kind_name(v) != NULL) == (v <= REPALIGN_METRIC_KIND_RV_COEFFICIENT));
     REQUIRE(repalign_status_message(v) != NULL && repalign_version() != NULL);
 }
 
