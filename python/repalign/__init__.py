@@ -321,12 +321,18 @@ pwcca = _plain("pwcca", "Projection-weighted CCA (Morcos et al. 2018); not symme
 rv_coefficient = _plain("rv_coefficient", "The RV coefficient of the column-centred features (linear CKA with a 1e-8 guard).")
 
 
+def _graph_pair(a: Any, b: Any, k: Optional[int]) -> tuple[np.ndarray, np.ndarray, int]:
+    """Two neighbour lists (KnnGraph or index arrays) as int64 arrays, and ``k`` (default:
+    the narrower list's width)."""
+    ia = as_indices(a.indices if isinstance(a, KnnGraph) else a, "a")
+    ib = as_indices(b.indices if isinstance(b, KnnGraph) else b, "b")
+    return ia, ib, min(ia.shape[1], ib.shape[1]) if k is None else _count("k", k)
+
+
 def score_graphs(a: Union[KnnGraph, ArrayLike], b: Union[KnnGraph, ArrayLike], metric: str = "mutual_knn", k: Optional[int] = None) -> float:
     """A kNN metric from two neighbour lists (a :class:`KnnGraph` or an N x w index array
     each); ``k`` defaults to the narrower list's width."""
-    ia = as_indices(a.indices if isinstance(a, KnnGraph) else a, "a")
-    ib = as_indices(b.indices if isinstance(b, KnnGraph) else b, "b")
-    k = min(ia.shape[1], ib.shape[1]) if k is None else _count("k", k)
+    ia, ib, k = _graph_pair(a, b, k)
     return _repalign.score_graphs(metric, ia, ib, k)
 
 
@@ -341,7 +347,7 @@ def prepare(
     arr = as_array(x, "x", (2, 3))
     flat = arr.ndim == 2
     t = dense(arr[:, None, :] if flat else arr)
-    out, _ = _repalign.prepare(t, mode, q, threads, isa)
+    out, _ = _repalign.prepare(t, mode, q, _count("threads", threads), isa)
     return out[:, 0, :] if flat else out
 
 
@@ -350,7 +356,7 @@ def threshold(x: ArrayLike, q: float = 0.95, *, per_sample: bool = False, thread
     tensor, or (``per_sample``) the mean of each sample's interpolated quantile."""
     arr = as_array(x, "x", (2, 3))
     t = dense(arr[:, None, :] if arr.ndim == 2 else arr)
-    return _repalign.threshold(t, q, per_sample, threads)
+    return _repalign.threshold(t, q, per_sample, _count("threads", threads))
 
 
 def _prepared_layers(x: ArrayLike, name: str, mode: str, q: float, threads: int, isa) -> list[np.ndarray]:
@@ -442,9 +448,7 @@ def calibrate_graphs(
     progress: Progress = None,
 ) -> Calibration:
     """A kNN metric of two neighbour lists against its permutation null."""
-    ia = as_indices(a.indices if isinstance(a, KnnGraph) else a, "a")
-    ib = as_indices(b.indices if isinstance(b, KnnGraph) else b, "b")
-    k = min(ia.shape[1], ib.shape[1]) if k is None else _count("k", k)
+    ia, ib, k = _graph_pair(a, b, k)
     permutations, seed, threads = _count("permutations", permutations), _count("seed", seed), _count("threads", threads)
     cb = progress_callback(progress, f"{metric} null")
     return _calibration(_repalign.calibrate_graphs(metric, ia, ib, k, permutations, seed, alpha, threads, isa, cb))

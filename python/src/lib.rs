@@ -5,7 +5,6 @@
 //! package `repalign` around it (`repalign/__init__.py`), which also turns torch tensors,
 //! bfloat16 and other dtypes into the arrays this module takes.
 
-use numpy::ndarray::{Array1, Array2, Array3};
 use numpy::{IntoPyArray, PyArray1, PyArray2, PyArray3, PyArrayMethods};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -63,6 +62,17 @@ fn cost(n: usize, dims: impl IntoIterator<Item = usize>) -> f64 {
 
 type Graph<'py> = (Bound<'py, PyArray2<i32>>, Bound<'py, PyArray2<f32>>, Option<&'static str>);
 
+/// `values` (row-major) as a numpy array of `shape`, without a copy.
+fn shaped<'py, T: numpy::Element, D: numpy::ndarray::Dimension>(
+    py: Python<'py>,
+    shape: impl numpy::ndarray::ShapeBuilder<Dim = D>,
+    values: Vec<T>,
+) -> PyResult<Bound<'py, numpy::PyArray<T, D>>> {
+    let array =
+        numpy::ndarray::Array::from_shape_vec(shape, values).map_err(|e| PyValueError::new_err(e.to_string()))?;
+    Ok(array.into_pyarray(py))
+}
+
 fn graph_out<'py>(py: Python<'py>, g: &KnnGraph) -> PyResult<Graph<'py>> {
     let (n, k) = (g.rows(), g.k());
     let indices: Vec<i32> = g
@@ -70,14 +80,7 @@ fn graph_out<'py>(py: Python<'py>, g: &KnnGraph) -> PyResult<Graph<'py>> {
         .iter()
         .map(|&i| i32::try_from(i).map_err(|_| PyValueError::new_err("more than 2^31 rows: indices exceed int32")))
         .collect::<PyResult<_>>()?;
-    let shape = |v| Array2::from_shape_vec((n, k), v).map_err(|e| PyValueError::new_err(e.to_string()));
-    Ok((
-        shape(indices)?.into_pyarray(py),
-        Array2::from_shape_vec((n, k), g.scores().to_vec())
-            .map_err(|e| PyValueError::new_err(e.to_string()))?
-            .into_pyarray(py),
-        g.isa().map(Isa::name),
-    ))
+    Ok((shaped(py, (n, k), indices)?, shaped(py, (n, k), g.scores().to_vec())?, g.isa().map(Isa::name)))
 }
 
 /// kNN graph of the rows of `x` (self excluded).
@@ -225,8 +228,7 @@ fn prepare<'py>(
     let x = input::layers(x, "x")?;
     let shape = (x.samples(), x.layers(), x.dim());
     let (values, t) = run(py, &opts, 0.0, |exec| x.prepare(mode, q, exec))?;
-    let out = Array3::from_shape_vec(shape, values).map_err(|e| PyValueError::new_err(e.to_string()))?;
-    Ok((out.into_pyarray(py), t))
+    Ok((shaped(py, shape, values)?, t))
 }
 
 /// The clamp threshold of the paper's preparation: exact (whole tensor) or per sample.
@@ -242,9 +244,8 @@ type Sweep<'py> = (Bound<'py, PyArray2<f64>>, f64, Option<(usize, usize)>, Optio
 
 fn sweep_out<'py>(py: Python<'py>, r: SweepResult) -> PyResult<Sweep<'py>> {
     let warnings = r.warnings.iter().map(|w| w.message()).collect();
-    let scores =
-        Array2::from_shape_vec((r.rows, r.cols), r.scores).map_err(|e| PyValueError::new_err(e.to_string()))?;
-    Ok((scores.into_pyarray(py), r.best, r.best_index, r.isa.map(Isa::name), warnings))
+    let scores = shaped(py, (r.rows, r.cols), r.scores)?;
+    Ok((scores, r.best, r.best_index, r.isa.map(Isa::name), warnings))
 }
 
 fn layer_cost(a: &[repalign::AnyMatrix<'_>], b: &[repalign::AnyMatrix<'_>]) -> f64 {
@@ -274,7 +275,7 @@ fn sweep<'py>(
 type Summary<'py> = (f64, f64, f64, f64, f64, f64, f64, f64, Bound<'py, PyArray1<f64>>);
 
 fn summary_out(py: Python<'_>, c: Calibration) -> Summary<'_> {
-    let null = Array1::from_vec(c.null).into_pyarray(py);
+    let null = c.null.into_pyarray(py);
     (c.raw, c.null_mean, c.null_median, c.null_std, c.z, c.p_value, c.tau, c.calibrated, null)
 }
 

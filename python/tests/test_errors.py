@@ -230,3 +230,22 @@ def test_prepare_and_threshold_parameters(ab):
             repalign.prepare(a, "paper", q)
     with pytest.raises(ValueError):
         repalign.sweep([], [a])
+
+
+def test_counts_are_checked_before_the_native_call():
+    """A negative or non-integer count is a ValueError/TypeError naming the argument (not
+    PyO3's OverflowError), in every function that takes one."""
+    x = np.random.default_rng(0).standard_normal((20, 4)).astype(np.float32)
+    calls = [
+        lambda: repalign.mutual_knn(x, x, k=-1),
+        lambda: repalign.knn_graph(x, 3, threads=-1),
+        lambda: repalign.prepare(x, "paper", threads=-1),
+        lambda: repalign.threshold(x, threads=-1),
+        lambda: repalign.calibrate(x, x, permutations=-5),
+        lambda: repalign.score_graphs(repalign.knn_graph(x, 3), repalign.knn_graph(x, 3), k=-2),
+    ]
+    for call in calls:
+        with pytest.raises(ValueError, match=">= 0"):
+            call()
+    with pytest.raises(TypeError, match="integer"):
+        repalign.svcca(x, x, cca_dim=2.5)
