@@ -121,6 +121,41 @@ fn product_into(a: Operand<'_>, b: Operand<'_>, alpha: f64, out: &mut [f64]) {
     }
 }
 
+/// For a row-major n x d `x` with d > n, an n x n matrix F with the same rows' inner
+/// products (F Fᵀ = X Xᵀ) and F = X Q for a d x n Q with orthonormal columns: so Xᵀ Y and
+/// Fₓᵀ F_y share their singular values, and reordering X's rows reorders F's. From the QR
+/// factorisation Xᵀ = Q R (Householder, backward stable: no Gram matrix, no squared
+/// condition number), F = Rᵀ. Returns the matrix and its column count; with d <= n, or
+/// without `linalg`, `x` itself and d.
+pub(super) fn row_space(x: Vec<f64>, n: usize, d: usize) -> Result<(Vec<f64>, usize)> {
+    #[cfg(feature = "linalg")]
+    if d > n {
+        use faer::dyn_stack::MemStack;
+        use faer::linalg::qr::no_pivoting::factor::{qr_in_place, qr_in_place_scratch, recommended_block_size};
+        use faer::{MatMut, Par};
+        let mut x = x;
+        let block = recommended_block_size::<f64>(d, n);
+        let mut coeff = zeroed(block, n)?;
+        let mut mem = scratch(qr_in_place_scratch::<f64>(d, n, block, Par::Seq, Default::default()))?;
+        // Xᵀ as a d x n view of the row-major n x d buffer; R lands in its upper triangle.
+        qr_in_place(
+            MatMut::from_row_major_slice_mut(&mut x, n, d).transpose_mut(),
+            MatMut::from_column_major_slice_mut(&mut coeff, block, n),
+            Par::Seq,
+            MemStack::new(&mut mem),
+            Default::default(),
+        );
+        // Fᵀ = R: F's row j is R's column j, entries 0..=j, which are Xᵀ's (i, j) = x[j d + i].
+        let mut f = zeroed(n, n)?;
+        for (j, row) in f.chunks_exact_mut(n).enumerate() {
+            row[..=j].copy_from_slice(&x[j * d..j * d + j + 1]);
+        }
+        return Ok((f, n));
+    }
+    let _ = n;
+    Ok((x, d))
+}
+
 #[cfg(feature = "linalg")]
 fn scratch(req: faer::dyn_stack::StackReq) -> Result<faer::dyn_stack::MemBuffer> {
     faer::dyn_stack::MemBuffer::try_new(req).map_err(|_| out_of_memory::<u8>(req.size_bytes(), WHAT))
