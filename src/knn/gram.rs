@@ -24,6 +24,36 @@ pub fn gram<'a>(x: impl Into<AnyMatrix<'a>>, exec: &Exec<'_>) -> Result<(Vec<f32
 }
 
 fn compute<T: Element>(x: Matrix<'_, T>, exec: &Exec<'_>) -> Result<(Vec<f32>, Isa)> {
+    let len = x.rows().checked_mul(x.rows()).ok_or(out_of_memory::<f32>(usize::MAX, WHAT))?;
+    let mut out = Vec::new();
+    let isa = blocks(x, exec, len, |_, _| Ok(()), &mut out)?;
+    Ok((out, isa))
+}
+
+const WHAT: &str = "the N x N f32 Gram matrix (or a block of its rows)";
+
+/// [`gram`] a horizontal block of whole rows at a time, for a consumer that reads each row
+/// once (RSA's distances): `consume(first_row, rows)` gets the rows in order, from one
+/// reused buffer of about `max_floats` floats (at least a few super-blocks of rows, so
+/// every worker has one). The same bits as [`gram`]. Returns the ISA.
+pub(crate) fn gram_blocks<T: Element>(
+    x: Matrix<'_, T>,
+    exec: &Exec<'_>,
+    max_floats: usize,
+    consume: impl FnMut(usize, &[f32]) -> Result<()>,
+) -> Result<Isa> {
+    blocks(x, exec, max_floats, consume, &mut Vec::new())
+}
+
+/// The blocks of [`gram_blocks`], computed into `buffer` (grown to the block size); one
+/// block of all N rows when `max_floats >= N²`.
+fn blocks<T: Element>(
+    x: Matrix<'_, T>,
+    exec: &Exec<'_>,
+    max_floats: usize,
+    mut consume: impl FnMut(usize, &[f32]) -> Result<()>,
+    buffer: &mut Vec<f32>,
+) -> Result<Isa> {
     let n = x.rows();
     if n == 0 {
         return Err(Error::EmptyMatrix);
@@ -31,26 +61,33 @@ fn compute<T: Element>(x: Matrix<'_, T>, exec: &Exec<'_>) -> Result<(Vec<f32>, I
     if x.cols() == 0 {
         return Err(Error::ZeroDimension);
     }
-    const WHAT: &str = "the N x N f32 Gram matrix";
-    let len = n.checked_mul(n).ok_or(out_of_memory::<f32>(usize::MAX, WHAT))?;
     let isa = exec.resolve_isa()?;
     x.scan()?;
-    let mut out = try_vec(len, 0.0f32, WHAT)?;
     let threads = exec.workers();
     let sb = super_block_rows(isa.f32_lanes(), n, threads);
-    let blocks: Vec<(usize, &mut [f32])> = out.chunks_mut(sb * n).enumerate().map(|(u, c)| (u * sb, c)).collect();
-    let total = blocks.len();
-    let results = pool::workers(threads, blocks, |rows| {
-        let rows = &mut rows.map_while(|(u, block)| {
-            exec.report(Progress::Blocks { done: u, total });
-            (!exec.cancelled()).then_some(block)
+    // All N rows when they fit, else whole super-blocks, at least two per worker.
+    let rows = if max_floats / n >= n { n } else { (max_floats / n / sb * sb).max(2 * threads * sb).min(n) };
+    let len = rows.checked_mul(n).ok_or(out_of_memory::<f32>(usize::MAX, WHAT))?;
+    *buffer = try_vec(len, 0.0f32, WHAT)?;
+    let total = n.div_ceil(sb);
+    for first in (0..n).step_by(rows) {
+        let block = &mut buffer[..rows.min(n - first) * n];
+        let done = first / sb;
+        let items: Vec<(usize, &mut [f32])> =
+            block.chunks_mut(sb * n).enumerate().map(|(u, c)| (first + u * sb, c)).collect();
+        let results = pool::workers(threads, items, |items| {
+            let rows = &mut items.map_while(|(u, item)| {
+                exec.report(Progress::Blocks { done: done + u, total });
+                (!exec.cancelled()).then_some(item)
+            });
+            dispatch::run(isa, GramRows { x, sb, isa, rows })
         });
-        dispatch::run(isa, GramRows { x, sb, isa, rows })
-    });
-    results.into_iter().collect::<Result<()>>()?;
-    exec.check()?;
+        results.into_iter().collect::<Result<()>>()?;
+        exec.check()?;
+        consume(first, block)?;
+    }
     exec.report(Progress::Blocks { done: total, total });
-    Ok((out, isa))
+    Ok(isa)
 }
 
 /// Fills whole rows of the Gram matrix: each item of `rows` is (first row, that row block's
@@ -118,6 +155,14 @@ mod tests {
             for threads in [1, 3] {
                 let exec = Exec::new().with_threads(threads).with_isa(Some(isa));
                 assert_eq!(gram(x, &exec).unwrap(), (reference.clone(), isa), "{isa} x{threads}");
+                // In blocks of rows (the smallest the engine takes): the same rows, in order.
+                let mut rows = Vec::new();
+                let got = gram_blocks(x, &exec, 0, |first, block| {
+                    assert_eq!(first * n, rows.len());
+                    rows.extend_from_slice(block);
+                    Ok(())
+                });
+                assert_eq!((got.unwrap(), &rows), (isa, &reference), "{isa} x{threads}, blocks");
             }
         }
     }

@@ -27,6 +27,7 @@ mod graph;
 use alloc::vec::Vec;
 
 pub use gram::gram;
+pub(crate) use gram::gram_blocks;
 pub(crate) use graph::find_invalid;
 pub use graph::{GraphRef, KnnGraph, merge};
 

@@ -1,11 +1,13 @@
 //! Representational similarity analysis (RSA): the correlation of two representations'
 //! distance matrices over all N(N-1)/2 pairs of samples (i < j).
 //!
-//! Input f32/f16/bf16 → the tiled f32 Gram kernel ([`crate::knn::gram`]; small inputs,
-//! [`DIRECT`], straight from the rows in f64) → distances in f64
-//! → average ranks (Spearman) or the values (Pearson) → a standardised vector (mean 0,
-//! norm 1) per layer, so a comparison is one dot product and a permutation of one side's
-//! samples is a re-indexing of its pairs, O(N²) with no re-ranking.
+//! Input f32/f16/bf16 → the tiled f32 Gram kernel, a block of rows at a time
+//! ([`crate::knn::gram_blocks`]; small inputs, [`DIRECT`], straight from the rows in f64)
+//! → distances in f64 → per layer, for Spearman each pair's average rank doubled (an exact
+//! u32), for Pearson the distances standardised (mean 0, norm 1, f64). A comparison is one
+//! dot product (Spearman's in exact integer arithmetic: the correlation of the ranks is
+//! rounded once, at the end), and a permutation of one side's samples is a re-indexing of
+//! its pairs, O(N²) per null sample with no re-ranking.
 //!
 //! Numerical stability: a Euclidean distance from the Gram matrix,
 //! `|x|² + |y|² - 2 <x, y>`, cancels when the rows are close relative to their norms, and
@@ -17,12 +19,16 @@
 //! Squared norms are the input scan's f64 sums. Ranks come from a sort of the f64
 //! distances: equal distances share their average rank, whatever the sort order.
 //!
-//! Memory: N(N-1)/2 f64 values per layer (4 N² bytes: 4 MiB at N = 1024, 400 MB at
-//! N = 10,000), plus while it is built the f32 Gram matrix (4 N² bytes; an N x D f64 copy
-//! of the rows instead below [`DIRECT`]) and N(N-1)/2 u32
-//! sort indices (2 N² bytes): about 10 N² bytes at peak, 1 GB at N = 10,000, 10.7 GB at
-//! N = 32,768. All requested before any work; a refusal is [`Error::OutOfMemory`]. Pairs
-//! are indexed by u32, so N(N-1)/2 must fit in one (N <= 92,681, [`Error::TooManyRows`]).
+//! Memory, with M = N(N-1)/2 pairs: a layer keeps M u32 ranks (Spearman, 2 N² bytes: 2 MiB
+//! at N = 1024, 200 MB at N = 10,000) or M f64 values (Pearson, 4 N² bytes). Building it
+//! takes M f64 distances (4 N² bytes) and one block of Gram rows (at most N²/8 f32, 0.5 N²
+//! bytes; an N x D f64 copy of the rows instead below [`DIRECT`]), then for Spearman M u32
+//! sort indices, freed before the M u32 ranks are copied out (2 N² bytes each, beside the
+//! distances): peak 6 N² bytes for Spearman (600 MB at N = 10,000, 6.4 GB at N = 32,768),
+//! 4.5 N² for Pearson, where a whole Gram matrix and f64 ranks took 10 N². A null sample
+//! holds one more layer vector per worker. All requested before any work; a refusal is
+//! [`Error::OutOfMemory`]. Pairs are indexed by u32 and doubled ranks (up to 2M) are u32:
+//! N <= 65,536 for Spearman, N <= 92,681 for Pearson, else [`Error::TooManyRows`].
 
 use alloc::vec::Vec;
 
@@ -91,14 +97,31 @@ pub const RECOMPUTE: f64 = 0.25;
 /// M >= 87,000 (at D <= 768) and a swap costs under 1e-9.
 pub const DIRECT: usize = 1 << 26;
 
-/// One layer's condensed distance matrix (pairs i < j, row by row), ranked or not, then
-/// standardised to mean 0 and norm 1.
+/// One layer's condensed distance matrix (pairs i < j, row by row): ranked (Spearman) or
+/// standardised (Pearson).
 #[derive(Debug, Clone, PartialEq)]
 pub struct RsaVector {
     n: usize,
-    values: Vec<f64>,
+    values: Values,
     /// `None` when every distance was computed directly in f64 ([`DIRECT`]).
     isa: Option<Isa>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Values {
+    /// Each pair's average rank (1..=M, ties sharing their mean), doubled: an integer in
+    /// 2..=2M, whose mean is exactly M + 1; `spread` = Σ (r - (M + 1))², exactly.
+    Ranks { doubled: Vec<u32>, spread: u128 },
+    /// The distances, standardised to mean 0 and norm 1.
+    Standard(Vec<f64>),
+}
+
+/// Doubled ranks are u32: 2M must fit.
+const MAX_RANKED_PAIRS: usize = (u32::MAX / 2) as usize;
+
+/// Gram rows per block: at most N²/8 floats, a sixteenth of the f64 distances' bytes.
+fn gram_block_floats(n: usize) -> usize {
+    n.saturating_mul(n) / 8
 }
 
 const WHAT: &str = "rsa needs N(N-1)/2 f64 distances and u32 sort indices per input";
@@ -114,25 +137,19 @@ impl RsaVector {
             return Err(if n == 0 { Error::EmptyMatrix } else { Error::TooFewSamples { n, min: 3 } });
         }
         let m = n.checked_mul(n - 1).ok_or(out_of_memory::<f64>(usize::MAX, WHAT))? / 2;
-        if u32::try_from(m).is_err() {
+        let limit = if corr == Corr::Spearman { MAX_RANKED_PAIRS } else { u32::MAX as usize };
+        if m > limit {
             return Err(Error::TooManyRows { rows: n });
         }
-        let mut values = try_vec(m, 0.0f64, WHAT)?;
-        let order = if corr == Corr::Spearman { try_vec(m, 0u32, WHAT)? } else { Vec::new() };
+        let mut distances = try_vec(m, 0.0f64, WHAT)?;
         let isa = if m.saturating_mul(x.cols()) <= DIRECT {
             exec.resolve_isa()?;
-            each_dtype!(AnyMatrix, x, x => direct_distances(x, rdm, &mut values))?;
+            each_dtype!(AnyMatrix, x, x => direct_distances(x, rdm, &mut distances))?;
             None
         } else {
-            let (g, isa) = crate::knn::gram(x, exec)?;
-            each_dtype!(AnyMatrix, x, x => distances(x, &g, rdm, &mut values))?;
-            Some(isa)
+            Some(each_dtype!(AnyMatrix, x, x => gram_distances(x, rdm, exec, gram_block_floats(n), &mut distances))?)
         };
-        if corr == Corr::Spearman {
-            average_ranks(&mut values, order);
-        }
-        standardise(&mut values)?;
-        Ok(Self { n, values, isa })
+        Ok(Self { n, values: Values::new(distances, corr)?, isa })
     }
 
     /// Number of samples.
@@ -151,19 +168,62 @@ impl RsaVector {
     /// reordered ranks, so nothing is re-ranked. A second vector the allocator refuses is
     /// [`Error::OutOfMemory`].
     pub fn permuted(&self, perm: &[u32]) -> Result<RsaVector> {
+        let values = match &self.values {
+            Values::Ranks { doubled, spread } => {
+                Values::Ranks { doubled: self.reindexed(doubled, perm, 0)?, spread: *spread }
+            }
+            Values::Standard(v) => Values::Standard(self.reindexed(v, perm, 0.0)?),
+        };
+        Ok(RsaVector { n: self.n, values, isa: self.isa })
+    }
+
+    /// `values` (one per pair) with pair (i, j) taking pair (perm\[i\], perm\[j\])'s value.
+    fn reindexed<V: Copy>(&self, values: &[V], perm: &[u32], zero: V) -> Result<Vec<V>> {
         let n = self.n;
-        let mut values = try_vec(self.values.len(), 0.0f64, WHAT)?;
-        let mut out = values.iter_mut();
+        let mut out = try_vec(values.len(), zero, WHAT)?;
+        let mut slots = out.iter_mut();
         for (i, &pi) in perm.iter().enumerate() {
             for &pj in &perm[i + 1..] {
                 let (a, b) = if pi < pj { (pi, pj) } else { (pj, pi) };
-                if let Some(v) = out.next() {
-                    *v = self.values[pair_index(n, a as usize, b as usize)];
+                if let Some(v) = slots.next() {
+                    *v = values[pair_index(n, a as usize, b as usize)];
                 }
             }
         }
-        Ok(RsaVector { n, values, isa: self.isa })
+        Ok(out)
     }
+}
+
+impl Values {
+    /// A layer's values from its M distances (consumed: for Spearman they are the sort's
+    /// keys, then freed).
+    fn new(mut distances: Vec<f64>, corr: Corr) -> Result<Values> {
+        let m = distances.len();
+        Ok(match corr {
+            Corr::Spearman => {
+                doubled_ranks(&mut distances, try_vec(m, 0u32, WHAT)?);
+                let mut doubled = try_vec(m, 0u32, WHAT)?;
+                // Exact: the doubled ranks are integers below 2^32 (MAX_RANKED_PAIRS).
+                doubled.iter_mut().zip(&distances).for_each(|(r, &d)| *r = d as u32);
+                drop(distances);
+                let mean = m as u128 + 1;
+                let sum2: u128 = doubled.iter().map(|&r| u128::from(r) * u128::from(r)).sum();
+                let spread = sum2 - m as u128 * mean * mean;
+                if spread == 0 {
+                    return Err(constant());
+                }
+                Values::Ranks { doubled, spread }
+            }
+            Corr::Pearson => {
+                standardise(&mut distances)?;
+                Values::Standard(distances)
+            }
+        })
+    }
+}
+
+fn constant() -> Error {
+    Error::NumericalRange { what: "rsa: all pairwise distances are equal, their correlation is undefined" }
 }
 
 /// The position of pair (a, b), a < b, in the condensed order (0, 1), (0, 2), ..., (1, 2), ...
@@ -171,12 +231,38 @@ fn pair_index(n: usize, a: usize, b: usize) -> usize {
     a * (2 * n - a - 1) / 2 + (b - a - 1)
 }
 
-/// RSA of two vectors of the same N and options: their dot product, clamped to [-1, 1].
+/// RSA of two vectors of the same N and options, clamped to [-1, 1]: for Spearman the
+/// covariance of the doubled ranks, Σ a b - M (M + 1)², is exact (u128), so the
+/// correlation is rounded once; for Pearson the dot product of the standardised vectors.
 pub fn rsa_vectors(a: &RsaVector, b: &RsaVector) -> Result<f64> {
     if a.n != b.n {
         return Err(Error::RowCountMismatch { a: a.n, b: b.n });
     }
-    Ok(dot(&a.values, &b.values).clamp(-1.0, 1.0))
+    let r = match (&a.values, &b.values) {
+        (Values::Ranks { doubled: ra, spread: sa }, Values::Ranks { doubled: rb, spread: sb }) => {
+            let m = ra.len() as u128;
+            let cross = rank_dot(ra, rb) as i128 - (m * (m + 1) * (m + 1)) as i128;
+            cross as f64 / (libm::sqrt(*sa as f64) * libm::sqrt(*sb as f64))
+        }
+        (Values::Standard(va), Values::Standard(vb)) => dot(va, vb),
+        _ => return Err(Error::InvalidParameter { what: "rsa vectors of different correlations" }),
+    };
+    Ok(r.clamp(-1.0, 1.0))
+}
+
+/// Σ a b of doubled ranks, exactly. Each product is below 2^64 (ranks below 2^32); the
+/// u64 partial sums are flushed into the u128 total before they can wrap.
+fn rank_dot(a: &[u32], b: &[u32]) -> u128 {
+    let max = a.iter().chain(b).copied().max().unwrap_or(0) as u64;
+    // How many products of at most max² a u64 holds; one at the least.
+    let run = (u64::MAX / (max * max).max(1)).clamp(1, 1 << 16) as usize;
+    a.chunks(run)
+        .zip(b.chunks(run))
+        .map(|(x, y)| {
+            let partial: u64 = x.iter().zip(y).map(|(&p, &q)| u64::from(p) * u64::from(q)).sum();
+            u128::from(partial)
+        })
+        .sum()
 }
 
 /// f64 dot product with four accumulators in a fixed order (the same bits everywhere).
@@ -184,41 +270,59 @@ fn dot(a: &[f64], b: &[f64]) -> f64 {
     sum4(a, b, |x, y| x * y)
 }
 
-/// The condensed distances of the rows of `x` from its f32 Gram matrix `g`.
-fn distances<T: Element>(x: Matrix<'_, T>, g: &[f32], rdm: Rdm, out: &mut [f64]) -> Result<()> {
+/// The condensed distances of the rows of `x` from its f32 Gram matrix, computed a block
+/// of about `block_floats` floats of rows at a time. Returns the Gram kernel's ISA.
+fn gram_distances<T: Element>(
+    x: Matrix<'_, T>,
+    rdm: Rdm,
+    exec: &Exec<'_>,
+    block_floats: usize,
+    out: &mut [f64],
+) -> Result<Isa> {
     let n = x.rows();
     let sq = x.scan()?;
     // Below this, f32 products of the row's entries can underflow: recompute in f64.
     let tiny = |s: f64| s < 1e-30;
     check_norms(&sq, rdm)?;
     let mut out = out.iter_mut();
-    for i in 0..n {
-        for j in i + 1..n {
-            let gij = f64::from(g[i * n + j]);
-            let exact = tiny(sq[i]) || tiny(sq[j]);
-            let d = match rdm {
-                Rdm::Euclidean => {
-                    let scale = sq[i] + sq[j];
-                    let d2 = scale - 2.0 * gij;
-                    // The Gram path loses the difference to cancellation: see the module doc.
-                    let d2 = if exact || d2 < RECOMPUTE * scale { squared_distance(x.row(i), x.row(j)) } else { d2 };
-                    libm::sqrt(d2.max(0.0))
-                }
-                Rdm::Cosine => {
-                    let d = cosine_distance(gij, sq[i] * sq[j]);
-                    if exact || d < RECOMPUTE {
-                        cosine_distance(dot_rows(x.row(i), x.row(j)), sq[i] * sq[j])
-                    } else {
-                        d
-                    }
-                }
-            };
-            if let Some(o) = out.next() {
-                *o = d;
+    crate::knn::gram_blocks(x, exec, block_floats, |first, g| {
+        for (i, gi) in (first..).zip(g.chunks_exact(n)) {
+            distance_row(x, &sq, i, gi, rdm, tiny, &mut out);
+        }
+        Ok(())
+    })
+}
+
+/// The distances of row i to rows i + 1.. from its Gram row `g` (see the module doc).
+fn distance_row<'o, T: Element>(
+    x: Matrix<'_, T>,
+    sq: &[f64],
+    i: usize,
+    g: &[f32],
+    rdm: Rdm,
+    tiny: impl Fn(f64) -> bool,
+    out: &mut impl Iterator<Item = &'o mut f64>,
+) {
+    for j in i + 1..x.rows() {
+        let gij = f64::from(g[j]);
+        let exact = tiny(sq[i]) || tiny(sq[j]);
+        let d = match rdm {
+            Rdm::Euclidean => {
+                let scale = sq[i] + sq[j];
+                let d2 = scale - 2.0 * gij;
+                // The Gram path loses the difference to cancellation: see the module doc.
+                let d2 = if exact || d2 < RECOMPUTE * scale { squared_distance(x.row(i), x.row(j)) } else { d2 };
+                libm::sqrt(d2.max(0.0))
             }
+            Rdm::Cosine => {
+                let d = cosine_distance(gij, sq[i] * sq[j]);
+                if exact || d < RECOMPUTE { cosine_distance(dot_rows(x.row(i), x.row(j)), sq[i] * sq[j]) } else { d }
+            }
+        };
+        if let Some(o) = out.next() {
+            *o = d;
         }
     }
-    Ok(())
 }
 
 /// `1 - g / sqrt(p)` for the inner product g and the product p of the squared norms, as
@@ -286,9 +390,10 @@ fn dot_rows<T: Element>(a: &[T], b: &[T]) -> f64 {
     a.iter().zip(b).map(|(x, y)| f64::from(x.to_f32()) * f64::from(y.to_f32())).sum()
 }
 
-/// Replaces `values` by their ranks 1..=M, ties by their average rank. `order` (length M)
+/// Replaces `values` by twice their ranks 1..=M, ties by twice their average rank (an integer,
+/// so exact). `order` (length M)
 /// is scratch for the sort. NaN never occurs (finite inputs give finite distances).
-fn average_ranks(values: &mut [f64], mut order: Vec<u32>) {
+fn doubled_ranks(values: &mut [f64], mut order: Vec<u32>) {
     for (i, o) in order.iter_mut().enumerate() {
         *o = i as u32;
     }
@@ -299,7 +404,7 @@ fn average_ranks(values: &mut [f64], mut order: Vec<u32>) {
         let end = start + order[start..].iter().take_while(|&&k| values[k as usize] == v).count();
         // Ranks start + 1 ..= end share their mean; the group's values are read before any
         // of them is overwritten.
-        let rank = (start + 1 + end) as f64 / 2.0;
+        let rank = (start + 1 + end) as f64;
         for &k in &order[start..end] {
             values[k as usize] = rank;
         }
@@ -313,9 +418,7 @@ fn standardise(values: &mut [f64]) -> Result<()> {
     values.iter_mut().for_each(|v| *v -= mean);
     let norm = libm::sqrt(dot(values, values));
     if !(norm > 0.0 && norm.is_finite()) {
-        return Err(Error::NumericalRange {
-            what: "rsa: all pairwise distances are equal, their correlation is undefined",
-        });
+        return Err(constant());
     }
     values.iter_mut().for_each(|v| *v /= norm);
     Ok(())
@@ -329,8 +432,8 @@ mod tests {
     #[test]
     fn ranks_average_ties_and_pairs_index_row_by_row() {
         let mut v = vec![3.0, 1.0, 3.0, 2.0, 3.0];
-        average_ranks(&mut v, vec![0; 5]);
-        assert_eq!(v, [4.0, 1.0, 4.0, 2.0, 4.0]);
+        doubled_ranks(&mut v, vec![0; 5]);
+        assert_eq!(v, [8.0, 2.0, 8.0, 4.0, 8.0]);
         let n = 5;
         let mut k = 0;
         for a in 0..n {
@@ -359,26 +462,52 @@ mod tests {
         let x: Vec<f32> =
             (0..n * d).map(|k| (3.0 + centres[(k / d % 10) * d + k % d] + 1e-3 * next()) as f32).collect();
         let m = Matrix::new(&x, n, d).unwrap();
-        let (g, _) = crate::knn::gram(m, &Exec::new()).unwrap();
+        let exec = Exec::new().with_threads(2);
         for rdm in [Rdm::Euclidean, Rdm::Cosine] {
             let mut a = vec![0.0; n * (n - 1) / 2];
             let mut b = a.clone();
-            distances(m, &g, rdm, &mut a).unwrap();
+            gram_distances(m, rdm, &exec, n * n, &mut a).unwrap();
             direct_distances(m, rdm, &mut b).unwrap();
             let worst = a.iter().zip(&b).map(|(a, b)| ((a - b) / b).abs()).fold(0.0, f64::max);
             assert!(worst < 1e-5, "{rdm:?}: relative error {worst}");
+            // Blocks of Gram rows (down to the smallest) give the same bits as the whole.
+            for (floats, threads) in [(0, 1), (0, 2), (n * 200, 1)] {
+                let mut c = vec![0.0; a.len()];
+                gram_distances(m, rdm, &exec.with_threads(threads), floats, &mut c).unwrap();
+                assert!(c == a, "{rdm:?}, blocks of {floats} floats, {threads} threads");
+            }
             for corr in [Corr::Spearman, Corr::Pearson] {
-                let (mut ra, mut rb) = (a.clone(), b.clone());
-                if corr == Corr::Spearman {
-                    average_ranks(&mut ra, vec![0; a.len()]);
-                    average_ranks(&mut rb, vec![0; b.len()]);
-                }
-                standardise(&mut ra).unwrap();
-                standardise(&mut rb).unwrap();
-                let r = dot(&ra, &rb);
+                let va = RsaVector { n, values: Values::new(a.clone(), corr).unwrap(), isa: None };
+                let vb = RsaVector { n, values: Values::new(b.clone(), corr).unwrap(), isa: None };
+                let r = rsa_vectors(&va, &vb).unwrap();
                 assert!((r - 1.0).abs() < 1e-6, "{rdm:?} {corr:?}: {r}");
             }
         }
+    }
+
+    /// The integer dot product is exact where u64 sums would wrap (products near 2^64),
+    /// and the exact Spearman path agrees with the correlation of f64 ranks.
+    #[test]
+    fn exact_rank_correlation() {
+        let big = [u32::MAX, u32::MAX - 1, 3, u32::MAX];
+        let want: u128 = big.iter().map(|&v| u128::from(v) * u128::from(v)).sum();
+        assert_eq!(rank_dot(&big, &big), want);
+        let small: Vec<u32> = (1..1000).collect();
+        assert_eq!(rank_dot(&small, &small), (1..1000u128).map(|v| v * v).sum());
+        // Distances with many ties: ranks shared, the integer and f64 routes agree.
+        let m = 4950;
+        let da: Vec<f64> = (0..m).map(|k| ((k * 37) % 101) as f64).collect();
+        let db: Vec<f64> = (0..m).map(|k| ((k * 37) % 101 + (k * 53) % 29) as f64).collect();
+        let exact =
+            |d: &[f64]| RsaVector { n: 100, values: Values::new(d.to_vec(), Corr::Spearman).unwrap(), isa: None };
+        let got = rsa_vectors(&exact(&da), &exact(&db)).unwrap();
+        let (mut ra, mut rb) = (da.clone(), db.clone());
+        doubled_ranks(&mut ra, vec![0; m]);
+        doubled_ranks(&mut rb, vec![0; m]);
+        standardise(&mut ra).unwrap();
+        standardise(&mut rb).unwrap();
+        let want = dot(&ra, &rb);
+        assert!((got - want).abs() < 1e-13 && got.abs() > 1e-3, "{got} vs {want}");
     }
 
     #[test]
