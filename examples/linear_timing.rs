@@ -1,6 +1,6 @@
-//! Time of the linear metrics' per-layer state and of one pair (and of a procrustes
-//! calibration), on random correlated f32 features:
-//! `cargo run --release --example linear_timing -- N D [permutations [metric ...]]`.
+//! Time of the follow-up metrics' per-layer state, of one pair and of a calibration's null
+//! samples, on random correlated f32 features:
+//! `THREADS=1 cargo run --release --example linear_timing -- N D [permutations [metric ...]]`.
 //! Compare builds with and without the `linalg` feature.
 
 use std::time::Instant;
@@ -24,11 +24,15 @@ fn main() {
     let a: Vec<f32> = (0..n * d).map(|e| next() / ((e % d + 1) as f32).sqrt()).collect();
     let b: Vec<f32> = a.iter().map(|&x| x + 0.5 * next()).collect();
     let (ma, mb) = (Matrix::new(&a, n, d).unwrap(), Matrix::new(&b, n, d).unwrap());
-    let exec = Exec::default();
+    let threads = std::env::var("THREADS").ok().and_then(|t| t.parse().ok());
+    let exec = threads.map_or(Exec::default(), |t| Exec::default().with_threads(t));
     println!("N = {n}, D = {d}");
     println!("| metric | state per layer (s) | pair (s) | score |");
     println!("|---|---|---|---|");
-    for metric in [Metric::Procrustes, Metric::Cca, Metric::Pwcca, Metric::Svcca { cca_dim: 10 }] {
+    let rsa = repalign::metrics::MetricParams::default().metric("rsa").unwrap();
+    for metric in
+        [rsa, Metric::RvCoefficient, Metric::Procrustes, Metric::Cca, Metric::Pwcca, Metric::Svcca { cca_dim: 10 }]
+    {
         if !only.is_empty() && !only.iter().any(|m| m == metric.name()) {
             continue;
         }
@@ -40,13 +44,14 @@ fn main() {
         let s = pair(&sa, &sb).unwrap();
         let pair_time = t.elapsed().as_secs_f64();
         println!("| {} | {state:.3} | {pair_time:.3} | {s:.12} |", metric.name());
-        if permutations > 0 && metric == Metric::Procrustes {
+        if permutations > 0 {
             let opts = CalibrationOptions { permutations, ..Default::default() };
             let t = Instant::now();
             let (_, c) = calibrate_states(&[sa], &[sb], &opts, &exec).unwrap();
             let total = t.elapsed().as_secs_f64();
             println!(
-                "procrustes calibration, {permutations} permutations on {} threads: {total:.2} s ({:.1} ms per null sample, p = {})",
+                "{} calibration, {permutations} permutations on {} threads: {total:.2} s ({:.1} ms per null sample, p = {})",
+                metric.name(),
                 exec.workers(),
                 1e3 * total / permutations as f64,
                 c.p_value

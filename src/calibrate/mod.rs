@@ -417,6 +417,14 @@ mod null_sample_tests {
         metrics.push(Metric::Cka { kernel: crate::metrics::Kernel::Linear, unbiased: true });
         metrics.push(Metric::Cknna { topk: 6, unbiased: true });
         metrics.push(Metric::Svcca { cca_dim: 4 });
+        metrics.push(Metric::Cka { kernel: crate::metrics::Kernel::Linear, unbiased: false });
+        metrics.push(Metric::RvCoefficient);
+        metrics.extend([Metric::Procrustes, Metric::Cca, Metric::Pwcca]);
+        for rdm in [crate::metrics::Rdm::Euclidean, crate::metrics::Rdm::Cosine] {
+            for corr in [crate::metrics::Corr::Spearman, crate::metrics::Corr::Pearson] {
+                metrics.push(Metric::Rsa { rdm, corr });
+            }
+        }
         for metric in metrics {
             let (pa, pb) = layer_states(&[ma.into()], &[mb.into()], &metric, &o).unwrap();
             let fast = null_sample(&pa, &pb, metric, &mut st).unwrap();

@@ -39,6 +39,9 @@ pub struct KernelMatrix {
     values: Vec<f64>,
     /// The backend of the Gram kernel it was built from.
     isa: Isa,
+    /// HSIC(K, K), biased and unbiased: computed once, since reordering the samples does
+    /// not change it (a null sample then costs one HSIC, not three).
+    own: [f64; 2],
 }
 
 impl KernelMatrix {
@@ -65,7 +68,12 @@ impl KernelMatrix {
                 *dst = src[pj as usize];
             }
         }
-        Ok(KernelMatrix { n, values, isa: self.isa })
+        Ok(KernelMatrix { n, values, ..*self })
+    }
+
+    /// HSIC(K, K), biased or unbiased.
+    fn own_hsic(&self, unbiased: bool) -> f64 {
+        self.own[usize::from(unbiased)]
     }
 }
 
@@ -101,7 +109,11 @@ pub fn kernel_matrix<'a>(x: impl Into<AnyMatrix<'a>>, kernel: Kernel, exec: &Exe
             }
         }
     }
-    Ok(KernelMatrix { n, values, isa })
+    let mut k = KernelMatrix { n, values, isa, own: [0.0; 2] };
+    let m = Masked { k: &k, mask: None };
+    // The unbiased estimator needs N >= 4; smaller inputs are refused where it is used.
+    k.own = [hsic_biased(m, m), if n >= 4 { hsic_unbiased(m, m) } else { 0.0 }];
+    Ok(k)
 }
 
 /// A 0/1 neighbour mask and its transpose (CKNNA), one byte per entry.
@@ -223,9 +235,8 @@ fn check_pair(k: &KernelMatrix, l: &KernelMatrix, unbiased: bool) -> Result<()> 
 /// The unbiased value can be negative.
 pub fn cka_kernels(k: &KernelMatrix, l: &KernelMatrix, unbiased: bool) -> Result<f64> {
     check_pair(k, l, unbiased)?;
-    let (k, l) = (Masked { k, mask: None }, Masked { k: l, mask: None });
-    let kl = hsic(k, l, unbiased);
-    let (kk, ll) = (hsic(k, k, unbiased), hsic(l, l, unbiased));
+    let (kk, ll) = (k.own_hsic(unbiased), l.own_hsic(unbiased));
+    let kl = hsic(Masked { k, mask: None }, Masked { k: l, mask: None }, unbiased);
     Ok(kl / (libm::sqrt(self_product(kk, ll)?) + 1e-6))
 }
 
@@ -236,10 +247,8 @@ pub fn cka_kernels(k: &KernelMatrix, l: &KernelMatrix, unbiased: bool) -> Result
 /// accuracy as it does for CKA).
 pub fn rv_kernels(k: &KernelMatrix, l: &KernelMatrix) -> Result<f64> {
     check_pair(k, l, false)?;
-    let (k, l) = (Masked { k, mask: None }, Masked { k: l, mask: None });
-    let kl = hsic_biased(k, l);
-    let (kk, ll) = (hsic_biased(k, k), hsic_biased(l, l));
-    Ok(kl / (libm::sqrt(self_product(kk, ll)?) + 1e-8))
+    let kl = hsic_biased(Masked { k, mask: None }, Masked { k: l, mask: None });
+    Ok(kl / (libm::sqrt(self_product(k.own_hsic(false), l.own_hsic(false))?) + 1e-8))
 }
 
 /// Row-wise top-`topk` mask of M (diagonal excluded when `unbiased`) into `w` (zeroed,
