@@ -71,6 +71,13 @@ pub enum Progress {
         /// B's layer.
         j: usize,
     },
+    /// A zoo finished `done` of its `total` model pairs (their sweeps, and calibrations).
+    ModelPairs {
+        /// Model pairs finished so far.
+        done: usize,
+        /// Model pairs in the zoo.
+        total: usize,
+    },
 }
 
 impl<'p> Exec<'p> {
@@ -117,6 +124,12 @@ impl<'p> Exec<'p> {
     /// mislead, e.g. the observed scores before a calibration's null samples).
     pub const fn silent(&self) -> Exec<'static> {
         Exec { threads: self.threads, oversubscribe: self.oversubscribe, isa: self.isa, progress: None, cancel: None }
+    }
+
+    /// For one of many jobs run side by side on `self`'s workers: one thread, no progress,
+    /// the same ISA and cancel flag.
+    pub(crate) fn one_job(&self) -> Exec<'p> {
+        Exec { threads: 1, progress: None, ..*self }
     }
 
     /// The ISA that will run: the forced one, or [`Isa::best`]. A forced ISA this CPU or

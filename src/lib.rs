@@ -67,6 +67,8 @@ pub mod prepare;
 #[cfg(feature = "alloc")]
 pub mod sweep;
 pub mod topk;
+#[cfg(feature = "alloc")]
+pub mod zoo;
 
 pub use element::{Dtype, Element};
 pub use error::{Error, ErrorKind, Result};

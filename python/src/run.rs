@@ -71,6 +71,8 @@ impl Counters {
                 (2, i * b + j, a * b)
             }
             Progress::Samples { done, total } => (3, done, total),
+            // No Python function runs a zoo yet.
+            Progress::ModelPairs { .. } => return,
         };
         self.stage.store(stage, Relaxed);
         self.total.store(total, Relaxed);

@@ -82,8 +82,9 @@ pub(crate) fn score(
                 bar.report(done, total);
                 seen.layer = None;
             }
-            // The kNN engine's blocks inside a layer: the layer's message says enough.
-            Progress::Blocks { .. } => return,
+            // The kNN engine's blocks inside a layer: the layer's message says enough. No
+            // stepwise command runs a zoo.
+            Progress::Blocks { .. } | Progress::ModelPairs { .. } => return,
         }
         seen.last = Some(step);
     };
