@@ -589,3 +589,61 @@ fn progress_is_drawn_only_on_a_terminal() {
     let quiet = on_tty("--quiet");
     assert!(!quiet.contains("A: layer") && quiet.contains("\"best\""), "{quiet}");
 }
+
+#[test]
+fn zoo_pairs_equal_sweeps_and_groups_split_the_models() {
+    let dir = TempDir::new("zoo");
+    models(&dir);
+    let (pa, pb, pb16) = (dir.path("A.npy"), dir.path("B.npy"), dir.path("B16.npy"));
+    let c = dir.path("C.npy");
+    write_npy(&c, &[N as u64, 7], &ints(N * 7, 9));
+    let named = format!("half={pb16}");
+    let r = json(&["zoo", &pa, &pb, &named, &c, "--k", "4", "--prepare", "paper", "--permutations", "30", "--json"]);
+    has_keys(
+        &r,
+        &["metric", "prepare", "n", "models", "pairs", "rows", "cols", "matrix", "isa", "seconds", "warnings"],
+    );
+    let names: Vec<&str> = r["models"].as_array().unwrap().iter().map(|m| m["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["A", "B", "half", "C"]);
+    let paths = [&pa, &pb, &pb16, &c];
+    let pairs = r["pairs"].as_array().unwrap();
+    assert_eq!(pairs.len(), 6);
+    for p in pairs {
+        let (ia, ib) = (
+            names.iter().position(|n| *n == p["a"].as_str().unwrap()).unwrap(),
+            names.iter().position(|n| *n == p["b"].as_str().unwrap()).unwrap(),
+        );
+        // The pair's sweep, and its calibration, as `repalign sweep` gives them.
+        let s =
+            json(&["sweep", paths[ia], paths[ib], "--k", "4", "--prepare", "paper", "--permutations", "30", "--json"]);
+        assert_eq!(p["scores"], s["scores"], "{ia} {ib}");
+        assert_eq!((&p["best"], &p["best_index"]), (&s["best"], &s["best_index"]));
+        assert_eq!(p["p_value"], s["calibration"]["p_value"]);
+        assert_eq!(r["matrix"][ia][ib], s["best"]);
+        assert_eq!(r["matrix"][ib][ia], s["best"]);
+        assert!(p["q_value"].as_f64().unwrap() >= p["p_value"].as_f64().unwrap());
+    }
+    assert!(r["matrix"][0][0].is_null());
+
+    // --group-b: A and B against half and C, a 2 x 2 matrix.
+    let g = json(&["zoo", &pa, &pb, "--group-b", &named, &c, "--k", "4", "--json"]);
+    assert_eq!(
+        (g["rows"].clone(), g["cols"].clone()),
+        (serde_json::json!(["A", "B"]), serde_json::json!(["half", "C"]))
+    );
+    assert_eq!(g["pairs"].as_array().unwrap().len(), 4);
+    let csv = ok(&["zoo", &pa, &pb, "--group-b", &named, &c, "--k", "4", "--csv"]);
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines[0], "model,half,C");
+    assert!(lines[1].starts_with("A,") && lines.len() == 3, "{csv}");
+    let table = ok(&["zoo", &pa, &pb, &c, "--k", "4"]);
+    assert!(table.contains("A vs B: ") && table.contains("B vs C: "), "{table}");
+
+    // Bad zoos: one model, a name given twice, different N, --group-b at an end.
+    assert!(fails(&["zoo", &pa, "--k", "4"], 2).contains("two models"));
+    assert!(fails(&["zoo", &pa, &pa, "--k", "4"], 2).contains("named 'A'"));
+    assert!(fails(&["zoo", &pa, &pb, "--group-b", "--k", "4"], 2).contains("--group-b"));
+    let short = dir.path("short.npy");
+    write_npy(&short, &[N as u64 - 1, 3], &ints((N - 1) * 3, 5));
+    assert!(fails(&["zoo", &pa, &short, "--k", "4"], 1).contains("different samples"));
+}

@@ -19,6 +19,14 @@ USAGE:
       Every layer pair of two models (N x L x D inputs; a 2-D input is one layer): the
       L_A x L_B scores and the best pair (the first maximum in row-major order; none when
       no pair scores above 0). --plot draws the matrix, best pair marked.
+  repalign zoo MODEL MODEL... [--group-b MODEL...] [--metric NAME] [--k K] [--prepare MODE]
+               [--permutations P] [--json | --csv]
+      Many models (each N x L x D or N x D, all of the same N samples; MODEL is a file,
+      named by its stem, or NAME=FILE): each model's layers are computed once, then every
+      pair of models (or, with --group-b, every model before it against every model after
+      it) gets its layer sweep. Prints the model x model matrix of best scores; with
+      --permutations each pair's best is calibrated, with Benjamini-Hochberg q-values and
+      Holm-adjusted p-values across the pairs.
   repalign knn X --k K [--cosine] [--out GRAPH.npy] [--json | --csv]
       The N x K graph: row i lists the K most similar other rows, best first (higher
       similarity, then lower index). --out writes it as int32 .npy; without --out it is
@@ -73,7 +81,8 @@ OPTIONS:
   --plot PATH       sweep: write the heatmap of the scores (.svg or .png)
   --json            print one JSON object (keys below)
   --csv             print the matrix as CSV, one line per row, no header: sweep's L_A x L_B
-                    scores (rows: layers of A), knn's N x K graph (without --out)
+                    scores (rows: layers of A), knn's N x K graph (without --out); zoo's
+                    matrix of best scores with a header line and each row's model first
   --quiet           no progress bar (it is drawn on stderr only when stderr is a terminal);
                     warnings still go to stderr as 'repalign: warning: ...'
   -h, --help        this text;  -V, --version  the version
@@ -87,7 +96,12 @@ JSON KEYS (--json; stable, more may be added):
            scores (L_A lists of L_B numbers), best, best_index (positions [i, j], or null when
            no pair scores above 0), best_layers (the same as layer ids), isa, seconds,
            warnings [, calibration]
-  warnings (score, sweep): a list of sentences, empty when none: a layer where more than
+  zoo      metric and its parameters, prepare, n, models (name, source, layers, layer_ids,
+           dim, dtype), pairs (a, b, scores, best, best_index, best_layers; calibrated:
+           p_value, q_value, holm, z, null_mean, tau, calibrated), rows and cols (model
+           names of the matrix), matrix (best scores; null on the diagonal), isa, seconds,
+           warnings [, calibration: permutations, seed, alpha]
+  warnings (score, sweep, zoo): a list of sentences, empty when none: a layer where more than
            10% of rows tie at the k-th neighbour (lists decided by index order, not data)
   calibration (with --permutations): permutations, seed, alpha, raw, null_mean, null_median,
            null_std, z, p_value, tau, calibrated (for a sweep: of its maximum)
@@ -150,6 +164,8 @@ pub(crate) struct Args {
     pub(crate) permutations: Option<usize>,
     pub(crate) seed: Option<u64>,
     pub(crate) alpha: Option<f64>,
+    /// zoo: the position in `positional` of the first model of group B.
+    pub(crate) group_b: Option<usize>,
 }
 
 const METRIC_OPTIONS: [&str; 8] =
@@ -163,6 +179,7 @@ fn options_of(command: &str) -> Option<Vec<&'static str>> {
         "knn" => vec!["--k", "--cosine", "--out", "--csv"],
         "score" => [&["--k", "--cosine", "--normalize"][..], &METRIC_OPTIONS, &CALIBRATION].concat(),
         "sweep" => [&["--k", "--prepare", "--q", "--csv", "--plot"][..], &METRIC_OPTIONS, &CALIBRATION].concat(),
+        "zoo" => [&["--k", "--prepare", "--q", "--csv", "--group-b"][..], &METRIC_OPTIONS, &CALIBRATION].concat(),
         // Preparation runs on --threads workers; it has no SIMD kernel to force: no --isa.
         "prepare" => return Some(vec!["--prepare", "--q", "--threads", "--out", "--json", "--quiet", "--tensor"]),
         "info" => return Some(vec!["--threads", "--isa", "--json"]),
@@ -270,6 +287,10 @@ pub(crate) fn parse(command: &str, argv: impl Iterator<Item = String>) -> Result
                     "--json" => a.json = true,
                     "--csv" => a.csv = true,
                     "--quiet" => a.quiet = true,
+                    "--group-b" if a.group_b.is_some() => {
+                        return Err(Fail::Usage("--group-b: given twice (it separates two groups)".into()));
+                    }
+                    "--group-b" => a.group_b = Some(a.positional.len()),
                     _ => unreachable!("every allowed option is handled"),
                 }
             }

@@ -31,7 +31,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use args::{Fail, USAGE};
-use commands::{info, knn, prepare, score, sweep};
+use commands::{info, knn, prepare, score, sweep, zoo};
 
 /// Runs the command named by the first argument.
 fn run() -> Result<(), Fail> {
@@ -59,6 +59,7 @@ fn run() -> Result<(), Fail> {
         "knn" => knn::run(a),
         "score" => score::run(a),
         "sweep" => sweep::run(a),
+        "zoo" => zoo::run(a),
         "prepare" => prepare::run(a),
         "info" => info::run(a),
         _ => unreachable!("args::parse rejects unknown commands"),

@@ -26,6 +26,7 @@ pub(crate) mod knn;
 pub(crate) mod prepare;
 pub(crate) mod score;
 pub(crate) mod sweep;
+pub(crate) mod zoo;
 
 /// Reads an input: N x D when `two_d` (a 3-D input is then an error naming `command`),
 /// otherwise N x D or N x L x D.
