@@ -33,13 +33,12 @@ repalign, so neither side's threads or memory state can affect the other. In eac
   calibration  repalign.calibrate(a, b, metric, permutations=P, seed=0, threads=T), or the
                peer's MetricRegistry.compute(metric, X, Y, MetricConfig(calibrate=True,
                num_permutations=P)) (its batched permutation nulls; torch.manual_seed(0)).
-               Both include the raw score. A probe runs first (--probe permutations for
-               repalign, --peer-probe for the peer); when probe_time * P / probe exceeds
-               --max-calib-s, that linear extrapolation is reported instead of a measured run,
-               marked "≈ ... (k measured)". It includes the probe's fixed cost (raw score,
-               whitening, distance or Gram matrices), so it overstates P samples, by a lot
-               where one sample is cheap (rsa, rv_coefficient). Otherwise the full P
-               permutations are run and timed once.
+               Both include the raw score. Two probes run first, of 1 and of k permutations
+               (--probe for repalign, --peer-probe for the peer): their difference is k - 1
+               samples, so the fixed cost (raw score, whitening, distance or Gram matrices)
+               is counted once, t(P) ≈ t(1) + (t(k) - t(1)) (P - 1) / (k - 1). When that
+               exceeds --max-calib-s it is reported instead of a measured run, marked
+               "≈ ... (k measured)"; otherwise the full P permutations are run and timed once.
 
 The peer's `rsa` samples 8192 random pairs of the N(N-1)/2 once N(N-1)/2 >= 16384 (its
 registry cannot turn that off), repalign's uses every pair: the table's `rsa` row is that
@@ -151,11 +150,14 @@ def time_score(f, reps, budget):
 def calib_run(run, perms, probe, max_s):
     """run(P) -> (p_value, null_mean). Returns (seconds, measured_perms, extrapolated, p,
     null_mean)."""
-    probe = min(probe, perms)
+    probe = max(2, min(probe, perms))
+    if probe >= perms:
+        t, (p, nm) = timed(lambda: run(perms))
+        return t, perms, False, p, nm
+    t1, _ = timed(lambda: run(1))
     t, (p, nm) = timed(lambda: run(probe))
-    if probe == perms:
-        return t, probe, False, p, nm
-    est = t * perms / probe
+    # The fixed cost once, the samples' cost from the difference of the two probes.
+    est = t1 + max(t - t1, 0.0) * (perms - 1) / (probe - 1)
     if est > max_s:
         return est, probe, True, p, nm
     t, (p, nm) = timed(lambda: run(perms))
