@@ -705,6 +705,70 @@ static void test_sweep(void) {
     }
 }
 
+/* ---- tests: the zoo ------------------------------------------------------------------ */
+
+static void test_zoo(void) {
+    float ta[N * LA * DA], tb[N * LB * DB];
+    RepalignTensor3 models[3];
+    RepalignMetric m = metric_k(REPALIGN_METRIC_KIND_MUTUAL_KNN, 2);
+    RepalignCalibrationOptions cal = repalign_calibration_options_default();
+    RepalignZooPair pairs[3];
+    double scores[LA * LB + LA * LA + LB * LA], one[LA * LB], best;
+    size_t s, c, p, np = 0, ns = 0, bi, bj;
+    bool has;
+    int same = 1, calibrated = 1;
+
+    for (s = 0; s < N; s++) {
+        for (c = 0; c < DA; c++) {
+            ta[(s * LA + 0) * DA + c] = A[s * DA + c];
+            ta[(s * LA + 1) * DA + c] = A[s * DA + (c + 1) % DA] * (float)(c + 1);
+        }
+        for (c = 0; c < DB; c++) {
+            tb[(s * LB + 0) * DB + c] = B[s * DB + c];
+            tb[(s * LB + 1) * DB + c] = A[s * DA + c];
+            tb[(s * LB + 2) * DB + c] = c % 2 ? -B[s * DB + c] : B[s * DB + c];
+        }
+    }
+    models[0] = f32_tensor(ta, N, LA, DA);
+    models[1] = f32_tensor(tb, N, LB, DB);
+    models[2] = f32_tensor(ta, N, LA, DA);
+    cal.permutations = 20;
+    check_status(repalign_zoo_sizes(models, 3, 0, &np, &ns), REPALIGN_STATUS_OK, "zoo sizes, all pairs");
+    check(np == 3 && ns == LA * LB + LA * LA + LB * LA, "... 3 pairs and their scores");
+    check_status(repalign_zoo(models, 3, 0, &m, REPALIGN_PREPARE_NONE, REPALIGN_SWEEP_Q, NULL, &cal, pairs, 3, scores,
+                              ns),
+                 REPALIGN_STATUS_OK, "zoo of three models, calibrated");
+    for (p = 0; p < 3; p++) {
+        const RepalignZooPair *z = &pairs[p];
+        RepalignCalibration want;
+        size_t la = models[z->a].layers, lb = models[z->b].layers, i;
+        same &= repalign_sweep(&models[z->a], &models[z->b], &m, REPALIGN_PREPARE_NONE, REPALIGN_SWEEP_Q, NULL, one,
+                               la * lb, &best, &bi, &bj, &has) == REPALIGN_STATUS_OK;
+        for (i = 0; i < la * lb; i++)
+            same &= scores[z->scores_offset + i] == one[i];
+        same &= z->best == best && z->has_best == has && z->best_i == bi && z->best_j == bj;
+        calibrated &= repalign_calibrate_sweep(&models[z->a], &models[z->b], &m, REPALIGN_PREPARE_NONE,
+                                               REPALIGN_SWEEP_Q, NULL, &cal, &want) == REPALIGN_STATUS_OK;
+        calibrated &= z->has_calibration && z->calibration.p_value == want.p_value &&
+                      z->calibration.raw == want.raw && z->q_value >= z->calibration.p_value && z->holm <= 1.0;
+    }
+    check(pairs[0].a == 0 && pairs[0].b == 1 && pairs[2].a == 1 && pairs[2].b == 2, "... pairs in row-major order");
+    check(same, "... every pair's scores and best equal repalign_sweep's");
+    check(calibrated, "... every pair's calibration equals repalign_calibrate_sweep's, q >= p");
+    check_status(repalign_zoo(models, 3, 1, &m, REPALIGN_PREPARE_NONE, REPALIGN_SWEEP_Q, NULL, NULL, pairs, 3, scores,
+                              ns),
+                 REPALIGN_STATUS_OK, "zoo, model 0 against models 1 and 2, uncalibrated");
+    check(pairs[0].b == 1 && pairs[1].b == 2 && !pairs[0].has_calibration, "... two pairs, no calibration");
+    check_status(repalign_zoo_sizes(models, 1, 0, &np, &ns), REPALIGN_STATUS_INVALID_PARAMETER, "zoo of one model");
+    check_status(repalign_zoo_sizes(models, 3, 3, &np, &ns), REPALIGN_STATUS_INVALID_PARAMETER, "zoo, group B empty");
+    check_status(repalign_zoo(models, 3, 0, &m, REPALIGN_PREPARE_NONE, REPALIGN_SWEEP_Q, NULL, NULL, pairs, 3, scores,
+                              LA * LB),
+                 REPALIGN_STATUS_OUTPUT_TOO_SHORT, "zoo, scores too short");
+    check_status(repalign_zoo(models, 3, 0, &m, REPALIGN_PREPARE_NONE, REPALIGN_SWEEP_Q, NULL, NULL, NULL, 3, scores,
+                              LA * LB + LA * LA + LB * LA),
+                 REPALIGN_STATUS_NULL_POINTER, "zoo, pairs NULL");
+}
+
 /* ---- tests: errors ------------------------------------------------------------------- */
 
 static void test_errors(void) {
@@ -826,6 +890,7 @@ int main(void) {
     test_svcca();
     test_prepare();
     test_sweep();
+    test_zoo();
     test_errors();
     printf("%d passed, %d failed\n", passed, failed);
     return failed != 0;

@@ -683,6 +683,59 @@ typedef struct RepalignCalibration {
   size_t permutations;
 } RepalignCalibration;
 
+/**
+ * One model pair of a zoo: models `a` and `b` (indices into `models`), where its
+ * `a.layers * b.layers` scores start in the zoo's `scores` (row-major, layer i of `a`
+ * against layer j of `b`), its best pair by the reference's rule, and with a calibration
+ * its summary and the p-value adjusted across the zoo's pairs.
+ */
+typedef struct RepalignZooPair {
+  /**
+   * Model of the rows.
+   */
+  size_t a;
+  /**
+   * Model of the columns.
+   */
+  size_t b;
+  /**
+   * Index in `scores` of this pair's first score.
+   */
+  size_t scores_offset;
+  /**
+   * The best score (0 when no pair scores above 0).
+   */
+  double best;
+  /**
+   * Layer of `a` of the best pair (0 when none).
+   */
+  size_t best_i;
+  /**
+   * Layer of `b` of the best pair (0 when none).
+   */
+  size_t best_j;
+  /**
+   * Whether some layer pair scores above 0.
+   */
+  bool has_best;
+  /**
+   * Whether `calibration`, `q_value` and `holm` hold values (the zoo was calibrated).
+   */
+  bool has_calibration;
+  /**
+   * The best score against the null of the maximum over layer pairs.
+   */
+  struct RepalignCalibration calibration;
+  /**
+   * Benjamini–Hochberg adjusted p-value across the zoo's pairs.
+   */
+  double q_value;
+  /**
+   * Holm adjusted p-value across the zoo's pairs.
+   */
+  double holm;
+} RepalignZooPair;
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -1047,6 +1100,62 @@ enum RepalignStatus repalign_calibrate_sweep(const struct RepalignTensor3 *a,
                                              const struct RepalignKnnOptions *opts,
                                              const struct RepalignCalibrationOptions *cal,
                                              struct RepalignCalibration *out);
+
+/**
+ * The sizes of a zoo's outputs: `pairs_len` model pairs (M (M - 1) / 2 for all pairs,
+ * `first_b * (M - first_b)` for two groups) and `scores_len` scores (the sum over pairs
+ * of `a.layers * b.layers`).
+ *
+ * Errors: those of the descriptors (as `repalign_sweep`), and
+ * `REPALIGN_STATUS_INVALID_PARAMETER` for fewer than two models or `first_b` >= `count`.
+ *
+ * # Safety
+ * `models` valid for `count` descriptors; `pairs_len`, `scores_len` writable.
+ */
+enum RepalignStatus repalign_zoo_sizes(const struct RepalignTensor3 *models,
+                                       size_t count,
+                                       size_t first_b,
+                                       size_t *pairs_len,
+                                       size_t *scores_len);
+
+/**
+ * Many models at once: each of the `count` models (`models`, N x L x D tensors of the
+ * same N; layers, dim and dtype may differ) is prepared with `prepare_mode` at clamp
+ * quantile `q` (as `repalign_sweep`) and its per-layer state computed once; then every
+ * model pair (all pairs a < b when `first_b` is 0, else models `0..first_b` against
+ * `first_b..count`, as the paper's language x vision comparison) gets its layer sweep,
+ * and with `cal` (nullable: NULL = no calibration) the calibration of its best score and
+ * Benjamini–Hochberg / Holm adjusted p-values across the pairs. Pairs run side by side on
+ * `opts`'s threads; every result equals `repalign_sweep` / `repalign_calibrate_sweep` on
+ * that pair, whatever the thread count. `repalign_zoo_sizes` gives the output sizes.
+ *
+ * - `pairs`: `pairs_len` elements, at least the number of pairs, in order (row-major
+ *   over a, then b).
+ * - `scores`: `scores_len` elements, at least the total of the pairs' scores; pair p's
+ *   are at `scores[pairs[p].scores_offset ..]`.
+ *
+ * Errors: those of `repalign_sweep` and `repalign_calibrate_sweep` (a model's detail
+ * names it `models[i]`), `REPALIGN_STATUS_INVALID_PARAMETER` for fewer than two models or
+ * `first_b` >= `count`, `REPALIGN_STATUS_ROW_COUNT_MISMATCH` when the models' samples
+ * differ, `REPALIGN_STATUS_OUTPUT_TOO_SHORT` for short outputs.
+ *
+ * # Safety
+ * `models` valid for `count` descriptors; `metric` valid; `opts` and `cal` NULL or valid;
+ * `pairs` and `scores` writable for `pairs_len` and `scores_len` elements. Outputs must
+ * not overlap the inputs or each other.
+ */
+enum RepalignStatus repalign_zoo(const struct RepalignTensor3 *models,
+                                 size_t count,
+                                 size_t first_b,
+                                 const struct RepalignMetric *metric,
+                                 uint32_t prepare_mode,
+                                 double q,
+                                 const struct RepalignKnnOptions *opts,
+                                 const struct RepalignCalibrationOptions *cal,
+                                 struct RepalignZooPair *pairs,
+                                 size_t pairs_len,
+                                 double *scores,
+                                 size_t scores_len);
 
 #ifdef __cplusplus
 }  // extern "C"

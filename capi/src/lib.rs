@@ -31,7 +31,8 @@
 //! ## Layout
 //! One module per family of entry points: [`knn`] (graphs, search, merge, mutual kNN),
 //! [`metric`] (the metric descriptor and scores), [`tensor`] (the 3-D tensor descriptor,
-//! feature preparation and the layer sweep), [`calibrate`] (permutation nulls). Beside
+//! feature preparation and the layer sweep), [`calibrate`] (permutation nulls), [`zoo`]
+//! (many models at once). Beside
 //! them: [`status`] (codes, messages, the core error mapping), [`types`] (matrix
 //! descriptor, kNN options, dtype/ISA/similarity constants), `enums` (decoding the integer
 //! enums), `ffi` (pointer checks, descriptors, last error), `panic` (the boundary). This
@@ -50,6 +51,7 @@ pub mod metric;
 pub mod tensor;
 
 pub mod calibrate;
+pub mod zoo;
 
 mod enums;
 mod ffi;
