@@ -160,3 +160,30 @@ fn bad_zoos_are_errors() {
     let knn = Metric::Knn { metric: KnnMetric::Mutual, k: N, similarity: Similarity::InnerProduct };
     assert!(zoo(&[&la, &la], &knn, Pairs::All, None, &exec).is_err());
 }
+
+/// A zoo's inner loop compares layer states' graphs without revalidating them (mutual kNN
+/// through the shared-count kernel): the same bits as the validated graph metrics, on every
+/// ISA and for every kNN metric.
+#[test]
+fn state_pairs_equal_the_validated_graph_metrics() {
+    use repalign::Isa;
+    use repalign::knn::graph;
+    use repalign::metrics::{LayerState, knn_metric_graphs, pair};
+    let data = model(7, 2, 11);
+    let (x, y) = (Matrix::new(&data[0], N, 11).unwrap(), Matrix::new(&data[1], N, 11).unwrap());
+    for isa in Isa::available() {
+        let exec = Exec::new().with_isa(Some(isa));
+        for k in [1, 5, 9, 17, 40] {
+            for metric in KnnMetric::ALL {
+                let m = Metric::Knn { metric, k, similarity: Similarity::InnerProduct };
+                let (sa, sb) = (LayerState::new(x, &m, &exec).unwrap(), LayerState::new(y, &m, &exec).unwrap());
+                let (ga, gb) = (
+                    graph(x, k, Similarity::InnerProduct, &exec).unwrap(),
+                    graph(y, k, Similarity::InnerProduct, &exec).unwrap(),
+                );
+                let want = knn_metric_graphs(metric, ga.as_ref(), gb.as_ref(), k).unwrap();
+                assert_eq!(pair(&sa, &sb).unwrap().to_bits(), want.to_bits(), "{isa} {metric:?} k = {k}");
+            }
+        }
+    }
+}

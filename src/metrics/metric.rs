@@ -11,7 +11,7 @@ use crate::matrix::AnyMatrix;
 
 use super::kernel::{Kernel, KernelMatrix, cka_kernels, cknna_kernels, kernel_matrix, rv_kernels};
 use super::linear::{LinearBasis, cca_bases, procrustes_bases, pwcca_bases};
-use super::neighbours::{KnnMetric, knn_metric_graphs};
+use super::neighbours::{KnnMetric, knn_metric_states};
 use super::rsa::{Corr, Rdm, RsaVector, rsa_vectors};
 use super::svcca::{SvccaBasis, svcca_bases};
 
@@ -468,7 +468,7 @@ pub fn pair(a: &LayerState, b: &LayerState) -> Result<f64> {
     }
     match (&a.state, &b.state, a.metric) {
         (State::Graph(ga), State::Graph(gb), Metric::Knn { metric, k, .. }) => {
-            knn_metric_graphs(metric, ga.as_ref(), gb.as_ref(), k)
+            knn_metric_states(metric, ga.as_ref(), gb.as_ref(), k, ga.isa())
         }
         (State::Kernel(ka), State::Kernel(kb), Metric::Cka { unbiased, .. }) => cka_kernels(ka, kb, unbiased),
         (State::Kernel(ka), State::Kernel(kb), Metric::Cknna { topk, unbiased }) => {

@@ -82,6 +82,33 @@ pub fn knn_metric_graphs(metric: KnnMetric, a: GraphRef<'_>, b: GraphRef<'_>, k:
     Ok(knn_metric_unchecked(metric, a, b, k, &mut scratch))
 }
 
+/// The metric of two layer states' graphs, valid by construction (built by the kNN engine,
+/// same rows, width >= k >= 1): no validation pass, and mutual kNN through the whole-vector
+/// shared-count kernel of the calibration's null (identity permutation), the same count as
+/// [`knn_metric_unchecked`], so the same bits. A zoo compares every layer pair of every
+/// model pair: this is its inner loop.
+pub(crate) fn knn_metric_states(
+    metric: KnnMetric,
+    a: GraphRef<'_>,
+    b: GraphRef<'_>,
+    k: usize,
+    isa: Option<crate::Isa>,
+) -> Result<f64> {
+    let n = a.rows();
+    if n != b.rows() {
+        return Err(Error::RowCountMismatch { a: n, b: b.rows() });
+    }
+    if let (KnnMetric::Mutual, Some(isa)) = (metric, isa) {
+        let mut identity = crate::error::try_vec(n, 0u32, "an identity permutation of the rows")?;
+        identity.iter_mut().enumerate().for_each(|(i, v)| *v = i as u32);
+        let shared = crate::kernels::shared_count::SharedCount { a, b, k, perm: &identity };
+        if let Ok(Some(count)) = crate::dispatch::run(isa, shared) {
+            return Ok(count as f64 / (n as f64 * k as f64));
+        }
+    }
+    Ok(knn_metric_unchecked(metric, a, b, k, &mut Scratch::default()))
+}
+
 /// The metric of graphs already validated (same rows, width >= k >= 1, valid rows).
 pub(crate) fn knn_metric_unchecked(
     metric: KnnMetric,
