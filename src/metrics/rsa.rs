@@ -397,8 +397,9 @@ const LOCAL: usize = 1 << 20;
 /// k, so equal keys share a bucket and buckets are in key order; each bucket's (key,
 /// index) pairs are then sorted in cache and ranked at the bucket's offset. One indirect
 /// sort of all M indices instead misses the cache on nearly every comparison once the keys
-/// outgrow it (90 s at N = 10,000, M = 5e7). Besides the keys: M u32 indices, then the M
-/// u32 ranks, and M / 4096 bucket offsets.
+/// outgrow it (a Spearman RSA of two N = 10,000 layers, M = 5e7, took 26 s that way and
+/// takes 7 s this way). Besides the keys: M u32 indices, then the M u32 ranks, and M / 4096
+/// bucket offsets.
 fn doubled_ranks(keys: Vec<f64>) -> Result<Vec<u32>> {
     ranks_with(keys, LOCAL)
 }
