@@ -46,7 +46,7 @@ enum {
     OUT_CAP = 1024,   /* elements of an output buffer */
     SLOTS = 16,       /* buffers per input */
     SLOT_PAGES = 4,   /* 16 KiB per slot: >= OUT_CAP doubles */
-    N_FUNCTIONS = 13, /* for the coverage counters */
+    N_FUNCTIONS = 14, /* for the coverage counters */
     TALL = 1000000,   /* rows of the one-feature matrix of the huge requests */
 };
 
@@ -497,6 +497,56 @@ static void sweep(Input *in) {
     REQUIRE(*has ? *best > 0.0 && *best == scores[*bi * b->layers + *bj] : *best == 0.0 && *bi == 0 && *bj == 0);
 }
 
+/* The zoo: up to three fuzzed tensors (a NULL one becomes a zeroed descriptor), all pairs or
+ * two groups, calibrated with a few permutations or not. */
+static void zoo(Input *in) {
+    RepalignTensor3 t[3];
+    RepalignMetric m;
+    RepalignKnnOptions o;
+    RepalignCalibrationOptions cal = repalign_calibration_options_default();
+    const RepalignCalibrationOptions *c = NULL;
+    size_t count = byte(in) % 4, first_b = byte(in) % 4, i, np = 0, ns = 0, plen, slen, off = 0;
+    const RepalignMetric *met;
+    const RepalignKnnOptions *opts;
+    RepalignZooPair *pairs;
+    double *scores;
+    uint32_t mode;
+    double q;
+    RepalignStatus st;
+    bool ok;
+    for (i = 0; i < count; i++)
+        if (!tensor(in, &t[i])) memset(&t[i], 0, sizeof t[i]);
+    met = metric(in, &m);
+    opts = options(in, &o);
+    mode = enum_value(in, 4);
+    q = real(in);
+    if (byte(in) % 2) {
+        cal.permutations = 1 + byte(in) % 4;
+        c = &cal;
+    }
+    st = repalign_zoo_sizes(count ? t : NULL, count, first_b, &np, &ns);
+    after(13, st);
+    ok = st == REPALIGN_STATUS_OK;
+    /* Room for 8 pairs (three models have at most 3); a length of np, one short, or fuzzed. */
+    plen = ok && byte(in) % 8 ? np : size(in) % 9;
+    pairs = byte(in) % 16 == 0 ? NULL : place(in, 8 * sizeof *pairs, 0);
+    scores = output(in, 8, ns, ok, &slen, true);
+    st = repalign_zoo(count ? t : NULL, count, first_b, met, mode, q, opts, c, pairs, plen, scores, slen);
+    after(13, st);
+    if (st != REPALIGN_STATUS_OK) return;
+    REQUIRE(ok && plen >= np && slen >= ns && np >= 1);
+    for (i = 0; i < np; i++) {
+        const RepalignZooPair *z = &pairs[i];
+        REQUIRE(z->a < z->b && z->b < count && z->scores_offset == off && z->has_calibration == (c != NULL));
+        REQUIRE(z->best_i < t[z->a].layers && z->best_j < t[z->b].layers);
+        REQUIRE(z->has_best ? z->best > 0.0 && z->best == scores[off + z->best_i * t[z->b].layers + z->best_j]
+                            : z->best == 0.0);
+        if (c) REQUIRE(z->q_value >= z->calibration.p_value && z->holm <= 1.0 && z->holm >= z->calibration.p_value);
+        off += t[z->a].layers * t[z->b].layers;
+    }
+    REQUIRE(off == ns);
+}
+
 /* A request no allocator can serve (see the top): an error status, never an abort. */
 static void huge(Input *in) {
     static const size_t perms[] = {(size_t)1 << 40, (size_t)1 << 47, (size_t)1 << 61, SIZE_MAX, SIZE_MAX / 2 + 1};
@@ -555,7 +605,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     int calls;
     for (calls = 0; calls < 4 && in.n > 0; calls++) {
         used_slots = 0;
-        switch (byte(&in) % 11) {
+        uint8_t which = byte(&in);
+        /* The zoo takes the top selector values, so the saved inputs keep their calls. */
+        if (which >= 253) {
+            zoo(&in);
+            continue;
+        }
+        switch (which % 11) {
         case 0: knn(&in, false); break;
         case 1: knn(&in, true); break;
         case 2: merge(&in); break;
