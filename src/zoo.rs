@@ -108,6 +108,8 @@ pub fn zoo(
     calibration: Option<&CalibrationOptions>,
     exec: &Exec<'_>,
 ) -> Result<ZooResult> {
+    // A zoo that has no pairs is refused before any layer is computed.
+    pairs.list(models.len())?;
     let states = model_states(models, metric, exec)?;
     zoo_states(&states, pairs, calibration, exec)
 }

@@ -112,7 +112,7 @@ pub(crate) fn run(a: Args) -> Result<(), Fail> {
     })?;
     let seconds = start.elapsed().as_secs_f64();
     let isa = isa_name(result.pairs.first().and_then(|p| p.sweep.isa));
-    let warnings = warnings(&result.pairs, &names);
+    let warnings = warnings(&result.pairs, &names, &ids);
     let (row_names, col_names) = match pairs {
         Pairs::All => (&names[..], &names[..]),
         Pairs::Bipartite { first_b } => (&names[..first_b], &names[first_b..]),
@@ -215,14 +215,18 @@ pub(crate) fn run(a: Args) -> Result<(), Fail> {
     Ok(())
 }
 
-/// Each pair's warnings, naming the model and layer, once each; also written to stderr.
-fn warnings(pairs: &[ZooPair], names: &[String]) -> Vec<String> {
+/// Each pair's warnings, naming the model and layer (by the file's layer id), once each;
+/// also written to stderr.
+fn warnings(pairs: &[ZooPair], names: &[String], ids: &[Vec<usize>]) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for p in pairs {
         for w in &p.sweep.warnings {
             let (side, layer) = w.layer();
             let model = if side == 0 { p.a } else { p.b };
-            let text = format!("{} (layer position {layer}): {}", names[model], w.message());
+            let text = match ids[model].len() {
+                1 => format!("{}: {}", names[model], w.message()),
+                _ => format!("{} (layer {}): {}", names[model], ids[model].get(layer).unwrap_or(&layer), w.message()),
+            };
             if !out.contains(&text) {
                 out.push(text);
             }
