@@ -936,6 +936,50 @@ void test_calibration() {
                  REPALIGN_STATUS_INVALID_PARAMETER, "repalign_calibrate_sweep with q 0");
 }
 
+void test_zoo() {
+    // Three models of 30 samples (2, 3 and 2 layers): all pairs, then model 0 against 1 and 2.
+    constexpr size_t S = 30, DT = 4;
+    const std::vector<float> t0 = halves(S, 2 * DT, 11), t1 = halves(S, 3 * DT, 12), t2 = halves(S, 2 * DT, 13);
+    const RepalignTensor3 models[3] = {tensor(t0, S, 2, DT), tensor(t1, S, 3, DT), tensor(t2, S, 2, DT)};
+    RepalignMetric m = repalign_metric_default(REPALIGN_METRIC_KIND_MUTUAL_KNN);
+    m.k = 4;
+    size_t np = 0, ns = 0;
+    check_status(repalign_zoo_sizes(models, 3, 0, &np, &ns), REPALIGN_STATUS_OK, "repalign_zoo_sizes, all pairs");
+    check(np == 3 && ns == 2 * 3 + 2 * 2 + 3 * 2, "... 3 pairs, 16 scores");
+    std::vector<RepalignZooPair> pairs(np);
+    std::vector<double> scores(ns);
+    RepalignCalibrationOptions cal = {25, 2, 0.05};
+    check_status(repalign_zoo(models, 3, 0, &m, REPALIGN_PREPARE_NORMALIZE, REPALIGN_SWEEP_Q, nullptr, &cal,
+                              pairs.data(), pairs.size(), scores.data(), scores.size()),
+                 REPALIGN_STATUS_OK, "repalign_zoo, calibrated");
+    bool same = true;
+    for (const RepalignZooPair &z : pairs) {
+        const size_t la = models[z.a].layers, lb = models[z.b].layers;
+        std::vector<double> one(la * lb);
+        double best = 0.0;
+        size_t bi = 0, bj = 0;
+        bool found = false;
+        RepalignCalibration c{};
+        same = same && repalign_sweep(&models[z.a], &models[z.b], &m, REPALIGN_PREPARE_NORMALIZE, REPALIGN_SWEEP_Q,
+                                      nullptr, one.data(), one.size(), &best, &bi, &bj, &found) == REPALIGN_STATUS_OK;
+        same = same && std::equal(one.begin(), one.end(), scores.begin() + z.scores_offset);
+        same = same && z.best == best && z.has_best == found && z.best_i == bi && z.best_j == bj;
+        same = same && repalign_calibrate_sweep(&models[z.a], &models[z.b], &m, REPALIGN_PREPARE_NORMALIZE,
+                                                REPALIGN_SWEEP_Q, nullptr, &cal, &c) == REPALIGN_STATUS_OK;
+        same = same && z.has_calibration && std::memcmp(&z.calibration, &c, sizeof c) == 0 &&
+               z.q_value >= c.p_value && z.holm >= c.p_value && z.holm <= 1.0;
+    }
+    check(same, "... every pair equals repalign_sweep and repalign_calibrate_sweep");
+    check_status(repalign_zoo_sizes(models, 3, 1, &np, &ns), REPALIGN_STATUS_OK, "repalign_zoo_sizes, two groups");
+    check(np == 2 && ns == 2 * 3 + 2 * 2, "... 2 pairs");
+    check_status(repalign_zoo(models, 3, 1, &m, REPALIGN_PREPARE_NONE, REPALIGN_SWEEP_Q, nullptr, nullptr,
+                              pairs.data(), 1, scores.data(), scores.size()),
+                 REPALIGN_STATUS_OUTPUT_TOO_SHORT, "repalign_zoo with room for one pair of two");
+    check_status(repalign_zoo(models, 1, 0, &m, REPALIGN_PREPARE_NONE, REPALIGN_SWEEP_Q, nullptr, nullptr,
+                              pairs.data(), pairs.size(), scores.data(), scores.size()),
+                 REPALIGN_STATUS_INVALID_PARAMETER, "repalign_zoo of one model");
+}
+
 // Runs `calls` with this process's stderr (fd 2) sent to a temporary file; returns what was
 // written there.
 template <class F> std::string stderr_of(F calls) {
@@ -1025,6 +1069,7 @@ int main() {
     test_prepare_sweep();
     test_threads();
     test_calibration();
+    test_zoo();
     std::printf("%d passed, %d failed\n", passed, failed);
     return failed != 0;
 }
