@@ -73,23 +73,9 @@ import types  # noqa: E402
 import json  # noqa: E402
 
 import numpy as np  # noqa: E402
+from machine import cpu_name, load  # noqa: E402
 
 METRICS = ["rsa", "procrustes", "cca", "pwcca", "rv_coefficient"]
-
-
-def cpu_name():
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-        for line in out.splitlines():
-            if line.startswith("Model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown"
-
-
-def load():
-    return "{:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
 
 
 def data(n, d):

@@ -33,32 +33,17 @@ import argparse
 import importlib.util
 import os
 import statistics
-import subprocess
 import sys
 import time
 import types
 
 import numpy as np
+from machine import cpu_name, load
 
 import repalign
 from repalign import _inputs, _repalign
 
 SPEC10 = repalign._spec("mutual_knn", 10, None, None, None, None, None)
-
-
-def cpu_name():
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-        for line in out.splitlines():
-            if line.startswith("Model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown"
-
-
-def load():
-    return "{:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
 
 
 def med(xs):
