@@ -600,16 +600,10 @@ static void test_prepare(void) {
 
 enum { LA = 2, LB = 3 };
 
-static void test_sweep(void) {
-    float ta[N * LA * DA], tb[N * LB * DB], pa[N * LA * DA], pb[N * LB * DB], ra[N * LA * DA], rb[N * LB * DB];
-    RepalignTensor3 a, b, qa, qb, pqa, pqb;
-    RepalignMetric metrics[4];
-    double scores[LA * LB];
-    size_t s, c, i, j, bi = 99, bj = 99, mi;
-    bool has = false;
-    double best = -1.0;
-
-    /* a: layer 0 = A, layer 1 = A with rotated, scaled columns. b: B, A's first 4 columns, -B. */
+/* Two models for the sweep and the zoo. ta (N x LA x DA): layer 0 = A, layer 1 = A with
+ * rotated, scaled columns. tb (N x LB x DB): B, A's first 4 columns, -B. */
+static void sweep_tensors(float *ta, float *tb) {
+    size_t s, c;
     for (s = 0; s < N; s++) {
         for (c = 0; c < DA; c++) {
             ta[(s * LA + 0) * DA + c] = A[s * DA + c];
@@ -621,6 +615,18 @@ static void test_sweep(void) {
             tb[(s * LB + 2) * DB + c] = c % 2 ? -B[s * DB + c] : B[s * DB + c];
         }
     }
+}
+
+static void test_sweep(void) {
+    float ta[N * LA * DA], tb[N * LB * DB], pa[N * LA * DA], pb[N * LB * DB], ra[N * LA * DA], rb[N * LB * DB];
+    RepalignTensor3 a, b, qa, qb, pqa, pqb;
+    RepalignMetric metrics[4];
+    double scores[LA * LB];
+    size_t i, j, bi = 99, bj = 99, mi;
+    bool has = false;
+    double best = -1.0;
+
+    sweep_tensors(ta, tb);
     a = f32_tensor(ta, N, LA, DA);
     b = f32_tensor(tb, N, LB, DB);
     qa = f32_tensor(pa, N, LA, DA);
@@ -714,21 +720,11 @@ static void test_zoo(void) {
     RepalignCalibrationOptions cal = repalign_calibration_options_default();
     RepalignZooPair pairs[3];
     double scores[LA * LB + LA * LA + LB * LA], one[LA * LB], best;
-    size_t s, c, p, np = 0, ns = 0, bi, bj;
+    size_t p, np = 0, ns = 0, bi, bj;
     bool has;
     int same = 1, calibrated = 1;
 
-    for (s = 0; s < N; s++) {
-        for (c = 0; c < DA; c++) {
-            ta[(s * LA + 0) * DA + c] = A[s * DA + c];
-            ta[(s * LA + 1) * DA + c] = A[s * DA + (c + 1) % DA] * (float)(c + 1);
-        }
-        for (c = 0; c < DB; c++) {
-            tb[(s * LB + 0) * DB + c] = B[s * DB + c];
-            tb[(s * LB + 1) * DB + c] = A[s * DA + c];
-            tb[(s * LB + 2) * DB + c] = c % 2 ? -B[s * DB + c] : B[s * DB + c];
-        }
-    }
+    sweep_tensors(ta, tb);
     models[0] = f32_tensor(ta, N, LA, DA);
     models[1] = f32_tensor(tb, N, LB, DB);
     models[2] = f32_tensor(ta, N, LA, DA);
