@@ -174,7 +174,7 @@ pub fn zoo_states(
         Ok(ZooPair { a, b, sweep, calibration, q_value: None, holm: None })
     };
     // Each worker takes the next pair; results come back tagged with their position.
-    let results = pool::workers(exec.workers(), list.clone(), |items| {
+    let results = pool::workers(exec.workers(), list, |items| {
         items.map(|(at, pair)| one(pair).map(|p| (at, p))).collect::<Result<Vec<_>>>()
     });
     let mut found: Vec<(usize, ZooPair)> = Vec::new();
@@ -206,9 +206,7 @@ pub fn zoo_states(
 /// Benjamini–Hochberg adjusted p-values (q-values), in the input's order: with the m
 /// p-values sorted ascending, `q_(i) = min over j >= i of min(1, m p_(j) / j)`.
 pub fn benjamini_hochberg(p: &[f64]) -> Vec<f64> {
-    let m = p.len();
-    let mut order: Vec<usize> = (0..m).collect();
-    order.sort_by(|&a, &b| p[a].total_cmp(&p[b]));
+    let (m, order) = (p.len(), ascending(p));
     let mut q = alloc::vec![0.0; m];
     let mut running = 1.0f64;
     for (rank, &i) in order.iter().enumerate().rev() {
@@ -218,12 +216,17 @@ pub fn benjamini_hochberg(p: &[f64]) -> Vec<f64> {
     q
 }
 
+/// The positions of `p` in ascending order of value (ties in input order).
+fn ascending(p: &[f64]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..p.len()).collect();
+    order.sort_by(|&a, &b| p[a].total_cmp(&p[b]));
+    order
+}
+
 /// Holm adjusted p-values, in the input's order: with the m p-values sorted ascending,
 /// `h_(i) = max over j <= i of min(1, (m - j + 1) p_(j))`.
 pub fn holm(p: &[f64]) -> Vec<f64> {
-    let m = p.len();
-    let mut order: Vec<usize> = (0..m).collect();
-    order.sort_by(|&a, &b| p[a].total_cmp(&p[b]));
+    let (m, order) = (p.len(), ascending(p));
     let mut h = alloc::vec![0.0; m];
     let mut running = 0.0f64;
     for (rank, &i) in order.iter().enumerate() {

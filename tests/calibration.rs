@@ -5,7 +5,7 @@
 mod common;
 
 use common::Rng;
-use repalign::calibrate::{CalibrationOptions, calibrate};
+use repalign::calibrate::{Calibration, CalibrationOptions, calibrate};
 use repalign::knn::Similarity;
 use repalign::metrics::{Kernel, KnnMetric};
 use repalign::{AnyMatrix, Matrix};
@@ -21,6 +21,39 @@ fn opts(permutations: usize, seed: u64) -> CalibrationOptions {
 /// On `threads` workers (0 = all cores).
 fn exec(threads: usize) -> Exec<'static> {
     Exec::new().with_threads(threads)
+}
+
+/// The p-values of `metric` calibrated with `p` permutations on `pairs` unrelated pairs of
+/// Gaussian N x D features (pair s draws its permutations from seed s).
+fn unrelated_p_values(metric: &Metric, (n, d, p, pairs): (usize, usize, usize, u64), rng: &mut Rng) -> Vec<f64> {
+    (0..pairs)
+        .map(|pair| {
+            let (a, b) = (rng.gauss(n * d), rng.gauss(n * d));
+            let (ma, mb) = (Matrix::new(&a, n, d).unwrap(), Matrix::new(&b, n, d).unwrap());
+            calibrate(&[ma.into()], &[mb.into()], metric, &opts(p, pair), &exec(0)).unwrap().1.p_value
+        })
+        .collect()
+}
+
+/// `metric` of Gaussian N x D features A against A plus a little noise, calibrated with `p`
+/// permutations (seed 3).
+fn related_calibration(metric: &Metric, n: usize, d: usize, p: usize, rng: &mut Rng) -> Calibration {
+    let a = rng.gauss(n * d);
+    let b: Vec<f32> = a.iter().map(|x| x + 0.05 * rng.normal() as f32).collect();
+    let (ma, mb) = (Matrix::new(&a, n, d).unwrap(), Matrix::new(&b, n, d).unwrap());
+    calibrate(&[ma.into()], &[mb.into()], metric, &opts(p, 3), &exec(0)).unwrap().1
+}
+
+/// The Kolmogorov-Smirnov distance of `ps` to the uniform law on [0, 1].
+fn ks_to_uniform(ps: &[f64]) -> f64 {
+    let mut sorted = ps.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let m = sorted.len() as f64;
+    sorted
+        .iter()
+        .enumerate()
+        .map(|(i, &x)| (x - i as f64 / m).abs().max(((i + 1) as f64 / m - x).abs()))
+        .fold(0.0, f64::max)
 }
 
 #[test]
@@ -44,33 +77,18 @@ fn null_mean_of_mutual_knn_is_k_over_n_minus_1() {
 fn p_values_are_uniform_for_unrelated_and_minimal_for_related_features() {
     let mut rng = Rng(22);
     let (n, d, p) = (120, 8, 99);
-    let mut ps = Vec::new();
-    for pair in 0..60 {
-        let (a, b) = (rng.gauss(n * d), rng.gauss(n * d));
-        let (ma, mb) = (Matrix::new(&a, n, d).unwrap(), Matrix::new(&b, n, d).unwrap());
-        let (_, c) = calibrate(&[ma.into()], &[mb.into()], &MUTUAL, &opts(p, pair), &exec(0)).unwrap();
-        ps.push(c.p_value);
-    }
+    let ps = unrelated_p_values(&MUTUAL, (n, d, p, 60), &mut rng);
     // Uniform p: mean 1/2 (sd of the mean of 60 is 0.037), about 10% below 0.1.
     let mean = ps.iter().sum::<f64>() / ps.len() as f64;
     let low = ps.iter().filter(|&&x| x <= 0.1).count();
     assert!((mean - 0.5).abs() < 0.15, "mean p {mean}: {ps:?}");
     assert!(low <= 15, "{low} of 60 p-values <= 0.1");
     // Kolmogorov-Smirnov distance to the uniform law; 0.21 is its 5% critical value at n = 60.
-    let mut sorted = ps.clone();
-    sorted.sort_by(f64::total_cmp);
-    let ks = sorted
-        .iter()
-        .enumerate()
-        .map(|(i, &x)| (x - i as f64 / 60.0).abs().max(((i + 1) as f64 / 60.0 - x).abs()))
-        .fold(0.0, f64::max);
+    let ks = ks_to_uniform(&ps);
     assert!(ks < 0.21, "KS distance {ks}");
 
     // B is A plus a little noise: p reaches its floor 1/(P + 1) and the score calibrates above 0.
-    let a = rng.gauss(n * d);
-    let b: Vec<f32> = a.iter().map(|x| x + 0.05 * rng.normal() as f32).collect();
-    let (ma, mb) = (Matrix::new(&a, n, d).unwrap(), Matrix::new(&b, n, d).unwrap());
-    let (_, c) = calibrate(&[ma.into()], &[mb.into()], &MUTUAL, &opts(p, 3), &exec(0)).unwrap();
+    let c = related_calibration(&MUTUAL, n, d, p, &mut rng);
     assert_eq!(c.p_value, 1.0 / (p as f64 + 1.0));
     assert!(c.calibrated > 0.5 && c.z > 10.0, "{c:?}");
 }
@@ -249,29 +267,13 @@ fn p_values_of_the_new_metrics_are_uniform_for_unrelated_features() {
     let (n, d, p, pairs) = (40, 3, 49, 60);
     for metric in metrics {
         let mut rng = Rng(77);
-        let mut ps = Vec::new();
-        for pair in 0..pairs {
-            let (a, b) = (rng.gauss(n * d), rng.gauss(n * d));
-            let (ma, mb) = (Matrix::new(&a, n, d).unwrap(), Matrix::new(&b, n, d).unwrap());
-            let (_, c) = calibrate(&[ma.into()], &[mb.into()], &metric, &opts(p, pair), &exec(0)).unwrap();
-            ps.push(c.p_value);
-        }
-        let mut sorted = ps.clone();
-        sorted.sort_by(f64::total_cmp);
-        let m = pairs as f64;
-        let ks = sorted
-            .iter()
-            .enumerate()
-            .map(|(i, &x)| (x - i as f64 / m).abs().max(((i + 1) as f64 / m - x).abs()))
-            .fold(0.0, f64::max);
+        let ps = unrelated_p_values(&metric, (n, d, p, pairs), &mut rng);
+        let ks = ks_to_uniform(&ps);
         // 0.21: the KS critical value at n = 60 and the 1% level (p is discrete in steps of
         // 1/50, which adds at most 0.02).
-        assert!(ks < 0.23, "{metric:?}: KS distance {ks}, p-values {sorted:?}");
+        assert!(ks < 0.23, "{metric:?}: KS distance {ks}, p-values {ps:?}");
 
-        let a = rng.gauss(n * d);
-        let b: Vec<f32> = a.iter().map(|x| x + 0.05 * rng.normal() as f32).collect();
-        let (ma, mb) = (Matrix::new(&a, n, d).unwrap(), Matrix::new(&b, n, d).unwrap());
-        let (_, c) = calibrate(&[ma.into()], &[mb.into()], &metric, &opts(p, 3), &exec(0)).unwrap();
+        let c = related_calibration(&metric, n, d, p, &mut rng);
         assert_eq!(c.p_value, 1.0 / (p as f64 + 1.0), "{metric:?}: {c:?}");
     }
 }

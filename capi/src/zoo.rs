@@ -47,11 +47,10 @@ pub struct RepalignZooPair {
 // SAFETY: plain numbers and bools, for which all-zero bytes are valid (0, +0.0, false).
 unsafe impl Zeroable for RepalignZooPair {}
 
-/// The pairs of `count` models: all pairs (a < b) when `first_b` is 0, else models
-/// `0..first_b` against `first_b..count`.
-fn pairs_of(count: usize, first_b: usize) -> Result<Vec<(usize, usize)>, Failure> {
-    let pairs = if first_b == 0 { Pairs::All } else { Pairs::Bipartite { first_b } };
-    Ok(pairs.list(count)?)
+/// Which pairs `first_b` asks for: all pairs (a < b) when 0, else models `0..first_b`
+/// against `first_b..`.
+fn pairs_kind(first_b: usize) -> Pairs {
+    if first_b == 0 { Pairs::All } else { Pairs::Bipartite { first_b } }
 }
 
 /// The models' descriptors, validated, named `models[i]` in errors.
@@ -96,7 +95,7 @@ pub unsafe extern "C" fn repalign_zoo_sizes(
                 ffi::out_ref(scores_len, "scores_len")?,
             )
         };
-        let list = pairs_of(count, first_b)?;
+        let list = pairs_kind(first_b).list(count)?;
         *scores_len = total_scores(&ts, &list)?;
         *pairs_len = list.len();
         Ok(())
@@ -162,7 +161,7 @@ pub unsafe extern "C" fn repalign_zoo(
             repalign_core::calibrate::CalibrationOptions { permutations: c.permutations, seed: c.seed, alpha: c.alpha }
         });
         let (mode, q) = (RepalignPrepare::decode(prepare_mode, "prepare_mode")?.to_core(), check_q(q)?);
-        let list = pairs_of(count, first_b)?;
+        let list = pairs_kind(first_b).list(count)?;
         let needed = total_scores(&ts, &list)?;
         if pairs_len < list.len() {
             return Err(Error::OutputTooShort { needed: list.len(), len: pairs_len }.into());
@@ -179,9 +178,8 @@ pub unsafe extern "C" fn repalign_zoo(
             layers.push(t.prepared_layers(mode, q, &opts.exec, buf)?);
         }
         let refs: Vec<&[repalign_core::AnyMatrix<'_>]> = layers.iter().map(Vec::as_slice).collect();
-        let pairs_kind = if first_b == 0 { Pairs::All } else { Pairs::Bipartite { first_b } };
         let metric = metric.with_similarity(opts.similarity);
-        let result = zoo(&refs, &metric, pairs_kind, cal.as_ref(), &opts.exec)?;
+        let result = zoo(&refs, &metric, pairs_kind(first_b), cal.as_ref(), &opts.exec)?;
         let mut offset = 0;
         for (o, p) in out_pairs.iter_mut().zip(&result.pairs) {
             let s = &p.sweep;
