@@ -39,9 +39,9 @@ pub struct KernelMatrix {
     values: Vec<f64>,
     /// The backend of the Gram kernel it was built from.
     isa: Isa,
-    /// HSIC(K, K), biased and unbiased: computed once, since reordering the samples does
-    /// not change it (a null sample then costs one HSIC, not three).
-    own: [f64; 2],
+    /// HSIC(K, K), biased and unbiased, where a layer state keeps it ([`Self::keep_own_hsic`]):
+    /// reordering the samples does not change it, so a null sample costs one HSIC, not three.
+    own: [Option<f64>; 2],
 }
 
 impl KernelMatrix {
@@ -71,9 +71,23 @@ impl KernelMatrix {
         Ok(KernelMatrix { n, values, ..*self })
     }
 
-    /// HSIC(K, K), biased or unbiased.
+    /// Keeps HSIC(K, K) (biased or unbiased) for every later comparison: only the estimator
+    /// the metric uses is computed (none for CKNNA, whose masks change with the partner).
+    /// The unbiased one needs N >= 4, which is refused where it is used.
+    pub(crate) fn keep_own_hsic(mut self, unbiased: bool) -> Self {
+        if !unbiased || self.n >= 4 {
+            let m = Masked { k: &self, mask: None };
+            self.own[usize::from(unbiased)] = Some(hsic(m, m, unbiased));
+        }
+        self
+    }
+
+    /// HSIC(K, K), biased or unbiased: the kept value, else computed now.
     fn own_hsic(&self, unbiased: bool) -> f64 {
-        self.own[usize::from(unbiased)]
+        self.own[usize::from(unbiased)].unwrap_or_else(|| {
+            let m = Masked { k: self, mask: None };
+            hsic(m, m, unbiased)
+        })
     }
 }
 
@@ -109,11 +123,7 @@ pub fn kernel_matrix<'a>(x: impl Into<AnyMatrix<'a>>, kernel: Kernel, exec: &Exe
             }
         }
     }
-    let mut k = KernelMatrix { n, values, isa, own: [0.0; 2] };
-    let m = Masked { k: &k, mask: None };
-    // The unbiased estimator needs N >= 4; smaller inputs are refused where it is used.
-    k.own = [hsic_biased(m, m), if n >= 4 { hsic_unbiased(m, m) } else { 0.0 }];
-    Ok(k)
+    Ok(KernelMatrix { n, values, isa, own: [None; 2] })
 }
 
 /// A 0/1 neighbour mask and its transpose (CKNNA), one byte per entry.

@@ -374,13 +374,13 @@ impl LayerState {
                 g.truncate(k);
                 State::Graph(g)
             }
-            Metric::Cka { kernel, .. } => State::Kernel(kernel_matrix(x, kernel, exec)?),
+            Metric::Cka { kernel, unbiased } => State::Kernel(kernel_matrix(x, kernel, exec)?.keep_own_hsic(unbiased)),
             Metric::Cknna { .. } => State::Kernel(kernel_matrix(x, Kernel::Linear, exec)?),
             Metric::Svcca { cca_dim } => State::Basis(SvccaBasis::new(x, cca_dim, exec)?),
             Metric::Rsa { rdm, corr } => State::Rsa(RsaVector::new(x, rdm, corr, exec)?),
             Metric::Procrustes => State::Linear(LinearBasis::procrustes(x, exec)?),
             Metric::Cca | Metric::Pwcca => State::Linear(LinearBasis::whitened(x, exec)?),
-            Metric::RvCoefficient => State::Kernel(kernel_matrix(x, Kernel::Linear, exec)?),
+            Metric::RvCoefficient => State::Kernel(kernel_matrix(x, Kernel::Linear, exec)?.keep_own_hsic(false)),
         };
         Ok(Self { metric: *metric, state, tied })
     }
