@@ -36,6 +36,8 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+#[cfg(feature = "cache")]
+pub mod cache;
 #[cfg(feature = "alloc")]
 pub mod calibrate;
 #[cfg(feature = "cli")]

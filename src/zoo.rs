@@ -117,6 +117,18 @@ pub fn zoo(
 /// Every model's per-layer states (the zoo's one expensive step), after checking that every
 /// layer describes the same N samples and that the metric suits N.
 pub fn model_states(models: &[&[AnyMatrix<'_>]], metric: &Metric, exec: &Exec<'_>) -> Result<Vec<Vec<LayerState>>> {
+    model_states_with(models, metric, exec, |x, exec| LayerState::new(x, metric, exec))
+}
+
+/// [`model_states`] with each layer's state from `state` (e.g. a
+/// [`crate::cache::StateCache`], which reads what an earlier run computed), called with
+/// the layer and `exec`, after the same checks and with the same progress reports.
+pub fn model_states_with(
+    models: &[&[AnyMatrix<'_>]],
+    metric: &Metric,
+    exec: &Exec<'_>,
+    state: impl Fn(AnyMatrix<'_>, &Exec<'_>) -> Result<LayerState>,
+) -> Result<Vec<Vec<LayerState>>> {
     let n = models.iter().flat_map(|m| m.first()).map(|x| x.rows()).next().ok_or(Error::EmptyMatrix)?;
     if models.iter().any(|m| m.is_empty()) {
         return Err(Error::EmptyMatrix);
@@ -131,7 +143,7 @@ pub fn model_states(models: &[&[AnyMatrix<'_>]], metric: &Metric, exec: &Exec<'_
         let states = layers.iter().enumerate().map(|(layer, &x)| {
             exec.report(Progress::Layer { model, layer, layers: layers.len() });
             exec.check()?;
-            LayerState::new(x, metric, exec)
+            state(x, exec)
         });
         out.push(states.collect::<Result<Vec<_>>>()?);
     }

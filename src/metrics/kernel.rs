@@ -34,14 +34,14 @@ pub enum Kernel {
 /// An N x N kernel matrix, row-major, f64.
 #[derive(Debug, Clone, PartialEq)]
 pub struct KernelMatrix {
-    n: usize,
+    pub(crate) n: usize,
     /// Symmetric bit for bit: Gram entries are, and so is everything computed from them.
-    values: Vec<f64>,
+    pub(crate) values: Vec<f64>,
     /// The backend of the Gram kernel it was built from.
-    isa: Isa,
+    pub(crate) isa: Isa,
     /// HSIC(K, K), biased and unbiased, where a layer state keeps it ([`Self::keep_own_hsic`]):
     /// reordering the samples does not change it, so a null sample costs one HSIC, not three.
-    own: [Option<f64>; 2],
+    pub(crate) own: [Option<f64>; 2],
 }
 
 impl KernelMatrix {

@@ -41,14 +41,14 @@ use crate::matrix::{AnyMatrix, Matrix};
 /// coordinates when D > N) or CCA / PWCCA (`Z`, whitened).
 #[derive(Debug, Clone, PartialEq)]
 pub struct LinearBasis {
-    n: usize,
+    pub(crate) n: usize,
     /// The input's feature count D.
-    d: usize,
+    pub(crate) d: usize,
     /// Columns of `values` (min(N, D); D for Procrustes without `linalg`).
-    cols: usize,
-    values: Vec<f64>,
+    pub(crate) cols: usize,
+    pub(crate) values: Vec<f64>,
     /// ‖Xc‖_F² (Procrustes).
-    frobenius2: f64,
+    pub(crate) frobenius2: f64,
 }
 
 const WHAT: &str = "procrustes, cca and pwcca need N x D and D x D (or N x N) f64 matrices per input";

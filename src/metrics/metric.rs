@@ -343,14 +343,14 @@ impl MetricParams<'_> {
 /// was made for.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LayerState {
-    metric: Metric,
-    state: State,
+    pub(super) metric: Metric,
+    pub(super) state: State,
     /// For a kNN graph: rows whose k-th neighbour ties with the next candidate.
-    tied: Option<usize>,
+    pub(super) tied: Option<usize>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
-enum State {
+pub(super) enum State {
     Graph(KnnGraph),
     Kernel(KernelMatrix),
     Basis(SvccaBasis),

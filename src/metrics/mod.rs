@@ -14,6 +14,7 @@ mod linear;
 mod metric;
 pub(crate) mod neighbours;
 mod rsa;
+mod stored;
 mod svcca;
 
 pub use kernel::{Kernel, KernelMatrix, cka_kernels, cknna_kernels, kernel_matrix, rv_kernels};
@@ -21,4 +22,5 @@ pub use linear::{LinearBasis, cca_bases, procrustes_bases, pwcca_bases};
 pub use metric::{LayerState, Metric, MetricParams, Param, ParamError, pair, score};
 pub use neighbours::{KnnMetric, knn_metric_graphs, mutual_knn_graphs};
 pub use rsa::{Corr, Rdm, RsaVector, rsa_vectors};
+pub(crate) use stored::metric_id;
 pub use svcca::{SvccaBasis, svcca_bases};

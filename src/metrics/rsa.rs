@@ -101,14 +101,14 @@ pub const DIRECT: usize = 1 << 26;
 /// standardised (Pearson).
 #[derive(Debug, Clone, PartialEq)]
 pub struct RsaVector {
-    n: usize,
-    values: Values,
+    pub(crate) n: usize,
+    pub(crate) values: Values,
     /// `None` when every distance was computed directly in f64 ([`DIRECT`]).
-    isa: Option<Isa>,
+    pub(crate) isa: Option<Isa>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
-enum Values {
+pub(crate) enum Values {
     /// Each pair's average rank (1..=M, ties sharing their mean), doubled: an integer in
     /// 2..=2M, whose mean is exactly M + 1; `spread` = Σ (r - (M + 1))², exactly.
     Ranks { doubled: Vec<u32>, spread: u128 },

@@ -25,9 +25,9 @@ use crate::matrix::{AnyMatrix, Matrix};
 /// computed once per layer, reused for every comparison.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SvccaBasis {
-    n: usize,
-    dim: usize,
-    u: Vec<f64>,
+    pub(crate) n: usize,
+    pub(crate) dim: usize,
+    pub(crate) u: Vec<f64>,
 }
 
 impl SvccaBasis {
