@@ -295,7 +295,7 @@ fn permutation(n: usize, seed: u64, s: u64) -> Vec<u32> {
     perm
 }
 
-fn permutation_into(perm: &mut Vec<u32>, n: usize, seed: u64, s: u64) {
+pub(crate) fn permutation_into(perm: &mut Vec<u32>, n: usize, seed: u64, s: u64) {
     let mut state = seed ^ s.wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(17);
     let mut next = || {
         state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);

@@ -165,7 +165,7 @@ fn scratch(req: faer::dyn_stack::StackReq) -> Result<faer::dyn_stack::MemBuffer>
 /// their orthonormal eigenvectors as an n x count row-major matrix (column c belongs to
 /// value c). Only the upper triangle is read.
 #[cfg(feature = "linalg")]
-pub(super) fn eigenpairs(a: Vec<f64>, n: usize, count: usize) -> Result<(Vec<f64>, Vec<f64>)> {
+pub(crate) fn eigenpairs(a: Vec<f64>, n: usize, count: usize) -> Result<(Vec<f64>, Vec<f64>)> {
     use faer::dyn_stack::MemStack;
     use faer::linalg::evd::{ComputeEigenvectors, self_adjoint_evd, self_adjoint_evd_scratch};
     use faer::{ColMut, MatMut, MatRef, Par};
@@ -197,7 +197,7 @@ pub(super) fn eigenpairs(a: Vec<f64>, n: usize, count: usize) -> Result<(Vec<f64
 }
 
 #[cfg(not(feature = "linalg"))]
-pub(super) fn eigenpairs(a: Vec<f64>, n: usize, count: usize) -> Result<(Vec<f64>, Vec<f64>)> {
+pub(crate) fn eigenpairs(a: Vec<f64>, n: usize, count: usize) -> Result<(Vec<f64>, Vec<f64>)> {
     Ok(super::eigen::leading_eigenpairs(a, n, count))
 }
 

@@ -6,7 +6,7 @@
 //! definitions: [`neighbours`](KnnMetric) (kNN graphs), kernel (CKA, CKNNA, RV coefficient),
 //! SVCCA, RSA, linear (Procrustes, CCA, PWCCA).
 
-mod dense;
+pub(crate) mod dense;
 #[cfg(not(feature = "linalg"))]
 mod eigen;
 mod kernel;
@@ -22,5 +22,6 @@ pub use linear::{LinearBasis, cca_bases, procrustes_bases, pwcca_bases};
 pub use metric::{LayerState, Metric, MetricParams, Param, ParamError, pair, score};
 pub use neighbours::{KnnMetric, knn_metric_graphs, mutual_knn_graphs};
 pub use rsa::{Corr, Rdm, RsaVector, rsa_vectors};
+#[cfg(feature = "cache")]
 pub(crate) use stored::metric_id;
 pub use svcca::{SvccaBasis, svcca_bases};

@@ -23,6 +23,12 @@
 //! PWCCA: an N x min(N, D) f64 matrix per layer. Plus, per worker, what one pair's
 //! comparison or null sample needs.
 
+pub mod map;
+pub mod performance;
+
+pub use map::{ModelMap, classical_mds, model_map};
+pub use performance::{RankTest, mean_alignment, rank_correlation_test, spearman};
+
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicUsize, Ordering};
 
