@@ -20,13 +20,19 @@ USAGE:
       L_A x L_B scores and the best pair (the first maximum in row-major order; none when
       no pair scores above 0). --plot draws the matrix, best pair marked.
   repalign zoo MODEL MODEL... [--group-b MODEL...] [--metric NAME] [--k K] [--prepare MODE]
-               [--permutations P] [--json | --csv]
+               [--permutations P] [--cache DIR] [--performance PERF.csv] [--json | --csv]
+               [--plot MATRIX.svg|.png] [--map MAP.svg|.png] [--scatter PERF.svg|.png]
       Many models (each N x L x D or N x D, all of the same N samples; MODEL is a file,
       named by its stem, or NAME=FILE): each model's layers are computed once, then every
       pair of models (or, with --group-b, every model before it against every model after
       it) gets its layer sweep. Prints the model x model matrix of best scores; with
       --permutations each pair's best is calibrated, with Benjamini-Hochberg q-values and
-      Holm-adjusted p-values across the pairs.
+      Holm-adjusted p-values across the pairs. --cache DIR keeps each layer's state (kNN
+      graph, kernel, basis) on disk, keyed by its content: a later run computes only new
+      layers; a damaged entry is detected and recomputed. --performance reads 'model,score'
+      rows and relates each model's mean alignment to its score (Spearman rho, permutation
+      p-value); --scatter draws that. --plot draws the matrix (significant cells marked
+      when calibrated), --map the models in 2-D (classical MDS of -ln(alignment)).
   repalign knn X --k K [--cosine] [--out GRAPH.npy] [--json | --csv]
       The N x K graph: row i lists the K most similar other rows, best first (higher
       similarity, then lower index). --out writes it as int32 .npy; without --out it is
@@ -166,6 +172,14 @@ pub(crate) struct Args {
     pub(crate) alpha: Option<f64>,
     /// zoo: the position in `positional` of the first model of group B.
     pub(crate) group_b: Option<usize>,
+    /// zoo: the layer-state cache directory.
+    pub(crate) cache: Option<String>,
+    /// zoo: a `model,score` CSV of each model's task performance.
+    pub(crate) performance: Option<String>,
+    /// zoo: the 2-D map of the models.
+    pub(crate) map: Option<String>,
+    /// zoo: alignment against performance.
+    pub(crate) scatter: Option<String>,
 }
 
 const METRIC_OPTIONS: [&str; 8] =
@@ -179,7 +193,12 @@ fn options_of(command: &str) -> Option<Vec<&'static str>> {
         "knn" => vec!["--k", "--cosine", "--out", "--csv"],
         "score" => [&["--k", "--cosine", "--normalize"][..], &METRIC_OPTIONS, &CALIBRATION].concat(),
         "sweep" => [&["--k", "--prepare", "--q", "--csv", "--plot"][..], &METRIC_OPTIONS, &CALIBRATION].concat(),
-        "zoo" => [&["--k", "--prepare", "--q", "--csv", "--group-b"][..], &METRIC_OPTIONS, &CALIBRATION].concat(),
+        "zoo" => [
+            &["--k", "--prepare", "--q", "--csv", "--group-b", "--cache", "--performance", "--plot", "--map", "--scatter"][..],
+            &METRIC_OPTIONS,
+            &CALIBRATION,
+        ]
+        .concat(),
         // Preparation runs on --threads workers; it has no SIMD kernel to force: no --isa.
         "prepare" => return Some(vec!["--prepare", "--q", "--threads", "--out", "--json", "--quiet", "--tensor"]),
         "info" => return Some(vec!["--threads", "--isa", "--json"]),
@@ -244,6 +263,10 @@ pub(crate) fn parse(command: &str, argv: impl Iterator<Item = String>) -> Result
             "--metric" => a.metric = Some(value()?),
             "--out" => a.out = Some(value()?),
             "--plot" => a.plot = Some(value()?),
+            "--cache" => a.cache = Some(value()?),
+            "--performance" => a.performance = Some(value()?),
+            "--map" => a.map = Some(value()?),
+            "--scatter" => a.scatter = Some(value()?),
             "--tensor" => a.tensor = Some(value()?),
             "--isa" => {
                 let name = value()?;

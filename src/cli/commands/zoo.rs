@@ -15,9 +15,14 @@ use crate::cli::args::{Args, Fail};
 use crate::cli::input::Features;
 use crate::cli::metric::{check_cca_dim, check_k, metric_json, metric_of, metric_text};
 use crate::cli::output::{self, number, print_json};
+use crate::cache::StateCache;
 use crate::cli::progress;
-use crate::zoo::{Pairs, ZooPair, zoo};
+use crate::metrics::LayerState;
+use crate::zoo::{Pairs, RankTest, ZooPair, ZooResult, mean_alignment, model_states_with, rank_correlation_test, zoo_states};
 use crate::{AnyMatrix, Progress};
+
+/// Orderings sampled by the performance test above [`crate::zoo::performance::EXACT`] models.
+const PERFORMANCE_PERMUTATIONS: usize = 9_999;
 
 /// A model on the command line: `NAME=PATH`, or a path named by its file stem.
 fn model_spec(spec: &str) -> (String, &str) {
@@ -69,6 +74,20 @@ pub(crate) fn run(a: Args) -> Result<(), Fail> {
     for f in &files {
         check_cca_dim(n, f.dim(), f.dim(), metric)?;
     }
+    // Everything that can be refused is refused before the long part.
+    let performance = a.performance.as_deref().map(|p| read_performance(p, &names)).transpose()?;
+    if a.scatter.is_some() && performance.is_none() {
+        return Err(Fail::Usage("--scatter draws alignment against performance: it needs --performance PERF.csv".into()));
+    }
+    if a.map.is_some() && first_b.is_some() {
+        return Err(Fail::Usage(
+            "--map places models by their distances to every other model: a zoo with --group-b compares no model with its own group".into(),
+        ));
+    }
+    let cache = match &a.cache {
+        Some(dir) => Some(StateCache::open(dir).map_err(|e| Fail::Data(format!("--cache {dir}: {e}")))?),
+        None => None,
+    };
     let start = Instant::now();
     let mut buffers: Vec<Vec<f32>> = files.iter().map(|_| Vec::new()).collect();
     let run_exec = exec(&a);
@@ -103,7 +122,14 @@ pub(crate) fn run(a: Args) -> Result<(), Fail> {
         _ => {}
     };
     let calibration = calibration_options(&a);
-    let result = zoo(&refs, &metric, pairs, calibration.as_ref(), &run_exec.with_progress(&hook));
+    let with_bar = run_exec.with_progress(&hook);
+    let result = pairs.list(refs.len()).and_then(|_| {
+        let states = model_states_with(&refs, &metric, &with_bar, |x, exec| match &cache {
+            Some(c) => c.state(x, &metric, exec),
+            None => LayerState::new(x, &metric, exec),
+        })?;
+        zoo_states(&states, pairs, calibration.as_ref(), &with_bar)
+    });
     drop(bar);
     let result = result.map_err(|e| match *at.lock().unwrap_or_else(PoisonError::into_inner) {
         Some((m, l)) if files[m].layers() > 1 => format!("{} (layer {}): {e}", files[m].source, ids[m][l]),
@@ -112,7 +138,20 @@ pub(crate) fn run(a: Args) -> Result<(), Fail> {
     })?;
     let seconds = start.elapsed().as_secs_f64();
     let isa = isa_name(result.pairs.first().and_then(|p| p.sweep.isa));
-    let warnings = warnings(&result.pairs, &names, &ids);
+    let mut warnings = warnings(&result.pairs, &names, &ids);
+    let cache_stats = cache.as_ref().map(StateCache::stats);
+    if let Some(e) = cache_stats.as_ref().and_then(|s| s.first_write_error.clone()) {
+        let text = format!(
+            "the cache could not keep {} of the states computed (they were used, not stored): {e}",
+            cache_stats.as_ref().map_or(0, |s| s.unwritten)
+        );
+        let _ = writeln!(std::io::stderr(), "repalign: warning: {text}");
+        warnings.push(text);
+    }
+    let relation = match &performance {
+        Some(perf) => Some(relate(&result, pairs, perf, &names, a.seed.unwrap_or(0))?),
+        None => None,
+    };
     let (row_names, col_names) = match pairs {
         Pairs::All => (&names[..], &names[..]),
         Pairs::Bipartite { first_b } => (&names[..first_b], &names[first_b..]),
@@ -158,6 +197,15 @@ pub(crate) fn run(a: Args) -> Result<(), Fail> {
         o.insert("matrix".into(), Value::Array(rows.collect()));
         if let Some(c) = &calibration {
             o.insert("calibration".into(), json!({"permutations": c.permutations, "seed": c.seed, "alpha": c.alpha}));
+        }
+        if let Some(r) = &relation {
+            o.insert("performance".into(), r.json(&names));
+        }
+        if let (Some(s), Some(dir)) = (&cache_stats, &a.cache) {
+            o.insert(
+                "cache".into(),
+                json!({"dir": dir, "hits": s.hits, "computed": s.computed, "rejected": s.rejected, "unwritten": s.unwritten}),
+            );
         }
         o.insert("isa".into(), isa.into());
         o.insert("seconds".into(), number(seconds));
@@ -205,6 +253,16 @@ pub(crate) fn run(a: Args) -> Result<(), Fail> {
                 }
                 writeln!(w)?;
             }
+            if let Some(r) = &relation {
+                r.write(w, &names)?;
+            }
+            if let (Some(s), Some(dir)) = (&cache_stats, &a.cache) {
+                write!(w, "cache {dir}: {} layer states read, {} computed", s.hits, s.computed)?;
+                if s.rejected > 0 {
+                    write!(w, " ({} damaged or unreadable entries replaced)", s.rejected)?;
+                }
+                writeln!(w)?;
+            }
             writeln!(w, "isa {isa}, {seconds:.3} s")?;
             for t in &warnings {
                 writeln!(w, "warning: {t}")?;
@@ -213,6 +271,109 @@ pub(crate) fn run(a: Args) -> Result<(), Fail> {
         })?;
     }
     Ok(())
+}
+
+/// Each model's task score from `path`: a CSV of `model,score` rows (a first row that is
+/// not a number is a header), every model a zoo model's name, once. Models of the zoo that
+/// are not listed are left out of the analysis.
+fn read_performance(path: &str, names: &[String]) -> Result<Vec<(usize, f64)>, Fail> {
+    let text = std::fs::read_to_string(path).map_err(|e| Fail::Data(format!("--performance {path}: {e}")))?;
+    let mut out: Vec<(usize, f64)> = Vec::new();
+    let mut first = true;
+    for (line_no, line) in text.lines().enumerate().map(|(i, l)| (i + 1, l.trim())) {
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let header = std::mem::replace(&mut first, false);
+        let bad = |what: String| Fail::Data(format!("{path}, line {line_no}: {what}"));
+        let (model, score) = line.split_once(',').ok_or_else(|| bad("expected 'model,score'".into()))?;
+        let (model, score) = (model.trim().trim_matches('"'), score.trim().trim_matches('"'));
+        let Ok(value) = score.parse::<f64>() else {
+            if header {
+                continue;
+            }
+            return Err(bad(format!("'{score}' is not a number")));
+        };
+        if !value.is_finite() {
+            return Err(bad(format!("the score of {model} is not finite")));
+        }
+        let at = names.iter().position(|n| n == model).ok_or_else(|| {
+            bad(format!("'{model}' is not a model of this zoo (its models: {})", names.join(", ")))
+        })?;
+        if out.iter().any(|&(m, _)| m == at) {
+            return Err(bad(format!("{model} is listed twice")));
+        }
+        out.push((at, value));
+    }
+    if out.len() < 3 {
+        return Err(Fail::Data(format!(
+            "{path}: a rank correlation needs the scores of 3 models or more (found {})",
+            out.len()
+        )));
+    }
+    Ok(out)
+}
+
+/// Each listed model's mean alignment against its task score.
+struct Relation {
+    models: Vec<usize>,
+    alignment: Vec<f64>,
+    score: Vec<f64>,
+    test: RankTest,
+}
+
+fn relate(result: &ZooResult, pairs: Pairs, perf: &[(usize, f64)], names: &[String], seed: u64) -> Result<Relation, Fail> {
+    let mean = mean_alignment(result, pairs);
+    let models: Vec<usize> = perf.iter().map(|&(m, _)| m).collect();
+    let alignment: Vec<f64> = models.iter().map(|&m| mean[m]).collect();
+    let score: Vec<f64> = perf.iter().map(|&(_, s)| s).collect();
+    if let Some(&m) = models.iter().zip(&alignment).find(|(_, x)| !x.is_finite()).map(|(m, _)| m) {
+        return Err(Fail::Data(format!("{} has no finite mean alignment to relate to its score", names[m])));
+    }
+    let test = rank_correlation_test(&alignment, &score, PERFORMANCE_PERMUTATIONS, seed)
+        .map_err(|e| Fail::Data(format!("alignment vs. performance: {e}")))?;
+    Ok(Relation { models, alignment, score, test })
+}
+
+impl Relation {
+    fn how(&self) -> String {
+        if self.test.exact {
+            format!("exact, all {} orderings", self.test.permutations)
+        } else {
+            format!("{} random orderings", self.test.permutations)
+        }
+    }
+
+    fn json(&self, names: &[String]) -> Value {
+        let models = self.models.iter().zip(&self.alignment).zip(&self.score).map(|((&m, &x), &s)| {
+            json!({"name": names[m], "mean_alignment": number(x), "score": number(s)})
+        });
+        json!({
+            "models": Value::Array(models.collect()),
+            "spearman_rho": number(self.test.rho),
+            "p_value": number(self.test.p_value),
+            "permutations": self.test.permutations,
+            "exact": self.test.exact,
+        })
+    }
+
+    fn write(&self, w: &mut dyn Write, names: &[String]) -> std::io::Result<()> {
+        writeln!(w)?;
+        writeln!(
+            w,
+            "alignment vs. performance ({} models): Spearman rho = {:.4}, p = {:.4} ({})",
+            self.models.len(),
+            self.test.rho,
+            self.test.p_value,
+            self.how()
+        )?;
+        let width = self.models.iter().map(|&m| names[m].len()).max().unwrap_or(0).max(5);
+        writeln!(w, "  {:width$}  {:>14}  {:>12}", "model", "mean alignment", "score")?;
+        for ((&m, x), s) in self.models.iter().zip(&self.alignment).zip(&self.score) {
+            writeln!(w, "  {:width$}  {x:>14.4}  {s:>12.4}", names[m])?;
+        }
+        Ok(())
+    }
 }
 
 /// Each pair's warnings, naming the model and layer (by the file's layer id), once each;
