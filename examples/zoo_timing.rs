@@ -4,6 +4,8 @@
 //! (defaults 12 13 1024 768 10 1000 3). Prints the time of the M·L layer states alone, of
 //! the zoo from those states, of the calibrated zoo, and of `separate` of the M(M-1)/2
 //! separate `sweep` calls (each recomputing its two models' layers), extrapolated to all.
+//! With `--features cache`, also the layer states through a fresh on-disk cache (computed
+//! and written) and again (read back), in a temporary directory.
 
 use std::time::Instant;
 
@@ -39,6 +41,30 @@ fn main() {
     let states = model_states(&refs, &metric, &exec).unwrap();
     let states_s = t.elapsed().as_secs_f64();
     println!("layer states ({} graphs): {states_s:.2} s", m * l);
+
+    #[cfg(feature = "cache")]
+    {
+        let dir = std::env::temp_dir().join(format!("repalign-zoo-timing-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        for run in ["cold (computed, written)", "warm (read back)"] {
+            let cache = repalign::cache::StateCache::open(&dir).unwrap();
+            let t = Instant::now();
+            let cached =
+                repalign::zoo::model_states_with(&refs, &metric, &exec, |x, e| cache.state(x, &metric, e)).unwrap();
+            let s = t.elapsed().as_secs_f64();
+            assert!(cached == states);
+            let st = cache.stats();
+            println!(
+                "layer states through the cache, {run}: {s:.3} s = {:.3} x computing them ({} read, {} computed)",
+                s / states_s,
+                st.hits,
+                st.computed
+            );
+        }
+        let bytes: u64 = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().metadata().unwrap().len()).sum();
+        println!("cache size: {:.1} MB", bytes as f64 / 1e6);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     let t = Instant::now();
     let plain = zoo_states(&states, Pairs::All, None, &exec).unwrap();

@@ -53,6 +53,12 @@ impl<'a, T: Element> Matrix<'a, T> {
         self.stride
     }
 
+    /// All values as one row-major slice, when rows follow each other without gaps
+    /// (stride = cols).
+    pub fn dense(&self) -> Option<&'a [T]> {
+        (self.stride == self.cols).then(|| &self.data[..self.rows * self.cols])
+    }
+
     /// Row `i` (panics if `i >= rows`, like slice indexing).
     #[inline]
     pub fn row(&self, i: usize) -> &'a [T] {

@@ -194,7 +194,18 @@ fn options_of(command: &str) -> Option<Vec<&'static str>> {
         "score" => [&["--k", "--cosine", "--normalize"][..], &METRIC_OPTIONS, &CALIBRATION].concat(),
         "sweep" => [&["--k", "--prepare", "--q", "--csv", "--plot"][..], &METRIC_OPTIONS, &CALIBRATION].concat(),
         "zoo" => [
-            &["--k", "--prepare", "--q", "--csv", "--group-b", "--cache", "--performance", "--plot", "--map", "--scatter"][..],
+            &[
+                "--k",
+                "--prepare",
+                "--q",
+                "--csv",
+                "--group-b",
+                "--cache",
+                "--performance",
+                "--plot",
+                "--map",
+                "--scatter",
+            ][..],
             &METRIC_OPTIONS,
             &CALIBRATION,
         ]

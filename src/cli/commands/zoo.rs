@@ -11,14 +11,16 @@ use std::time::Instant;
 use serde_json::{Value, json};
 
 use super::{calibration_options, exec, isa_name, load, prepare_mode};
+use crate::cache::StateCache;
 use crate::cli::args::{Args, Fail};
 use crate::cli::input::Features;
 use crate::cli::metric::{check_cca_dim, check_k, metric_json, metric_of, metric_text};
 use crate::cli::output::{self, number, print_json};
-use crate::cache::StateCache;
 use crate::cli::progress;
 use crate::metrics::LayerState;
-use crate::zoo::{Pairs, RankTest, ZooPair, ZooResult, mean_alignment, model_states_with, rank_correlation_test, zoo_states};
+use crate::zoo::{
+    Pairs, RankTest, ZooPair, ZooResult, mean_alignment, model_states_with, rank_correlation_test, zoo_states,
+};
 use crate::{AnyMatrix, Progress};
 
 /// Orderings sampled by the performance test above [`crate::zoo::performance::EXACT`] models.
@@ -77,7 +79,9 @@ pub(crate) fn run(a: Args) -> Result<(), Fail> {
     // Everything that can be refused is refused before the long part.
     let performance = a.performance.as_deref().map(|p| read_performance(p, &names)).transpose()?;
     if a.scatter.is_some() && performance.is_none() {
-        return Err(Fail::Usage("--scatter draws alignment against performance: it needs --performance PERF.csv".into()));
+        return Err(Fail::Usage(
+            "--scatter draws alignment against performance: it needs --performance PERF.csv".into(),
+        ));
     }
     if a.map.is_some() && first_b.is_some() {
         return Err(Fail::Usage(
@@ -297,9 +301,10 @@ fn read_performance(path: &str, names: &[String]) -> Result<Vec<(usize, f64)>, F
         if !value.is_finite() {
             return Err(bad(format!("the score of {model} is not finite")));
         }
-        let at = names.iter().position(|n| n == model).ok_or_else(|| {
-            bad(format!("'{model}' is not a model of this zoo (its models: {})", names.join(", ")))
-        })?;
+        let at = names
+            .iter()
+            .position(|n| n == model)
+            .ok_or_else(|| bad(format!("'{model}' is not a model of this zoo (its models: {})", names.join(", "))))?;
         if out.iter().any(|&(m, _)| m == at) {
             return Err(bad(format!("{model} is listed twice")));
         }
@@ -322,7 +327,13 @@ struct Relation {
     test: RankTest,
 }
 
-fn relate(result: &ZooResult, pairs: Pairs, perf: &[(usize, f64)], names: &[String], seed: u64) -> Result<Relation, Fail> {
+fn relate(
+    result: &ZooResult,
+    pairs: Pairs,
+    perf: &[(usize, f64)],
+    names: &[String],
+    seed: u64,
+) -> Result<Relation, Fail> {
     let mean = mean_alignment(result, pairs);
     let models: Vec<usize> = perf.iter().map(|&(m, _)| m).collect();
     let alignment: Vec<f64> = models.iter().map(|&m| mean[m]).collect();
@@ -345,9 +356,12 @@ impl Relation {
     }
 
     fn json(&self, names: &[String]) -> Value {
-        let models = self.models.iter().zip(&self.alignment).zip(&self.score).map(|((&m, &x), &s)| {
-            json!({"name": names[m], "mean_alignment": number(x), "score": number(s)})
-        });
+        let models = self
+            .models
+            .iter()
+            .zip(&self.alignment)
+            .zip(&self.score)
+            .map(|((&m, &x), &s)| json!({"name": names[m], "mean_alignment": number(x), "score": number(s)}));
         json!({
             "models": Value::Array(models.collect()),
             "spearman_rho": number(self.test.rho),
