@@ -47,7 +47,7 @@ pub fn model_map(result: &ZooResult, pairs: Pairs, max: f64) -> Result<ModelMap>
         for b in 0..m {
             if a != b {
                 let s = result.matrix[a * m + b] / max;
-                if !(s > 0.0) {
+                if s.is_nan() || s <= 0.0 {
                     return Err(Error::InvalidParameter {
                         what: "a map needs every best score above 0 (-ln of 0 is infinite)",
                     });
@@ -82,7 +82,7 @@ pub fn classical_mds(d: &[f64], m: usize) -> Result<ModelMap> {
         if total > 0.0 { values.iter().filter(|&&v| v < 0.0).map(|v| -v).sum::<f64>() / total } else { 0.0 };
     let axis = |c: usize| -> Vec<f64> {
         let lambda = values.get(c).copied().unwrap_or(0.0);
-        if !(lambda > 1e-12 * largest) {
+        if lambda.is_nan() || lambda <= 1e-12 * largest {
             return vec![0.0; m];
         }
         let v: Vec<f64> = (0..m).map(|r| vectors[r * m + c]).collect();
