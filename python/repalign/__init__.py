@@ -54,6 +54,10 @@ __all__ = [
     "sweep",
     "calibrate",
     "calibrate_graphs",
+    "ZooPair",
+    "ZooResult",
+    "ModelMap",
+    "zoo",
 ]
 
 __version__: str = _repalign.__version__
@@ -130,6 +134,77 @@ class Calibration:
     null: np.ndarray
     #: The sweep the raw score is the best of (1 x 1 for two N x D inputs); None from graphs.
     sweep: Optional[SweepResult] = None
+
+
+@dataclass(frozen=True)
+class ZooPair:
+    """One model pair of a zoo: model ``a`` (rows of ``sweep.scores``) against ``b``."""
+
+    a: str
+    b: str
+    sweep: SweepResult
+    #: The best score against the null of the maximum over layer pairs (with ``permutations``).
+    calibration: Optional[Calibration] = None
+    #: Benjamini-Hochberg adjusted p-value across the zoo's pairs.
+    q_value: Optional[float] = None
+    #: Holm adjusted p-value across the zoo's pairs.
+    holm: Optional[float] = None
+
+
+@dataclass(frozen=True)
+class ModelMap:
+    """Models in 2-D: classical MDS of -ln(alignment / max). Negative eigenvalues (the
+    distances are not Euclidean) are dropped; ``negative_share`` says how much they weigh."""
+
+    names: list[str]
+    x: np.ndarray
+    y: np.ndarray
+    eigenvalues: np.ndarray
+    negative: int
+    negative_share: float
+
+
+@dataclass(frozen=True)
+class ZooResult:
+    """Every model pair of a zoo. ``matrix`` holds each pair's best score: M x M (NaN
+    diagonal) for all pairs, or len(rows) x len(cols) for group A x group B."""
+
+    names: list[str]
+    rows: list[str]
+    cols: list[str]
+    matrix: np.ndarray
+    pairs: list[ZooPair]
+    #: What the cache did: hits, computed, rejected, unwritten, first_write_error.
+    cache: Optional[dict] = None
+
+    def mean_alignment(self) -> dict[str, float]:
+        """Each model's mean best score against the models it was compared with."""
+        m = self.matrix
+        out = {r: float(np.nanmean(m[i])) for i, r in enumerate(self.rows)}
+        if self.rows != self.cols:
+            out.update({c: float(np.nanmean(m[:, j])) for j, c in enumerate(self.cols)})
+        return out
+
+    def map(self, max: float = 1.0) -> ModelMap:
+        """The models in 2-D (all pairs only). ``max`` is the metric's largest value (k for
+        ``lcs_knn``)."""
+        x, y, ev, neg, share = _repalign.zoo_map(self.matrix.tolist(), float(max))
+        return ModelMap(list(self.rows), np.asarray(x), np.asarray(y), ev, neg, share)
+
+    def performance(
+        self, scores: dict[str, float], *, permutations: int = 9999, seed: int = 0
+    ) -> tuple[float, float]:
+        """Spearman's rho between each listed model's mean alignment and its task score,
+        and its permutation p-value (exact for up to 8 models)."""
+        mean = self.mean_alignment()
+        unknown = [name for name in scores if name not in mean]
+        if unknown:
+            raise ValueError(f"not models of this zoo: {', '.join(unknown)} (its models: {', '.join(self.names)})")
+        names = list(scores)
+        rho, p, _, _ = _repalign.rank_correlation(
+            [mean[n] for n in names], [float(scores[n]) for n in names], _count("permutations", permutations), _count("seed", seed)
+        )
+        return rho, p
 
 
 def _graph(t: tuple) -> KnnGraph:
@@ -452,3 +527,71 @@ def calibrate_graphs(
     permutations, seed, threads = _count("permutations", permutations), _count("seed", seed), _count("threads", threads)
     cb = progress_callback(progress, f"{metric} null")
     return _calibration(_repalign.calibrate_graphs(metric, ia, ib, k, permutations, seed, alpha, threads, isa, cb))
+
+
+def zoo(
+    models: Union[dict[str, Any], Sequence[Any]],
+    metric: str = "mutual_knn",
+    *,
+    group_b: Union[dict[str, Any], Sequence[Any], None] = None,
+    permutations: int = 0,
+    seed: int = 0,
+    alpha: float = 0.05,
+    cache: Optional[str] = None,
+    prepare: str = "none",
+    q: float = 0.95,
+    k: Optional[int] = None,
+    cosine: Optional[bool] = None,
+    kernel: Optional[str] = None,
+    sigma: Optional[float] = None,
+    unbiased: Optional[bool] = None,
+    cca_dim: Optional[int] = None,
+    rdm: Optional[str] = None,
+    corr: Optional[str] = None,
+    threads: int = 0,
+    isa: Optional[str] = None,
+    progress: Progress = None,
+) -> ZooResult:
+    """Every pair of ``models`` (a dict name -> model, or a list: named "0", "1", ...; each
+    model an N x L x D array or a list of N x D_l arrays, all of the same N samples), or
+    with ``group_b`` every model of ``models`` against every model of ``group_b`` (the
+    paper's language x vision experiment). Each model's per-layer state is computed once
+    (or read from ``cache``, a directory: later calls compute only new layers), each pair
+    gets its layer sweep, equal to :func:`sweep` of the pair, and with ``permutations`` its
+    best is calibrated as :func:`calibrate` does, with Benjamini-Hochberg q-values and
+    Holm-adjusted p-values across the pairs."""
+
+    def named(group, start: int) -> list[tuple[str, Any]]:
+        if isinstance(group, dict):
+            return [(str(n), m) for n, m in group.items()]
+        return [(str(start + i), m) for i, m in enumerate(group)]
+
+    a = named(models, 0)
+    b = named(group_b, len(a)) if group_b is not None else []
+    names = [n for n, _ in a + b]
+    if len(set(names)) != len(names):
+        raise ValueError(f"two models share a name: {names}")
+    spec = _spec(metric, k, kernel, sigma, unbiased, cca_dim, cosine, rdm, corr)
+    layers = [_prepared_layers(m, f"models[{n!r}]", prepare, q, threads, isa) for n, m in a + b]
+    first_b = len(a) if group_b is not None else None
+    calibration = (_count("permutations", permutations), _count("seed", seed), float(alpha)) if permutations else None
+    cb = progress_callback(progress, "zoo")
+    pairs, matrix, stats = _repalign.zoo(
+        layers, spec, first_b, calibration, None if cache is None else str(cache), _count("threads", threads), isa, cb
+    )
+    out = [
+        ZooPair(
+            names[i], names[j], _sweep(s), None if c is None else _calibration(c, _sweep(s)), qv, h
+        )
+        for i, j, s, c, qv, h in pairs
+    ]
+    rows, cols = (names, names) if first_b is None else (names[:first_b], names[first_b:])
+    cache_out = None
+    if stats is not None:
+        keys = ("hits", "computed", "rejected", "unwritten", "first_write_error")
+        cache_out = dict(zip(keys, stats))
+        if cache_out["first_write_error"]:
+            import warnings
+
+            warnings.warn(f"repalign cache: {cache_out['unwritten']} states not stored: {cache_out['first_write_error']}")
+    return ZooResult(names, list(rows), list(cols), matrix, out, cache_out)

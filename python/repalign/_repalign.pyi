@@ -48,6 +48,22 @@ def calibrate(
     isa: Optional[str],
     progress: _Progress,
 ) -> tuple[_Sweep, _Summary]: ...
+def zoo(
+    models: list[list[np.ndarray]],
+    spec: _Spec,
+    first_b: Optional[int],
+    calibration: Optional[tuple[int, int, float]],
+    cache: Optional[str],
+    threads: int,
+    isa: Optional[str],
+    progress: _Progress,
+) -> tuple[
+    list[tuple[int, int, _Sweep, Optional[_Summary], Optional[float], Optional[float]]],
+    np.ndarray,
+    Optional[tuple[int, int, int, int, Optional[str]]],
+]: ...
+def zoo_map(matrix: list[list[float]], max: float) -> tuple[list[float], list[float], np.ndarray, int, float]: ...
+def rank_correlation(x: list[float], y: list[float], permutations: int, seed: int) -> tuple[float, float, int, bool]: ...
 def calibrate_graphs(
     name: str,
     a: np.ndarray,

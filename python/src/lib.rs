@@ -306,6 +306,96 @@ fn calibrate<'py>(
     Ok((sweep_out(py, r)?, summary_out(py, cal)))
 }
 
+/// One model pair of a zoo: (a, b, sweep, calibration, q-value, Holm).
+type ZooPairOut<'py> = (usize, usize, Sweep<'py>, Option<Summary<'py>>, Option<f64>, Option<f64>);
+/// What the cache did: (hits, computed, rejected, unwritten, first write error).
+type CacheOut = (usize, usize, usize, usize, Option<String>);
+type ZooOut<'py> = (Vec<ZooPairOut<'py>>, Bound<'py, PyArray2<f64>>, Option<CacheOut>);
+
+/// Every model pair of a zoo (models are lists of N x D_l arrays), each model's layer
+/// states computed once (or read from the cache directory), optionally calibrated.
+#[pyfunction]
+#[pyo3(signature = (models, spec, first_b, calibration, cache, threads, isa, progress))]
+#[allow(clippy::too_many_arguments)]
+fn zoo<'py>(
+    py: Python<'py>,
+    models: Vec<Vec<Bound<'py, PyAny>>>,
+    spec: Spec,
+    first_b: Option<usize>,
+    calibration: Option<(usize, u64, f64)>,
+    cache: Option<std::path::PathBuf>,
+    threads: usize,
+    isa: Option<&str>,
+    progress: Option<Py<PyAny>>,
+) -> PyResult<ZooOut<'py>> {
+    use repalign::zoo::{Pairs, model_states_with, zoo_states};
+    let mut opts = Opts::new(threads, isa, progress)?;
+    opts.zoo_layers = models.iter().map(Vec::len).collect();
+    let metric = metric_of(&spec)?;
+    let pairs = first_b.map_or(Pairs::All, |first_b| Pairs::Bipartite { first_b });
+    let options = calibration.map(|(permutations, seed, alpha)| CalibrationOptions { permutations, seed, alpha });
+    let layers = models
+        .iter()
+        .enumerate()
+        .map(|(m, x)| input::matrices(x, &format!("models[{m}]")))
+        .collect::<PyResult<Vec<_>>>()?;
+    let refs: Vec<&[repalign::AnyMatrix<'_>]> = layers.iter().map(Vec::as_slice).collect();
+    let store = match &cache {
+        Some(dir) => Some(
+            repalign::cache::StateCache::open(dir)
+                .map_err(|e| pyo3::exceptions::PyOSError::new_err(format!("cache {}: {e}", dir.display())))?,
+        ),
+        None => None,
+    };
+    let n = refs.iter().flat_map(|m| m.first()).map(|x| x.rows()).next().unwrap_or(0);
+    let cost = cost(n, layers.iter().flatten().map(|x| x.cols()))
+        + options.as_ref().map_or(0.0, |o| o.permutations as f64 * n as f64 * 64.0);
+    let r = run(py, &opts, cost, |exec| {
+        pairs.list(refs.len())?;
+        let states = model_states_with(&refs, &metric, exec, |x, e| match &store {
+            Some(c) => c.state(x, &metric, e),
+            None => metrics::LayerState::new(x, &metric, e),
+        })?;
+        zoo_states(&states, pairs, options.as_ref(), exec)
+    })?;
+    let matrix = shaped(py, (r.rows, r.cols), r.matrix)?;
+    let out = r
+        .pairs
+        .into_iter()
+        .map(|p| Ok((p.a, p.b, sweep_out(py, p.sweep)?, p.calibration.map(|c| summary_out(py, c)), p.q_value, p.holm)))
+        .collect::<PyResult<Vec<_>>>()?;
+    let stats = store.map(|c| {
+        let s = c.stats();
+        (s.hits, s.computed, s.rejected, s.unwritten, s.first_write_error)
+    });
+    Ok((out, matrix, stats))
+}
+
+/// The zoo's models in 2-D: classical MDS of -ln(score / max) over the M x M best scores
+/// (NaN diagonal): (x, y, eigenvalues, negative count, negative share).
+#[pyfunction]
+fn zoo_map<'py>(
+    py: Python<'py>,
+    matrix: Vec<Vec<f64>>,
+    max: f64,
+) -> PyResult<(Vec<f64>, Vec<f64>, Bound<'py, PyArray1<f64>>, usize, f64)> {
+    let m = matrix.len();
+    if matrix.iter().any(|r| r.len() != m) {
+        return Err(PyValueError::new_err("the zoo matrix must be square (a zoo without group_b)"));
+    }
+    let result = repalign::zoo::ZooResult { pairs: Vec::new(), rows: m, cols: m, matrix: matrix.concat() };
+    let map = repalign::zoo::model_map(&result, repalign::zoo::Pairs::All, max).map_err(error::to_py)?;
+    Ok((map.x, map.y, map.eigenvalues.into_pyarray(py), map.negative, map.negative_share))
+}
+
+/// Spearman's rho of x and y with its permutation p-value (exact up to 8 values):
+/// (rho, p, permutations, exact).
+#[pyfunction]
+fn rank_correlation(x: Vec<f64>, y: Vec<f64>, permutations: usize, seed: u64) -> PyResult<(f64, f64, usize, bool)> {
+    let t = repalign::zoo::rank_correlation_test(&x, &y, permutations, seed).map_err(error::to_py)?;
+    Ok((t.rho, t.p_value, t.permutations, t.exact))
+}
+
 /// A kNN metric of two neighbour lists against its permutation null.
 #[pyfunction]
 #[pyo3(signature = (name, a, b, k, permutations, seed, alpha, threads, isa, progress))]
@@ -386,6 +476,9 @@ fn _repalign(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(sweep, m)?)?;
     m.add_function(wrap_pyfunction!(calibrate, m)?)?;
     m.add_function(wrap_pyfunction!(calibrate_graphs, m)?)?;
+    m.add_function(wrap_pyfunction!(zoo, m)?)?;
+    m.add_function(wrap_pyfunction!(zoo_map, m)?)?;
+    m.add_function(wrap_pyfunction!(rank_correlation, m)?)?;
     m.add_function(wrap_pyfunction!(available_isas, m)?)?;
     m.add_function(wrap_pyfunction!(_bench_score, m)?)?;
     Ok(())

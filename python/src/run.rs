@@ -20,6 +20,9 @@ pub(crate) struct Opts {
     pub isa: Option<Isa>,
     /// Called as `progress(stage, done, total)` from the calling thread, attached.
     pub progress: Option<Py<PyAny>>,
+    /// A zoo's layers per model (empty for other calls): its layer reports count across
+    /// models, and its model pairs are the "pairs" stage.
+    pub zoo_layers: Vec<usize>,
 }
 
 impl Opts {
@@ -34,7 +37,7 @@ impl Opts {
                 ))
             })?),
         };
-        Ok(Opts { threads, isa, progress })
+        Ok(Opts { threads, isa, progress, zoo_layers: Vec::new() })
     }
 }
 
@@ -49,6 +52,8 @@ struct Counters {
     /// Layers of models A and B, to number B's layers after A's and to count pairs.
     layers_a: AtomicUsize,
     layers_b: AtomicUsize,
+    /// A zoo's layers per model ([`Opts::zoo_layers`]).
+    zoo_layers: Vec<usize>,
 }
 
 impl Counters {
@@ -57,6 +62,10 @@ impl Counters {
             // Blocks inside a sweep's layers would make the bar jump back and forth.
             Progress::Blocks { done, total } if self.stage.load(Relaxed) == 0 => (0, done, total),
             Progress::Blocks { .. } => return,
+            Progress::Layer { model, layer, .. } if !self.zoo_layers.is_empty() => {
+                let before: usize = self.zoo_layers[..model.min(self.zoo_layers.len())].iter().sum();
+                (1, before + layer, self.zoo_layers.iter().sum())
+            }
             Progress::Layer { model: 0, layer, layers } => {
                 self.layers_a.store(layers, Relaxed);
                 (1, layer, layers)
@@ -71,8 +80,7 @@ impl Counters {
                 (2, i * b + j, a * b)
             }
             Progress::Samples { done, total } => (3, done, total),
-            // No Python function runs a zoo yet.
-            Progress::ModelPairs { .. } => return,
+            Progress::ModelPairs { done, total } => (2, done, total),
         };
         self.stage.store(stage, Relaxed);
         self.total.store(total, Relaxed);
@@ -106,6 +114,7 @@ pub(crate) fn run<T: Send>(
         total: AtomicUsize::new(0),
         layers_a: AtomicUsize::new(0),
         layers_b: AtomicUsize::new(0),
+        zoo_layers: opts.zoo_layers.clone(),
     };
     let hook = |p: Progress| counters.record(p);
     let exec = base.with_cancel(&cancel).with_progress(&hook);
