@@ -371,14 +371,13 @@ fn zoo<'py>(
     Ok((out, matrix, stats))
 }
 
+/// A map: (x, y, eigenvalues, negative count, negative share).
+type MapOut<'py> = (Vec<f64>, Vec<f64>, Bound<'py, PyArray1<f64>>, usize, f64);
+
 /// The zoo's models in 2-D: classical MDS of -ln(score / max) over the M x M best scores
 /// (NaN diagonal): (x, y, eigenvalues, negative count, negative share).
 #[pyfunction]
-fn zoo_map<'py>(
-    py: Python<'py>,
-    matrix: Vec<Vec<f64>>,
-    max: f64,
-) -> PyResult<(Vec<f64>, Vec<f64>, Bound<'py, PyArray1<f64>>, usize, f64)> {
+fn zoo_map<'py>(py: Python<'py>, matrix: Vec<Vec<f64>>, max: f64) -> PyResult<MapOut<'py>> {
     let m = matrix.len();
     if matrix.iter().any(|r| r.len() != m) {
         return Err(PyValueError::new_err("the zoo matrix must be square (a zoo without group_b)"));
