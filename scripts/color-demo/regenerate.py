@@ -84,7 +84,7 @@ Float16 files
 Outputs (``--out``, default ``data/color-demo`` in the repository)
     ``names.json`` (names, hex, single_word, single_word_strict) and
     ``{lab,lab_kernel,glove,e5,minilm,random}.f16.npy``, C order, 913 rows;
-    row i is ``names[i]``; ``{minilm,e5}_layers.f16.npy`` (N x L x D) and
+    row i is ``names[i]``; ``{minilm,e5}_layers.safetensors`` (tensors ``layers.{l}``, N x D each) and
     ``layers.json`` (for each layer file: the layer index of each slice, the
     model, the pooling).  ``--check`` compares only the six 2-D features.
 
@@ -669,7 +669,7 @@ def main(argv=None):
             layer_sanity(model, all_layers, final, feats.get(model), texts)
             x = np.ascontiguousarray(all_layers[:, list(LAYERS[model]), :])
             layer_meta[name] = {
-                "file": f"{name}.f16.npy",
+                "file": f"{name}.safetensors",
                 "shape": list(x.shape),
                 "model": LAYER_MODEL_NAMES[model],
                 "num_hidden_layers": all_layers.shape[1] - 1,
@@ -695,7 +695,16 @@ def main(argv=None):
         args.out.mkdir(parents=True, exist_ok=True)
         (args.out / "names.json").write_text(names_json(meta))
         for name, y in f16s.items():
-            np.save(args.out / f"{name}.f16.npy", y)
+            if name in LAYER_FEATURES:
+                # One N x D tensor per layer, named by the model's own layer index, so that
+                # `repalign zoo FILE.safetensors:layers.{}` reports blocks, not positions.
+                from safetensors.numpy import save_file
+
+                tensors = {f"layers.{l}": np.ascontiguousarray(y[:, j, :]) for j, l in enumerate(layer_meta[name]["layers"])}
+                meta = {k: str(v) for k, v in layer_meta[name].items() if k in ("model", "pooling")}
+                save_file(tensors, str(args.out / f"{name}.safetensors"), metadata=meta)
+            else:
+                np.save(args.out / f"{name}.f16.npy", y)
         if layer_meta:
             path = args.out / "layers.json"
             old = json.loads(path.read_text()) if path.exists() else {}
