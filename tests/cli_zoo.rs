@@ -192,3 +192,50 @@ fn performance_relates_mean_alignment_to_scores() {
     args.extend(["--scatter", "x.svg"]);
     assert!(fails(&args, 2).contains("needs --performance"));
 }
+
+#[test]
+fn the_bundled_colour_zoo_finds_the_last_blocks() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let d = format!("{root}/data/color-demo");
+    let (minilm, e5) = (
+        format!("minilm={d}/minilm_layers.safetensors:layers.{{}}"),
+        format!("e5={d}/e5_layers.safetensors:layers.{{}}"),
+    );
+    let (lab, random) = (format!("{d}/lab_kernel.f16.npy"), format!("{d}/random.f16.npy"));
+    let args = [
+        "zoo",
+        &minilm,
+        &e5,
+        &random,
+        "--group-b",
+        &lab,
+        "--k",
+        "10",
+        "--prepare",
+        "normalize",
+        "--permutations",
+        "200",
+        "--seed",
+        "1",
+        "--json",
+        "--quiet",
+    ];
+    let r = json(&args);
+    let layers: Vec<&Value> = r["models"].as_array().unwrap().iter().map(|m| &m["layer_ids"]).collect();
+    assert_eq!(layers[0], &serde_json::json!([0, 2, 4, 6]));
+    assert_eq!(layers[1], &serde_json::json!([0, 4, 8, 12]));
+    let pairs = r["pairs"].as_array().unwrap();
+    // The last block of each text model aligns best with perceptual colour distance, far
+    // above the null; the random control does not.
+    // 1486 of the 913 x 10 neighbours shared (0.1628).
+    assert_eq!(
+        (&pairs[0]["best_layers"], pairs[0]["best"].as_f64().unwrap()),
+        (&serde_json::json!([6, 0]), 1486.0 / 9130.0)
+    );
+    assert_eq!(pairs[1]["best_layers"], serde_json::json!([12, 0]));
+    assert!(pairs[1]["best"].as_f64().unwrap() > 0.15);
+    for p in &pairs[..2] {
+        assert_eq!(p["p_value"].as_f64().unwrap(), 1.0 / 201.0);
+    }
+    assert!(pairs[2]["p_value"].as_f64().unwrap() > 0.1 && pairs[2]["best"].as_f64().unwrap() < 0.012);
+}
