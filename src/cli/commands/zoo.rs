@@ -165,7 +165,7 @@ pub(crate) fn run(a: Args) -> Result<(), Fail> {
         o.insert("prepare".into(), mode_name.clone().into());
         o.insert("n".into(), n.into());
         let models = files.iter().zip(&names).zip(&ids).map(|((f, name), ids)| {
-            json!({"name": name, "source": f.source, "layers": f.layers(), "layer_ids": ids, "dim": f.dim(), "dtype": f.dtype()})
+            json!({"name": name, "source": f.source, "n": f.rows(), "layers": f.layers(), "layer_ids": ids, "dim": f.dim(), "dtype": f.dtype()})
         });
         o.insert("models".into(), Value::Array(models.collect()));
         let pair_json = |p: &ZooPair| {
@@ -247,9 +247,19 @@ pub(crate) fn run(a: Args) -> Result<(), Fail> {
             }
             writeln!(w)?;
             for p in &result.pairs {
-                let best = match p.sweep.best_index {
-                    Some((i, j)) => format!("{:.4} at layers {} / {}", p.sweep.best, ids[p.a][i], ids[p.b][j]),
-                    None => "none above 0".into(),
+                // Layers are named only where a model has more than one.
+                let best = match (p.sweep.best_index, ids[p.a].len() > 1, ids[p.b].len() > 1) {
+                    (None, ..) => "none above 0".into(),
+                    (Some((i, j)), true, true) => {
+                        format!("{:.4} at layers {} / {}", p.sweep.best, ids[p.a][i], ids[p.b][j])
+                    }
+                    (Some((i, _)), true, false) => {
+                        format!("{:.4} at layer {} of {}", p.sweep.best, ids[p.a][i], names[p.a])
+                    }
+                    (Some((_, j)), false, true) => {
+                        format!("{:.4} at layer {} of {}", p.sweep.best, ids[p.b][j], names[p.b])
+                    }
+                    (Some(_), false, false) => format!("{:.4}", p.sweep.best),
                 };
                 write!(w, "{} vs {}: {best}", names[p.a], names[p.b])?;
                 if let (Some(c), Some(q)) = (&p.calibration, p.q_value) {
