@@ -18,8 +18,12 @@ use std::format;
 use std::prelude::rust_2024::*;
 
 mod grid;
+mod points;
+#[cfg(test)]
+mod tests;
 
 pub use grid::{Heatmap, ModelMatrix, write_heatmap, write_heatmap_labeled, write_model_matrix};
+pub use points::{Map, Scatter, write_map, write_scatter};
 
 use std::path::Path;
 use std::sync::OnceLock;
