@@ -6,10 +6,10 @@
 //! (arguments, library call, output); `input` reads `.npy` and `.safetensors` features;
 //! `metric` maps `--metric` to the library's metric; `stepwise` runs the library's sweep and
 //! calibration under a `progress` bar; `output` prints JSON, tables and CSV; `plot` draws
-//! heatmaps; `demo` is the bundled colour study. Exit status: 0 success (also when stdout's
-//! reader went away: `repalign ... | head`), 1 bad data, computation or write error, 2 bad
-//! command line (an output that is an input included). Nothing written to stdout or stderr
-//! can panic, and `output` keeps files whole (see there).
+//! figures (heatmaps, maps, scatter plots); `demo` is the bundled colour study. Exit status:
+//! 0 success (also when stdout's reader went away: `repalign ... | head`), 1 bad data,
+//! computation or write error, 2 bad command line (an output that is an input included).
+//! Nothing written to stdout or stderr can panic, and `output` keeps files whole (see there).
 //!
 //! The library is `no_std`: each file here imports `std`'s prelude and the `std` macros it
 //! uses.
