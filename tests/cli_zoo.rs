@@ -239,3 +239,46 @@ fn the_bundled_colour_zoo_finds_the_last_blocks() {
     }
     assert!(pairs[2]["p_value"].as_f64().unwrap() > 0.1 && pairs[2]["best"].as_f64().unwrap() < 0.012);
 }
+
+#[test]
+fn figures_of_a_zoo() {
+    let dir = TempDir::new("figures");
+    let models = zoo_files(&dir, &[2, 3, 1, 2]);
+    let named: Vec<String> =
+        models.iter().enumerate().map(|(i, p)| format!("{}={p}", ["vit", "dino", "clip", "mae"][i])).collect();
+    let perf = dir.path("perf.csv");
+    std::fs::write(&perf, "vit,1\ndino,2\nclip,3\nmae,4\n").unwrap();
+    let (plot, map, scatter) = (dir.path("matrix.svg"), dir.path("map.png"), dir.path("perf.svg"));
+    let r = run(
+        &named,
+        &["--permutations", "30", "--plot", &plot, "--map", &map, "--performance", &perf, "--scatter", &scatter],
+    );
+    let svg = std::fs::read_to_string(&plot).unwrap();
+    assert!(svg.contains("<svg") && ["vit", "dino", "clip", "mae"].iter().all(|n| svg.contains(n)));
+    assert_eq!(&std::fs::read(&map).unwrap()[..8], b"\x89PNG\r\n\x1a\n");
+    assert!(std::fs::read_to_string(&scatter).unwrap().contains("Spearman rho"));
+    // The map's JSON: one point per model, distances close to -ln(best) when the
+    // eigenvalues are all positive.
+    let m = &r["map"];
+    assert_eq!(m["models"].as_array().unwrap().len(), 4);
+    let share = m["negative_share"].as_f64().unwrap();
+    assert!((0.0..1.0).contains(&share) && share.is_sign_positive());
+    // Bad figure requests are refused before any work.
+    let mut args: Vec<&str> = vec!["zoo"];
+    args.extend(named.iter().map(String::as_str));
+    args.extend(["--k", "5"]);
+    let with = |extra: &[&'static str]| -> Vec<String> { args.iter().chain(extra).map(|s| s.to_string()).collect() };
+    let refs = |v: &[String]| -> Vec<String> { v.to_vec() };
+    let fail = |v: Vec<String>, code| fails(&v.iter().map(String::as_str).collect::<Vec<_>>(), code);
+    assert!(fail(with(&["--map", "m.pdf"]), 2).contains("--map m.pdf"));
+    let mut bad_scatter = with(&["--scatter", "s.jpg", "--performance"]);
+    bad_scatter.push(perf.clone());
+    assert!(fail(bad_scatter, 2).contains(".svg or .png"));
+    let mut grouped = refs(&with(&[]));
+    grouped.insert(3, "--group-b".into());
+    grouped.extend(["--map".to_string(), dir.path("m.svg")]);
+    assert!(fail(grouped, 2).contains("--map"));
+    let mut over = with(&["--plot"]);
+    over.push(models[0].clone());
+    assert!(fail(over, 2).contains("written as .svg or .png"));
+}

@@ -84,7 +84,13 @@ OPTIONS:
   --threads N       worker threads, 0 = all cores (default); results never depend on it
   --isa NAME        force an instruction set (repalign isa); results never depend on it
   --out PATH        knn, prepare: the output .npy file
-  --plot PATH       sweep: write the heatmap of the scores (.svg or .png)
+  --plot PATH       sweep: write the heatmap of the scores; zoo: the model x model heatmap
+                    of best scores, significant (q < alpha) cells marked (.svg or .png)
+  --map PATH        zoo: the models in 2-D, classical MDS of d = -ln(best / max) (.svg, .png)
+  --cache DIR       zoo: keep and reuse each layer's state (kNN graph, kernel, basis) in DIR
+  --performance F   zoo: a CSV of 'model,score' rows (a header line is skipped; models not
+                    listed are left out): each model's mean alignment against its score
+  --scatter PATH    zoo: with --performance, that relation drawn (.svg or .png)
   --json            print one JSON object (keys below)
   --csv             print the matrix as CSV, one line per row, no header: sweep's L_A x L_B
                     scores (rows: layers of A), knn's N x K graph (without --out); zoo's
@@ -102,11 +108,14 @@ JSON KEYS (--json; stable, more may be added):
            scores (L_A lists of L_B numbers), best, best_index (positions [i, j], or null when
            no pair scores above 0), best_layers (the same as layer ids), isa, seconds,
            warnings [, calibration]
-  zoo      metric and its parameters, prepare, n, models (name, source, layers, layer_ids,
-           dim, dtype), pairs (a, b, scores, best, best_index, best_layers; calibrated:
-           p_value, q_value, holm, z, null_mean, tau, calibrated), rows and cols (model
-           names of the matrix), matrix (best scores; null on the diagonal), isa, seconds,
-           warnings [, calibration: permutations, seed, alpha]
+  zoo      metric and its parameters, prepare, n, models (name, source, n, layers,
+           layer_ids, dim, dtype), pairs (a, b, scores, best, best_index, best_layers;
+           calibrated: p_value, q_value, holm, z, null_mean, tau, calibrated), rows and cols
+           (model names of the matrix), matrix (best scores; null on the diagonal), isa,
+           seconds, warnings [, calibration: permutations, seed, alpha] [, performance:
+           models (name, mean_alignment, score), spearman_rho, p_value, permutations, exact]
+           [, map: models (name, x, y), eigenvalues, negative, negative_share]
+           [, cache: dir, hits, computed, rejected, unwritten]
   warnings (score, sweep, zoo): a list of sentences, empty when none: a layer where more than
            10% of rows tie at the k-th neighbour (lists decided by index order, not data)
   calibration (with --permutations): permutations, seed, alpha, raw, null_mean, null_median,
@@ -341,6 +350,11 @@ pub(crate) fn parse(command: &str, argv: impl Iterator<Item = String>) -> Result
     let is_plot = |p: &str| [".svg", ".png"].iter().any(|e| p.to_ascii_lowercase().ends_with(e));
     if let Some(plot) = a.plot.as_deref().filter(|p| !is_plot(p)) {
         return Err(Fail::Usage(format!("--plot {plot}: the heatmap is written as .svg or .png")));
+    }
+    for (flag, path) in [("--map", &a.map), ("--scatter", &a.scatter)] {
+        if let Some(p) = path.as_deref().filter(|p| !is_plot(p)) {
+            return Err(Fail::Usage(format!("{flag} {p}: the figure is written as .svg or .png")));
+        }
     }
     Ok(a)
 }

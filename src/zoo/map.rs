@@ -79,7 +79,7 @@ pub fn classical_mds(d: &[f64], m: usize) -> Result<ModelMap> {
     let negative = values.iter().filter(|&&v| v < -1e-12 * largest).count();
     let total: f64 = values.iter().map(|v| v.abs()).sum();
     let negative_share =
-        if total > 0.0 { values.iter().filter(|&&v| v < 0.0).map(|v| -v).sum::<f64>() / total } else { 0.0 };
+        if total > 0.0 { values.iter().filter(|&&v| v < 0.0).fold(0.0, |a, v| a - v) / total } else { 0.0 };
     let axis = |c: usize| -> Vec<f64> {
         let lambda = values.get(c).copied().unwrap_or(0.0);
         if lambda.is_nan() || lambda <= 1e-12 * largest {

@@ -5,6 +5,7 @@ use std::format;
 use std::prelude::rust_2024::*;
 
 use std::io::Write;
+use std::path::Path;
 use std::sync::{Mutex, PoisonError};
 use std::time::Instant;
 
@@ -16,10 +17,12 @@ use crate::cli::args::{Args, Fail};
 use crate::cli::input::Features;
 use crate::cli::metric::{check_cca_dim, check_k, metric_json, metric_of, metric_text};
 use crate::cli::output::{self, number, print_json};
+use crate::cli::plot;
 use crate::cli::progress;
 use crate::metrics::LayerState;
 use crate::zoo::{
-    Pairs, RankTest, ZooPair, ZooResult, mean_alignment, model_states_with, rank_correlation_test, zoo_states,
+    Pairs, RankTest, ZooPair, ZooResult, mean_alignment, model_map, model_states_with, rank_correlation_test,
+    zoo_states,
 };
 use crate::{AnyMatrix, Progress};
 
@@ -87,6 +90,11 @@ pub(crate) fn run(a: Args) -> Result<(), Fail> {
         return Err(Fail::Usage(
             "--map places models by their distances to every other model: a zoo with --group-b compares no model with its own group".into(),
         ));
+    }
+    for (flag, path) in [("--plot", &a.plot), ("--map", &a.map), ("--scatter", &a.scatter)] {
+        if let Some(p) = path {
+            output::check_output(flag, p, &a.positional)?;
+        }
     }
     let cache = match &a.cache {
         Some(dir) => Some(StateCache::open(dir).map_err(|e| Fail::Data(format!("--cache {dir}: {e}")))?),
@@ -160,6 +168,73 @@ pub(crate) fn run(a: Args) -> Result<(), Fail> {
         Pairs::All => (&names[..], &names[..]),
         Pairs::Bipartite { first_b } => (&names[..first_b], &names[first_b..]),
     };
+    let map = match &a.map {
+        Some(_) => Some(model_map(&result, pairs, metric.max()).map_err(|e| Fail::Data(format!("--map: {e}")))?),
+        None => None,
+    };
+    let title = format!("{}, prepare {mode_name}, N = {n}", metric_text(&name, metric));
+    if let Some(path) = &a.plot {
+        let alpha = calibration.as_ref().map_or(0.05, |c| c.alpha);
+        let significant = calibration.as_ref().map(|_| {
+            let mut s = vec![false; result.rows * result.cols];
+            let offset = if let Pairs::Bipartite { first_b } = pairs { first_b } else { 0 };
+            for p in &result.pairs {
+                let yes = p.q_value.is_some_and(|q| q < alpha);
+                s[p.a * result.cols + (p.b - offset)] = yes;
+                if pairs == Pairs::All {
+                    s[p.b * result.cols + p.a] = yes;
+                }
+            }
+            s
+        });
+        let m = plot::ModelMatrix {
+            rows: row_names.to_vec(),
+            cols: col_names.to_vec(),
+            values: result.matrix.clone(),
+            significant,
+            title: format!("{title}: best layer pair of each model pair"),
+            value_label: if calibration.is_some() {
+                format!("best score (* Benjamini-Hochberg q < {alpha})")
+            } else {
+                "best score".into()
+            },
+        };
+        plot::write_model_matrix(Path::new(path), &m)?;
+    }
+    if let (Some(path), Some(m)) = (&a.map, &map) {
+        let caption = match m.negative {
+            0 => "classical MDS of d = -ln(best score); the distances are Euclidean".to_string(),
+            k => format!(
+                "classical MDS of d = -ln(best score); {k} negative eigenvalue{} ({:.1}% of the spectrum) dropped",
+                if k == 1 { "" } else { "s" },
+                100.0 * m.negative_share
+            ),
+        };
+        let figure = plot::Map {
+            names: names.clone(),
+            x: m.x.clone(),
+            y: m.y.clone(),
+            title: format!("{title}: models by alignment"),
+            groups: None,
+            caption,
+        };
+        plot::write_map(Path::new(path), &figure)?;
+    }
+    if let (Some(path), Some(r)) = (&a.scatter, &relation) {
+        let figure = plot::Scatter {
+            names: r.models.iter().map(|&m| names[m].clone()).collect(),
+            x: r.alignment.clone(),
+            y: r.score.clone(),
+            x_label: match pairs {
+                Pairs::All => "mean alignment to the other models".into(),
+                Pairs::Bipartite { .. } => "mean alignment to the other group".into(),
+            },
+            y_label: "performance score".into(),
+            title: format!("{title}: alignment vs. performance"),
+            annotation: format!("Spearman rho = {:.3}, p = {:.4} ({})", r.test.rho, r.test.p_value, r.how()),
+        };
+        plot::write_scatter(Path::new(path), &figure)?;
+    }
     if a.json {
         let mut o = metric_json(&name, metric);
         o.insert("prepare".into(), mode_name.clone().into());
@@ -204,6 +279,22 @@ pub(crate) fn run(a: Args) -> Result<(), Fail> {
         }
         if let Some(r) = &relation {
             o.insert("performance".into(), r.json(&names));
+        }
+        if let Some(m) = &map {
+            let models = names
+                .iter()
+                .zip(&m.x)
+                .zip(&m.y)
+                .map(|((name, &x), &y)| json!({"name": name, "x": number(x), "y": number(y)}));
+            o.insert(
+                "map".into(),
+                json!({
+                    "models": Value::Array(models.collect()),
+                    "eigenvalues": Value::Array(m.eigenvalues.iter().map(|&v| number(v)).collect()),
+                    "negative": m.negative,
+                    "negative_share": number(m.negative_share),
+                }),
+            );
         }
         if let (Some(s), Some(dir)) = (&cache_stats, &a.cache) {
             o.insert(
