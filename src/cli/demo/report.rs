@@ -7,34 +7,35 @@ use std::prelude::rust_2024::*;
 use std::path::Path;
 
 use crate::calibrate::CalibrationOptions;
-use crate::cli::plot::{self, Heatmap};
+use crate::cli::plot;
 
 use super::{DemoData, MATRIX_K, REPRESENTATIONS, Results, Row};
 
-/// Writes the representation x representation heatmap, the most aligned pair outlined.
+/// Writes the representation x representation heatmap. The diagonal (each representation
+/// against itself, 1) is left out, so that it does not stretch the colour scale over the
+/// other cells; the most aligned pair is named in the title.
 pub(crate) fn write_plot(path: &Path, matrix: &[Vec<f64>], names: usize) -> Result<(), String> {
     let labels: Vec<String> = REPRESENTATIONS.iter().map(|r| r.key.to_string()).collect();
-    // Outline the most aligned pair of different representations.
-    let mut best = None;
+    let mut best: Option<(usize, usize)> = None;
+    let mut values = Vec::new();
     for (i, row) in matrix.iter().enumerate() {
         for (j, &v) in row.iter().enumerate() {
-            if i != j && best.is_none_or(|(bi, bj): (usize, usize)| v > matrix[bi][bj]) {
+            if i != j && best.is_none_or(|(bi, bj)| v > matrix[bi][bj]) {
                 best = Some((i, j));
             }
+            values.push(if i == j { f64::NAN } else { v });
         }
     }
-    let title = format!("Mutual kNN (k={MATRIX_K}) of {} colour names; outlined: most aligned pair", names);
-    let map = Heatmap {
-        scores: matrix,
-        best,
-        title: &title,
-        x_label: "representation B",
-        y_label: "representation A",
-        row_labels: Some(&labels),
-        col_labels: Some(&labels),
-        annotate: true,
+    let most = best.map_or(String::new(), |(i, j)| format!("; most aligned: {} and {}", labels[i], labels[j]));
+    let m = plot::ModelMatrix {
+        rows: labels.clone(),
+        cols: labels,
+        values,
+        significant: None,
+        title: format!("Mutual kNN (k = {MATRIX_K}) of {names} colour names{most}"),
+        value_label: "mutual kNN".into(),
     };
-    plot::write_heatmap_labeled(path, &map)
+    plot::write_model_matrix(path, &m)
 }
 
 /// The table of every row, then the finding and where the heatmap went.
