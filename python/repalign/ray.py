@@ -1,0 +1,331 @@
+"""The exact self-kNN graph of a matrix stored as row shards, on a Ray cluster.
+
+``knn_graph(shards, k)`` equals ``repalign.knn_graph(np.concatenate(shards), k)`` bit for
+bit (indices and scores, ties included) whatever the shard and block sizes: every task is a
+:func:`repalign.knn_search` of one block of query rows against one shard with global
+indices (``offset=``), and the lists of a block are combined with :func:`repalign.merge`,
+which is exact by the order contract (higher score first, equal scores by lower index).
+Self is excluded by searching the block's own shard for ``k + 1`` neighbours and dropping
+the row itself (or the last entry where the row is not among them), which leaves exactly
+the top ``k`` of the other rows. Scores do not depend on which side of a pair is the
+query: the core accumulates each inner product in feature order with fused multiply-adds.
+
+Work and memory. The tasks score every pair twice (once from each side): N² D multiply-adds
+against N² D / 2 for the single-process call, which scores each pair once. A task holds one
+block of queries, one shard and its lists, ``block_rows·D + shard_rows·D`` elements plus
+``block_rows·(k + 1)`` entries (a shard given as an array or object reference also brings
+the query block's whole shard into the node's object store, shared, not copied); the driver
+holds the N x k result and the lists of at most one block per finished task in flight.
+
+Failures. Each shard is first inspected by a task (shape, dtype, every value finite), so a
+bad shard (NaN or infinity, a different width or dtype, an unreadable file) fails the call
+before any search is scheduled, with the shard and row named. Errors raised in a task are
+not retried (``retry_exceptions=False``: they would fail again); a worker that dies (killed,
+out of memory) is, up to ``max_retries`` times per task, and the result is still exact.
+Ctrl-C (or any error) cancels the outstanding tasks.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass
+from typing import Any, Callable, Optional, Sequence, Union
+
+import numpy as np
+
+try:
+    import ray
+except ImportError as e:  # pragma: no cover - exercised without ray installed
+    raise ImportError("repalign.ray needs Ray: pip install 'repalign[ray]'") from e
+
+import repalign
+
+from ._progress import progress_callback
+
+__all__ = ["knn_graph", "ShardError"]
+
+#: A shard: a numpy array (or anything repalign reads), a Ray object reference to one, the
+#: path of a .npy or single-tensor .safetensors file every worker can read, or a callable
+#: that returns the shard when called in a worker.
+Shard = Union[np.ndarray, "ray.ObjectRef", str, "os.PathLike[str]", Callable[[], Any]]
+
+
+class ShardError(ValueError):
+    """A shard that cannot be used: unreadable, not N x D, a different D or dtype from
+    shard 0, or a value that is NaN or infinite. ``shard`` is its index in the list."""
+
+    def __init__(self, shard: int, message: str) -> None:
+        super().__init__(message)
+        self.shard = shard
+
+    def __reduce__(self):  # raised in workers, pickled back to the driver
+        return (ShardError, (self.shard, self.args[0]))
+
+
+def _describe(i: int, src: Any) -> str:
+    if isinstance(src, (str, os.PathLike)):
+        return f"shard {i} ({os.fspath(src)})"
+    return f"shard {i}"
+
+
+_SAFETENSORS_DTYPES = {"F32": "float32", "F16": "float16", "F64": "float64", "BF16": "bfloat16"}
+
+
+def _read_safetensors(path: str) -> np.ndarray:
+    """The one tensor of a .safetensors file, memory-mapped (header: 8-byte length, JSON)."""
+    with open(path, "rb") as f:
+        n = int.from_bytes(f.read(8), "little")
+        header = json.loads(f.read(n))
+    tensors = {name: t for name, t in header.items() if name != "__metadata__"}
+    if len(tensors) != 1:
+        raise ValueError(f"expected one tensor, found {len(tensors)}: {sorted(tensors)[:5]}")
+    (t,) = tensors.values()
+    name = _SAFETENSORS_DTYPES.get(t["dtype"])
+    if name is None:
+        raise ValueError(f"unsupported safetensors dtype {t['dtype']}")
+    if name == "bfloat16":
+        import ml_dtypes
+
+        dtype = np.dtype(ml_dtypes.bfloat16)
+    else:
+        dtype = np.dtype(name)
+    start, end = t["data_offsets"]
+    shape = tuple(t["shape"])
+    if end - start != math.prod(shape) * dtype.itemsize:
+        raise ValueError(f"tensor data of {end - start} bytes does not match shape {shape}")
+    return np.memmap(path, dtype=dtype, mode="r", offset=8 + n + start, shape=shape)
+
+
+def _open(src: Any) -> Any:
+    """The shard's rows, in a worker: files are memory-mapped, so a slice reads only its rows."""
+    if isinstance(src, (str, os.PathLike)):
+        path = os.fspath(src)
+        if path.endswith(".safetensors"):
+            return _read_safetensors(path)
+        return np.load(path, mmap_mode="r", allow_pickle=False)
+    if callable(src):
+        return src()
+    return src
+
+
+def _inspect(i: int, src: Any) -> tuple[int, int, str]:
+    """Rows, columns and dtype of shard ``i``; ShardError if it is unreadable, not 2-D or
+    holds a NaN or infinity (its first such row and column named)."""
+    what = _describe(i, src)
+    try:
+        x = _open(src)
+        shape, dtype = tuple(x.shape), np.dtype(x.dtype)
+    except Exception as e:
+        raise ShardError(i, f"{what}: cannot be read: {type(e).__name__}: {e}") from None
+    if len(shape) != 2:
+        raise ShardError(i, f"{what}: expected an N x D matrix, got shape {shape}")
+    if dtype.kind == "f" or dtype.name == "bfloat16":
+        step = max(1, (1 << 22) // max(1, shape[1]))  # PERF: about 4M values at a time
+        for r0 in range(0, shape[0], step):
+            bad = ~np.isfinite(np.asarray(x[r0 : r0 + step], dtype=np.float32))
+            if bad.any():
+                r, c = np.argwhere(bad)[0]
+                v = np.asarray(x[r0 + r, c], dtype=np.float32)
+                raise ShardError(i, f"{what}: row {r0 + r} (of the shard), column {c} is {v} (not finite)")
+    return shape[0], shape[1], dtype.str
+
+
+def _search(
+    qs: int, qsrc: Any, lo: int, hi: int, q_offset: int,
+    ds: int, dsrc: Any, d_offset: int, k: int, cosine: bool, threads: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The lists of rows ``lo..hi`` of shard ``qs`` among the rows of shard ``ds``, with
+    global indices; self excluded when ``qs == ds``."""
+    try:
+        queries = _open(qsrc)[lo:hi]
+        database = _open(dsrc)
+        n = database.shape[0]
+        if qs != ds:
+            g = repalign.knn_search(queries, database, min(k, n), cosine=cosine, offset=d_offset, threads=threads)
+            return g.indices, g.scores
+        w = min(k + 1, n)
+        g = repalign.knn_search(queries, database, w, cosine=cosine, offset=d_offset, threads=threads)
+    except Exception as e:
+        where = f"rows {lo}..{hi} of shard {qs} against shard {ds}"
+        raise ShardError(ds, f"{where}: {type(e).__name__}: {e}") from None
+    # Drop each row's own index, or the last entry where the row is not among its w best:
+    # what is left is the row's w - 1 best other rows, in order.
+    own = g.indices == (q_offset + np.arange(lo, hi, dtype=np.int64))[:, None]
+    own[~own.any(axis=1), -1] = True
+    keep = ~own
+    m = hi - lo
+    return g.indices[keep].reshape(m, w - 1), g.scores[keep].reshape(m, w - 1)
+
+
+_inspect_task = ray.remote(_inspect)
+_search_task = ray.remote(_search)
+
+
+@dataclass
+class _Block:
+    """One block of query rows and its lists so far (merged as they arrive)."""
+
+    start: int
+    stop: int
+    tasks: int
+    parts: list
+    width: int = 0
+
+
+def _cause(e: BaseException) -> BaseException:
+    """The exception a task raised, without Ray's wrapper."""
+    cause = getattr(e, "cause", None)
+    return cause if isinstance(cause, BaseException) else e
+
+
+def _get(refs: list) -> list:
+    try:
+        return ray.get(refs)
+    except ray.exceptions.RayTaskError as e:
+        for r in refs:
+            ray.cancel(r)
+        raise _cause(e) from None
+
+
+def knn_graph(
+    source: Sequence[Shard],
+    k: int,
+    *,
+    cosine: bool = False,
+    block_rows: Optional[int] = None,
+    num_cpus_per_task: int = 1,
+    max_retries: int = 3,
+    progress: Union[bool, Callable[[str, int, int], None], None] = None,
+) -> repalign.KnnGraph:
+    """The ``k`` most similar other rows of every row of the matrix whose row shards are
+    ``source`` (in order), computed by Ray tasks; equal bit for bit to
+    ``repalign.knn_graph(np.concatenate(shards), k, cosine=cosine)``.
+
+    Shards are numpy arrays (put in the object store once), Ray object references, paths
+    of ``.npy`` or single-tensor ``.safetensors`` files on storage every worker reads (the
+    driver never opens them), or callables run in the workers that return a shard (called
+    once per task that needs it; they must return the same rows each time). Every shard
+    needs the same D and dtype. Each shard is cut into blocks of at most ``block_rows`` query
+    rows (default: about two blocks per CPU of the cluster); a task searches one block in
+    one shard on ``num_cpus_per_task`` threads. ``max_retries``: attempts after a worker
+    dies. ``progress``: True (a bar) or a callable ``("tasks", done, total)``. Connects to
+    Ray with ``ray.init()`` when it is not initialised (a local cluster, or
+    ``RAY_ADDRESS``)."""
+    k = _positive("k", k)
+    threads = _positive("num_cpus_per_task", num_cpus_per_task)
+    if isinstance(source, (np.ndarray, str, os.PathLike)) or callable(source):
+        raise TypeError("source must be a list of shards (arrays, object references, paths or callables)")
+    srcs = list(source)
+    if not srcs:
+        raise ValueError("source: no shards")
+    if not ray.is_initialized():
+        ray.init()
+    report = progress_callback(progress, "repalign.ray.knn_graph")
+    opts = dict(num_cpus=threads, max_retries=_count("max_retries", max_retries), retry_exceptions=False)
+    # The driver's arrays go to the object store once; tasks receive them by reference.
+    srcs = [ray.put(_dense(s, i)) if _is_array(s) else s for i, s in enumerate(srcs)]
+
+    shapes = _get([_inspect_task.options(**opts).remote(i, s) for i, s in enumerate(srcs)])
+    rows = [r for r, _, _ in shapes]
+    _, d0, t0 = shapes[0]
+    for i, (r, d, t) in enumerate(shapes):
+        if d != d0:
+            raise ShardError(i, f"{_describe(i, source[i])}: D = {d}, but shard 0 has D = {d0}")
+        if t != t0:
+            raise ShardError(i, f"{_describe(i, source[i])}: dtype {np.dtype(t)}, but shard 0 is {np.dtype(t0)}")
+        if r == 0:
+            raise ShardError(i, f"{_describe(i, source[i])}: no rows")
+    n = sum(rows)
+    if k > n - 1:
+        raise ValueError(f"k = {k}, but the {n} rows have at most {n - 1} other rows")
+    if n > np.iinfo(np.int32).max:
+        raise ValueError(f"{n} rows: indices would exceed int32")
+    offsets = np.concatenate([[0], np.cumsum(rows)]).tolist()
+
+    if block_rows is None:
+        cpus = int(ray.cluster_resources().get("CPU", 1))
+        block_rows = max(256, -(-n // max(1, 2 * cpus // threads)))
+    block_rows = _positive("block_rows", block_rows)
+    search = _search_task.options(**opts)
+    blocks: list[_Block] = []
+    pending: dict = {}
+    for qs, qsrc in enumerate(srcs):
+        cuts = -(-rows[qs] // block_rows)
+        edges = [rows[qs] * c // cuts for c in range(cuts + 1)]  # near-equal blocks
+        for lo, hi in zip(edges, edges[1:]):
+            b = len(blocks)
+            dbs = [ds for ds in range(len(srcs)) if ds != qs or rows[ds] > 1]
+            blocks.append(_Block(offsets[qs] + lo, offsets[qs] + hi, len(dbs), []))
+            for ds in dbs:
+                ref = search.remote(qs, qsrc, lo, hi, offsets[qs], ds, srcs[ds], offsets[ds], k, cosine, threads)
+                pending[ref] = b
+
+    indices = np.empty((n, k), dtype=np.int32)
+    scores = np.empty((n, k), dtype=np.float32)
+    total, done = len(pending), 0
+    try:
+        while pending:
+            ready, _ = ray.wait(list(pending), num_returns=min(len(pending), 16), timeout=0.5)
+            for ref in ready:
+                block = blocks[pending.pop(ref)]
+                try:
+                    ind, sc = ray.get(ref)
+                except ray.exceptions.RayTaskError as e:
+                    raise _cause(e) from None
+                del ref
+                _add(block, ind, sc, k, indices, scores)
+                done += 1
+            if ready and report is not None:
+                report("tasks", done, total)
+    except BaseException:
+        for ref in pending:
+            ray.cancel(ref)
+        raise
+    return repalign.KnnGraph(indices=indices, scores=scores)
+
+
+def _add(block: _Block, ind: np.ndarray, sc: np.ndarray, k: int, indices: np.ndarray, scores: np.ndarray) -> None:
+    """Folds one task's lists into its block; the last writes the block's rows."""
+    if ind.shape[1]:
+        block.parts.append((ind, sc))
+        block.width += ind.shape[1]
+    block.tasks -= 1
+    if block.width >= k and (len(block.parts) > 1 or block.tasks == 0):
+        g = repalign.merge(block.parts, k)
+        block.parts, block.width = [(g.indices, g.scores)], k
+    if block.tasks == 0:
+        ind, sc = block.parts[0]
+        indices[block.start : block.stop] = ind
+        scores[block.start : block.stop] = sc
+        block.parts = []
+
+
+def _is_array(x: Any) -> bool:
+    return not isinstance(x, (str, os.PathLike, ray.ObjectRef)) and not callable(x)
+
+
+def _dense(x: Any, i: int) -> np.ndarray:
+    """A driver-side shard as the array the tasks read (torch tensors and views too)."""
+    from ._inputs import as_array
+
+    try:
+        return np.ascontiguousarray(as_array(x, f"shard {i}"))
+    except (TypeError, ValueError) as e:
+        raise ShardError(i, str(e)) from None
+
+
+def _positive(name: str, value: Any) -> int:
+    value = _count(name, value)
+    if value == 0:
+        raise ValueError(f"{name} must be >= 1")
+    return value
+
+
+def _count(name: str, value: Any) -> int:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
+    if value < 0:
+        raise ValueError(f"{name} must be >= 0, got {value}")
+    return int(value)
