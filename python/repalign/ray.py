@@ -159,8 +159,9 @@ def _search(
     return g.indices[keep].reshape(m, w - 1), g.scores[keep].reshape(m, w - 1)
 
 
-_inspect_task = ray.remote(_inspect)
-_search_task = ray.remote(_search)
+# Any: Ray's stubs type remote functions of at most 10 arguments.
+_inspect_task: Any = ray.remote(_inspect)
+_search_task: Any = ray.remote(_search)  # type: ignore[arg-type]
 
 
 @dataclass
