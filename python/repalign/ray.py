@@ -5,15 +5,18 @@ bit (indices and scores, ties included) whatever the shard and block sizes: ever
 :func:`repalign.knn_search` of one block of query rows against one shard with global
 indices (``offset=``), and the lists of a block are combined with :func:`repalign.merge`,
 which is exact by the order contract (higher score first, equal scores by lower index).
-Self is excluded by searching the block's own shard for ``k + 1`` neighbours and dropping
-the row itself (or the last entry where the row is not among them), which leaves exactly
-the top ``k`` of the other rows. Scores do not depend on which side of a pair is the
-query: the core accumulates each inner product in feature order with fused multiply-adds.
+In the block's own shard, self is excluded by a :func:`repalign.knn_graph` of the block
+(global indices by adding the block's first row) merged with searches of the shard's rows
+before and after the block. Scores do not depend on which side of a pair is the query, nor
+on the call that computed them: the core accumulates each inner product in feature order
+with fused multiply-adds.
 
-Work and memory. The tasks score every pair twice (once from each side): N² D multiply-adds
-against N² D / 2 for the single-process call, which scores each pair once. A task holds one
-block of queries, one shard and its lists, ``block_rows·D + shard_rows·D`` elements plus
-``block_rows·(k + 1)`` entries (a shard given as an array or object reference also brings
+Work and memory. Pairs inside a block are scored once (a self graph), every other pair
+twice, once from each side: with B blocks of equal size about N² D (1 - 1/(2B))
+multiply-adds, against N² D / 2 for the single-process call, which scores each pair once
+(B = 2, blocks equal to two shards: 1.5 times the work). A task holds one block of queries,
+one shard and its lists, ``block_rows·D + shard_rows·D`` elements plus a few
+``block_rows·k`` entries (a shard given as an array or object reference also brings
 the query block's whole shard into the node's object store, shared, not copied); the driver
 holds the N x k result and the lists of at most one block per finished task in flight.
 
@@ -139,24 +142,35 @@ def _search(
     """The lists of rows ``lo..hi`` of shard ``qs`` among the rows of shard ``ds``, with
     global indices; self excluded when ``qs == ds``."""
     try:
-        queries = _open(qsrc)[lo:hi]
         database = _open(dsrc)
         n = database.shape[0]
         if qs != ds:
+            queries = _open(qsrc)[lo:hi]
             g = repalign.knn_search(queries, database, min(k, n), cosine=cosine, offset=d_offset, threads=threads)
             return g.indices, g.scores
-        w = min(k + 1, n)
-        g = repalign.knn_search(queries, database, w, cosine=cosine, offset=d_offset, threads=threads)
+        return _own_shard(database, lo, hi, d_offset, k, cosine, threads)
     except Exception as e:
         where = f"rows {lo}..{hi} of shard {qs} against shard {ds}"
         raise ShardError(ds, f"{where}: {type(e).__name__}: {e}") from None
-    # Drop each row's own index, or the last entry where the row is not among its w best:
-    # what is left is the row's w - 1 best other rows, in order.
-    own = g.indices == (q_offset + np.arange(lo, hi, dtype=np.int64))[:, None]
-    own[~own.any(axis=1), -1] = True
-    keep = ~own
-    m = hi - lo
-    return g.indices[keep].reshape(m, w - 1), g.scores[keep].reshape(m, w - 1)
+
+
+def _own_shard(
+    x: Any, lo: int, hi: int, offset: int, k: int, cosine: bool, threads: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Rows ``lo..hi`` of shard ``x`` among its other rows: a self graph of the block (each
+    pair scored once), and searches of the rows before and after it, merged."""
+    block, parts = x[lo:hi], []
+    if hi - lo > 1:
+        g = repalign.knn_graph(block, min(k, hi - lo - 1), cosine=cosine, threads=threads)
+        parts.append((g.indices + np.int32(offset + lo), g.scores))
+    for a, b in ((0, lo), (hi, x.shape[0])):
+        if b > a:
+            g = repalign.knn_search(block, x[a:b], min(k, b - a), cosine=cosine, offset=offset + a, threads=threads)
+            parts.append((g.indices, g.scores))
+    if len(parts) == 1:
+        return parts[0]
+    g = repalign.merge(parts, min(k, x.shape[0] - 1))
+    return g.indices, g.scores
 
 
 # Any: Ray's stubs type remote functions of at most 10 arguments.
