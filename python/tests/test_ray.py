@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -163,3 +165,13 @@ def test_bad_shards_are_named(tmp_path):
         rr.knn_graph([x[:50], x[50:]], 100)
     with pytest.raises(TypeError, match="list of shards"):
         rr.knn_graph(x, K)
+
+
+def test_the_readme_example_runs(capsys):
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("\n## More than one machine\n", 1)[1].split("\n## ", 1)[0]
+    (example,) = re.findall(r"```python\n(.*?)```", section, flags=re.S)
+    assert "ray.init(num_cpus=2)" in example
+    example = example.replace("ray.init(num_cpus=2)", "assert ray.is_initialized()")  # the module's cluster
+    exec(compile(example, "README.md", "exec"), {})
+    assert capsys.readouterr().out.split() == ["True", "True"]
