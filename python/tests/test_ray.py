@@ -7,6 +7,9 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -175,3 +178,36 @@ def test_the_readme_example_runs(capsys):
     example = example.replace("ray.init(num_cpus=2)", "assert ray.is_initialized()")  # the module's cluster
     exec(compile(example, "README.md", "exec"), {})
     assert capsys.readouterr().out.split() == ["True", "True"]
+
+
+CHILD = r"""
+import sys, time, numpy as np, ray, repalign.ray as rr
+ray.init(address=sys.argv[1], log_to_driver=False)
+x = np.random.default_rng(0).standard_normal((20_000, 256), dtype=np.float32)
+try:
+    rr.knn_graph([x[:10_000], x[10_000:]], 10, block_rows=500, progress=lambda s, d, t: print(d, flush=True))
+except KeyboardInterrupt:
+    print("interrupted", flush=True)
+    time.sleep(60)  # still connected: the cluster's CPUs come back only by ray.cancel
+"""
+
+
+def test_ctrl_c_cancels_outstanding_tasks():
+    """A driver interrupted mid-call cancels its tasks: the cluster's CPUs are free again
+    while that driver is still connected."""
+    addr = ray.get_runtime_context().gcs_address
+    p = subprocess.Popen([sys.executable, "-c", CHILD, addr], stdout=subprocess.PIPE, text=True)
+    try:
+        assert p.stdout is not None
+        p.stdout.readline()  # the first task finished: the rest are queued or running
+        p.send_signal(signal.SIGINT)
+        while "interrupted" not in p.stdout.readline():
+            assert p.poll() is None, "the driver died instead of raising KeyboardInterrupt"
+        deadline = time.time() + 10
+        while ray.available_resources().get("CPU", 0) < 2:
+            assert time.time() < deadline, "tasks still hold CPUs 10 s after Ctrl-C"
+            time.sleep(0.1)
+        assert p.poll() is None
+    finally:
+        p.kill()
+        p.wait()
