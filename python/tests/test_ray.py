@@ -162,7 +162,7 @@ def test_bad_shards_are_named(tmp_path):
     missing = str(tmp_path / "missing.npy")
     with pytest.raises(rr.ShardError, match=r"shard 1 \(.*missing\.npy\): cannot be read"):
         rr.knn_graph([x, missing], K)
-    with pytest.raises(rr.ShardError, match=r"shard 0: expected a 2-D array"):
+    with pytest.raises(rr.ShardError, match=r"shard 0: expected an N x D matrix, got shape \(16,\)"):
         rr.knn_graph([x[0]], K)
     with pytest.raises(ValueError, match=r"k = 100, but the 100 rows have at most 99"):
         rr.knn_graph([x[:50], x[50:]], 100)
@@ -211,3 +211,12 @@ def test_ctrl_c_cancels_outstanding_tasks():
     finally:
         p.kill()
         p.wait()
+
+
+def test_bf16_and_f64_shards():
+    """bfloat16 (ml_dtypes) is read as such; float64 is converted to float32 in every task,
+    as the single-process call converts it."""
+    ml_dtypes = pytest.importorskip("ml_dtypes")
+    x = np.random.default_rng(5).standard_normal((1_000, 24))
+    for xd in (x.astype(ml_dtypes.bfloat16), x):
+        assert_same(rr.knn_graph(split(xd, [300, 700]), K, block_rows=256), repalign.knn_graph(xd, K))
