@@ -101,6 +101,10 @@ def main() -> None:
         pred = work[n] / (w * rate) + overhead
         role = "fitted" if n == n0 else "checked"
         print(f"  N = {n} (B = {blocks[n]}, {role}): predicted {pred:.2f} s, measured {t:.2f} s ({t / pred - 1:+.0%})")
+    # What a task costs besides its kernel: many tiny tasks (N = 8192, D = 8, 512 tasks).
+    tiny = rng.standard_normal((8_192, 8), dtype=np.float32)
+    t = min(timed(lambda: rr.knn_graph(np.array_split(tiny, 2), args.k, block_rows=32)) for _ in range(2))
+    print(f"per task (512 tiny tasks on {w} workers): {t / 512 * 1e3:.2f} ms wall, {t / 512 * w * 1e3:.2f} ms of a worker")
     print(f"load after: {os.getloadavg()}")
     ray.shutdown()
 
