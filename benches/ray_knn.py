@@ -4,8 +4,8 @@ repalign.knn_graph on the same cores, and the cost model
     seconds ~= N^2 D (1 - 1/(2B)) / (workers x rate) + overhead
 
 (B query blocks: pairs inside a block are scored once, other pairs from both sides)
-with `rate` the multiply-adds per second of one task's kernel (knn_search of a block
-against a shard, on one thread) measured here, and `overhead` the rest (scheduling, the
+with `rate` the multiply-adds per second per worker of the tasks' kernel (knn_search of
+a block against a shard, `workers` at once) measured between the runs, and `overhead` the rest (scheduling, the
 driver's merges), fitted at the smallest size; the model is checked at the others.
 
     pip install 'repalign[ray]'; python benches/ray_knn.py [--workers 2] [--n 16384 32768]
@@ -45,12 +45,13 @@ def timed(f) -> float:
     return time.perf_counter() - t
 
 
-def kernel_rate(x: np.ndarray, k: int, block: int) -> float:
-    """Multiply-adds per second of one task's work on one thread: a block of queries
-    searched in a shard of half the rows (the benchmark's layout)."""
-    q, shard = x[:block], x[: len(x) // 2]
-    t = min(timed(lambda: repalign.knn_search(q, shard, k + 1, threads=1)) for _ in range(2))
-    return block * len(shard) * x.shape[1] / t
+def kernel_rate(x: np.ndarray, k: int, block: int, workers: int) -> float:
+    """Multiply-adds per second per worker of the tasks' kernel: `workers` blocks of
+    queries searched at once in a shard of half the rows, on `workers` threads (as the
+    workers run side by side, sharing the machine with whatever else runs)."""
+    q, shard = x[: block * workers], x[: len(x) // 2]
+    t = timed(lambda: repalign.knn_search(q, shard, k + 1, threads=workers))
+    return len(q) * len(shard) * x.shape[1] / t / workers
 
 
 def main() -> None:
@@ -77,18 +78,19 @@ def main() -> None:
         ref = repalign.knn_graph(x, args.k, threads=w)
         g = rr.knn_graph(shards, args.k, block_rows=block)  # warm: the workers import repalign
         assert np.array_equal(g.indices, ref.indices) and np.array_equal(g.scores, ref.scores), "not exact"
-        single, dist = [], []
-        for _ in range(args.repeats):
+        single, dist, rates = [], [], []
+        for _ in range(args.repeats):  # interleaved: the machine's load moves
             single.append(timed(lambda: repalign.knn_graph(x, args.k, threads=w)))
             dist.append(timed(lambda: rr.knn_graph(shards, args.k, block_rows=block)))
-        rate = kernel_rate(x, args.k, block=min(block, n // 4))
+            rates.append(kernel_rate(x, args.k, min(block, n // (2 * w)), w))
+        rate = statistics.median(rates)
         rows.append((n, statistics.median(single), statistics.median(dist), rate))
         print(f"  min of {args.repeats}: single {min(single):.2f} s, Ray {min(dist):.2f} s, ratio {min(dist) / min(single):.2f}x")
         print(
             f"N = {n}: single {statistics.median(single):.2f} s, Ray {statistics.median(dist):.2f} s, "
             f"ratio {statistics.median(dist) / statistics.median(single):.2f}x "
             f"(runs: single {[round(t, 2) for t in single]}, Ray {[round(t, 2) for t in dist]}); "
-            f"one task's kernel: {rate / 1e9:.1f} G multiply-adds/s per thread"
+            f"the tasks' kernel: {rate / 1e9:.1f} G multiply-adds/s per worker"
         )
     # Work: every ordered pair once, except inside a block (a self graph): N^2 (1 - 1/(2B)).
     # The overhead is fitted at the smallest size; the model is checked at the others.
