@@ -223,8 +223,9 @@ def knn_graph(
     driver never opens them), or callables run in the workers that return a shard (called
     once per task that needs it; they must return the same rows each time). Every shard
     needs the same D and dtype. Each shard is cut into blocks of at most ``block_rows`` query
-    rows (default: about two blocks per CPU of the cluster); a task searches one block in
-    one shard on ``num_cpus_per_task`` threads. ``max_retries``: attempts after a worker
+    rows (default: whole shards when the shards alone give two tasks per cluster CPU, else
+    each shard cut into as few blocks as do; fewer blocks, less work, as pairs inside a
+    block are scored once); a task searches one block in one shard on ``num_cpus_per_task`` threads. ``max_retries``: attempts after a worker
     dies. ``progress``: True (a bar) or a callable ``("tasks", done, total)``. Connects to
     Ray with ``ray.init()`` when it is not initialised (a local cluster, or
     ``RAY_ADDRESS``)."""
@@ -260,8 +261,12 @@ def knn_graph(
     offsets = np.concatenate([[0], np.cumsum(rows)]).tolist()
 
     if block_rows is None:
-        cpus = int(ray.cluster_resources().get("CPU", 1))
-        block_rows = max(256, -(-n // max(1, 2 * cpus // threads)))
+        # One block per shard when shards² tasks give every task slot two tasks: pairs inside a
+        # block are scored once, so the fewer the blocks, the less work; else cut each shard
+        # into as few blocks as give that many tasks.
+        slots = max(1, int(ray.cluster_resources().get("CPU", 1)) // threads)
+        per_shard = -(-2 * slots // len(srcs) ** 2)
+        block_rows = max(1, -(-max(rows) // per_shard))
     block_rows = _positive("block_rows", block_rows)
     search = _search_task.options(**opts)
     blocks: list[_Block] = []
