@@ -141,17 +141,24 @@ def _search(
 ) -> tuple[np.ndarray, np.ndarray]:
     """The lists of rows ``lo..hi`` of shard ``qs`` among the rows of shard ``ds``, with
     global indices; self excluded when ``qs == ds``."""
+    where = f"rows {lo}..{hi} of shard {qs} against shard {ds}"
+    database = _read(ds, dsrc, where)
+    queries = database if qs == ds else _read(qs, qsrc, where)[lo:hi]
     try:
-        database = _open(dsrc)
         n = database.shape[0]
         if qs != ds:
-            queries = _open(qsrc)[lo:hi]
             g = repalign.knn_search(queries, database, min(k, n), cosine=cosine, offset=d_offset, threads=threads)
             return g.indices, g.scores
         return _own_shard(database, lo, hi, d_offset, k, cosine, threads)
     except Exception as e:
-        where = f"rows {lo}..{hi} of shard {qs} against shard {ds}"
         raise ShardError(ds, f"{where}: {type(e).__name__}: {e}") from None
+
+
+def _read(i: int, src: Any, where: str) -> Any:
+    try:
+        return _open(src)
+    except Exception as e:
+        raise ShardError(i, f"{where}: shard {i} cannot be read: {type(e).__name__}: {e}") from None
 
 
 def _own_shard(
@@ -196,12 +203,15 @@ def _cause(e: BaseException) -> BaseException:
 
 
 def _get(refs: list) -> list:
+    """``ray.get``; on an error or Ctrl-C the other tasks are cancelled."""
     try:
         return ray.get(refs)
-    except ray.exceptions.RayTaskError as e:
+    except BaseException as e:
         for r in refs:
             ray.cancel(r)
-        raise _cause(e) from None
+        if isinstance(e, ray.exceptions.RayTaskError):
+            raise _cause(e) from None
+        raise
 
 
 def knn_graph(
@@ -285,6 +295,8 @@ def knn_graph(
     indices = np.empty((n, k), dtype=np.int32)
     scores = np.empty((n, k), dtype=np.float32)
     total, done = len(pending), 0
+    if report is not None:
+        report("tasks", 0, total)
     try:
         while pending:
             ready, _ = ray.wait(list(pending), num_returns=min(len(pending), 16), timeout=0.5)

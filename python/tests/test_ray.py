@@ -113,7 +113,7 @@ def test_progress_callback():
     x = np.random.default_rng(0).standard_normal((500, 8), dtype=np.float32)
     seen = []
     rr.knn_graph(split(x, [250]), 5, block_rows=125, progress=lambda *a: seen.append(a))
-    assert seen[-1] == ("tasks", 8, 8) and all(s == "tasks" for s, _, _ in seen)
+    assert seen[0] == ("tasks", 0, 8) and seen[-1] == ("tasks", 8, 8) and all(s == "tasks" for s, _, _ in seen)
 
 
 def test_worker_death_is_retried(tmp_path):
@@ -220,3 +220,21 @@ def test_bf16_and_f64_shards():
     x = np.random.default_rng(5).standard_normal((1_000, 24))
     for xd in (x.astype(ml_dtypes.bfloat16), x):
         assert_same(rr.knn_graph(split(xd, [300, 700]), K, block_rows=256), repalign.knn_graph(xd, K))
+
+
+def test_an_error_in_a_task_is_not_retried(tmp_path):
+    """The shard's second read raises, later reads succeed: were the failed task retried,
+    the call would return a graph."""
+    x = np.random.default_rng(6).standard_normal((400, 8), dtype=np.float32)
+    calls = str(tmp_path / "calls")
+
+    def shard():
+        with open(calls, "a") as f:
+            f.write(".")
+        if os.path.getsize(calls) == 2:
+            raise RuntimeError("a read that fails")
+        return x[200:]
+
+    with pytest.raises(rr.ShardError, match=r"shard 1 cannot be read: RuntimeError: a read that fails") as e:
+        rr.knn_graph([x[:200], shard], K, block_rows=50, max_retries=3)
+    assert e.value.shard == 1
