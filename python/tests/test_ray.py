@@ -199,7 +199,7 @@ def test_ctrl_c_cancels_outstanding_tasks():
     p = subprocess.Popen([sys.executable, "-c", CHILD, addr], stdout=subprocess.PIPE, text=True)
     try:
         assert p.stdout is not None
-        p.stdout.readline()  # the first task finished: the rest are queued or running
+        p.stdout.readline()  # progress 0: every task is submitted, queued or running
         p.send_signal(signal.SIGINT)
         while "interrupted" not in p.stdout.readline():
             assert p.poll() is None, "the driver died instead of raising KeyboardInterrupt"
