@@ -223,6 +223,7 @@ def knn_graph(
     num_cpus_per_task: int = 1,
     max_retries: int = 3,
     progress: Union[bool, Callable[[str, int, int], None], None] = None,
+    out: Union[str, "os.PathLike[str]", None] = None,
 ) -> repalign.KnnGraph:
     """The ``k`` most similar other rows of every row of the matrix whose row shards are
     ``source`` (in order), computed by Ray tasks; equal bit for bit to
@@ -236,7 +237,10 @@ def knn_graph(
     rows (default: whole shards when the shards alone give two tasks per cluster CPU, else
     each shard cut into as few blocks as do; fewer blocks, less work, as pairs inside a
     block are scored once); a task searches one block in one shard on ``num_cpus_per_task`` threads. ``max_retries``: attempts after a worker
-    dies. ``progress``: True (a bar) or a callable ``("tasks", done, total)``. Connects to
+    dies. ``progress``: True (a bar) or a callable ``("tasks", done, total)``. ``out``: a
+    directory where the lists are written as they complete, ``indices.npy`` (int32) and
+    ``scores.npy`` (float32), N x k each; the result's arrays are then memory maps of them,
+    and the driver holds only the lists of unfinished blocks. Connects to
     Ray with ``ray.init()`` when it is not initialised (a local cluster, or
     ``RAY_ADDRESS``)."""
     k = _positive("k", k)
@@ -292,8 +296,13 @@ def knn_graph(
                 ref = search.remote(qs, qsrc, lo, hi, offsets[qs], ds, srcs[ds], offsets[ds], k, cosine, threads)
                 pending[ref] = b
 
-    indices = np.empty((n, k), dtype=np.int32)
-    scores = np.empty((n, k), dtype=np.float32)
+    if out is None:
+        indices, scores = np.empty((n, k), dtype=np.int32), np.empty((n, k), dtype=np.float32)
+    else:
+        os.makedirs(out, exist_ok=True)
+        write = np.lib.format.open_memmap
+        indices = write(os.path.join(out, "indices.npy"), mode="w+", dtype=np.int32, shape=(n, k))
+        scores = write(os.path.join(out, "scores.npy"), mode="w+", dtype=np.float32, shape=(n, k))
     total, done = len(pending), 0
     if report is not None:
         report("tasks", 0, total)
@@ -315,6 +324,9 @@ def knn_graph(
         for ref in pending:
             ray.cancel(ref)
         raise
+    for a in (indices, scores):
+        if isinstance(a, np.memmap):
+            a.flush()
     return repalign.KnnGraph(indices=indices, scores=scores)
 
 

@@ -238,3 +238,11 @@ def test_an_error_in_a_task_is_not_retried(tmp_path):
     with pytest.raises(rr.ShardError, match=r"shard 1 cannot be read: RuntimeError: a read that fails") as e:
         rr.knn_graph([x[:200], shard], K, block_rows=50, max_retries=3)
     assert e.value.shard == 1
+
+
+def test_lists_written_to_files(tmp_path):
+    x = np.random.default_rng(7).standard_normal((900, 16), dtype=np.float32)
+    ref = repalign.knn_graph(x, K)
+    g = rr.knn_graph(split(x, [400]), K, block_rows=100, out=tmp_path / "graph")
+    assert_same(g, ref)
+    assert_same(repalign.KnnGraph(np.load(tmp_path / "graph" / "indices.npy"), np.load(tmp_path / "graph" / "scores.npy")), ref)
