@@ -83,7 +83,9 @@ fn layer_patterns_report_the_files_own_layer_indices() {
     let svg = dir.path("s.svg");
     run_ok(&["sweep", &spec, &pb, "--k", "3", "--plot", &svg, "--quiet"]);
     let svg = std::fs::read_to_string(&svg).unwrap();
-    assert!(svg.contains(">3<"), "no tick label 3 in the heatmap");
+    // A text element whose content is "3" (plotters writes the content on its own line).
+    let texts: Vec<&str> = svg.split("</text>").filter_map(|t| t.rsplit('>').next()).map(str::trim).collect();
+    assert!(texts.contains(&"3") && !texts.contains(&"2"), "no tick label 3 (or a label 2) in the heatmap: {texts:?}");
     // A layer's bad value is reported by its id.
     let mut bad = b.clone();
     bad[4] = f32::NAN;
