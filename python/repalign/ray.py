@@ -381,3 +381,9 @@ def _count(name: str, value: Any) -> int:
     if value < 0:
         raise ValueError(f"{name} must be >= 0, got {value}")
     return int(value)
+
+
+# The zoo on the cluster lives in its own module; it is part of this one's API.
+from ._ray_zoo import zoo  # noqa: E402
+
+__all__ += ["zoo"]

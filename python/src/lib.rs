@@ -374,6 +374,61 @@ fn zoo<'py>(
 /// A map: (x, y, eigenvalues, negative count, negative share).
 type MapOut<'py> = (Vec<f64>, Vec<f64>, Bound<'py, PyArray1<f64>>, usize, f64);
 
+/// One layer's state for `spec` (its kNN graph, kernel or basis) as bytes, for a zoo whose
+/// layers and pairs run as separate tasks (`repalign.ray.zoo`): `zoo_pair` reads them back.
+#[pyfunction]
+#[pyo3(signature = (x, spec, threads, isa))]
+fn layer_state<'py>(
+    py: Python<'py>,
+    x: &Bound<'py, PyAny>,
+    spec: Spec,
+    threads: usize,
+    isa: Option<&str>,
+) -> PyResult<Bound<'py, pyo3::types::PyBytes>> {
+    let opts = Opts::new(threads, isa, None)?;
+    let metric = metric_of(&spec)?;
+    let x = input::matrix(x, "x")?;
+    let n = x.rows();
+    let bytes = run(py, &opts, cost(n, [x.cols()]), |exec| metrics::LayerState::new(x, &metric, exec)?.to_bytes())?;
+    Ok(pyo3::types::PyBytes::new(py, &bytes))
+}
+
+/// One model pair of a zoo from its layers' states (`layer_state` bytes): the sweep and,
+/// with `calibration`, its calibration, as `zoo` gives them for that pair.
+#[pyfunction]
+#[pyo3(signature = (states_a, states_b, spec, calibration, threads, isa))]
+fn zoo_pair<'py>(
+    py: Python<'py>,
+    states_a: Vec<Bound<'py, pyo3::types::PyBytes>>,
+    states_b: Vec<Bound<'py, pyo3::types::PyBytes>>,
+    spec: Spec,
+    calibration: Option<(usize, u64, f64)>,
+    threads: usize,
+    isa: Option<&str>,
+) -> PyResult<(Sweep<'py>, Option<Summary<'py>>)> {
+    let opts = Opts::new(threads, isa, None)?;
+    let metric = metric_of(&spec)?;
+    let read = |v: &[Bound<'py, pyo3::types::PyBytes>]| {
+        use pyo3::types::PyBytesMethods;
+        v.iter().map(|b| metrics::LayerState::from_bytes(b.as_bytes(), &metric)).collect::<repalign::Result<Vec<_>>>()
+    };
+    let (a, b) = (read(&states_a).map_err(error::to_py)?, read(&states_b).map_err(error::to_py)?);
+    let options = calibration.map(|(permutations, seed, alpha)| CalibrationOptions { permutations, seed, alpha });
+    let n = a.first().map_or(0, |s| s.samples()) as f64;
+    let c = (a.len() * b.len()) as f64 * n * 64.0 + options.as_ref().map_or(0.0, |o| o.permutations as f64 * n * 64.0);
+    let (sweep, cal) = run(py, &opts, c, |exec| match &options {
+        Some(o) => repalign::calibrate::calibrate_states(&a, &b, o, exec).map(|(s, c)| (s, Some(c))),
+        None => repalign::sweep::sweep_states(&a, &b, exec).map(|s| (s, None)),
+    })?;
+    Ok((sweep_out(py, sweep)?, cal.map(|c| summary_out(py, c))))
+}
+
+/// Benjamini-Hochberg and Holm adjusted p-values, in the input's order.
+#[pyfunction]
+fn adjust_p_values(p: Vec<f64>) -> (Vec<f64>, Vec<f64>) {
+    (repalign::zoo::benjamini_hochberg(&p), repalign::zoo::holm(&p))
+}
+
 /// The zoo's models in 2-D: classical MDS of -ln(score / max) over the M x M best scores
 /// (NaN diagonal): (x, y, eigenvalues, negative count, negative share).
 #[pyfunction]
@@ -477,6 +532,9 @@ fn _repalign(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(calibrate_graphs, m)?)?;
     m.add_function(wrap_pyfunction!(zoo, m)?)?;
     m.add_function(wrap_pyfunction!(zoo_map, m)?)?;
+    m.add_function(wrap_pyfunction!(layer_state, m)?)?;
+    m.add_function(wrap_pyfunction!(zoo_pair, m)?)?;
+    m.add_function(wrap_pyfunction!(adjust_p_values, m)?)?;
     m.add_function(wrap_pyfunction!(rank_correlation, m)?)?;
     m.add_function(wrap_pyfunction!(available_isas, m)?)?;
     m.add_function(wrap_pyfunction!(_bench_score, m)?)?;

@@ -1,0 +1,165 @@
+"""``repalign.ray.zoo``: a model zoo on a Ray cluster, equal to :func:`repalign.zoo`.
+
+Two kinds of task. One per model prepares its layers and computes each layer's state (kNN
+graph, kernel or basis) as bytes (``_repalign.layer_state``); the states go to Ray's
+object store once and are shared by every pair. One per model pair reads both models'
+states back (checked: bytes of another metric or malformed bytes are an error) and sweeps
+and, with permutations, calibrates the pair (``_repalign.zoo_pair``), as the single-process
+zoo does for that pair. The driver adjusts the p-values across pairs (Benjamini-Hochberg,
+Holm) and builds the matrix. Results do not depend on the layout, bit for bit.
+
+Memory: the object store holds every layer's state (kNN metrics: 8·N·k bytes a layer;
+kernel metrics 8·N²); a model task holds its model and its states; a pair task two
+models' states and one null sample's work; the driver the results.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Optional, Sequence, Union
+
+import numpy as np
+import ray
+
+from . import ZooPair, ZooResult, _calibration, _count, _prepared_layers, _repalign, _spec, _sweep
+from ._progress import progress_callback
+
+
+def _load(model: Any) -> Any:
+    if isinstance(model, (str, os.PathLike)):
+        return np.load(os.fspath(model), mmap_mode="r")
+    return model
+
+
+@ray.remote
+def _model_states(name: str, model: Any, spec: tuple, prepare: str, q: float, threads: int, isa: Optional[str]):
+    try:
+        layers = _prepared_layers(_load(model), name, prepare, q, threads, isa)
+        return len(layers[0]), [_repalign.layer_state(x, spec, threads, isa) for x in layers]
+    except Exception as e:  # named: the driver says which model failed
+        raise ValueError(f"model {name!r}: {e}") from None
+
+
+@ray.remote
+def _pair(states_a: list, states_b: list, spec: tuple, calibration, threads: int, isa: Optional[str]):
+    return _repalign.zoo_pair(states_a, states_b, spec, calibration, threads, isa)
+
+
+def _unwrap(e: BaseException) -> BaseException:
+    cause = getattr(e, "cause", None)
+    return cause if isinstance(cause, BaseException) else e
+
+
+def zoo(
+    models: Union[dict[str, Any], Sequence[Any]],
+    metric: str = "mutual_knn",
+    *,
+    group_b: Union[dict[str, Any], Sequence[Any], None] = None,
+    permutations: int = 0,
+    seed: int = 0,
+    alpha: float = 0.05,
+    prepare: str = "none",
+    q: float = 0.95,
+    k: Optional[int] = None,
+    cosine: Optional[bool] = None,
+    kernel: Optional[str] = None,
+    sigma: Optional[float] = None,
+    unbiased: Optional[bool] = None,
+    cca_dim: Optional[int] = None,
+    rdm: Optional[str] = None,
+    corr: Optional[str] = None,
+    isa: Optional[str] = None,
+    num_cpus_per_task: int = 1,
+    max_retries: int = 3,
+    progress: Any = None,
+) -> ZooResult:
+    """:func:`repalign.zoo` on the connected Ray cluster: the same arguments and the same
+    result, bit for bit. A model is an N x L x D array, a list of N x D_l arrays, a Ray
+    object reference to one, or the path of a .npy file every worker can read (N x L x D
+    or N x D). Each model's layers are one task, each model pair another, with
+    ``num_cpus_per_task`` CPUs (and as many threads) each; a worker that dies is retried
+    ``max_retries`` times, an error in a task (bad values, k too large) is not."""
+
+    def named(group, start: int) -> list[tuple[str, Any]]:
+        if isinstance(group, dict):
+            return [(str(n), m) for n, m in group.items()]
+        return [(str(start + i), m) for i, m in enumerate(group)]
+
+    a = named(models, 0)
+    b = named(group_b, len(a)) if group_b is not None else []
+    names = [n for n, _ in a + b]
+    if len(set(names)) != len(names):
+        raise ValueError(f"two models share a name: {names}")
+    first_b = len(a) if group_b is not None else None
+    if len(names) < 2 or (first_b is not None and (first_b == 0 or first_b == len(names))):
+        raise ValueError("a zoo needs two models or more, and both groups of a bipartite zoo at least one")
+    spec = _spec(metric, k, kernel, sigma, unbiased, cca_dim, cosine, rdm, corr)
+    threads = _count("num_cpus_per_task", num_cpus_per_task)
+    calibration = (_count("permutations", permutations), _count("seed", seed), float(alpha)) if permutations else None
+    opts = dict(num_cpus=threads, max_retries=_count("max_retries", max_retries), retry_exceptions=False)
+    pairs = (
+        [(i, j) for i in range(len(names)) for j in range(i + 1, len(names))]
+        if first_b is None
+        else [(i, j) for i in range(first_b) for j in range(first_b, len(names))]
+    )
+    bar = progress_callback(progress, "zoo")
+    total = len(names) + len(pairs)
+    pending: list = []
+    try:
+        # Each model task returns its N and its states as two objects: the driver reads the
+        # N (every model must describe the same samples) and never fetches the states,
+        # which go to the pair tasks by reference, stored once.
+        refs = [
+            _model_states.options(num_returns=2, **opts).remote(n, m, spec, prepare, q, threads, isa) for n, m in a + b
+        ]
+        n_refs, layer_refs = [r[0] for r in refs], [r[1] for r in refs]  # type: ignore[index]
+        pending = n_refs + layer_refs
+        done = 0
+        ns = []
+        for ref in n_refs:
+            try:
+                ns.append(ray.get(ref))
+            except ray.exceptions.RayTaskError as e:
+                raise _unwrap(e) from None
+            done += 1
+            if bar:
+                bar("tasks", done, total)
+        if any(n != ns[0] for n in ns):
+            bad = next(i for i, n in enumerate(ns) if n != ns[0])
+            raise ValueError(
+                f"the models describe different samples: {names[0]!r} has N = {ns[0]}, {names[bad]!r} has N = {ns[bad]}"
+            )
+        pair_refs = [_pair.options(**opts).remote(layer_refs[i], layer_refs[j], spec, calibration, threads, isa) for i, j in pairs]
+        pending = list(pair_refs)
+        results: dict = {}
+        index = {ref: p for ref, p in zip(pair_refs, range(len(pairs)))}
+        while pending:
+            ready, pending = ray.wait(pending, num_returns=1)
+            for ref in ready:
+                try:
+                    results[index[ref]] = ray.get(ref)
+                except ray.exceptions.RayTaskError as e:
+                    raise _unwrap(e) from None
+                done += 1
+                if bar:
+                    bar("tasks", done, total)
+    except BaseException:
+        for ref in pending:
+            ray.cancel(ref)
+        raise
+    out: list[ZooPair] = []
+    for at, (i, j) in enumerate(pairs):
+        s, c = results[at]
+        sweep = _sweep(s)
+        out.append(ZooPair(names[i], names[j], sweep, None if c is None else _calibration(c, sweep)))
+    if calibration is not None:
+        qv, holm = _repalign.adjust_p_values([x.calibration.p_value for x in out if x.calibration is not None])
+        out = [ZooPair(x.a, x.b, x.sweep, x.calibration, qq, hh) for x, qq, hh in zip(out, qv, holm)]
+    rows, cols = (names, names) if first_b is None else (names[:first_b], names[first_b:])
+    matrix = np.full((len(rows), len(cols)), np.nan)
+    offset = 0 if first_b is None else first_b
+    for (i, j), x in zip(pairs, out):
+        matrix[i, j - offset] = x.sweep.best
+        if first_b is None:
+            matrix[j, i] = x.sweep.best
+    return ZooResult(names, list(rows), list(cols), matrix, out, None)
