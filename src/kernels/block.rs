@@ -22,10 +22,14 @@ pub(crate) struct Scratch {
 }
 
 impl Scratch {
-    /// Buffers for super-blocks of up to `sb` rows of `depth` features.
+    /// Buffers for super-blocks of up to `sb` rows of `depth` features: 4 x (sb x D +
+    /// CB x min(KC, D) + max(MR, NR) x min(KC, D) + sb x CB) bytes, sb and CB rounded up to
+    /// MR and NR (see [`candidate_block_rows`], [`depth_slice`]).
     pub(crate) fn new(lanes: usize, sb: usize, depth: usize) -> Self {
         let (mr, nrv) = tile_shape(lanes);
-        let (cb, kc) = (candidate_block_rows(lanes), depth_slice(lanes));
+        // A depth slice never spans more than D features: small-D inputs (the edge devices'
+        // case) get B buffers of CB x D, not CB x KC.
+        let (cb, kc) = (candidate_block_rows(lanes), depth_slice(lanes).min(depth));
         let rows_pad = sb.div_ceil(mr) * mr;
         Self {
             a: vec![0.0; rows_pad * depth],
