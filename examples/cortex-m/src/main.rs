@@ -78,6 +78,36 @@ fn npy_f16(file: &'static [u8], d: usize) -> Matrix<'static, f16> {
     Matrix::new(values, N, d).expect("matrix")
 }
 
+/// The free RAM between the statics and the stack pointer is painted with this word, so the
+/// stack's low-water mark can be found afterwards.
+const PAINT: u32 = 0xa5a5_a5a5;
+
+unsafe extern "C" {
+    /// cortex-m-rt's linker script: the end of the statics, and the initial stack pointer
+    /// (the top of RAM).
+    static __sheap: u32;
+    static _stack_start: u32;
+}
+
+/// Paints the free RAM below the current stack frame (less a margin for this call).
+fn paint_stack() {
+    let bottom = (&raw const __sheap) as usize;
+    let sp = cortex_m::register::msp::read() as usize - 256;
+    for addr in (bottom..sp).step_by(4) {
+        // SAFETY: [__sheap, sp) is RAM that no object occupies yet: nothing but the stack,
+        // which grows down from above sp, ever uses it (the heap is a static).
+        unsafe { (addr as *mut u32).write_volatile(PAINT) }
+    }
+}
+
+/// Bytes of stack used so far: from the top of RAM down to the lowest unpainted word.
+fn stack_peak() -> usize {
+    let (bottom, top) = ((&raw const __sheap) as usize, (&raw const _stack_start) as usize);
+    // SAFETY: reads words of RAM, which is mapped, between the statics and the stack top.
+    let low = (bottom..top).step_by(4).find(|&a| unsafe { (a as *const u32).read_volatile() } != PAINT);
+    top - low.unwrap_or(top)
+}
+
 /// FNV-1a, 64 bits, over a graph's indices (u32, little-endian) then its scores (the f32
 /// bits, little-endian): the host computes the same in `tests/edge_host.rs`.
 fn fnv1a64(indices: &[u32], scores: &[f32]) -> u64 {
@@ -91,6 +121,7 @@ fn fnv1a64(indices: &[u32], scores: &[f32]) -> u64 {
 
 #[entry]
 fn main() -> ! {
+    paint_stack();
     {
         static mut MEMORY: [core::mem::MaybeUninit<u8>; HEAP_BYTES] = [core::mem::MaybeUninit::uninit(); HEAP_BYTES];
         // SAFETY: runs once, before any allocation; MEMORY is used by nothing else.
@@ -112,13 +143,15 @@ fn main() -> ! {
     let score = metrics::mutual_knn_graphs(graph_a, graph_b, K).unwrap();
 
     let peak = HEAP.peak.load(Ordering::Relaxed);
+    let stack = stack_peak();
     hprintln!(
-        "{{\"n\":{},\"k\":{},\"mutual_knn\":{},\"graph_a_checksum\":\"{:016x}\",\"heap_peak_bytes\":{}}}",
+        "{{\"n\":{},\"k\":{},\"mutual_knn\":{},\"graph_a_checksum\":\"{:016x}\",\"heap_peak_bytes\":{},\"stack_peak_bytes\":{}}}",
         N,
         K,
         score,
         checksum,
-        peak
+        peak,
+        stack
     );
     debug::exit(debug::EXIT_SUCCESS);
     #[allow(clippy::empty_loop)]
