@@ -46,7 +46,7 @@ printf 'firmware: .text %s bytes, .rodata %s (the two .npy files included), .bss
 
 if ((check)); then
   host=$(cd "$root" && cargo test -p repalign --quiet --features cli --test edge_host -- --nocapture 2>&1 |
-    grep -m1 '^edge-host: ' | cut -d' ' -f2-)
+    grep -m1 '^edge-host: {' | cut -d' ' -f2-)
   echo "host:     $host"
   python3 - "$json" "$host" <<'PY'
 import json, sys
