@@ -36,7 +36,9 @@ if ((rc)); then
   printf '%s\n' "$out"; echo "firmware failed: exit status $rc (124: timed out)" >&2; exit 1
 fi
 end=$(date +%s.%N)
-json=$(printf '%s\n' "$out" | grep -m1 '^{"n":')
+json=$(grep -m1 '^{"n":' <<<"$out") || {
+  printf '%s\n' "$out"; echo "the firmware printed no JSON line" >&2; exit 1
+}
 echo "$json"
 
 sizes=$(size -A "$elf")
@@ -45,8 +47,13 @@ printf 'firmware: .text %s bytes, .rodata %s (the two .npy files included), .bss
   "$(section .text)" "$(section .rodata)" "$(section .bss)" "$(awk "BEGIN { print $end - $start }")"
 
 if ((check)); then
-  host=$(cd "$root" && cargo test -p repalign --quiet --features cli --test edge_host -- --nocapture 2>&1 |
-    grep -m1 '^edge-host: {' | cut -d' ' -f2-)
+  # The host test also checks the host's answer on every backend against expected.json.
+  rc=0
+  log=$(cd "$root" && cargo test -p repalign --quiet --features cli --test edge_host -- --nocapture 2>&1) || rc=$?
+  if ((rc)); then
+    printf '%s\n' "$log"; echo "the host test failed: exit status $rc" >&2; exit 1
+  fi
+  host=$(grep -m1 '^edge-host: {' <<<"$log" | cut -d' ' -f2-)
   echo "host:     $host"
   python3 - "$json" "$host" <<'PY'
 import json, sys
@@ -54,7 +61,6 @@ fw, host = (json.loads(s) for s in sys.argv[1:])
 # The exact float: the same shortest round-trip decimal on both sides means the same bits.
 for key in ["n", "k", "mutual_knn", "graph_a_checksum"]:
     assert fw[key] == host[key], (key, fw[key], host[key])
-assert repr(fw["mutual_knn"]) == repr(host["mutual_knn"])
 assert 0 < fw["heap_peak_bytes"] <= 64 * 1024, fw
 print("firmware == host: mutual_knn", fw["mutual_knn"], "graph A checksum", fw["graph_a_checksum"],
       "; heap peak", fw["heap_peak_bytes"], "bytes of 65536")
