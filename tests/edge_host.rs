@@ -11,7 +11,7 @@ use std::cell::Cell;
 use std::path::{Path, PathBuf};
 
 use repalign::knn::{self, Rows, Similarity};
-use repalign::{Exec, Isa, Matrix, f16, metrics};
+use repalign::{Error, Exec, Isa, Matrix, f16, metrics};
 
 const N: usize = 256;
 const K: usize = 10;
@@ -19,14 +19,21 @@ const K: usize = 10;
 std::thread_local! {
     /// Heap bytes this thread holds now and at most (tests run on several threads).
     static HELD: Cell<(usize, usize)> = const { Cell::new((0, 0)) };
+    /// Bytes this thread may hold: a microcontroller's heap, on the host.
+    static LIMIT: Cell<usize> = const { Cell::new(usize::MAX) };
 }
 
-/// The system allocator, counting each thread's bytes as the firmware's allocator does.
+/// The system allocator, counting each thread's bytes as the firmware's allocator does,
+/// and refusing what would take the thread past its [`LIMIT`].
 struct Counting;
 
 // SAFETY: forwards to `System` unchanged; only adds thread-local counters.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let held = HELD.try_with(|h| h.get().0).unwrap_or(0);
+        if held + layout.size() > LIMIT.try_with(Cell::get).unwrap_or(usize::MAX) {
+            return std::ptr::null_mut();
+        }
         // SAFETY: the caller's contract, passed on.
         let p = unsafe { System.alloc(layout) };
         if !p.is_null() {
@@ -122,4 +129,30 @@ fn firmware_configuration_fits_its_heap() {
     println!("edge-host: engine heap peak {peak} bytes (N = {N}, D = 24, k = {K}, scalar, 1 worker)");
     let private = N * (8 * K + 4);
     assert!(peak > private && peak <= 60 * 1024, "{peak} bytes");
+}
+
+/// A heap too small for the workers' blocks is an error, not an abort: the engine's
+/// buffers are all fallible allocations (issue 19; the blocks were `vec!` before).
+#[test]
+fn a_heap_too_small_is_out_of_memory() {
+    let b = read_f16("data/b_d24.f16.npy", 24);
+    let (mut indices, mut scores) = (vec![0u32; N * K], vec![0f32; N * K]);
+    let exec = Exec { threads: 1, isa: Some(Isa::Scalar), ..Exec::default() };
+    let x = Matrix::new(&b, N, 24).unwrap();
+    // The norms and the private heaps (about 24 KiB) fit; the blocks (about 30 KiB) do not.
+    HELD.with(|h| h.set((0, 0)));
+    LIMIT.with(|l| l.set(40_000));
+    let got =
+        knn::neighbours_into(Rows::Within(x.into()), K, Similarity::InnerProduct, &exec, &mut indices, &mut scores);
+    LIMIT.with(|l| l.set(usize::MAX));
+    match got {
+        Err(Error::OutOfMemory { what, .. }) => assert_eq!(what, "a worker's packed panels and score block"),
+        other => panic!("{other:?}"),
+    }
+    // Below the private heaps: refused before the workers start.
+    LIMIT.with(|l| l.set(10_000));
+    let got =
+        knn::neighbours_into(Rows::Within(x.into()), K, Similarity::InnerProduct, &exec, &mut indices, &mut scores);
+    LIMIT.with(|l| l.set(usize::MAX));
+    assert!(matches!(got, Err(Error::OutOfMemory { .. })), "{got:?}");
 }
