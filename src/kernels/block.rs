@@ -25,6 +25,7 @@ impl Scratch {
     /// Buffers for super-blocks of up to `sb` rows of `depth` features: 4 x (sb x D +
     /// CB x min(KC, D) + max(MR, NR) x min(KC, D) + sb x CB) bytes, sb and CB rounded up to
     /// MR and NR (see [`candidate_block_rows`], [`depth_slice`]).
+    ///
     /// A refused allocation is [`crate::Error::OutOfMemory`] (a worker reports it before
     /// taking any rows), not the allocation error handler: on a microcontroller's heap these
     /// are the largest buffers after the private heaps.
