@@ -53,7 +53,10 @@ if ((check)); then
   if ((rc)); then
     printf '%s\n' "$log"; echo "the host test failed: exit status $rc" >&2; exit 1
   fi
-  host=$(grep -m1 '^edge-host: {' <<<"$log" | cut -d' ' -f2-)
+  # Not anchored: the test harness's progress dots may precede the line.
+  host=$(grep -o -m1 'edge-host: {.*}' <<<"$log" | cut -d' ' -f2-) || {
+    printf '%s\n' "$log"; echo "the host test printed no edge-host line" >&2; exit 1
+  }
   echo "host:     $host"
   python3 - "$json" "$host" <<'PY'
 import json, sys
