@@ -77,10 +77,13 @@ impl<'a, T: Element> Matrix<'a, T> {
     ///
     /// Errors: [`Error::NonFinite`] names the first NaN/infinity; [`Error::MagnitudeTooLarge`]
     /// a row whose squared norm exceeds `f32::MAX`, beyond which f32 inner products could
-    /// overflow (|<x, y>| <= |x| |y| bounds every partial sum).
+    /// overflow (|<x, y>| <= |x| |y| bounds every partial sum); [`Error::OutOfMemory`] if
+    /// the N norms cannot be allocated.
     #[cfg(feature = "alloc")]
     pub fn scan(&self) -> Result<alloc::vec::Vec<f64>> {
-        let mut sq = alloc::vec::Vec::with_capacity(self.rows);
+        let mut sq = alloc::vec::Vec::new();
+        sq.try_reserve_exact(self.rows)
+            .map_err(|_| crate::error::out_of_memory::<f64>(self.rows, "the rows' squared norms"))?;
         for i in 0..self.rows {
             let s = sum_of_squares(self.row(i));
             // The f64 sum of squares of f32/f16 values is finite exactly when every value is.

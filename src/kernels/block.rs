@@ -1,12 +1,12 @@
 //! Scores of one query super-block against one candidate block, over all features.
 
-use alloc::vec;
 use alloc::vec::Vec;
 
 use pulp::Simd;
 
 use super::{candidate_block_rows, depth_slice, pack, tile::tile, tile_shape};
 use crate::element::Element;
+use crate::error::{Result, try_vec};
 use crate::isa::Isa;
 use crate::matrix::Matrix;
 
@@ -22,18 +22,27 @@ pub(crate) struct Scratch {
 }
 
 impl Scratch {
-    /// Buffers for super-blocks of up to `sb` rows of `depth` features.
-    pub(crate) fn new(lanes: usize, sb: usize, depth: usize) -> Self {
+    /// Buffers for super-blocks of up to `sb` rows of `depth` features: 4 x (sb x D +
+    /// CB x min(KC, D) + max(MR, NR) x min(KC, D) + sb x CB) bytes, sb and CB rounded up to
+    /// MR and NR (see [`candidate_block_rows`], [`depth_slice`]).
+    ///
+    /// A refused allocation is [`crate::Error::OutOfMemory`] (a worker reports it before
+    /// taking any rows), not the allocation error handler: on a microcontroller's heap these
+    /// are the largest buffers after the private heaps.
+    pub(crate) fn new(lanes: usize, sb: usize, depth: usize) -> Result<Self> {
         let (mr, nrv) = tile_shape(lanes);
-        let (cb, kc) = (candidate_block_rows(lanes), depth_slice(lanes));
+        // A depth slice never spans more than D features: small-D inputs (the edge devices'
+        // case) get B buffers of CB x D, not CB x KC.
+        let (cb, kc) = (candidate_block_rows(lanes), depth_slice(lanes).min(depth));
         let rows_pad = sb.div_ceil(mr) * mr;
-        Self {
-            a: vec![0.0; rows_pad * depth],
-            b: vec![0.0; cb * kc],
+        const WHAT: &str = "a worker's packed panels and score block";
+        Ok(Self {
+            a: try_vec(rows_pad * depth, 0.0, WHAT)?,
+            b: try_vec(cb * kc, 0.0, WHAT)?,
             // Widened rows of one panel slice (A panels are MR rows wide, B panels NR).
-            row: vec![0.0; mr.max(nrv * lanes) * kc],
-            scores: vec![0.0; rows_pad * cb],
-        }
+            row: try_vec(mr.max(nrv * lanes) * kc, 0.0, WHAT)?,
+            scores: try_vec(rows_pad * cb, 0.0, WHAT)?,
+        })
     }
 }
 

@@ -59,11 +59,18 @@ pub(crate) const fn depth_slice(lanes: usize) -> usize {
     if lanes >= 16 { 128 } else { 256 }
 }
 
-/// Candidate rows per block: a multiple of NR near 256.
+/// Candidate rows per block: a multiple of NR near 256, or 64 on the scalar backend.
+///
+/// The scalar backend is what microcontrollers run (thumbv7em has no pulp SIMD backend):
+/// there the score block (super-block x CB floats) comes out of a heap of tens of KiB and no
+/// cache rewards a wide one. A 64-wide block keeps it at 17 KiB (66 x 64 x 4 bytes for a
+/// single worker), a quarter of the 256-wide one; each B panel still serves every query row
+/// of the super-block, so packing is amortised the same. Block sizes never change a result.
 pub(crate) const fn candidate_block_rows(lanes: usize) -> usize {
     let (_, nrv) = tile_shape(lanes);
     let nr = nrv * lanes;
-    nr * (256 / nr)
+    let target = if lanes == 1 { 64 } else { 256 };
+    nr * (target / nr)
 }
 
 /// Query rows per super-block (the unit of work of a thread): a multiple of MR, at most

@@ -11,7 +11,7 @@ use crate::matrix::Matrix;
 /// Packs rows `r0 .. r0 + rows` of `m`, all features, into `out`, one depth slice of
 /// `kc` features after another: slice `p0` starts at `p0 * rows_pad` (`rows_pad` = `rows`
 /// rounded up to `w`) and holds `rows_pad / w` panels of `w * kc` floats (the last slice
-/// may be thinner). `row_buf` is scratch of at least `w * kc` floats.
+/// may be thinner). `row_buf` is scratch of at least `w * min(kc, D)` floats.
 ///
 /// Rows are packed a panel (`w` rows) at a time, all slices, so each source row is read
 /// front to back while it is hot. `isa`: the kernels' backend. On a native one packing
@@ -30,6 +30,8 @@ pub(crate) fn panels<T: Element>(
     row_buf: &mut [f32],
 ) {
     let depth = m.cols();
+    // A slice is never wider than the rows: the same layout, and scratch sized by D.
+    let kc = kc.min(depth);
     let rows_pad = rows.div_ceil(w) * w;
     let out = &mut out[..rows_pad * depth];
     let row_buf = &mut row_buf[..w * kc];

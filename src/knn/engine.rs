@@ -154,39 +154,42 @@ pub(crate) struct RunUnits<'a, 'u, 'o, 'p, T> {
 }
 
 impl<T: Element> WithSimd for RunUnits<'_, '_, '_, '_, T> {
-    type Output = ();
+    type Output = Result<()>;
 
     #[inline(always)]
-    fn with_simd<S: Simd>(self, simd: S) {
+    fn with_simd<S: Simd>(self, simd: S) -> Result<()> {
         tiled(simd, self)
     }
 }
 
 impl<T: Element> Tiled for RunUnits<'_, '_, '_, '_, T> {
-    type Output = ();
+    type Output = Result<()>;
 
     #[inline(always)]
-    fn run<S: Simd, const MR: usize, const NRV: usize>(self, simd: S) {
+    fn run<S: Simd, const MR: usize, const NRV: usize>(self, simd: S) -> Result<()> {
         run::<S, MR, NRV, T>(simd, self)
     }
 }
 
+/// Fails only when the worker's buffers are refused, before it takes a unit.
 #[inline(always)]
-fn run<S: Simd, const MR: usize, const NRV: usize, T: Element>(simd: S, op: RunUnits<'_, '_, '_, '_, T>) {
+fn run<S: Simd, const MR: usize, const NRV: usize, T: Element>(simd: S, op: RunUnits<'_, '_, '_, '_, T>) -> Result<()> {
     let RunUnits { job, super_block, units, private } = op;
     let lanes = S::F32_LANES;
     let cb = candidate_block_rows(lanes);
-    let mut scratch = block::Scratch::new(lanes, super_block, job.queries.cols());
+    let mut scratch = block::Scratch::new(lanes, super_block, job.queries.cols())?;
     let n = job.database.rows();
     for unit in units {
         let (q0, qn) = (unit.q0, unit.indices.len() / job.k);
         block::pack_queries(lanes, &job.queries, q0, qn, job.isa, &mut scratch);
-        let mut heaps: Vec<TopK<'_>> = unit
-            .scores
-            .chunks_exact_mut(job.k)
-            .zip(unit.indices.chunks_exact_mut(job.k))
-            .map(|(s, i)| TopK::resume(s, i))
-            .collect();
+        let mut heaps: Vec<TopK<'_>> = Vec::new();
+        heaps.try_reserve_exact(qn).map_err(|_| out_of_memory::<TopK<'_>>(qn, "a super-block's heap handles"))?;
+        heaps.extend(
+            unit.scores
+                .chunks_exact_mut(job.k)
+                .zip(unit.indices.chunks_exact_mut(job.k))
+                .map(|(s, i)| TopK::resume(s, i)),
+        );
         // A self graph scores only candidates from q0 on: its own rows (the diagonal
         // block, upper triangle), then the rest.
         let (mut c0, diagonal_end) = if job.symmetric { (q0, q0 + qn) } else { (0, 0) };
@@ -212,6 +215,7 @@ fn run<S: Simd, const MR: usize, const NRV: usize, T: Element>(simd: S, op: RunU
             c0 += cn;
         }
     }
+    Ok(())
 }
 
 /// Cosine: `score = dot * (inv_q * inv_d)`, a product that is symmetric in (i, j).

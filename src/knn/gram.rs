@@ -80,7 +80,7 @@ fn blocks<T: Element>(
                 exec.report(Progress::Blocks { done: done + u, total });
                 (!exec.cancelled()).then_some(item)
             });
-            dispatch::run(isa, GramRows { x, sb, isa, rows })
+            dispatch::run(isa, GramRows { x, sb, isa, rows }).and_then(|r| r)
         });
         results.into_iter().collect::<Result<()>>()?;
         exec.check()?;
@@ -100,23 +100,24 @@ struct GramRows<'a, 'i, 'o, T> {
 }
 
 impl<T: Element> WithSimd for GramRows<'_, '_, '_, T> {
-    type Output = ();
+    type Output = Result<()>;
 
     #[inline(always)]
-    fn with_simd<S: Simd>(self, simd: S) {
+    fn with_simd<S: Simd>(self, simd: S) -> Result<()> {
         tiled(simd, self)
     }
 }
 
 impl<T: Element> Tiled for GramRows<'_, '_, '_, T> {
-    type Output = ();
+    type Output = Result<()>;
 
+    /// Fails only when the worker's buffers are refused, before it takes any rows.
     #[inline(always)]
-    fn run<S: Simd, const MR: usize, const NRV: usize>(self, simd: S) {
+    fn run<S: Simd, const MR: usize, const NRV: usize>(self, simd: S) -> Result<()> {
         let GramRows { x, sb, isa, rows } = self;
         let lanes = S::F32_LANES;
         let (n, cb) = (x.rows(), candidate_block_rows(lanes));
-        let mut scratch = block::Scratch::new(lanes, sb, x.cols());
+        let mut scratch = block::Scratch::new(lanes, sb, x.cols())?;
         for (q0, out) in rows {
             let qn = out.len() / n;
             block::pack_queries(lanes, &x, q0, qn, isa, &mut scratch);
@@ -130,6 +131,7 @@ impl<T: Element> Tiled for GramRows<'_, '_, '_, T> {
                 c0 += cn;
             }
         }
+        Ok(())
     }
 }
 

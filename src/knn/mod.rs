@@ -264,7 +264,7 @@ fn run_threads<T: Element>(
             exec.report(Progress::Blocks { done: u, total });
             (!exec.cancelled()).then_some(unit)
         });
-        dispatch::run(isa, RunUnits { job, super_block, units, private })
+        dispatch::run(isa, RunUnits { job, super_block, units, private }).and_then(|r| r)
     });
     results.into_iter().collect::<Result<()>>()?;
     exec.check()
