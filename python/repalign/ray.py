@@ -257,10 +257,12 @@ def knn_graph(
     of ``.npy`` or single-tensor ``.safetensors`` files on storage every worker reads (the
     driver never opens them), or callables run in the workers that return a shard (called
     once per task that needs it; they must return the same rows each time). Every shard
-    needs the same D and dtype. Each shard is cut into blocks of at most ``block_rows`` query
-    rows (default: whole shards when the shards alone give two tasks per cluster CPU, else
-    each shard cut into as few blocks as do; fewer blocks, less work, as pairs inside a
-    block are scored once); a task searches one block in one shard on ``num_cpus_per_task`` threads. ``max_retries``: attempts after a worker
+    needs the same D and dtype. Each shard is cut into blocks of at most ``block_rows`` rows
+    (default: whole shards when their tasks alone give two per cluster CPU, else each shard
+    cut into as few blocks as do); a task scores a block with a later shard, or with itself
+    and the rest of its shard, once each pair, on ``num_cpus_per_task`` threads, and
+    returns both sides' lists (``p`` blocks per shard, ``S`` shards: ``p S (S + 1) / 2``
+    tasks, N² D / 2 multiply-adds in all). ``max_retries``: attempts after a worker
     dies. ``progress``: True (a bar) or a callable ``("tasks", done, total)``. ``out``: a
     directory where the lists are written as they complete, ``indices.npy`` (int32) and
     ``scores.npy`` (float32), N x k each; the result's arrays are then memory maps of them,
