@@ -20,7 +20,7 @@
 //! Buffers the allocator refuses are [`Error::OutOfMemory`], before any work.
 //!
 //! **Input checks** (each a typed [`Error`]): N = 0, D = 0, k = 0 or k above N - 1 (self) /
-//! N (search), D mismatch, NaN or infinity (row and column named), a row so large its inner
+//! N (search; either side's N for [`search_both`]), D mismatch, NaN or infinity (row and column named), a row so large its inner
 //! products could overflow f32, cosine on a zero-norm row, an unavailable ISA.
 
 mod engine;
