@@ -1,12 +1,12 @@
 """repalign.ray.knn_graph on a local Ray cluster against the single-process
 repalign.knn_graph on the same cores, and the cost model
 
-    seconds ~= N^2 D (1 - 1/(2B)) / (workers x rate) + overhead
+    seconds ~= N^2 D / 2 / (workers x rate) + overhead
 
-(B query blocks: pairs inside a block are scored once, other pairs from both sides)
-with `rate` the multiply-adds per second per worker of the tasks' kernel (knn_search of
-a block against a shard, `workers` at once) measured between the runs, and `overhead` the rest (scheduling, the
-driver's merges), fitted at the smallest size; the model is checked at the others.
+(every pair of rows scored once, by one task, whatever the blocks) with `rate` the
+multiply-adds per second per worker of the tasks' kernel (knn_search_both of a block and a
+shard, `workers` at once) measured between the runs, and `overhead` the rest (scheduling,
+the driver's merges), fitted at the smallest size; the model is checked at the others.
 
     pip install 'repalign[ray]'; python benches/ray_knn.py [--workers 2] [--n 16384 32768]
 
@@ -47,10 +47,10 @@ def timed(f) -> float:
 
 def kernel_rate(x: np.ndarray, k: int, block: int, workers: int) -> float:
     """Multiply-adds per second per worker of the tasks' kernel: `workers` blocks of
-    queries searched at once in a shard of half the rows, on `workers` threads (as the
-    workers run side by side, sharing the machine with whatever else runs)."""
-    q, shard = x[: block * workers], x[: len(x) // 2]
-    t = timed(lambda: repalign.knn_search(q, shard, k + 1, threads=workers))
+    rows and a shard of half the rows searched in both directions at once, on `workers`
+    threads (as the workers run side by side, sharing the machine with whatever else runs)."""
+    q, shard = x[: block * workers], x[len(x) // 2 :]
+    t = timed(lambda: repalign.knn_search_both(q, shard, k, threads=workers))
     return len(q) * len(shard) * x.shape[1] / t / workers
 
 
@@ -92,21 +92,22 @@ def main() -> None:
             f"(runs: single {[round(t, 2) for t in single]}, Ray {[round(t, 2) for t in dist]}); "
             f"the tasks' kernel: {rate / 1e9:.1f} G multiply-adds/s per worker"
         )
-    # Work: every ordered pair once, except inside a block (a self graph): N^2 (1 - 1/(2B)).
-    # The overhead is fitted at the smallest size; the model is checked at the others.
+    # Work: every unordered pair once (a task per block and later range), N^2 D / 2 for any
+    # B. The overhead is fitted at the smallest size; the model is checked at the others.
     rate = statistics.median(r for *_, r in rows)
-    work = {n: n * n * args.d * (1 - 1 / (2 * blocks[n])) for n, *_ in rows}
+    work = {n: n * n * args.d / 2 for n, *_ in rows}
     n0, _, t0, _ = rows[0]
     overhead = t0 - work[n0] / (w * rate)
-    print(f"model: seconds = N^2 D (1 - 1/(2B)) / ({w} x {rate / 1e9:.1f}e9) + {overhead:.2f}  (B: query blocks)")
+    print(f"model: seconds = N^2 D / 2 / ({w} x {rate / 1e9:.1f}e9) + {overhead:.2f}  (B: blocks)")
     for n, _, t, _ in rows:
         pred = work[n] / (w * rate) + overhead
         role = "fitted" if n == n0 else "checked"
         print(f"  N = {n} (B = {blocks[n]}, {role}): predicted {pred:.2f} s, measured {t:.2f} s ({t / pred - 1:+.0%})")
-    # What a task costs besides its kernel: many tiny tasks (N = 8192, D = 8, 512 tasks).
-    tiny = rng.standard_normal((8_192, 8), dtype=np.float32)
+    # What a task costs besides its kernel: many tiny tasks (N = 8192, D = 8, 2 shards of 128
+    # blocks: 128 x 2 x 3 / 2 = 384 tasks).
+    tiny, tasks = rng.standard_normal((8_192, 8), dtype=np.float32), 384
     t = min(timed(lambda: rr.knn_graph(np.array_split(tiny, 2), args.k, block_rows=32)) for _ in range(2))
-    print(f"per task (512 tiny tasks on {w} workers): {t / 512 * 1e3:.2f} ms wall, {t / 512 * w * 1e3:.2f} ms of a worker")
+    print(f"per task ({tasks} tiny tasks on {w} workers): {t / tasks * 1e3:.2f} ms wall, {t / tasks * w * 1e3:.2f} ms of a worker")
     print(f"load after: {os.getloadavg()}")
     ray.shutdown()
 

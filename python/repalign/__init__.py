@@ -32,6 +32,7 @@ __all__ = [
     "available_isas",
     "knn_graph",
     "knn_search",
+    "knn_search_both",
     "merge",
     "score",
     "score_graphs",
@@ -266,6 +267,32 @@ def knn_search(
     k, offset, threads = _count("k", k), _count("offset", offset), _count("threads", threads)
     cb = progress_callback(progress, "knn_search")
     return _graph(_repalign.knn_search(q, x, k, cosine, offset, threads, isa, cb))
+
+
+def knn_search_both(
+    a: ArrayLike,
+    b: ArrayLike,
+    k: int,
+    *,
+    cosine: bool = False,
+    offset_a: int = 0,
+    offset_b: int = 0,
+    threads: int = 0,
+    isa: Optional[str] = None,
+    progress: Progress = None,
+) -> tuple[KnnGraph, KnnGraph]:
+    """:func:`knn_search` in both directions, each similarity computed once (half the work
+    of two calls): the ``k`` most similar ``b`` rows of every ``a`` row, and the ``k`` most
+    similar ``a`` rows of every ``b`` row, bit for bit ``(knn_search(a, b, k,
+    offset=offset_b), knn_search(b, a, k, offset=offset_a))``. ``offset_a`` / ``offset_b``
+    are the first rows of ``a`` / ``b`` in the whole data set (for :func:`merge`). ``k``
+    must not exceed either side's rows; threads split ``a``'s rows (put the larger first)."""
+    x, y = as_array(a, "a"), as_array(b, "b")
+    k, threads = _count("k", k), _count("threads", threads)
+    offset_a, offset_b = _count("offset_a", offset_a), _count("offset_b", offset_b)
+    cb = progress_callback(progress, "knn_search_both")
+    ab, ba = _repalign.knn_search_both(x, y, k, cosine, offset_a, offset_b, threads, isa, cb)
+    return _graph(ab), _graph(ba)
 
 
 def merge(parts: Sequence[Union[KnnGraph, tuple]], k: int) -> KnnGraph:

@@ -29,6 +29,17 @@ def knn_search(
     isa: Optional[str],
     progress: _Progress,
 ) -> _Graph: ...
+def knn_search_both(
+    a: np.ndarray,
+    b: np.ndarray,
+    k: int,
+    cosine: bool,
+    offset_a: int,
+    offset_b: int,
+    threads: int,
+    isa: Optional[str],
+    progress: _Progress,
+) -> tuple[_Graph, _Graph]: ...
 def merge(parts: list[tuple[np.ndarray, np.ndarray]], k: int) -> _Graph: ...
 def score(a: np.ndarray, b: np.ndarray, spec: _Spec, threads: int, isa: Optional[str], progress: _Progress) -> float: ...
 def score_graphs(name: str, a: np.ndarray, b: np.ndarray, k: int) -> float: ...

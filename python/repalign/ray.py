@@ -1,24 +1,25 @@
 """The exact self-kNN graph of a matrix stored as row shards, on a Ray cluster.
 
 ``knn_graph(shards, k)`` equals ``repalign.knn_graph(np.concatenate(shards), k)`` bit for
-bit (indices and scores, ties included) whatever the shard and block sizes: every task is a
-:func:`repalign.knn_search` of one block of query rows against one shard with global
-indices (``offset=``), and the lists of a block are combined with :func:`repalign.merge`,
-which is exact by the order contract (higher score first, equal scores by lower index).
-In the block's own shard, self is excluded by a :func:`repalign.knn_graph` of the block
-(global indices by adding the block's first row) merged with searches of the shard's rows
-before and after the block. Scores do not depend on which side of a pair is the query, nor
-on the call that computed them: the core accumulates each inner product in feature order
-with fused multiply-adds.
+bit (indices and scores, ties included) whatever the shard and block sizes. Each shard is
+cut into blocks of rows, and every unordered pair of rows is scored by exactly one task:
+either a block's own-shard task (a :func:`repalign.knn_graph` of the block, global indices
+by adding its first row, and a :func:`repalign.knn_search_both` of the block with the
+shard's rows after it) or the task of a block and a whole later shard
+(:func:`repalign.knn_search_both`). Each such task returns lists for both sides, with
+global indices (``offset_a=``, ``offset_b=``); the driver cuts a range's lists into its
+blocks and combines each block's parts with :func:`repalign.merge`, which is exact by the
+order contract (higher score first, equal scores by lower index). Scores do not depend on
+which side of a pair is the query, nor on the call that computed them: the core
+accumulates each inner product in feature order with fused multiply-adds.
 
-Work and memory. Pairs inside a block are scored once (a self graph), every other pair
-twice, once from each side: with B blocks of equal size about N² D (1 - 1/(2B))
-multiply-adds, against N² D / 2 for the single-process call, which scores each pair once
-(B = 2, blocks equal to two shards: 1.5 times the work). A task holds one block of queries,
-one shard and its lists, ``block_rows·D + shard_rows·D`` elements plus a few
-``block_rows·k`` entries (a shard given as an array or object reference also brings
-the query block's whole shard into the node's object store, shared, not copied); the driver
-holds the N x k result and the lists of at most one block per finished task in flight.
+Work and memory. Every pair is scored once: N² D / 2 multiply-adds, as the single-process
+call, for any layout; with p blocks per shard and S shards, p S (S + 1) / 2 tasks. A task
+holds one block, one shard and their lists, ``block_rows·D + shard_rows·D`` elements plus
+``(block_rows + shard_rows)·k`` entries (a shard given as an array or object reference
+also brings the block's whole shard into the node's object store, shared, not copied); the
+driver holds the N x k result and, per finished task in flight, the lists of a block and
+of a range of at most one shard.
 
 Failures. Each shard is first inspected by a task (shape, dtype, every value finite), so a
 bad shard (NaN or infinity, a different width or dtype, an unreadable file) fails the call
@@ -135,21 +136,23 @@ def _inspect(i: int, src: Any) -> tuple[int, int, str]:
     return shape[0], shape[1], dtype.str
 
 
-def _search(
+def _task(
     qs: int, qsrc: Any, lo: int, hi: int, q_offset: int,
     ds: int, dsrc: Any, d_offset: int, k: int, cosine: bool, threads: int,
-) -> tuple[np.ndarray, np.ndarray]:
-    """The lists of rows ``lo..hi`` of shard ``qs`` among the rows of shard ``ds``, with
-    global indices; self excluded when ``qs == ds``."""
+) -> tuple[tuple[np.ndarray, np.ndarray], Optional[tuple[np.ndarray, np.ndarray]]]:
+    """Every pair of rows ``lo..hi`` of shard ``qs`` (the block) with the rows of its range,
+    scored once, with global indices: the block's lists among the range, and the range's
+    lists among the block (None for an empty range). The range is shard ``ds``, or, when
+    ``ds == qs``, the shard's rows after the block; then the block's lists also hold its own
+    self graph (self excluded)."""
     where = f"rows {lo}..{hi} of shard {qs} against shard {ds}"
     database = _read(ds, dsrc, where)
-    queries = database if qs == ds else _read(qs, qsrc, where)[lo:hi]
+    x = database if qs == ds else _read(qs, qsrc, where)
     try:
-        n = database.shape[0]
+        block = x[lo:hi]
         if qs != ds:
-            g = repalign.knn_search(queries, database, min(k, n), cosine=cosine, offset=d_offset, threads=threads)
-            return g.indices, g.scores
-        return _own_shard(database, lo, hi, d_offset, k, cosine, threads)
+            return _both(block, database, q_offset + lo, d_offset, k, cosine, threads)
+        return _own_shard(x, lo, hi, d_offset, k, cosine, threads)
     except Exception as e:
         raise ShardError(ds, f"{where}: {type(e).__name__}: {e}") from None
 
@@ -161,33 +164,54 @@ def _read(i: int, src: Any, where: str) -> Any:
         raise ShardError(i, f"{where}: shard {i} cannot be read: {type(e).__name__}: {e}") from None
 
 
+Lists = tuple[np.ndarray, np.ndarray]
+
+
+def _both(a: Any, b: Any, a_offset: int, b_offset: int, k: int, cosine: bool, threads: int) -> tuple[Lists, Lists]:
+    """``a``'s lists among ``b`` and ``b``'s among ``a`` (``min(k, other side's rows)`` wide),
+    each pair scored once by :func:`repalign.knn_search_both`; a side with fewer than
+    ``k`` rows leaves the other side's longer lists to a search (a small one)."""
+    ka, kb = min(k, b.shape[0]), min(k, a.shape[0])
+    ab, ba = repalign.knn_search_both(
+        a, b, min(ka, kb), cosine=cosine, offset_a=a_offset, offset_b=b_offset, threads=threads
+    )
+    if ab.k < ka:
+        ab = repalign.knn_search(a, b, ka, cosine=cosine, offset=b_offset, threads=threads)
+    if ba.k < kb:
+        ba = repalign.knn_search(b, a, kb, cosine=cosine, offset=a_offset, threads=threads)
+    return (ab.indices, ab.scores), (ba.indices, ba.scores)
+
+
 def _own_shard(
     x: Any, lo: int, hi: int, offset: int, k: int, cosine: bool, threads: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Rows ``lo..hi`` of shard ``x`` among its other rows: a self graph of the block (each
-    pair scored once), and searches of the rows before and after it, merged."""
-    block, parts = x[lo:hi], []
+) -> tuple[Lists, Optional[Lists]]:
+    """Rows ``lo..hi`` of shard ``x`` among themselves (a self graph) and with the rows
+    after them (both directions): every pair once. The rows before the block get their
+    pairs with it from the earlier blocks' tasks."""
+    block, parts, after = x[lo:hi], [], None
     if hi - lo > 1:
         g = repalign.knn_graph(block, min(k, hi - lo - 1), cosine=cosine, threads=threads)
         parts.append((g.indices + np.int32(offset + lo), g.scores))
-    for a, b in ((0, lo), (hi, x.shape[0])):
-        if b > a:
-            g = repalign.knn_search(block, x[a:b], min(k, b - a), cosine=cosine, offset=offset + a, threads=threads)
-            parts.append((g.indices, g.scores))
+    if x.shape[0] > hi:
+        mine, after = _both(block, x[hi:], offset + lo, offset + hi, k, cosine, threads)
+        parts.append(mine)
+    if not parts:  # one row, the shard's last: its pairs come from the earlier blocks
+        return (np.empty((1, 0), dtype=np.int32), np.empty((1, 0), dtype=np.float32)), None
     if len(parts) == 1:
-        return parts[0]
-    g = repalign.merge(parts, min(k, x.shape[0] - 1))
-    return g.indices, g.scores
+        return parts[0], after
+    g = repalign.merge(parts, min(k, x.shape[0] - 1 - lo))
+    return (g.indices, g.scores), after
 
 
 # Any: Ray's stubs type remote functions of at most 10 arguments.
 _inspect_task: Any = ray.remote(_inspect)
-_search_task: Any = ray.remote(_search)  # type: ignore[arg-type]
+_task_remote: Any = ray.remote(_task)  # type: ignore[arg-type]
 
 
 @dataclass
 class _Block:
-    """One block of query rows and its lists so far (merged as they arrive)."""
+    """One block of rows and its lists so far (merged as they arrive); ``tasks``: the
+    tasks whose results still have lists for it."""
 
     start: int
     stop: int
@@ -233,10 +257,12 @@ def knn_graph(
     of ``.npy`` or single-tensor ``.safetensors`` files on storage every worker reads (the
     driver never opens them), or callables run in the workers that return a shard (called
     once per task that needs it; they must return the same rows each time). Every shard
-    needs the same D and dtype. Each shard is cut into blocks of at most ``block_rows`` query
-    rows (default: whole shards when the shards alone give two tasks per cluster CPU, else
-    each shard cut into as few blocks as do; fewer blocks, less work, as pairs inside a
-    block are scored once); a task searches one block in one shard on ``num_cpus_per_task`` threads. ``max_retries``: attempts after a worker
+    needs the same D and dtype. Each shard is cut into blocks of at most ``block_rows`` rows
+    (default: whole shards when their tasks alone give two per cluster CPU, else each shard
+    cut into as few blocks as do); a task scores a block with a later shard, or with itself
+    and the rest of its shard, once each pair, on ``num_cpus_per_task`` threads, and
+    returns both sides' lists (``p`` blocks per shard, ``S`` shards: ``p S (S + 1) / 2``
+    tasks, N² D / 2 multiply-adds in all). ``max_retries``: attempts after a worker
     dies. ``progress``: True (a bar) or a callable ``("tasks", done, total)``. ``out``: a
     directory where the lists are written as they complete, ``indices.npy`` (int32) and
     ``scores.npy`` (float32), N x k each; the result's arrays are then memory maps of them,
@@ -274,27 +300,39 @@ def knn_graph(
         raise ValueError(f"{n} rows: indices would exceed int32")
     offsets = np.concatenate([[0], np.cumsum(rows)]).tolist()
 
+    shards = len(srcs)
     if block_rows is None:
-        # One block per shard when shards² tasks give every task slot two tasks: pairs inside a
-        # block are scored once, so the fewer the blocks, the less work; else cut each shard
-        # into as few blocks as give that many tasks.
+        # Whole shards as blocks when their S (S + 1) / 2 tasks give every task slot two
+        # tasks (fewer blocks, fewer and larger tasks); else each shard cut into as few
+        # blocks as do: p blocks per shard make p S (S + 1) / 2 tasks.
         slots = max(1, int(ray.cluster_resources().get("CPU", 1)) // threads)
-        per_shard = -(-2 * slots // len(srcs) ** 2)
+        per_shard = -(-4 * slots // (shards * (shards + 1)))
         block_rows = max(1, -(-max(rows) // per_shard))
     block_rows = _positive("block_rows", block_rows)
-    search = _search_task.options(**opts)
+    task = _task_remote.options(**opts)
+    # Blocks of each shard, near-equal, in row order.
     blocks: list[_Block] = []
-    pending: dict = {}
-    for qs, qsrc in enumerate(srcs):
+    of_shard: list[list[int]] = []
+    for qs in range(shards):
         cuts = -(-rows[qs] // block_rows)
-        edges = [rows[qs] * c // cuts for c in range(cuts + 1)]  # near-equal blocks
-        for lo, hi in zip(edges, edges[1:]):
-            b = len(blocks)
-            dbs = [ds for ds in range(len(srcs)) if ds != qs or rows[ds] > 1]
-            blocks.append(_Block(offsets[qs] + lo, offsets[qs] + hi, len(dbs), []))
-            for ds in dbs:
-                ref = search.remote(qs, qsrc, lo, hi, offsets[qs], ds, srcs[ds], offsets[ds], k, cosine, threads)
-                pending[ref] = b
+        edges = [rows[qs] * c // cuts for c in range(cuts + 1)]
+        of_shard.append(list(range(len(blocks), len(blocks) + cuts)))
+        blocks.extend(_Block(offsets[qs] + lo, offsets[qs] + hi, 0, []) for lo, hi in zip(edges, edges[1:]))
+    # Every unordered pair of rows is scored by one task: a block with itself and the rest
+    # of its shard after it, or a block with a whole later shard. `pending` maps a task to
+    # its block and the blocks of its range, which all get lists from it.
+    pending: dict = {}
+    for qs in range(shards):
+        for b in of_shard[qs]:
+            lo, hi = blocks[b].start - offsets[qs], blocks[b].stop - offsets[qs]
+            for ds in range(qs, shards):
+                if ds == qs and hi - lo == 1 and hi == rows[qs]:
+                    continue  # one row, its shard's last: the earlier blocks pair it
+                ranged = [c for c in of_shard[ds] if c > b]
+                ref = task.remote(qs, srcs[qs], lo, hi, offsets[qs], ds, srcs[ds], offsets[ds], k, cosine, threads)
+                pending[ref] = (b, ranged)
+                for c in [b, *ranged]:
+                    blocks[c].tasks += 1
 
     if out is None:
         indices, scores = np.empty((n, k), dtype=np.int32), np.empty((n, k), dtype=np.float32)
@@ -310,13 +348,19 @@ def knn_graph(
         while pending:
             ready, _ = ray.wait(list(pending), num_returns=min(len(pending), 16), timeout=0.5)
             for ref in ready:
-                block = blocks[pending.pop(ref)]
+                b, ranged = pending.pop(ref)
                 try:
-                    ind, sc = ray.get(ref)
+                    (ind, sc), after = ray.get(ref)
                 except ray.exceptions.RayTaskError as e:
                     raise _cause(e) from None
                 del ref
-                _add(block, ind, sc, k, indices, scores)
+                _add(blocks[b], ind, sc, k, indices, scores)
+                if ranged:
+                    # The range's lists, cut into its blocks' rows.
+                    r0 = blocks[ranged[0]].start
+                    for c in ranged:
+                        rows_c = slice(blocks[c].start - r0, blocks[c].stop - r0)
+                        _add(blocks[c], after[0][rows_c], after[1][rows_c], k, indices, scores)
                 done += 1
             if ready and report is not None:
                 report("tasks", done, total)

@@ -126,6 +126,32 @@ fn knn_search<'py>(
     graph_out(py, &g)
 }
 
+/// [`knn_search`] in both directions, each similarity computed once: `a`'s lists (indices
+/// into `b`, offset by `offset_b`) and `b`'s lists (indices into `a`, offset by `offset_a`).
+#[pyfunction]
+#[pyo3(signature = (a, b, k, cosine, offset_a, offset_b, threads, isa, progress))]
+#[allow(clippy::too_many_arguments)]
+fn knn_search_both<'py>(
+    py: Python<'py>,
+    a: &Bound<'py, PyAny>,
+    b: &Bound<'py, PyAny>,
+    k: usize,
+    cosine: bool,
+    offset_a: u32,
+    offset_b: u32,
+    threads: usize,
+    isa: Option<&str>,
+    progress: Option<Py<PyAny>>,
+) -> PyResult<(Graph<'py>, Graph<'py>)> {
+    let opts = Opts::new(threads, isa, progress)?;
+    let (x, y) = (input::matrix(a, "a")?, input::matrix(b, "b")?);
+    let c = x.rows() as f64 * y.rows() as f64 * y.cols() as f64;
+    let (mut ab, mut ba) = run(py, &opts, c, |exec| knn::search_both(x, y, k, similarity(cosine), exec))?;
+    ab.offset_indices(offset_b).map_err(error::to_py)?;
+    ba.offset_indices(offset_a).map_err(error::to_py)?;
+    Ok((graph_out(py, &ab)?, graph_out(py, &ba)?))
+}
+
 /// Neighbour lists read from Python: indices (int64 N x w, as u32) and optional scores.
 struct Lists {
     indices: Vec<u32>,
@@ -522,6 +548,7 @@ fn _repalign(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("ISAS", Isa::ALL.iter().map(|i| i.name()).collect::<Vec<_>>())?;
     m.add_function(wrap_pyfunction!(knn_graph, m)?)?;
     m.add_function(wrap_pyfunction!(knn_search, m)?)?;
+    m.add_function(wrap_pyfunction!(knn_search_both, m)?)?;
     m.add_function(wrap_pyfunction!(merge, m)?)?;
     m.add_function(wrap_pyfunction!(score, m)?)?;
     m.add_function(wrap_pyfunction!(score_graphs, m)?)?;

@@ -105,6 +105,24 @@ def test_knn_search_offset_and_merge(data, label):
     np.testing.assert_array_equal(m3.indices, full.indices[:, :3])
 
 
+@pytest.mark.parametrize("label", LABELS)
+@pytest.mark.parametrize("cosine", [False, True])
+def test_knn_search_both_is_two_searches(data, label, cosine):
+    """Both directions at once: bit for bit the two searches, offsets on each side."""
+    a, _ = data
+    _, x, _ = pick(label, a[:50])
+    _, y, _ = pick(label, a[50:] + 0.1)
+    for k, (oa, ob) in ((6, (0, 0)), (1, (100, 7)), (min(len(x), len(y)), (3, 1000))):
+        ab, ba = repalign.knn_search_both(x, y, k, cosine=cosine, offset_a=oa, offset_b=ob)
+        for got, want in ((ab, repalign.knn_search(x, y, k, cosine=cosine, offset=ob)),
+                          (ba, repalign.knn_search(y, x, k, cosine=cosine, offset=oa))):
+            assert isinstance(got, repalign.KnnGraph) and got.isa == want.isa
+            np.testing.assert_array_equal(got.indices, want.indices)
+            np.testing.assert_array_equal(got.scores.view(np.int32), want.scores.view(np.int32))
+    with pytest.raises(ValueError):
+        repalign.knn_search_both(x, y[:3], 4)
+
+
 # kNN metrics ----------------------------------------------------------------------------
 
 

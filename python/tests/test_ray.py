@@ -113,7 +113,7 @@ def test_progress_callback():
     x = np.random.default_rng(0).standard_normal((500, 8), dtype=np.float32)
     seen = []
     rr.knn_graph(split(x, [250]), 5, block_rows=125, progress=lambda *a: seen.append(a))
-    assert seen[0] == ("tasks", 0, 8) and seen[-1] == ("tasks", 8, 8) and all(s == "tasks" for s, _, _ in seen)
+    assert seen[0] == ("tasks", 0, 6) and seen[-1] == ("tasks", 6, 6) and all(s == "tasks" for s, _, _ in seen)
 
 
 def test_worker_death_is_retried(tmp_path):

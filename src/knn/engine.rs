@@ -5,8 +5,12 @@
 //! diagonal block only tiles above the diagonal), so each pair is computed once: it goes
 //! to row i's heap (in the output) and to row j's heap in [`Private`], one set shared by all
 //! threads in stripes of rows, each locked only around one score block's offers to it.
-//! [`merge_private`] then folds the private heaps into the output. Heaps start full of [`SENTINEL`]s; the order contract makes every
-//! merge exact, so neither the split between threads nor the schedule changes a result.
+//! [`merge_private`] then folds the private heaps into the output. A search in both
+//! directions ([`Pairs::Both`]) scores every pair of two matrices once the same way; there
+//! the private heaps are the database rows' own lists. Heaps start full of [`SENTINEL`]s;
+//! the order contract makes every merge exact, so neither the split between threads nor
+//! the schedule changes a result. The transposed offers rely on score(i, j) ==
+//! score(j, i) bit for bit (see [`crate::kernels`]).
 
 use alloc::vec::Vec;
 use core::ops::{DerefMut, Range};
@@ -26,12 +30,32 @@ pub(crate) struct Job<'a, T> {
     pub queries: Matrix<'a, T>,
     pub database: Matrix<'a, T>,
     pub k: usize,
-    /// A self graph: queries are the database, self is excluded, symmetry is exploited.
-    pub symmetric: bool,
+    /// Which pairs are scored and whom each score is offered to.
+    pub pairs: Pairs,
     /// Cosine: per-row inverse norms; a score becomes `dot * (inv_q * inv_d)`.
     pub scales: Option<(&'a [f32], &'a [f32])>,
     /// The backend, which packing follows too (see `pack::panels`).
     pub isa: Isa,
+}
+
+/// Which pairs a [`Job`] scores, and whom each score is offered to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Pairs {
+    /// Every (query, database row) pair, offered to the query only: a search.
+    Search,
+    /// A self graph (queries are the database): pairs i < j only, offered to row i and,
+    /// transposed, to row j in [`Private`]; self is excluded.
+    Within,
+    /// Every (query, database row) pair, offered to the query and, transposed, to the
+    /// database row in [`Private`]: a search in both directions, nothing excluded.
+    Both,
+}
+
+impl Pairs {
+    /// Whether scores are also offered to the database rows' heaps in [`Private`].
+    pub(crate) fn transposed(self) -> bool {
+        self != Pairs::Search
+    }
 }
 
 /// Output rows of one super-block: `k` heap entries per row, initially [`SENTINEL`]s.
@@ -65,7 +89,7 @@ pub(crate) struct Private {
 impl Private {
     /// Empty heaps for `rows` rows; `rows * k` must not overflow (the output's size).
     pub(crate) fn new(rows: usize, k: usize) -> Result<Self> {
-        const WHAT: &str = "a self graph needs N x k heaps for transposed scores";
+        const WHAT: &str = "the N x k heaps for transposed scores";
         #[cfg(all(test, feature = "std"))]
         PRIVATE_BYTES.with(|b| b.set(b.get() + rows * (k * 8 + 4)));
         Ok(Self {
@@ -74,6 +98,16 @@ impl Private {
             indices: try_vec(rows * k, SENTINEL.1, WHAT)?,
             threshold: try_vec(rows, SENTINEL.0, WHAT)?,
         })
+    }
+
+    /// The heaps as the lists of their rows, each sorted best first: the database side of
+    /// a search in both directions, which needs no merge.
+    pub(crate) fn into_lists(self) -> (Vec<u32>, Vec<f32>) {
+        let Private { k, mut scores, mut indices, .. } = self;
+        for (s, i) in scores.chunks_exact_mut(k).zip(indices.chunks_exact_mut(k)) {
+            TopK::resume(s, i).finish();
+        }
+        (indices, scores)
     }
 
     /// The heaps as stripes of [`STRIPE_ROWS`] rows, each behind its own lock, for the
@@ -149,7 +183,7 @@ pub(crate) struct RunUnits<'a, 'u, 'o, 'p, T> {
     /// Largest super-block, in rows.
     pub super_block: usize,
     pub units: &'u mut dyn Iterator<Item = Unit<'o>>,
-    /// Required for symmetric jobs.
+    /// Required when `job.pairs.transposed()`.
     pub private: Option<&'u Stripes<'p>>,
 }
 
@@ -192,7 +226,8 @@ fn run<S: Simd, const MR: usize, const NRV: usize, T: Element>(simd: S, op: RunU
         );
         // A self graph scores only candidates from q0 on: its own rows (the diagonal
         // block, upper triangle), then the rest.
-        let (mut c0, diagonal_end) = if job.symmetric { (q0, q0 + qn) } else { (0, 0) };
+        let within = job.pairs == Pairs::Within;
+        let (mut c0, diagonal_end) = if within { (q0, q0 + qn) } else { (0, 0) };
         while c0 < n {
             let cn = cb.min(if c0 < diagonal_end { diagonal_end } else { n } - c0);
             // The diagonal block: only pairs with j > i are computed and offered (both ways).
@@ -208,7 +243,7 @@ fn run<S: Simd, const MR: usize, const NRV: usize, T: Element>(simd: S, op: RunU
                 let mut c = c0;
                 while c < c0 + cn {
                     let (mut stripe, end) = stripes.lock(c, c0 + cn);
-                    feed_columns(simd, &mut stripe, scores, ldc, q0, qn, c0, c - c0..end - c0);
+                    feed_columns(simd, &mut stripe, scores, ldc, q0, qn, c0, c - c0..end - c0, within);
                     c = end;
                 }
             }
@@ -257,7 +292,7 @@ fn feed_rows<S: Simd, T>(
             let j = c0 + c;
             // A self graph offers (i, j) to row i here only when j > i; row j gets it as
             // a transposed offer.
-            if s >= *threshold && (!job.symmetric || j > query) {
+            if s >= *threshold && (job.pairs != Pairs::Within || j > query) {
                 heap.offer(s, j as u32);
                 *threshold = heap.threshold();
             }
@@ -282,7 +317,8 @@ fn feed_rows<S: Simd, T>(
 }
 
 /// Offers the scores of columns `cols` of the block at `c0` to the candidates' heaps in
-/// `stripe` (the pair (j, i) of a score computed as (i, j)).
+/// `stripe` (the pair (j, i) of a score computed as (i, j)). With `within` (a self graph)
+/// only queries i < j are offered to candidate j.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 fn feed_columns<S: Simd>(
@@ -294,16 +330,19 @@ fn feed_columns<S: Simd>(
     qn: usize,
     c0: usize,
     cols: Range<usize>,
+    within: bool,
 ) {
     let lanes = S::F32_LANES;
     // Column c's heap is the stripe's row c0 + c - r0.
     let r0 = stripe.r0;
     let column = |stripe: &mut Stripe<'_>, c: usize| {
         let j = c0 + c;
-        // Only queries i < j: in the diagonal block the rest are mirrored or stale.
+        // A self graph offers only queries i < j: in the diagonal block the rest are
+        // mirrored or stale.
+        let rows = if within { qn.min(j.saturating_sub(q0)) } else { qn };
         // PERF: the bar stays in a register while the column is walked.
         let mut threshold = stripe.threshold[j - r0];
-        for r in 0..qn.min(j - q0) {
+        for r in 0..rows {
             let s = scores[r * ldc + c];
             if s >= threshold {
                 threshold = stripe.offer(j - r0, s, (q0 + r) as u32);

@@ -2,6 +2,8 @@
 //!
 //! - [`graph`]: each row's `k` most similar *other* rows (self excluded).
 //! - [`search`]: each query's `k` most similar database rows (no exclusion).
+//! - [`search_both`]: [`search`] in both directions between two matrices, each similarity
+//!   computed once (half the work of two searches).
 //! - [`neighbours`] / [`neighbours_into`]: either, by [`Rows`]; `_into` writes caller buffers.
 //! - [`gram`]: every inner product (N x N), on the same engine, for the kernel metrics.
 //! - [`merge`]: the top `k` of several partial lists, so a database split into shards
@@ -12,12 +14,13 @@
 //! multiply-adds in feature order; for cosine, `dot * (1/|x_i| * 1/|x_j|)` with the inverse
 //! norms computed once in f64. Results are bit-identical for every thread count and every
 //! [`Isa`]. Memory is O(N k) plus per-thread blocks (and, for a self graph, one set of N x k
-//! private heaps, N x (8k + 4) bytes, shared by all workers): no N x N matrix is ever formed,
+//! private heaps, N x (8k + 4) bytes, shared by all workers; for [`search_both`] those heaps
+//! are the second side's lists): no N x N matrix is ever formed,
 //! and no buffer is multiplied by the thread count.
 //! Buffers the allocator refuses are [`Error::OutOfMemory`], before any work.
 //!
 //! **Input checks** (each a typed [`Error`]): N = 0, D = 0, k = 0 or k above N - 1 (self) /
-//! N (search), D mismatch, NaN or infinity (row and column named), a row so large its inner
+//! N (search; either side's N for [`search_both`]), D mismatch, NaN or infinity (row and column named), a row so large its inner
 //! products could overflow f32, cosine on a zero-norm row, an unavailable ISA.
 
 mod engine;
@@ -41,7 +44,7 @@ use crate::layers::each_dtype;
 use crate::matrix::{AnyMatrix, Matrix};
 use crate::pool;
 use crate::topk::SENTINEL;
-use engine::{Job, Private, RunUnits, Stripes, Unit, merge_private};
+use engine::{Job, Pairs, Private, RunUnits, Stripes, Unit, merge_private};
 
 /// How two rows are compared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -94,6 +97,47 @@ pub fn search<'a>(
     neighbours(Rows::Between { queries: queries.into(), database: database.into() }, k, similarity, exec)
 }
 
+/// The `k` most similar rows of `b` for every row of `a`, and the `k` most similar rows of
+/// `a` for every row of `b` (same dtype and D): bit for bit `(search(a, b, k, ..),
+/// search(b, a, k, ..))`, indices, scores and ties, for every ISA and thread count, with
+/// each similarity computed once. For blocks of one data set on several machines: the
+/// pair (i, j) of blocks gives both blocks' lists for that pair.
+///
+/// `k` must not exceed either side's rows (the error is the one the failing [`search`]
+/// gives). Workers split `a`'s rows, so put the larger side first. Memory: the two
+/// graphs and per-thread blocks; `b`'s lists are filled in place by transposed offers.
+/// Reports [`Progress::Blocks`] as blocks of `a`'s rows are taken up.
+pub fn search_both<'a>(
+    a: impl Into<AnyMatrix<'a>>,
+    b: impl Into<AnyMatrix<'a>>,
+    k: usize,
+    similarity: Similarity,
+    exec: &Exec<'_>,
+) -> Result<(KnnGraph, KnnGraph)> {
+    let (a, b) = (a.into(), b.into());
+    let (m, n) = (a.rows(), b.rows());
+    let (mut indices, mut scores) = match m.checked_mul(k) {
+        Some(len) if k <= m.min(n) && a.cols() > 0 && b.cols() > 0 => {
+            (try_vec(len, 0, "the N x k neighbour indices")?, try_vec(len, 0.0, "the N x k neighbour scores")?)
+        }
+        _ => (Vec::new(), Vec::new()),
+    };
+    let out = Out { k, similarity, exec, threads: exec.workers(), indices: &mut indices, scores: &mut scores };
+    let (isa, private) = match (a, b) {
+        (AnyMatrix::F32(a), AnyMatrix::F32(b)) => compute(a, b, Pairs::Both, out),
+        (AnyMatrix::F16(a), AnyMatrix::F16(b)) => compute(a, b, Pairs::Both, out),
+        (AnyMatrix::Bf16(a), AnyMatrix::Bf16(b)) => compute(a, b, Pairs::Both, out),
+        _ => Err(Error::DtypeMismatch),
+    }?;
+    let (b_indices, b_scores) =
+        private.ok_or(Error::NumericalRange { what: "no lists for the second side" })?.into_lists();
+    if b_indices.contains(&SENTINEL.1) || b_scores.iter().any(|s| !s.is_finite()) {
+        return Err(Error::NumericalRange { what: "similarities are not finite in f32" });
+    }
+    let a_graph = KnnGraph { rows: m, k, indices, scores, isa: Some(isa) };
+    Ok((a_graph, KnnGraph { rows: n, k, indices: b_indices, scores: b_scores, isa: Some(isa) }))
+}
+
 /// [`graph`] or [`search`], by [`Rows`].
 pub fn neighbours(rows: Rows<'_>, k: usize, similarity: Similarity, exec: &Exec<'_>) -> Result<KnnGraph> {
     let (candidates, cols) = match rows {
@@ -125,14 +169,15 @@ pub fn neighbours_into(
 ) -> Result<Isa> {
     let out = Out { k, similarity, exec, threads: exec.workers(), indices, scores };
     match rows {
-        Rows::Within(x) => each_dtype!(AnyMatrix, x, m => compute(m, m, true, out)),
+        Rows::Within(x) => each_dtype!(AnyMatrix, x, m => compute(m, m, Pairs::Within, out)),
         Rows::Between { queries, database } => match (queries, database) {
-            (AnyMatrix::F32(q), AnyMatrix::F32(d)) => compute(q, d, false, out),
-            (AnyMatrix::F16(q), AnyMatrix::F16(d)) => compute(q, d, false, out),
-            (AnyMatrix::Bf16(q), AnyMatrix::Bf16(d)) => compute(q, d, false, out),
+            (AnyMatrix::F32(q), AnyMatrix::F32(d)) => compute(q, d, Pairs::Search, out),
+            (AnyMatrix::F16(q), AnyMatrix::F16(d)) => compute(q, d, Pairs::Search, out),
+            (AnyMatrix::Bf16(q), AnyMatrix::Bf16(d)) => compute(q, d, Pairs::Search, out),
             _ => Err(Error::DtypeMismatch),
         },
     }
+    .map(|(isa, _)| isa)
 }
 
 /// What a kNN call computes besides its inputs, and where the results go.
@@ -146,12 +191,14 @@ struct Out<'e, 'p, 'o> {
     scores: &'o mut [f32],
 }
 
+/// Runs one kNN job into `out` (the queries' lists); returns the ISA used and, for
+/// [`Pairs::Both`], the database rows' lists as private heaps (see [`Private::into_lists`]).
 fn compute<T: Element>(
     queries: Matrix<'_, T>,
     database: Matrix<'_, T>,
-    exclude_self: bool,
+    pairs: Pairs,
     out: Out<'_, '_, '_>,
-) -> Result<Isa> {
+) -> Result<(Isa, Option<Private>)> {
     let Out { k, similarity, exec, threads, indices, scores } = out;
     let (m, n) = (queries.rows(), database.rows());
     if m == 0 || n == 0 {
@@ -166,9 +213,20 @@ fn compute<T: Element>(
     if n > u32::MAX as usize {
         return Err(Error::TooManyRows { rows: n });
     }
+    let exclude_self = pairs == Pairs::Within;
     let max_k = if exclude_self { n - 1 } else { n };
     if k == 0 || k > max_k {
         return Err(Error::InvalidK { k, max: max_k });
+    }
+    // Both directions: the database rows' lists hold query indices, k of them.
+    if pairs == Pairs::Both {
+        if m > u32::MAX as usize {
+            return Err(Error::TooManyRows { rows: m });
+        }
+        if k > m {
+            return Err(Error::InvalidK { k, max: m });
+        }
+        n.checked_mul(k).ok_or(Error::ShapeOverflow)?;
     }
     let needed = m.checked_mul(k).ok_or(Error::ShapeOverflow)?;
     for len in [indices.len(), scores.len()] {
@@ -191,14 +249,8 @@ fn compute<T: Element>(
             Some((q_inv, d_inv))
         }
     };
-    let job = Job {
-        queries,
-        database,
-        k,
-        symmetric: exclude_self,
-        scales: scales.as_ref().map(|(q, d)| (q.as_slice(), d.as_slice())),
-        isa,
-    };
+    let job =
+        Job { queries, database, k, pairs, scales: scales.as_ref().map(|(q, d)| (q.as_slice(), d.as_slice())), isa };
 
     let (indices, scores) = (&mut indices[..needed], &mut scores[..needed]);
     indices.fill(SENTINEL.1);
@@ -211,21 +263,27 @@ fn compute<T: Element>(
         .map(|(u, (indices, scores))| Unit { q0: u * super_block, indices, scores })
         .collect();
     let total = units.len();
-    // The private heaps (self graphs), one set for all workers, are allocated before any
-    // work starts.
-    let mut private = job.symmetric.then(|| Private::new(n, k)).transpose()?;
+    // The private heaps (self graphs, both directions), one set for all workers, are
+    // allocated before any work starts.
+    let mut private = pairs.transposed().then(|| Private::new(n, k)).transpose()?;
     {
         let stripes = private.as_mut().map(Private::stripes).transpose()?;
         run_threads(isa, &job, super_block, units, threads, stripes.as_ref(), exec)?;
     }
     exec.report(Progress::Blocks { done: total, total });
-    merge_private(k, indices, scores, private.as_ref());
+    // A self graph's private heaps are the rows' other halves; both directions keep them
+    // as the database rows' own lists.
+    let (merged, kept) = match pairs {
+        Pairs::Both => (None, private),
+        _ => (private, None),
+    };
+    merge_private(k, indices, scores, merged.as_ref());
     // Inputs are checked so that every similarity is finite; this guard keeps a result that
     // escaped f32 anyway (non-finite scores never enter a heap) from being returned.
     if indices.contains(&SENTINEL.1) || scores.iter().any(|s| !s.is_finite()) {
         return Err(Error::NumericalRange { what: "similarities are not finite in f32" });
     }
-    Ok(isa)
+    Ok((isa, kept))
 }
 
 fn inverse_norms(sq: &[f64]) -> Result<Vec<f32>> {
@@ -296,7 +354,7 @@ mod tests {
                 indices: &mut indices,
                 scores: &mut scores,
             };
-            compute(m, m, true, out).unwrap();
+            compute(m, m, Pairs::Within, out).unwrap();
             let bytes = engine::PRIVATE_BYTES.with(|b| b.get());
             assert_eq!(bytes, n * (k * 8 + 4), "{threads} workers: private heap bytes");
             match &first {
@@ -305,6 +363,43 @@ mod tests {
                     assert!(*i == indices && s.iter().zip(&scores).all(|(a, b)| a.to_bits() == b.to_bits()))
                 }
             }
+        }
+    }
+
+    /// Both directions on 1, 2, 3 and 8 workers (past the cores' cap) equal two searches,
+    /// and the database side's heaps are the only private memory.
+    #[test]
+    fn both_directions_equal_two_searches_for_any_worker_count() {
+        let (m, n, d, k) = (530, 290, 19, 5);
+        let values = |len: usize, seed: usize| -> Vec<f32> {
+            (0..len).map(|i| (((i + seed) * 7919 % 1009) as f32 / 1009.0) - 0.5).collect()
+        };
+        let (a, b) = (values(m * d, 3), values(n * d, 11));
+        let (a, b) = (Matrix::new(&a, m, d).unwrap(), Matrix::new(&b, n, d).unwrap());
+        let exec = Exec::default();
+        let run = |q: Matrix<'_, f32>, db: Matrix<'_, f32>, pairs: Pairs, threads: usize| {
+            let (mut indices, mut scores) = (vec![0; q.rows() * k], vec![0.0; q.rows() * k]);
+            let out = Out {
+                k,
+                similarity: Similarity::Cosine,
+                exec: &exec,
+                threads,
+                indices: &mut indices,
+                scores: &mut scores,
+            };
+            let (_, private) = compute(q, db, pairs, out).unwrap();
+            (indices, scores, private)
+        };
+        let bits = |s: &[f32]| s.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        let (ab_i, ab_s, _) = run(a, b, Pairs::Search, 1);
+        let (ba_i, ba_s, _) = run(b, a, Pairs::Search, 1);
+        for threads in [1, 2, 3, 8] {
+            engine::PRIVATE_BYTES.with(|b| b.set(0));
+            let (i, s, private) = run(a, b, Pairs::Both, threads);
+            assert_eq!(engine::PRIVATE_BYTES.with(|b| b.get()), n * (k * 8 + 4), "{threads} workers");
+            let (pi, ps) = private.unwrap().into_lists();
+            assert!(i == ab_i && bits(&s) == bits(&ab_s), "{threads} workers: a's lists");
+            assert!(pi == ba_i && bits(&ps) == bits(&ba_s), "{threads} workers: b's lists");
         }
     }
 }
