@@ -556,6 +556,26 @@ def calibrate_graphs(
     return _calibration(_repalign.calibrate_graphs(metric, ia, ib, k, permutations, seed, alpha, threads, isa, cb))
 
 
+def _zoo_models(
+    models: Union[dict[str, Any], Sequence[Any]], group_b: Union[dict[str, Any], Sequence[Any], None]
+) -> tuple[list[tuple[str, Any]], Optional[int]]:
+    """The (name, model) pairs of a zoo, group B's after ``models``' (a dict's keys, or list
+    positions across both groups), and the index of group B's first model (None without
+    groups). Two models sharing a name are a ValueError."""
+
+    def named(group, start: int) -> list[tuple[str, Any]]:
+        if isinstance(group, dict):
+            return [(str(n), m) for n, m in group.items()]
+        return [(str(start + i), m) for i, m in enumerate(group)]
+
+    a = named(models, 0)
+    b = named(group_b, len(a)) if group_b is not None else []
+    names = [n for n, _ in a + b]
+    if len(set(names)) != len(names):
+        raise ValueError(f"two models share a name: {names}")
+    return a + b, (len(a) if group_b is not None else None)
+
+
 def zoo(
     models: Union[dict[str, Any], Sequence[Any]],
     metric: str = "mutual_knn",
@@ -587,20 +607,10 @@ def zoo(
     gets its layer sweep, equal to :func:`sweep` of the pair, and with ``permutations`` its
     best is calibrated as :func:`calibrate` does, with Benjamini-Hochberg q-values and
     Holm-adjusted p-values across the pairs."""
-
-    def named(group, start: int) -> list[tuple[str, Any]]:
-        if isinstance(group, dict):
-            return [(str(n), m) for n, m in group.items()]
-        return [(str(start + i), m) for i, m in enumerate(group)]
-
-    a = named(models, 0)
-    b = named(group_b, len(a)) if group_b is not None else []
-    names = [n for n, _ in a + b]
-    if len(set(names)) != len(names):
-        raise ValueError(f"two models share a name: {names}")
+    named, first_b = _zoo_models(models, group_b)
+    names = [n for n, _ in named]
     spec = _spec(metric, k, kernel, sigma, unbiased, cca_dim, cosine, rdm, corr)
-    layers = [_prepared_layers(m, f"models[{n!r}]", prepare, q, threads, isa) for n, m in a + b]
-    first_b = len(a) if group_b is not None else None
+    layers = [_prepared_layers(m, f"models[{n!r}]", prepare, q, threads, isa) for n, m in named]
     calibration = (_count("permutations", permutations), _count("seed", seed), float(alpha)) if permutations else None
     cb = progress_callback(progress, "zoo")
     pairs, matrix, stats = _repalign.zoo(

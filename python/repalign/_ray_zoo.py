@@ -21,7 +21,7 @@ from typing import Any, Optional, Sequence, Union
 import numpy as np
 import ray
 
-from . import ZooPair, ZooResult, _calibration, _count, _prepared_layers, _repalign, _spec, _sweep
+from . import ZooPair, ZooResult, _calibration, _count, _prepared_layers, _repalign, _spec, _sweep, _zoo_models
 from ._progress import progress_callback
 
 
@@ -79,18 +79,8 @@ def zoo(
     or N x D). Each model's layers are one task, each model pair another, with
     ``num_cpus_per_task`` CPUs (and as many threads) each; a worker that dies is retried
     ``max_retries`` times, an error in a task (bad values, k too large) is not."""
-
-    def named(group, start: int) -> list[tuple[str, Any]]:
-        if isinstance(group, dict):
-            return [(str(n), m) for n, m in group.items()]
-        return [(str(start + i), m) for i, m in enumerate(group)]
-
-    a = named(models, 0)
-    b = named(group_b, len(a)) if group_b is not None else []
-    names = [n for n, _ in a + b]
-    if len(set(names)) != len(names):
-        raise ValueError(f"two models share a name: {names}")
-    first_b = len(a) if group_b is not None else None
+    named, first_b = _zoo_models(models, group_b)
+    names = [n for n, _ in named]
     if len(names) < 2 or (first_b is not None and (first_b == 0 or first_b == len(names))):
         raise ValueError("a zoo needs two models or more, and both groups of a bipartite zoo at least one")
     spec = _spec(metric, k, kernel, sigma, unbiased, cca_dim, cosine, rdm, corr)
@@ -110,7 +100,7 @@ def zoo(
         # N (every model must describe the same samples) and never fetches the states,
         # which go to the pair tasks by reference, stored once.
         refs = [
-            _model_states.options(num_returns=2, **opts).remote(n, m, spec, prepare, q, threads, isa) for n, m in a + b
+            _model_states.options(num_returns=2, **opts).remote(n, m, spec, prepare, q, threads, isa) for n, m in named
         ]
         n_refs, layer_refs = [r[0] for r in refs], [r[1] for r in refs]  # type: ignore[index]
         pending = n_refs + layer_refs
