@@ -103,7 +103,12 @@ def zoo(
             _model_states.options(num_returns=2, **opts).remote(n, m, spec, prepare, q, threads, isa) for n, m in named
         ]
         n_refs, layer_refs = [r[0] for r in refs], [r[1] for r in refs]  # type: ignore[index]
-        pending = n_refs + layer_refs
+        # Every model task is waited for before any error is raised: an error then finds
+        # nothing of this phase to cancel (cancelling the other tasks of a failed model
+        # phase is what, now and then, ended the driver process itself).
+        pending = list(n_refs)
+        ray.wait(n_refs, num_returns=len(n_refs), fetch_local=False)
+        pending = []
         done = 0
         ns = []
         for ref in n_refs:

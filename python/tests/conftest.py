@@ -114,3 +114,13 @@ def correlated(n: int, d_a: int, d_b: int, noise: float = 0.5, seed: int = 0) ->
 def pair():
     """A correlated pair, N = 120, D_A = 24, D_B = 40 (float32)."""
     return correlated(120, 24, 40, 0.5, seed=7)
+
+
+@pytest.fixture(scope="session")
+def ray_cluster():
+    """One local two-CPU Ray cluster for every test module that needs it (test_ray,
+    test_ray_zoo), started once per session rather than once per module."""
+    ray = pytest.importorskip("ray")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray
+    ray.shutdown()

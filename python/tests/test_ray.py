@@ -25,10 +25,8 @@ N, D, K = 20_000, 256, 10
 
 
 @pytest.fixture(scope="module", autouse=True)
-def cluster():
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+def cluster(ray_cluster):
     yield
-    ray.shutdown()
 
 
 @pytest.fixture(scope="module")

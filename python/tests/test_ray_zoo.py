@@ -16,10 +16,8 @@ N = 80
 
 
 @pytest.fixture(scope="module", autouse=True)
-def cluster():
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+def cluster(ray_cluster):
     yield
-    ray.shutdown()
 
 
 def model(seed: int, layers: int, d: int) -> np.ndarray:
