@@ -78,7 +78,7 @@ pub(crate) const fn candidate_block_rows(lanes: usize) -> usize {
 /// enough that `threads` workers get several units each when N is small.
 pub(crate) fn super_block_rows(lanes: usize, rows: usize, threads: usize) -> usize {
     let mr = tile_shape(lanes).0;
-    let per_unit = rows.div_ceil(threads.clamp(1, 1 << 20) * 4).clamp(64, 512);
+    let per_unit = rows.div_ceil(threads.clamp(1, 1 << 20) * 2).clamp(64, 512);
     per_unit.div_ceil(mr) * mr
 }
 

@@ -243,7 +243,7 @@ fn run<S: Simd, const MR: usize, const NRV: usize, T: Element>(simd: S, op: RunU
                 let mut c = c0;
                 while c < c0 + cn {
                     let (mut stripe, end) = stripes.lock(c, c0 + cn);
-                    feed_columns(simd, &mut stripe, scores, ldc, q0, qn, c0, c - c0..end - c0, within);
+                    feed_columns(simd, &mut stripe, scores, ldc, q0, qn, c0, c - c0..end - c0, within, job.k);
                     c = end;
                 }
             }
@@ -271,6 +271,14 @@ fn apply_scales<S: Simd>(simd: S, scores: &mut [f32], ldc: usize, q_scale: &[f32
 }
 
 /// Offers each query row's scores to that row's heap.
+///
+/// PERF: a row whose block holds nothing above its bar costs one vector max per vector and
+/// a reduction. Otherwise the block's own scores give a second bar: lane l of the row's
+/// vectors is a group of candidates, and the k-th largest of the groups' maxima is at most
+/// the block's k-th best score, so a score below it has k candidates of the block ranking
+/// before it and cannot be in the row's top k. While a row's heap is still weak (its first
+/// blocks) this keeps most of a block away from the heap: at N = 1024, k = 10, most heap
+/// insertions happened in a row's first block, each a sift through the heap.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 fn feed_rows<S: Simd, T>(
@@ -283,25 +291,49 @@ fn feed_rows<S: Simd, T>(
     cn: usize,
     heaps: &mut [TopK<'_>],
 ) {
-    let group = 4 * S::F32_LANES;
+    let lanes = S::F32_LANES;
+    let group = 4 * lanes;
+    let full = cn / lanes;
+    let within = job.pairs == Pairs::Within;
+    let diagonal = within && c0 < q0 + heaps.len();
     for (r, heap) in heaps.iter_mut().enumerate() {
         let row = &scores[r * ldc..r * ldc + cn];
         let query = q0 + r;
-        let mut threshold = heap.threshold();
+        let (vecs, _) = S::as_simd_f32s(&row[..full * lanes]);
+        // The block's own bar needs k groups of eligible candidates: k <= lanes, and the
+        // vectors whose candidates are all eligible (in a self graph's diagonal block,
+        // those past the row's own column; the ones before it may be stale).
+        let first = if diagonal { (query + 1).saturating_sub(c0).div_ceil(lanes).min(full) } else { 0 };
+        let fold = |v: &[S::f32s]| v.iter().fold(simd.splat_f32s(f32::NEG_INFINITY), |m, &v| simd.max_f32s(m, v));
+        let (lane_max, before) = (fold(&vecs[first..]), fold(&vecs[..first]));
+        let best =
+            row[full * lanes..].iter().fold(simd.reduce_max_f32s(simd.max_f32s(lane_max, before)), |m, &s| m.max(s));
+        if best < heap.threshold() {
+            continue;
+        }
+        // Worth computing only when at least k groups reach the heap's bar (otherwise the
+        // k-th largest maximum is below it): a row's first blocks, rarely later ones.
+        let reaching = bitmask(simd, simd.greater_than_or_equal_f32s(lane_max, simd.splat_f32s(heap.threshold())));
+        let own = if job.k <= lanes && first < full && reaching.count_ones() as usize >= job.k {
+            kth_largest_lane::<S>(lane_max, job.k)
+        } else {
+            f32::NEG_INFINITY
+        };
+        let mut threshold = heap.threshold().max(own);
         let offer = |heap: &mut TopK<'_>, threshold: &mut f32, c: usize, s: f32| {
             let j = c0 + c;
             // A self graph offers (i, j) to row i here only when j > i; row j gets it as
             // a transposed offer.
-            if s >= *threshold && (job.pairs != Pairs::Within || j > query) {
+            if s >= *threshold && (!within || j > query) {
                 heap.offer(s, j as u32);
-                *threshold = heap.threshold();
+                *threshold = heap.threshold().max(own);
             }
         };
         let mut c = 0;
         while c + group <= cn {
             let (v, _) = S::as_simd_f32s(&row[c..c + group]);
-            // PERF: once the heap is full almost every group is rejected here, by
-            // three vector max and one reduction, before any scalar work.
+            // Once the bar is high almost every group is rejected here, by three vector
+            // max and one reduction, before any scalar work.
             let m = simd.max_f32s(simd.max_f32s(v[0], v[1]), simd.max_f32s(v[2], v[3]));
             if simd.reduce_max_f32s(m) >= threshold {
                 for (o, &s) in row[c..c + group].iter().enumerate() {
@@ -316,9 +348,24 @@ fn feed_rows<S: Simd, T>(
     }
 }
 
+/// The `k`-th largest lane of `v` (`1 <= k <= lanes`).
+#[inline(always)]
+fn kth_largest_lane<S: Simd>(v: S::f32s, k: usize) -> f32 {
+    let lanes = bytemuck::cast_slice::<S::f32s, f32>(core::slice::from_ref(&v));
+    let mut m = [f32::NEG_INFINITY; 16];
+    m[..lanes.len()].copy_from_slice(lanes);
+    *m[..lanes.len()].select_nth_unstable_by(k - 1, |a, b| b.total_cmp(a)).1
+}
+
 /// Offers the scores of columns `cols` of the block at `c0` to the candidates' heaps in
 /// `stripe` (the pair (j, i) of a score computed as (i, j)). With `within` (a self graph)
 /// only queries i < j are offered to candidate j.
+///
+/// PERF: the block is walked row by row, one vector of columns at a time, against the
+/// vector of those columns' thresholds: contiguous loads and one compare per row and
+/// vector, scalar work only for the lanes that pass. Walking each column down its rows
+/// (strided loads, a scalar compare per score) cost several times more at N = 1024. The
+/// order of offers never changes a heap's content (see [`crate::topk`]).
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 fn feed_columns<S: Simd>(
@@ -331,16 +378,63 @@ fn feed_columns<S: Simd>(
     c0: usize,
     cols: Range<usize>,
     within: bool,
+    k: usize,
 ) {
     let lanes = S::F32_LANES;
     // Column c's heap is the stripe's row c0 + c - r0.
     let r0 = stripe.r0;
-    let column = |stripe: &mut Stripe<'_>, c: usize| {
+    let mut c = cols.start;
+    while c + lanes <= cols.end {
+        let j0 = c0 + c;
+        // A self graph offers only queries i < j: rows from `all` on reach only the
+        // lanes with j > i, rows from `any` on none (in the diagonal block the rest are
+        // mirrored or stale).
+        let (all, any) = if within {
+            (qn.min(j0.saturating_sub(q0)), qn.min((j0 + lanes - 1).saturating_sub(q0)))
+        } else {
+            (qn, qn)
+        };
+        let bar = |stripe: &Stripe<'_>| S::as_simd_f32s(&stripe.threshold[j0 - r0..j0 - r0 + lanes]).0[0];
+        // The columns' own bars, as in `feed_rows`: k groups of rows, each all eligible;
+        // the least of the groups' maxima is at most a column's k-th best score here.
+        let load = |r: usize| S::as_simd_f32s(&scores[r * ldc + c..r * ldc + c + lanes]).0[0];
+        let groups = if k <= all { k } else { 1 };
+        let (mut least, mut most) = (simd.splat_f32s(f32::INFINITY), simd.splat_f32s(f32::NEG_INFINITY));
+        for g in 0..groups {
+            let rows = g * (all / groups)..if g + 1 == groups { all } else { (g + 1) * (all / groups) };
+            let m = rows.fold(simd.splat_f32s(f32::NEG_INFINITY), |m, r| simd.max_f32s(m, load(r)));
+            (least, most) = (simd.min_f32s(least, m), simd.max_f32s(most, m));
+        }
+        let own = if k <= all { least } else { simd.splat_f32s(f32::NEG_INFINITY) };
+        let mut threshold = bar(stripe);
+        // Rows from `all` on are not in the groups: they are always walked.
+        if all == any && bitmask(simd, simd.greater_than_or_equal_f32s(most, threshold)) == 0 {
+            c += lanes;
+            continue;
+        }
+        threshold = simd.max_f32s(threshold, own);
+        for r in 0..any {
+            let mut pass = bitmask(simd, simd.greater_than_or_equal_f32s(load(r), threshold));
+            if pass == 0 {
+                continue;
+            }
+            if r >= all {
+                // Lane l is candidate j0 + l; only j0 + l > q0 + r may be offered.
+                pass &= u64::MAX << (q0 + r + 1 - j0);
+            }
+            while pass != 0 {
+                let l = pass.trailing_zeros() as usize;
+                pass &= pass - 1;
+                stripe.offer(j0 + l - r0, scores[r * ldc + c + l], (q0 + r) as u32);
+            }
+            threshold = simd.max_f32s(bar(stripe), own);
+        }
+        c += lanes;
+    }
+    // The last columns, fewer than a vector: one by one down the rows.
+    for c in c..cols.end {
         let j = c0 + c;
-        // A self graph offers only queries i < j: in the diagonal block the rest are
-        // mirrored or stale.
         let rows = if within { qn.min(j.saturating_sub(q0)) } else { qn };
-        // PERF: the bar stays in a register while the column is walked.
         let mut threshold = stripe.threshold[j - r0];
         for r in 0..rows {
             let s = scores[r * ldc + c];
@@ -348,27 +442,19 @@ fn feed_columns<S: Simd>(
                 threshold = stripe.offer(j - r0, s, (q0 + r) as u32);
             }
         }
-    };
-    let (one, zero) = (simd.splat_f32s(1.0), simd.splat_f32s(0.0));
-    let mut c = cols.start;
-    while c + lanes <= cols.end {
-        // PERF: the column maxima are compared with the columns' thresholds in one vector
-        // before any column is walked.
-        let mut col_max = simd.splat_f32s(f32::NEG_INFINITY);
-        for r in 0..qn {
-            let (v, _) = S::as_simd_f32s(&scores[r * ldc + c..r * ldc + c + lanes]);
-            col_max = simd.max_f32s(col_max, v[0]);
-        }
-        let (t, _) = S::as_simd_f32s(&stripe.threshold[c0 + c - r0..c0 + c - r0 + lanes]);
-        let pass = simd.select_f32s(simd.greater_than_or_equal_f32s(col_max, t[0]), one, zero);
-        if simd.reduce_max_f32s(pass) > 0.0 {
-            for l in 0..lanes {
-                column(stripe, c + l);
-            }
-        }
-        c += lanes;
     }
-    for c in c..cols.end {
-        column(stripe, c);
+}
+
+/// The lanes of `mask` that are set, as the low bits of a word (lane 0 in bit 0).
+#[inline(always)]
+fn bitmask<S: Simd>(simd: S, mask: S::m32s) -> u64 {
+    if const { size_of::<S::m32s>() == size_of::<u16>() } {
+        // AVX-512: the mask register itself.
+        u64::from(bytemuck::cast::<S::m32s, u16>(mask))
+    } else {
+        // Lane masks (all bits set or clear per lane): one bit per lane.
+        let ones = simd.select_f32s(mask, simd.splat_f32s(1.0), simd.splat_f32s(0.0));
+        let lanes = bytemuck::cast_slice::<S::f32s, f32>(core::slice::from_ref(&ones));
+        lanes.iter().enumerate().fold(0, |bits, (l, &x)| bits | (u64::from(x != 0.0) << l))
     }
 }
