@@ -9,12 +9,13 @@ use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, out_of_memory};
 use crate::exec::{Exec, Progress};
 use crate::isa::Isa;
 use crate::layers::AnyLayers;
 use crate::matrix::AnyMatrix;
 use crate::metrics::{LayerState, Metric, pair};
+use crate::pool::{self, Lock};
 use crate::prepare::Prepare;
 
 /// Scores of every layer pair.
@@ -161,21 +162,103 @@ pub fn layer_states(
     if a.is_empty() || b.is_empty() {
         return Err(Error::EmptyMatrix);
     }
-    let n = a[0].rows();
-    if let Some(x) = a.iter().chain(b).find(|x| x.rows() != n) {
+    let mut states = models_states(&[a, b], metric, exec, |x, exec| LayerState::new(x, metric, exec))?.into_iter();
+    match (states.next(), states.next()) {
+        (Some(pa), Some(pb)) => Ok((pa, pb)),
+        _ => unreachable!("one list of states per model"),
+    }
+}
+
+/// Every model's per-layer states from `state`, after checking that there is a layer, that
+/// every layer describes the same N samples and that the metric suits N. Reports
+/// [`Progress::Layer`] before each layer, in order; after a failure the last `Layer`
+/// reported names the failing layer (the first in order, when several fail).
+///
+/// PERF: kNN states are computed side by side, one layer per worker with one thread each,
+/// in whole rounds of workers (the rest one after another with every worker): a graph at
+/// the paper's size (N = 1024) keeps two cores busier as two one-thread graphs than as
+/// one two-thread graph (no shared heaps, no second packing of each block). Only kNN
+/// states: they take O(N·k) memory, where a kernel state's N x N per worker could exhaust
+/// memory. Results are the same bits either way.
+pub(crate) fn models_states(
+    models: &[&[AnyMatrix<'_>]],
+    metric: &Metric,
+    exec: &Exec<'_>,
+    state: impl Fn(AnyMatrix<'_>, &Exec<'_>) -> Result<LayerState> + Sync,
+) -> Result<Vec<Vec<LayerState>>> {
+    let n = models.iter().flat_map(|m| m.first()).map(|x| x.rows()).next().ok_or(Error::EmptyMatrix)?;
+    if models.iter().any(|m| m.is_empty()) {
+        return Err(Error::EmptyMatrix);
+    }
+    if let Some(x) = models.iter().flat_map(|m| m.iter()).find(|x| x.rows() != n) {
         return Err(Error::RowCountMismatch { a: n, b: x.rows() });
     }
     metric.check(n)?;
-    let model = |model: usize, layers: &[AnyMatrix<'_>]| {
-        let total = layers.len();
-        let state = |(layer, &x): (usize, &AnyMatrix<'_>)| {
-            exec.report(Progress::Layer { model, layer, layers: total });
-            exec.check()?;
-            LayerState::new(x, metric, exec)
-        };
-        layers.iter().enumerate().map(state).collect::<Result<Vec<_>>>()
-    };
-    Ok((model(0, a)?, model(1, b)?))
+    let mut layers = Vec::new();
+    let count = models.iter().map(|m| m.len()).sum();
+    layers.try_reserve_exact(count).map_err(|_| out_of_memory::<(usize, usize)>(count, "the layer list"))?;
+    layers.extend(models.iter().enumerate().flat_map(|(m, l)| (0..l.len()).map(move |l| (m, l))));
+    let report =
+        |(model, layer): (usize, usize)| exec.report(Progress::Layer { model, layer, layers: models[model].len() });
+    let workers = exec.workers();
+    let side = if matches!(metric, Metric::Knn { .. }) && workers > 1 { count - count % workers } else { 0 };
+    let mut done: Vec<(usize, LayerState)> = Vec::new();
+    done.try_reserve_exact(count).map_err(|_| out_of_memory::<LayerState>(count, "the layer states"))?;
+    if side > 0 {
+        // A layer is taken and reported under one lock, so reports come in order; after a
+        // failure no layer is taken.
+        let taking = Lock::new((false, None::<usize>));
+        let job = exec.one_job();
+        let parts = pool::workers(workers, layers[..side].to_vec(), |items| {
+            let mut mine = Vec::new();
+            loop {
+                let at = {
+                    let mut t = taking.lock();
+                    let next = if t.0 { None } else { items.next() };
+                    if let Some((at, layer)) = next {
+                        report(layer);
+                        t.1 = Some(at);
+                    }
+                    next
+                };
+                let Some((at, (model, layer))) = at else { return Ok(mine) };
+                match exec.check().and_then(|()| state(models[model][layer], &job)) {
+                    Ok(s) => mine.push((at, s)),
+                    Err(e) => {
+                        taking.lock().0 = true;
+                        return Err((at, e));
+                    }
+                }
+            }
+        });
+        let mut failed: Option<(usize, Error)> = None;
+        for part in parts {
+            match part {
+                Ok(mine) => done.extend(mine),
+                Err((at, e)) if failed.as_ref().is_none_or(|(f, _)| at < *f) => failed = Some((at, e)),
+                Err(_) => {}
+            }
+        }
+        if let Some((at, e)) = failed {
+            if taking.lock().1 != Some(at) {
+                report(layers[at]);
+            }
+            return Err(e);
+        }
+        done.sort_unstable_by_key(|&(at, _)| at);
+    }
+    for (at, &(model, layer)) in layers.iter().enumerate().skip(side) {
+        report((model, layer));
+        exec.check()?;
+        done.push((at, state(models[model][layer], exec)?));
+    }
+    let mut states = done.into_iter().map(|(_, s)| s);
+    let mut out = Vec::new();
+    out.try_reserve_exact(models.len()).map_err(|_| out_of_memory::<Vec<LayerState>>(models.len(), "the states"))?;
+    for m in models {
+        out.push(states.by_ref().take(m.len()).collect());
+    }
+    Ok(out)
 }
 
 /// Every pair of per-layer states (made for the same metric and samples), row-major, with
@@ -241,6 +324,47 @@ mod tests {
             compute_score(a, c, &mutual, Prepare::Paper, 0.95, &exec),
             Err(Error::RowCountMismatch { a: n, b: n - 1 })
         );
+    }
+
+    #[test]
+    fn layers_side_by_side_give_the_same_states_and_name_the_first_failing_layer() {
+        extern crate std;
+        use std::sync::Mutex;
+        let (n, d, l) = (40, 6, 7);
+        let x: Vec<f32> = (0..n * d * l).map(|i| ((i * 7919) % 103) as f32 / 51.0 - 1.0).collect();
+        fn layer(x: &[f32], l: usize) -> AnyMatrix<'_> {
+            crate::Matrix::new(&x[l * 40 * 6..(l + 1) * 40 * 6], 40, 6).unwrap().into()
+        }
+        let (a, b): (Vec<_>, Vec<_>) = ((0..3).map(|i| layer(&x, i)).collect(), (3..l).map(|i| layer(&x, i)).collect());
+        let mutual = Metric::Knn { metric: KnnMetric::Mutual, k: 5, similarity: Similarity::InnerProduct };
+        let one = sweep(&a, &b, &mutual, &Exec::new().with_threads(1)).unwrap();
+        // Two NaN layers (B's first and third): the first in order is the error, and the
+        // last report names it, whichever worker got there first.
+        let mut bad = x.clone();
+        bad[3 * n * d + 7 * d + 1] = f32::NAN;
+        bad[5 * n * d + 2 * d] = f32::NAN;
+        let b_bad: Vec<_> = (3..l).map(|i| layer(&bad, i)).collect();
+        for threads in [2, 3, 4, 7] {
+            let exec = Exec::new().with_threads(threads).with_oversubscribe(true);
+            assert_eq!(sweep(&a, &b, &mutual, &exec).unwrap(), one, "{threads} threads");
+            for _ in 0..20 {
+                let reports = Mutex::new(Vec::new());
+                let hook = |p: Progress| {
+                    if let Progress::Layer { model, layer, .. } = p {
+                        reports.lock().unwrap().push((model, layer))
+                    }
+                };
+                let err = sweep(&a, &b_bad, &mutual, &exec.with_progress(&hook)).unwrap_err();
+                assert!(matches!(err, Error::NonFinite { row: 7, col: 1, .. }), "{err:?}");
+                let reports = reports.into_inner().unwrap();
+                assert_eq!(reports.last(), Some(&(1, 0)), "{threads} threads: {reports:?}");
+                // In order up to the failure: A's layers, then B's.
+                let taken: Vec<_> = reports.iter().take(reports.len() - 1).copied().collect();
+                let mut sorted = taken.clone();
+                sorted.sort_unstable();
+                assert_eq!(taken, sorted, "{threads} threads");
+            }
+        }
     }
 
     #[test]

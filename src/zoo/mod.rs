@@ -33,7 +33,7 @@ use alloc::vec::Vec;
 use core::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::calibrate::{Calibration, CalibrationOptions, calibrate_states};
-use crate::error::{Error, Result, out_of_memory};
+use crate::error::{Error, Result};
 use crate::exec::{Exec, Progress};
 use crate::matrix::AnyMatrix;
 use crate::metrics::{LayerState, Metric};
@@ -133,27 +133,9 @@ pub fn model_states_with(
     models: &[&[AnyMatrix<'_>]],
     metric: &Metric,
     exec: &Exec<'_>,
-    state: impl Fn(AnyMatrix<'_>, &Exec<'_>) -> Result<LayerState>,
+    state: impl Fn(AnyMatrix<'_>, &Exec<'_>) -> Result<LayerState> + Sync,
 ) -> Result<Vec<Vec<LayerState>>> {
-    let n = models.iter().flat_map(|m| m.first()).map(|x| x.rows()).next().ok_or(Error::EmptyMatrix)?;
-    if models.iter().any(|m| m.is_empty()) {
-        return Err(Error::EmptyMatrix);
-    }
-    if let Some(x) = models.iter().flat_map(|m| m.iter()).find(|x| x.rows() != n) {
-        return Err(Error::RowCountMismatch { a: n, b: x.rows() });
-    }
-    metric.check(n)?;
-    let mut out = Vec::new();
-    out.try_reserve_exact(models.len()).map_err(|_| out_of_memory::<Vec<LayerState>>(models.len(), "zoo states"))?;
-    for (model, layers) in models.iter().enumerate() {
-        let states = layers.iter().enumerate().map(|(layer, &x)| {
-            exec.report(Progress::Layer { model, layer, layers: layers.len() });
-            exec.check()?;
-            state(x, exec)
-        });
-        out.push(states.collect::<Result<Vec<_>>>()?);
-    }
-    Ok(out)
+    crate::sweep::models_states(models, metric, exec, state)
 }
 
 /// [`zoo`] from per-model layer states computed once (e.g. by [`model_states`], or kept
