@@ -81,7 +81,10 @@ pub(crate) const fn candidate_block_rows(lanes: usize) -> usize {
 /// work is 237, 166, 96 and 26 thousand pairs: 262 + 262 per worker).
 pub(crate) fn super_block_rows(lanes: usize, rows: usize, threads: usize) -> usize {
     let mr = tile_shape(lanes).0;
-    let per_unit = rows.div_ceil(threads.clamp(1, 1 << 20) * 2).clamp(64, 512);
+    // The scalar backend (microcontrollers) keeps four units per worker: its score block,
+    // sb x CB floats, comes out of a heap of tens of KiB (README, "Edge devices").
+    let units = if lanes == 1 { 4 } else { 2 };
+    let per_unit = rows.div_ceil(threads.clamp(1, 1 << 20) * units).clamp(64, 512);
     per_unit.div_ceil(mr) * mr
 }
 

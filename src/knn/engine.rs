@@ -233,7 +233,7 @@ fn run<S: Simd, const MR: usize, const NRV: usize, T: Element>(simd: S, op: RunU
             // The diagonal block: only pairs with j > i are computed and offered (both ways).
             let upper = (c0 < diagonal_end).then_some((q0, c0));
             let ldc = block::scores::<S, MR, NRV, T>(simd, qn, &job.database, c0, cn, upper, job.isa, &mut scratch);
-            let scores = &mut scratch.scores;
+            let scores: &mut [f32] = &mut scratch.scores;
             if let Some((q_scale, d_scale)) = job.scales {
                 apply_scales(simd, scores, ldc, &q_scale[q0..q0 + qn], &d_scale[c0..c0 + cn]);
             }
@@ -250,6 +250,7 @@ fn run<S: Simd, const MR: usize, const NRV: usize, T: Element>(simd: S, op: RunU
             c0 += cn;
         }
     }
+    scratch.recycle();
     Ok(())
 }
 
