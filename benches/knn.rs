@@ -6,6 +6,8 @@
 //! - `tile/{isa}/kc128`: the register-tiled microkernel alone (flops per second per backend).
 //! - `knn_threads/...`: N = 4096, D = 4096 on 1, 2 and all threads.
 //! - `calibrate/...`: a 1000-permutation null of mutual kNN from two graphs.
+//! - `sweep/mutual_knn_13x13_n1024_d768`: the paper's layer sweep (13 x 13 layers, k = 10),
+//!   all cores.
 //!
 //! Throughput is counted as 2·N²·D flops (the multiply-adds of all pairs).
 //! Quick run: `cargo bench --bench knn -- --warm-up-time 1 --measurement-time 3`.
@@ -31,7 +33,7 @@ fn graph(c: &mut Criterion) {
     let mut group = c.benchmark_group("knn_graph");
     group.sample_size(10);
     let opts = Exec::default();
-    for &(n, d) in &[(1024, 768), (1024, 4096), (4096, 768), (4096, 4096)] {
+    for &(n, d) in &[(1024, 768), (1024, 4096), (4096, 768), (4096, 4096), (16384, 768)] {
         let x = features(n, d, 1);
         let h: Vec<f16> = x.iter().map(|&v| f16::from_f32(v)).collect();
         let b: Vec<bf16> = x.iter().map(|&v| bf16::from_f32(v)).collect();
@@ -103,6 +105,27 @@ fn threads(c: &mut Criterion) {
     group.finish();
 }
 
+/// The paper's layer sweep at its size: 13 layers per model, N = 1024, D = 768, mutual kNN.
+fn sweep(c: &mut Criterion) {
+    use repalign::metrics::KnnMetric;
+    use repalign::{AnyMatrix, Metric};
+    let mut group = c.benchmark_group("sweep");
+    group.sample_size(10);
+    let (n, d, layers) = (1024, 768, 13);
+    let (x, y) = (features(layers * n * d, 1, 7), features(layers * n * d, 1, 8));
+    let split = |v: &[f32]| -> Vec<AnyMatrix<'_>> {
+        v.chunks_exact(n * d).map(|l| Matrix::new(l, n, d).unwrap().into()).collect()
+    };
+    let (a, b) = (split(&x), split(&y));
+    let metric = Metric::Knn { metric: KnnMetric::Mutual, k: 10, similarity: IP };
+    // Actual flops: each of the 26 layers' graphs computes every pair once (N² D flops).
+    group.throughput(Throughput::Elements((2 * layers * n * n * d) as u64));
+    group.bench_function("mutual_knn_13x13_n1024_d768", |bench| {
+        bench.iter(|| black_box(repalign::sweep::sweep(&a, &b, &metric, &Exec::default()).unwrap()))
+    });
+    group.finish();
+}
+
 /// Issue target: 1000 permutations of mutual kNN (N = 1024, k = 10) cost less than one kNN
 /// graph of N = 1024, D = 768 (`knn_graph/f32/n1024_d768`).
 fn calibration(c: &mut Criterion) {
@@ -123,5 +146,5 @@ fn calibration(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, graph, per_isa, tile, threads, calibration);
+criterion_group!(benches, graph, per_isa, tile, threads, calibration, sweep);
 criterion_main!(benches);

@@ -27,10 +27,24 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def data(n, d, dtype):
+    """Gaussian rows as f32, f16, or bf16 (numpy has no bf16: its bits as uint16, rounded to
+    nearest even)."""
     import numpy as np
 
     x = np.random.default_rng(0).standard_normal((n, d), dtype=np.float32)
+    if dtype == "bf16":
+        bits = x.view(np.uint32)
+        return ((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16).astype(np.uint16)
     return x.astype(np.float16) if dtype == "f16" else x
+
+
+def as_f32(x):
+    """The peers' input: f32 (bf16 bits widened exactly, f16 converted)."""
+    import numpy as np
+
+    if x.dtype == np.uint16:
+        return (x.astype(np.uint32) << 16).view(np.float32)
+    return x.astype(np.float32, copy=False)
 
 
 def run_repalign(x, k, threads):
@@ -46,7 +60,8 @@ def run_repalign(x, k, threads):
         _fields_ = [("similarity", ctypes.c_uint32), ("threads", ctypes.c_size_t), ("isa", ctypes.c_uint32)]
 
     n, d = x.shape
-    m = Matrix(x.ctypes.data, 1 if x.dtype == np.float16 else 0, n, d, d, n * d)
+    code = {np.dtype(np.float32): 0, np.dtype(np.float16): 1, np.dtype(np.uint16): 2}[x.dtype]
+    m = Matrix(x.ctypes.data, code, n, d, d, n * d)
     opts = Options(0, threads, 0)
     idx = np.empty((n, k), dtype=np.uint32)
     scores = np.empty((n, k), dtype=np.float32)
@@ -63,7 +78,7 @@ def run_repalign(x, k, threads):
 def run_numpy(x, k, threads):
     import numpy as np
 
-    x = x.astype(np.float32, copy=False)
+    x = as_f32(x)
     s = x @ x.T
     np.fill_diagonal(s, -np.inf)
     part = np.argpartition(-s, k, axis=1)[:, :k]
@@ -74,7 +89,7 @@ def run_numpy(x, k, threads):
 def run_torch(x, k, threads):
     import torch
 
-    t = torch.from_numpy(x).float()
+    t = torch.from_numpy(as_f32(x))
     s = torch.mm(t, t.T)
     s.fill_diagonal_(float("-inf"))
     return torch.topk(s, k, dim=1).indices.numpy()
@@ -84,7 +99,7 @@ def run_faiss(x, k, threads):
     import faiss
     import numpy as np
 
-    x = np.ascontiguousarray(x.astype(np.float32, copy=False))
+    x = np.ascontiguousarray(as_f32(x))
     index = faiss.IndexFlatIP(x.shape[1])
     index.add(x)
     _, idx = index.search(x, k + 1)
@@ -147,20 +162,25 @@ def main():
     ap.add_argument("--k", type=int, default=10)
     ap.add_argument("--shapes", default="4096x4096,1024x768")
     ap.add_argument("--tools", default="repalign,numpy,torch,faiss")
+    ap.add_argument("--dtypes", default="f32,f16", help="any of f32, f16, bf16 (the peers widen to f32)")
     ap.add_argument("--worker", nargs=6, metavar=("TOOL", "DTYPE", "N", "D", "K", "THREADS"))
     args = ap.parse_args()
     if args.worker:
         tool, dtype, n, d, k, threads = args.worker
         worker(tool, dtype, int(n), int(d), int(k), int(threads), args.reps)
         return
+    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+    fam = [l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith(("cpu family", "model\t"))][:2]
+    print(f"CPU: {cpu} (family/model {'/'.join(fam)}), {os.cpu_count()} logical cores")
     print(f"threads={args.threads} k={args.k} reps={args.reps} (median of reps after one warm-up)")
     for threads in sorted({1, args.threads}):
-        print(f"OpenBLAS sgemm 4096^3, {threads} thread(s): {sgemm(threads):.1f} GFLOP/s")
+        peak = sgemm(threads)
+        print(f"OpenBLAS sgemm 4096^3, {threads} thread(s): {peak:.1f} GFLOP/s")
     rows = []
     for shape in args.shapes.split(","):
         n, d = map(int, shape.split("x"))
         base = None
-        for dtype in ("f32", "f16"):
+        for dtype in args.dtypes.split(","):
             for tool in args.tools.split(","):
                 env = peer_env(args.threads) if tool != "repalign" else dict(os.environ)
                 cmd = [sys.executable, __file__, "--reps", str(args.reps), "--worker", tool, dtype, str(n), str(d),
@@ -178,9 +198,12 @@ def main():
                     print(f"numpy BLAS: {r['blas']}")
                 rows.append((shape, dtype, tool, med, med / base if base else float("nan"),
                              2 * n * n * d / med / 1e9, r["rss_mib"]))
-    print(f"\n{'shape':>10} {'dtype':>5} {'tool':>9} {'median s':>9} {'/ repalign f32':>14} {'GFLOP/s':>8} {'peak RSS MiB':>12}")
+    # "actual": the N^2 D flops a self graph needs (each pair once), as a share of sgemm's rate.
+    print(f"\n{'shape':>10} {'dtype':>5} {'tool':>9} {'median s':>9} {'/ repalign f32':>14} {'GFLOP/s':>8} "
+          f"{'actual % sgemm':>14} {'peak RSS MiB':>12}")
     for shape, dtype, tool, med, ratio, gf, rss in rows:
-        print(f"{shape:>10} {dtype:>5} {tool:>9} {med:>9.3f} {ratio:>14.2f} {gf:>8.1f} {rss:>12.0f}")
+        print(f"{shape:>10} {dtype:>5} {tool:>9} {med:>9.4f} {ratio:>14.2f} {gf:>8.1f} "
+              f"{100 * gf / 2 / peak:>14.0f} {rss:>12.0f}")
 
 
 if __name__ == "__main__":
