@@ -113,10 +113,10 @@ fn sweep(c: &mut Criterion) {
     group.sample_size(10);
     let (n, d, layers) = (1024, 768, 13);
     let (x, y) = (features(layers * n * d, 1, 7), features(layers * n * d, 1, 8));
-    let split = |v: &[f32]| -> Vec<AnyMatrix<'_>> {
+    fn split(v: &[f32], n: usize, d: usize) -> Vec<AnyMatrix<'_>> {
         v.chunks_exact(n * d).map(|l| Matrix::new(l, n, d).unwrap().into()).collect()
-    };
-    let (a, b) = (split(&x), split(&y));
+    }
+    let (a, b) = (split(&x, n, d), split(&y, n, d));
     let metric = Metric::Knn { metric: KnnMetric::Mutual, k: 10, similarity: IP };
     // Actual flops: each of the 26 layers' graphs computes every pair once (N² D flops).
     group.throughput(Throughput::Elements((2 * layers * n * n * d) as u64));
