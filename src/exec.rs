@@ -16,7 +16,7 @@ use crate::isa::Isa;
 pub struct Exec<'p> {
     /// Worker threads; 0 = all available cores. A request above the available cores is
     /// capped there unless [`Exec::oversubscribe`] allows it: more workers would not be
-    /// faster. Memory barely depends on it (a few hundred KiB of blocks per worker; a self
+    /// faster. Memory barely depends on it (at most about 9 MiB of blocks per worker; a self
     /// kNN graph's workers share one set of private heaps; a sweep's or zoo's kNN layer
     /// states are computed one per worker, each with its own). Always 1 without `std`.
     pub threads: usize,

@@ -78,15 +78,21 @@ pub(crate) const fn candidate_block_rows(lanes: usize) -> usize {
 /// enough that `threads` workers get two units each when N is small. PERF: two, not four:
 /// every unit packs its candidate blocks again, and a self graph's units shrink along the
 /// triangle, so taking them in order still balances (at N = 1024 on 2 threads the units'
-/// work is 237, 166, 96 and 26 thousand pairs: 262 + 262 per worker).
-pub(crate) fn super_block_rows(lanes: usize, rows: usize, threads: usize) -> usize {
+/// work is 237, 166, 96 and 26 thousand pairs: 262 + 262 per worker). The packed
+/// super-block, sb x D floats, stays within [`SUPER_BLOCK_BYTES`] whatever D.
+pub(crate) fn super_block_rows(lanes: usize, rows: usize, threads: usize, depth: usize) -> usize {
     let mr = tile_shape(lanes).0;
     // The scalar backend (microcontrollers) keeps four units per worker: its score block,
     // sb x CB floats, comes out of a heap of tens of KiB (README, "Edge devices").
     let units = if lanes == 1 { 4 } else { 2 };
-    let per_unit = rows.div_ceil(threads.clamp(1, 1 << 20) * units).clamp(64, 512);
+    let most = (SUPER_BLOCK_BYTES / 4 / depth.max(1)).clamp(64, 512);
+    let per_unit = rows.div_ceil(threads.clamp(1, 1 << 20) * units).clamp(64, most);
     per_unit.div_ceil(mr) * mr
 }
+
+/// The most bytes of one worker's packed super-block (query rows x all features): 512 rows
+/// up to D = 4096, fewer beyond (at D = 25,000 a 512-row super-block was 51 MB a worker).
+pub(crate) const SUPER_BLOCK_BYTES: usize = 8 << 20;
 
 /// Benchmark support (for `benches/`, hidden from the docs): runs `isa`'s microkernel
 /// `reps` times over one packed MR-row A panel and one NR-row B panel of `depth` features,

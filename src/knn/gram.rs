@@ -64,7 +64,7 @@ fn blocks<T: Element>(
     let isa = exec.resolve_isa()?;
     x.scan()?;
     let threads = exec.workers();
-    let sb = super_block_rows(isa.f32_lanes(), n, threads);
+    let sb = super_block_rows(isa.f32_lanes(), n, threads, x.cols());
     // All N rows when they fit, else whole super-blocks, at least two per worker.
     let rows = if max_floats / n >= n { n } else { (max_floats / n / sb * sb).max(2 * threads * sb).min(n) };
     let len = rows.checked_mul(n).ok_or(out_of_memory::<f32>(usize::MAX, WHAT))?;

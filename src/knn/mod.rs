@@ -255,7 +255,7 @@ fn compute<T: Element>(
     let (indices, scores) = (&mut indices[..needed], &mut scores[..needed]);
     indices.fill(SENTINEL.1);
     scores.fill(SENTINEL.0);
-    let super_block = super_block_rows(isa.f32_lanes(), m, threads);
+    let super_block = super_block_rows(isa.f32_lanes(), m, threads, job.queries.cols());
     let units: Vec<Unit<'_>> = indices
         .chunks_mut(super_block * k)
         .zip(scores.chunks_mut(super_block * k))
