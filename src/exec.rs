@@ -18,7 +18,8 @@ pub struct Exec<'p> {
     /// capped there unless [`Exec::oversubscribe`] allows it: more workers would not be
     /// faster. Memory barely depends on it (at most about 9 MiB of blocks per worker; a self
     /// kNN graph's workers share one set of private heaps; a sweep's or zoo's kNN layer
-    /// states are computed one per worker, each with its own). Always 1 without `std`.
+    /// states, up to N = 8192, are computed one per worker, each with its own). Always 1
+    /// without `std`.
     pub threads: usize,
     /// Run `threads` workers even above the available cores (at most 1024), e.g. to test
     /// contention; off by default.

@@ -169,6 +169,9 @@ pub fn layer_states(
     }
 }
 
+/// Samples up to which [`models_states`] computes kNN layer states side by side.
+pub(crate) const SIDE_BY_SIDE_ROWS: usize = 8192;
+
 /// Every model's per-layer states from `state`, after checking that there is a layer, that
 /// every layer describes the same N samples and that the metric suits N. Reports
 /// [`Progress::Layer`] before each layer, in order; after a failure the last `Layer`
@@ -178,8 +181,10 @@ pub fn layer_states(
 /// in whole rounds of workers (the rest one after another with every worker): a graph at
 /// the paper's size (N = 1024) keeps two cores busier as two one-thread graphs than as
 /// one two-thread graph (no shared heaps, no second packing of each block). Only kNN
-/// states: they take O(N·k) memory, where a kernel state's N x N per worker could exhaust
-/// memory. Results are the same bits either way.
+/// states, and only up to [`SIDE_BY_SIDE_ROWS`] samples: each worker then holds a graph's
+/// working memory (its heaps, N (16k + 20) bytes, and its blocks), where a kernel state's
+/// N x N per worker could exhaust memory, and a large graph already keeps every core busy
+/// (N = 16,384: 96% of sgemm). Results are the same bits either way.
 pub(crate) fn models_states(
     models: &[&[AnyMatrix<'_>]],
     metric: &Metric,
@@ -201,7 +206,11 @@ pub(crate) fn models_states(
     let report =
         |(model, layer): (usize, usize)| exec.report(Progress::Layer { model, layer, layers: models[model].len() });
     let workers = exec.workers();
-    let side = if matches!(metric, Metric::Knn { .. }) && workers > 1 { count - count % workers } else { 0 };
+    let side = if matches!(metric, Metric::Knn { .. }) && n <= SIDE_BY_SIDE_ROWS && workers > 1 {
+        count - count % workers
+    } else {
+        0
+    };
     let mut done: Vec<(usize, LayerState)> = Vec::new();
     done.try_reserve_exact(count).map_err(|_| out_of_memory::<LayerState>(count, "the layer states"))?;
     if side > 0 {
