@@ -154,7 +154,9 @@ fn cached_zoo(zoo: &Zoo, metric: &Metric, cache: &StateCache) -> (ZooResult, usi
             graphs.fetch_add(1, Ordering::Relaxed);
         }
     };
-    let exec = Exec::default().with_progress(&hook);
+    // One worker: layers one after another, so each graph reports its blocks (side by side,
+    // a layer's graph runs silently on its worker).
+    let exec = Exec::default().with_threads(1).with_progress(&hook);
     let layers = zoo.layers();
     let refs: Vec<&[AnyMatrix<'_>]> = layers.iter().map(|m| m.as_slice()).collect();
     let states = model_states_with(&refs, metric, &exec, |x, e| cache.state(x, metric, e)).unwrap();
