@@ -58,93 +58,23 @@ impl Scratch {
         // case) get B buffers of CB x D, not CB x KC.
         let (cb, kc) = (candidate_block_rows(lanes), depth_slice(lanes).min(depth));
         let rows_pad = sb.div_ceil(mr) * mr;
-        let [a, b, row, scores] = spare::take();
         Ok(Self {
-            a: fit(a, rows_pad * depth)?,
-            b: fit(b, cb * kc)?,
+            a: aligned(rows_pad * depth)?,
+            b: aligned(cb * kc)?,
             // Widened rows of one panel slice (A panels are MR rows wide, B panels NR).
-            row: fit(row, mr.max(nrv * lanes) * kc)?,
-            scores: fit(scores, rows_pad * cb)?,
+            row: aligned(mr.max(nrv * lanes) * kc)?,
+            scores: aligned(rows_pad * cb)?,
         })
     }
 }
 
-impl Scratch {
-    /// Gives the buffers back for the next call (see [`spare`]). PERF: called at the end of
-    /// a worker's run, not from `Drop`: drop glue in the engine's loop cost 3% at N = 1024.
-    pub(crate) fn recycle(self) {
-        let Scratch { a, b, row, scores } = self;
-        spare::put([a.buf, b.buf, row.buf, scores.buf]);
-    }
-}
-
-/// `v` (kept from an earlier call) as `len` aligned floats, reallocated only when too
-/// small. Its contents are stale: packing writes every float it reads back, padding
-/// included, and a score block's stale entries are never offered (see [`scores`]).
-fn fit(mut v: Vec<f32>, len: usize) -> Result<Aligned> {
+/// `len` zeroed floats starting on a 64-byte boundary.
+fn aligned(len: usize) -> Result<Aligned> {
     const LINE: usize = 64 / size_of::<f32>();
-    let need = len + LINE - 1;
-    if v.capacity() < need {
-        // Freed first: a small heap need not hold both.
-        drop(core::mem::take(&mut v));
-        v = try_vec(need, 0.0, "a worker's packed panels and score block")?;
-    }
-    v.resize(need, 0.0);
+    let buf = try_vec(len + LINE - 1, 0.0, "a worker's packed panels and score block")?;
     // Always below LINE for f32 pointers; 0 (unaligned, still correct) otherwise.
-    let start = Some(v.as_ptr().align_offset(64)).filter(|&s| s < LINE).unwrap_or(0);
-    Ok(Aligned { buf: v, start, len })
-}
-
-/// Workers' buffers kept between calls. PERF: fresh buffers cost page faults on every call
-/// (half of a 64-row graph's time, a few percent at N = 1024, paid again by each layer of
-/// a sweep); kept ones are warm. At most one set per core and [`spare::KEEP`] bytes in all
-/// stay allocated after a call; a set too large to keep is freed as before.
-#[cfg(feature = "std")]
-mod spare {
-    use alloc::vec::Vec;
-    use std::sync::Mutex;
-
-    /// The most bytes of buffers kept between calls.
-    pub(super) const KEEP: usize = 64 << 20;
-
-    type Set = [Vec<f32>; 4];
-    static SPARE: Mutex<Vec<Set>> = Mutex::new(Vec::new());
-
-    fn bytes(s: &Set) -> usize {
-        s.iter().map(|v| v.capacity() * 4).sum()
-    }
-
-    pub(super) fn take() -> Set {
-        SPARE.lock().unwrap_or_else(std::sync::PoisonError::into_inner).pop().unwrap_or_default()
-    }
-
-    pub(super) fn put(set: Set) {
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let mut spare = SPARE.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let kept: usize = spare.iter().map(bytes).sum();
-        if spare.len() < cores && kept + bytes(&set) <= KEEP && spare.try_reserve(1).is_ok() {
-            spare.push(set);
-        }
-    }
-
-    /// Sets kept now, and their bytes (tests).
-    #[cfg(test)]
-    pub(super) fn kept() -> (usize, usize) {
-        let spare = SPARE.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        (spare.len(), spare.iter().map(bytes).sum())
-    }
-}
-
-/// Without `std` (one worker, often a small heap) nothing is kept: every call allocates.
-#[cfg(not(feature = "std"))]
-mod spare {
-    use alloc::vec::Vec;
-
-    pub(super) fn take() -> [Vec<f32>; 4] {
-        Default::default()
-    }
-
-    pub(super) fn put(_: [Vec<f32>; 4]) {}
+    let start = Some(buf.as_ptr().align_offset(64)).filter(|&s| s < LINE).unwrap_or(0);
+    Ok(Aligned { buf, start, len })
 }
 
 /// Packs query rows `q0 .. q0 + qn` (all features) into the scratch A buffer.
@@ -207,23 +137,4 @@ pub(crate) fn scores<S: Simd, const MR: usize, const NRV: usize, T: Element>(
         p0 += kc;
     }
     ldc
-}
-
-#[cfg(all(test, feature = "std"))]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn buffers_are_kept_between_calls_within_the_limits() {
-        // Buffers of a call come back for the next one; the kept sets stay within one per
-        // core and `KEEP` bytes whatever is asked.
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let scratches: Vec<Scratch> = (0..cores + 3).map(|_| Scratch::new(16, 64, 40).unwrap()).collect();
-        scratches.into_iter().for_each(Scratch::recycle);
-        let (sets, bytes) = spare::kept();
-        assert!(sets >= 1 && sets <= cores && bytes <= spare::KEEP, "{sets} sets, {bytes} bytes");
-        // Too large to keep: 4 x 512 x 40,000 floats.
-        Scratch::new(16, 512, 40_000).unwrap().recycle();
-        assert!(spare::kept().1 <= spare::KEEP);
-    }
 }

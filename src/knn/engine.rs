@@ -250,7 +250,6 @@ fn run<S: Simd, const MR: usize, const NRV: usize, T: Element>(simd: S, op: RunU
             c0 += cn;
         }
     }
-    scratch.recycle();
     Ok(())
 }
 

@@ -131,7 +131,6 @@ impl<T: Element> Tiled for GramRows<'_, '_, '_, T> {
                 c0 += cn;
             }
         }
-        scratch.recycle();
         Ok(())
     }
 }
