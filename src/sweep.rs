@@ -159,9 +159,7 @@ pub fn layer_states(
     metric: &Metric,
     exec: &Exec<'_>,
 ) -> Result<(Vec<LayerState>, Vec<LayerState>)> {
-    if a.is_empty() || b.is_empty() {
-        return Err(Error::EmptyMatrix);
-    }
+    // `models_states` refuses an empty model (Error::EmptyMatrix) before any other check.
     let mut states = models_states(&[a, b], metric, exec, |x, exec| LayerState::new(x, metric, exec))?.into_iter();
     match (states.next(), states.next()) {
         (Some(pa), Some(pb)) => Ok((pa, pb)),
@@ -347,6 +345,8 @@ mod tests {
         let (a, b): (Vec<_>, Vec<_>) = ((0..3).map(|i| layer(&x, i)).collect(), (3..l).map(|i| layer(&x, i)).collect());
         let mutual = Metric::Knn { metric: KnnMetric::Mutual, k: 5, similarity: Similarity::InnerProduct };
         let one = sweep(&a, &b, &mutual, &Exec::new().with_threads(1)).unwrap();
+        assert_eq!(sweep(&a, &[], &mutual, &Exec::default()), Err(Error::EmptyMatrix));
+        assert_eq!(sweep(&[], &b, &mutual, &Exec::default()), Err(Error::EmptyMatrix));
         // Two NaN layers (B's first and third): the first in order is the error, and the
         // last report names it, whichever worker got there first.
         let mut bad = x.clone();
