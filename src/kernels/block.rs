@@ -94,7 +94,7 @@ pub(crate) fn pack_queries<T: Element>(
 /// Fills `scratch.scores[r * ldc + c]` with `<query q0 + r, candidate c0 + c>` for the
 /// `qn` packed query rows and `c < cn` (entries past those are padding); returns `ldc`.
 ///
-/// With `upper = Some((q0, c0))` (a self graph's diagonal block) only tiles holding some
+/// With `upper = Some((q0, c0))` (a self graph) only tiles holding some
 /// pair with `c0 + c > q0 + r` are computed; entries of skipped tiles are stale.
 // PERF: inline(always) keeps the microkernel inside the caller's target features.
 #[inline(always)]

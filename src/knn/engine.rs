@@ -1,8 +1,9 @@
 //! The blocked exact-kNN loop of one thread: score blocks feed per-row top-k heaps.
 //!
 //! The unit of work is a super-block of query rows, packed once. For a self graph only
-//! pairs i < j are scored (candidates from the super-block's first row on, and in the
-//! diagonal block only tiles above the diagonal), so each pair is computed once: it goes
+//! pairs i < j are scored (candidates from about the super-block's first row on, and in
+//! blocks that cross the diagonal only tiles holding a pair above it), so each pair is
+//! offered once: it goes
 //! to row i's heap (in the output) and to row j's heap in [`Private`], one set shared by all
 //! threads in stripes of rows, each locked only around one score block's offers to it.
 //! [`merge_private`] then folds the private heaps into the output. A search in both
@@ -224,14 +225,18 @@ fn run<S: Simd, const MR: usize, const NRV: usize, T: Element>(simd: S, op: RunU
                 .zip(unit.indices.chunks_exact_mut(job.k))
                 .map(|(s, i)| TopK::resume(s, i)),
         );
-        // A self graph scores only candidates from q0 on: its own rows (the diagonal
-        // block, upper triangle), then the rest.
+        // A self graph scores only candidates from q0 on (pairs with j > i are computed and
+        // offered, both ways; `upper` skips the tiles that hold none). Its blocks start on
+        // a multiple of NR at or below q0 rather than at q0 itself: PERF: a block's width is
+        // padded to NR columns, and at N = 1024 blocks cut at the super-blocks' own edges
+        // (q0 + 266, ...) left a 10-column block and ragged ends per unit, 6% of the
+        // multiply-adds wasted on padding; on NR's grid only the last block is padded.
         let within = job.pairs == Pairs::Within;
-        let (mut c0, diagonal_end) = if within { (q0, q0 + qn) } else { (0, 0) };
+        let nr = NRV * lanes;
+        let mut c0 = if within { q0 - q0 % nr } else { 0 };
         while c0 < n {
-            let cn = cb.min(if c0 < diagonal_end { diagonal_end } else { n } - c0);
-            // The diagonal block: only pairs with j > i are computed and offered (both ways).
-            let upper = (c0 < diagonal_end).then_some((q0, c0));
+            let cn = cb.min(n - c0);
+            let upper = within.then_some((q0, c0));
             let ldc = block::scores::<S, MR, NRV, T>(simd, qn, &job.database, c0, cn, upper, job.isa, &mut scratch);
             let scores: &mut [f32] = &mut scratch.scores;
             if let Some((q_scale, d_scale)) = job.scales {
@@ -301,8 +306,8 @@ fn feed_rows<S: Simd, T>(
         let query = q0 + r;
         let (vecs, _) = S::as_simd_f32s(&row[..full * lanes]);
         // The block's own bar needs k groups of eligible candidates: k <= lanes, and the
-        // vectors whose candidates are all eligible (in a self graph's diagonal block,
-        // those past the row's own column; the ones before it may be stale).
+        // vectors whose candidates are all eligible (in a self graph's blocks that cross
+        // the diagonal, those past the row's own column; the ones before it may be stale).
         let first = if diagonal { (query + 1).saturating_sub(c0).div_ceil(lanes).min(full) } else { 0 };
         let fold = |v: &[S::f32s]| v.iter().fold(simd.splat_f32s(f32::NEG_INFINITY), |m, &v| simd.max_f32s(m, v));
         let (lane_max, before) = (fold(&vecs[first..]), fold(&vecs[..first]));
@@ -315,7 +320,7 @@ fn feed_rows<S: Simd, T>(
         // k-th largest maximum is below it): a row's first blocks, rarely later ones.
         let reaching = bitmask(simd, simd.greater_than_or_equal_f32s(lane_max, simd.splat_f32s(heap.threshold())));
         let own = if job.k <= lanes && first < full && reaching.count_ones() as usize >= job.k {
-            kth_largest_lane::<S>(lane_max, job.k)
+            kth_largest_lane(simd, lane_max, job.k)
         } else {
             f32::NEG_INFINITY
         };
@@ -336,8 +341,14 @@ fn feed_rows<S: Simd, T>(
             // max and one reduction, before any scalar work.
             let m = simd.max_f32s(simd.max_f32s(v[0], v[1]), simd.max_f32s(v[2], v[3]));
             if simd.reduce_max_f32s(m) >= threshold {
-                for (o, &s) in row[c..c + group].iter().enumerate() {
-                    offer(heap, &mut threshold, c + o, s);
+                // Only the lanes at or above the bar, found by one compare per vector.
+                for (q, &x) in v.iter().enumerate() {
+                    let mut pass = bitmask(simd, simd.greater_than_or_equal_f32s(x, simd.splat_f32s(threshold)));
+                    while pass != 0 {
+                        let o = q * lanes + pass.trailing_zeros() as usize;
+                        pass &= pass - 1;
+                        offer(heap, &mut threshold, c + o, row[c + o]);
+                    }
                 }
             }
             c += group;
@@ -348,13 +359,16 @@ fn feed_rows<S: Simd, T>(
     }
 }
 
-/// The `k`-th largest lane of `v` (`1 <= k <= lanes`).
+/// The `k`-th largest lane of `v` (`1 <= k <= lanes`, no NaN): the least lane that fewer
+/// than `k` lanes exceed. PERF: one compare and count per lane, no sort or branchy
+/// selection (`select_nth_unstable` took 2% of a graph at N = 1024).
 #[inline(always)]
-fn kth_largest_lane<S: Simd>(v: S::f32s, k: usize) -> f32 {
+fn kth_largest_lane<S: Simd>(simd: S, v: S::f32s, k: usize) -> f32 {
     let lanes = bytemuck::cast_slice::<S::f32s, f32>(core::slice::from_ref(&v));
-    let mut m = [f32::NEG_INFINITY; 16];
-    m[..lanes.len()].copy_from_slice(lanes);
-    *m[..lanes.len()].select_nth_unstable_by(k - 1, |a, b| b.total_cmp(a)).1
+    lanes.iter().fold(f32::INFINITY, |least, &x| {
+        let above = bitmask(simd, simd.greater_than_f32s(v, simd.splat_f32s(x))).count_ones() as usize;
+        if above < k { least.min(x) } else { least }
+    })
 }
 
 /// Offers the scores of columns `cols` of the block at `c0` to the candidates' heaps in
@@ -387,8 +401,8 @@ fn feed_columns<S: Simd>(
     while c + lanes <= cols.end {
         let j0 = c0 + c;
         // A self graph offers only queries i < j: rows from `all` on reach only the
-        // lanes with j > i, rows from `any` on none (in the diagonal block the rest are
-        // mirrored or stale).
+        // lanes with j > i, rows from `any` on none (where a block crosses the diagonal,
+        // the rest are mirrored or stale).
         let (all, any) = if within {
             (qn.min(j0.saturating_sub(q0)), qn.min((j0 + lanes - 1).saturating_sub(q0)))
         } else {
