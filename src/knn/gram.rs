@@ -62,7 +62,7 @@ fn blocks<T: Element>(
         return Err(Error::ZeroDimension);
     }
     let isa = exec.resolve_isa()?;
-    x.scan()?;
+    x.check()?;
     let threads = exec.workers();
     let sb = super_block_rows(isa.f32_lanes(), n, threads, x.cols());
     // All N rows when they fit, else whole super-blocks, at least two per worker.

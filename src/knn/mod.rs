@@ -236,11 +236,18 @@ fn compute<T: Element>(
     }
     let isa = exec.resolve_isa()?;
 
-    let q_sq = queries.scan()?;
-    let d_sq = if exclude_self { None } else { Some(database.scan()?) };
+    // Inner products need only the values checked; cosine needs the norms too.
     let scales = match similarity {
-        Similarity::InnerProduct => None,
+        Similarity::InnerProduct => {
+            queries.check()?;
+            if !exclude_self {
+                database.check()?;
+            }
+            None
+        }
         Similarity::Cosine => {
+            let q_sq = queries.scan()?;
+            let d_sq = if exclude_self { None } else { Some(database.scan()?) };
             let q_inv = inverse_norms(&q_sq)?;
             let d_inv = match &d_sq {
                 Some(d) => inverse_norms(d)?,

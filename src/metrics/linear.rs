@@ -63,7 +63,7 @@ fn centred(x: AnyMatrix<'_>) -> Result<Vec<f64>> {
         if d == 0 {
             return Err(Error::ZeroDimension);
         }
-        m.scan()?;
+        m.check()?;
         let len = n.checked_mul(d).ok_or(out_of_memory::<f64>(usize::MAX, WHAT))?;
         let mut out = try_vec(len, 0.0f64, WHAT)?;
         let mut mean = try_vec(d, 0.0f64, WHAT)?;

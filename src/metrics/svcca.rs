@@ -80,7 +80,7 @@ fn standardised(x: AnyMatrix<'_>) -> Result<Vec<f64>> {
         if d == 0 {
             return Err(Error::ZeroDimension);
         }
-        m.scan()?;
+        m.check()?;
         let mut out: Vec<f64> = (0..n).flat_map(|i| m.row(i).iter().map(|x| f64::from(x.to_f32()))).collect();
         for c in 0..d {
             let mean = (0..n).map(|i| out[i * d + c]).sum::<f64>() / n as f64;
