@@ -308,19 +308,19 @@ mod tests {
         ];
         for (v, bad) in cases {
             for stride in [cols, cols + 3] {
-                let mut d = std::vec![v; (rows - 1) * stride + cols];
+                let mut d = alloc::vec![v; (rows - 1) * stride + cols];
                 if let Some((r, c, x)) = bad {
                     d[r * stride + c] = x;
                 }
                 both(&d, rows, cols, stride);
-                let h: std::vec::Vec<half::f16> = d.iter().map(|&x| half::f16::from_f32(x)).collect();
+                let h: alloc::vec::Vec<half::f16> = d.iter().map(|&x| half::f16::from_f32(x)).collect();
                 both(&h, rows, cols, stride);
-                let b: std::vec::Vec<half::bf16> = d.iter().map(|&x| half::bf16::from_f32(x)).collect();
+                let b: alloc::vec::Vec<half::bf16> = d.iter().map(|&x| half::bf16::from_f32(x)).collect();
                 both(&b, rows, cols, stride);
             }
         }
         // A too-large row before a NaN row, and the reverse.
-        let mut d = std::vec![1.0f32; rows * cols];
+        let mut d = alloc::vec![1.0f32; rows * cols];
         d[cols + 3] = 1.0e20;
         d[3 * cols] = f32::NAN;
         both(&d, rows, cols, cols);

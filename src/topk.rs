@@ -228,6 +228,7 @@ mod tests {
     /// SENTINEL-filled arrays in several turns, against a full sort; scores from a small set
     /// so that ties are everywhere. Fails if either layout misorders, drops or keeps wrongly.
     #[test]
+    #[cfg(feature = "alloc")]
     fn both_layouts_match_a_full_sort() {
         let mut seed = 0x2545_f491_4f6c_dd1du64;
         let mut next = |m: u64| {
@@ -237,7 +238,7 @@ mod tests {
         for cap in [1, 2, 3, 9, 10, 15, SORTED_MAX, SORTED_MAX + 1, 17, 31, 40] {
             for trial in 0..40 {
                 let n = [0, 1, cap - 1, cap, cap + 1, 3 * cap, 200][trial % 7];
-                let cands: std::vec::Vec<(f32, u32)> = (0..n)
+                let cands: alloc::vec::Vec<(f32, u32)> = (0..n)
                     .map(|i| (next(7) as f32 * 0.25 - 0.5, (i as u32).wrapping_mul(2_654_435_761) % 997))
                     .collect();
                 let mut want = cands.clone();
@@ -249,7 +250,7 @@ mod tests {
                     }
                 });
                 want.truncate(cap);
-                let (mut s, mut i) = (std::vec![0.0f32; cap], std::vec![0u32; cap]);
+                let (mut s, mut i) = (alloc::vec![0.0f32; cap], alloc::vec![0u32; cap]);
                 let mut t = TopK::new(&mut s, &mut i);
                 for (seen, &(score, index)) in cands.iter().enumerate() {
                     t.offer(score, index);
@@ -262,10 +263,10 @@ mod tests {
                 }
                 let len = t.finish();
                 assert_eq!(len, want.len(), "cap {cap} n {n}");
-                let got: std::vec::Vec<(f32, u32)> = s[..len].iter().copied().zip(i[..len].iter().copied()).collect();
+                let got: alloc::vec::Vec<(f32, u32)> = s[..len].iter().copied().zip(i[..len].iter().copied()).collect();
                 assert_eq!(got, want, "cap {cap} n {n} fresh");
                 // Resumed over sentinels, fed in three turns (as the engine's producers do).
-                let (mut s, mut i) = (std::vec![SENTINEL.0; cap], std::vec![SENTINEL.1; cap]);
+                let (mut s, mut i) = (alloc::vec![SENTINEL.0; cap], alloc::vec![SENTINEL.1; cap]);
                 for part in cands.chunks(n.div_ceil(3).max(1)) {
                     let mut t = TopK::resume(&mut s, &mut i);
                     for &(score, index) in part {
@@ -274,7 +275,8 @@ mod tests {
                 }
                 TopK::resume(&mut s, &mut i).finish();
                 let kept = want.len();
-                let got: std::vec::Vec<(f32, u32)> = s[..kept].iter().copied().zip(i[..kept].iter().copied()).collect();
+                let got: alloc::vec::Vec<(f32, u32)> =
+                    s[..kept].iter().copied().zip(i[..kept].iter().copied()).collect();
                 assert_eq!(got, want, "cap {cap} n {n} resumed");
                 assert!(s[kept..].iter().zip(&i[kept..]).all(|(&s, &i)| (s, i) == SENTINEL));
             }
