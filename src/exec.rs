@@ -9,6 +9,7 @@ use core::sync::atomic::{AtomicBool, Ordering};
 
 use crate::error::{Error, Result};
 use crate::isa::Isa;
+use crate::knn::Prefilter;
 
 /// How to run: threads, ISA, progress. `Exec::default()` uses every core, the best ISA and
 /// reports nothing.
@@ -27,6 +28,9 @@ pub struct Exec<'p> {
     /// Force a backend (tests, benchmarks, reproducing a report); `None` = [`Isa::best`].
     /// A forced ISA is honoured by every kernel: kNN, Gram, packing, the calibration null.
     pub isa: Option<Isa>,
+    /// Whether self kNN graphs by inner product go through the certified bf16 prefilter
+    /// ([`Prefilter`]; the same graph either way, bit for bit).
+    pub prefilter: Prefilter,
     /// Called as work proceeds, possibly from worker threads: keep it cheap (it runs between
     /// blocks of work). See [`Progress`] for what each computation reports.
     pub progress: Option<&'p (dyn Fn(Progress) + Sync)>,
@@ -85,7 +89,7 @@ pub enum Progress {
 impl<'p> Exec<'p> {
     /// The defaults: all cores, best ISA, no progress.
     pub const fn new() -> Exec<'static> {
-        Exec { threads: 0, oversubscribe: false, isa: None, progress: None, cancel: None }
+        Exec { threads: 0, oversubscribe: false, isa: None, prefilter: Prefilter::Auto, progress: None, cancel: None }
     }
 
     /// With `threads` workers (0 = all cores).
@@ -103,6 +107,12 @@ impl<'p> Exec<'p> {
     /// With a forced ISA (`None` = the best available).
     pub const fn with_isa(mut self, isa: Option<Isa>) -> Self {
         self.isa = isa;
+        self
+    }
+
+    /// With a prefilter mode ([`Prefilter::Auto`] by default).
+    pub const fn with_prefilter(mut self, prefilter: Prefilter) -> Self {
+        self.prefilter = prefilter;
         self
     }
 
@@ -125,7 +135,14 @@ impl<'p> Exec<'p> {
     /// The same threads and ISA, reporting nothing (for inner work whose reports would
     /// mislead, e.g. the observed scores before a calibration's null samples).
     pub const fn silent(&self) -> Exec<'static> {
-        Exec { threads: self.threads, oversubscribe: self.oversubscribe, isa: self.isa, progress: None, cancel: None }
+        Exec {
+            threads: self.threads,
+            oversubscribe: self.oversubscribe,
+            isa: self.isa,
+            prefilter: self.prefilter,
+            progress: None,
+            cancel: None,
+        }
     }
 
     /// For one of many jobs run side by side on `self`'s workers: one thread, no progress,
@@ -175,6 +192,7 @@ impl core::fmt::Debug for Exec<'_> {
             .field("threads", &self.threads)
             .field("oversubscribe", &self.oversubscribe)
             .field("isa", &self.isa)
+            .field("prefilter", &self.prefilter)
             .field("progress", &self.progress.is_some())
             .field("cancel", &self.cancel.is_some())
             .finish()

@@ -65,6 +65,20 @@ impl<'a, T: Element> Matrix<'a, T> {
         &self.data[i * self.stride..i * self.stride + self.cols]
     }
 
+    /// The backing slice: row i at `i * stride .. i * stride + cols`.
+    #[cfg(all(feature = "alloc", target_arch = "x86_64", feature = "x86-v4"))]
+    pub(crate) fn backing(&self) -> &'a [T] {
+        self.data
+    }
+
+    /// Rows `start .. start + len`, as a view (panics if out of range).
+    #[cfg(feature = "alloc")]
+    pub(crate) fn row_range(&self, start: usize, len: usize) -> Self {
+        assert!(start + len <= self.rows, "rows {start}..{} of {}", start + len, self.rows);
+        let data = if len == 0 { &self.data[..0] } else { &self.data[start * self.stride..] };
+        Self { data, rows: len, cols: self.cols, stride: self.stride }
+    }
+
     /// Columns `start .. start + len` of every row, as a view (panics if out of range).
     #[cfg(feature = "alloc")]
     pub(crate) fn columns(&self, start: usize, len: usize) -> Self {

@@ -3,6 +3,7 @@
 //! - [`pack`]: widen f32/f16/bf16 rows into zero-padded f32 micro-panels.
 //! - [`tile`]: the register-tiled microkernel (MR query rows x NR candidate rows).
 //! - [`shared_count`]: neighbours two lists share, under a permutation (the calibration null).
+//! - [`amx`]: Intel AMX-BF16 tiles for the kNN prefilter's bf16 pass (x86-64 Linux).
 //! - [`block`]: a query super-block (packed once, all features) against one candidate
 //!   block, depth-sliced so a B micro-panel stays in L1 and the A slice in L2.
 //!
@@ -11,6 +12,7 @@
 //! chain runs, never its order, so every ISA and every thread count yields the same bits,
 //! and score(i, j) == score(j, i) bit for bit (multiplication commutes).
 
+pub(crate) mod amx;
 pub(crate) mod block;
 pub(crate) mod pack;
 pub(crate) mod shared_count;

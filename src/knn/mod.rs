@@ -26,6 +26,7 @@
 mod engine;
 mod gram;
 mod graph;
+mod prefilter;
 
 use alloc::vec::Vec;
 
@@ -33,6 +34,7 @@ pub use gram::gram;
 pub(crate) use gram::gram_blocks;
 pub(crate) use graph::find_invalid;
 pub use graph::{GraphRef, KnnGraph, merge};
+pub use prefilter::{Prefilter, PrefilterStats, SURVIVOR_SHARE, prefilter_totals};
 
 use crate::dispatch;
 use crate::element::Element;
@@ -235,6 +237,20 @@ fn compute<T: Element>(
         }
     }
     let isa = exec.resolve_isa()?;
+    if exclude_self && similarity == Similarity::InnerProduct && prefilter::chosen(exec.prefilter, n, queries.cols(), k)
+    {
+        queries.check()?;
+        let (indices, scores) = (&mut indices[..needed], &mut scores[..needed]);
+        let fallback = match prefilter::graph(queries, k, exec, threads, isa, indices, scores) {
+            Ok(_) => false,
+            // Auto takes the engine where the prefilter's buffers are refused.
+            Err(Error::OutOfMemory { .. }) if exec.prefilter == Prefilter::Auto => true,
+            Err(e) => return Err(e),
+        };
+        if !fallback {
+            return finite(indices, scores).map(|()| (isa, None));
+        }
+    }
 
     // Inner products need only the values checked; cosine needs the norms too.
     let scales = match similarity {
@@ -258,8 +274,21 @@ fn compute<T: Element>(
     };
     let job =
         Job { queries, database, k, pairs, scales: scales.as_ref().map(|(q, d)| (q.as_slice(), d.as_slice())), isa };
+    let kept = run_job(&job, threads, exec, &mut indices[..needed], &mut scores[..needed])?;
+    Ok((isa, kept))
+}
 
-    let (indices, scores) = (&mut indices[..needed], &mut scores[..needed]);
+/// Runs a checked job on `threads` workers into the queries' lists (`m x k` entries each);
+/// returns the database rows' lists for [`Pairs::Both`].
+fn run_job<T: Element>(
+    job: &Job<'_, T>,
+    threads: usize,
+    exec: &Exec<'_>,
+    indices: &mut [u32],
+    scores: &mut [f32],
+) -> Result<Option<Private>> {
+    let (k, pairs, isa) = (job.k, job.pairs, job.isa);
+    let (m, n) = (job.queries.rows(), job.database.rows());
     indices.fill(SENTINEL.1);
     scores.fill(SENTINEL.0);
     let super_block = super_block_rows(isa.f32_lanes(), m, threads, job.queries.cols());
@@ -275,7 +304,7 @@ fn compute<T: Element>(
     let mut private = pairs.transposed().then(|| Private::new(n, k)).transpose()?;
     {
         let stripes = private.as_mut().map(Private::stripes).transpose()?;
-        run_threads(isa, &job, super_block, units, threads, stripes.as_ref(), exec)?;
+        run_threads(isa, job, super_block, units, threads, stripes.as_ref(), exec)?;
     }
     exec.report(Progress::Blocks { done: total, total });
     // A self graph's private heaps are the rows' other halves; both directions keep them
@@ -285,12 +314,16 @@ fn compute<T: Element>(
         _ => (private, None),
     };
     merge_private(k, indices, scores, merged.as_ref());
-    // Inputs are checked so that every similarity is finite; this guard keeps a result that
-    // escaped f32 anyway (non-finite scores never enter a heap) from being returned.
+    finite(indices, scores).map(|()| kept)
+}
+
+/// Inputs are checked so that every similarity is finite; this guard keeps a result that
+/// escaped f32 anyway (non-finite scores never enter a heap) from being returned.
+fn finite(indices: &[u32], scores: &[f32]) -> Result<()> {
     if indices.contains(&SENTINEL.1) || scores.iter().any(|s| !s.is_finite()) {
         return Err(Error::NumericalRange { what: "similarities are not finite in f32" });
     }
-    Ok((isa, kept))
+    Ok(())
 }
 
 fn inverse_norms(sq: &[f64]) -> Result<Vec<f32>> {

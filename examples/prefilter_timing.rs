@@ -1,0 +1,81 @@
+//! The kNN self graph by inner product with and without the bf16 prefilter, side by side:
+//! `cargo run --release --example prefilter_timing -- N D K [THREADS [REPS [DATA]]]`.
+//!
+//! DATA: `gauss` (default; Gaussian rows, L2-normalised like the paper's features),
+//! `massive` (the same plus a constant massive feature 0 = 1000: the bound's worst case),
+//! `nearties` (rows from 8 prototypes plus 1e-4 noise). Prints the median times of REPS
+//! alternating runs (default 7), their ratio, the pairs rescored per row and the rows handed
+//! to the engine, and checks that both graphs are the same bit for bit.
+
+use std::time::Instant;
+
+use repalign::knn::{Prefilter, Similarity, graph, prefilter_totals};
+use repalign::{Exec, Matrix};
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let num =
+        |i: usize, default: usize| args.get(i).map_or(default, |a| a.parse().expect("N D K [THREADS [REPS [DATA]]]"));
+    let (n, d, k, threads, reps) = (num(0, 4096), num(1, 4096), num(2, 10), num(3, 0), num(4, 7));
+    let data = args.get(5).map_or("gauss", String::as_str);
+    let mut seed = 7u64;
+    let mut uniform = move || {
+        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        ((seed >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+    };
+    let mut gauss = move || {
+        let (u, v) = (uniform(), uniform());
+        ((-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()) as f32
+    };
+    let mut x: Vec<f32> = (0..n * d).map(|_| gauss()).collect();
+    if data == "nearties" {
+        let protos: Vec<f32> = x[..8 * d].to_vec();
+        for (i, row) in x.chunks_mut(d).enumerate() {
+            for (p, v) in row.iter_mut().enumerate() {
+                *v = protos[(i % 8) * d + p] + 1e-4 * *v;
+            }
+        }
+    }
+    for row in x.chunks_mut(d) {
+        let norm = row.iter().map(|v| v * v).sum::<f32>().sqrt();
+        row.iter_mut().for_each(|v| *v /= norm);
+        if data == "massive" {
+            row[0] = 1000.0;
+        }
+    }
+    let m = Matrix::new(&x, n, d).unwrap();
+    let exec = Exec::default().with_threads(threads);
+    let run = |mode: Prefilter| {
+        let t = Instant::now();
+        let g = graph(m, k, Similarity::InnerProduct, &exec.with_prefilter(mode)).unwrap();
+        (t.elapsed().as_secs_f64(), g)
+    };
+    let (mut off, mut on) = (Vec::new(), Vec::new());
+    let (_, reference) = run(Prefilter::Off);
+    let before = prefilter_totals();
+    for _ in 0..reps {
+        let (t, g) = run(Prefilter::Off);
+        off.push(t);
+        assert!(g.indices() == reference.indices(), "the engine is not deterministic");
+        let (t, g) = run(Prefilter::On);
+        on.push(t);
+        let same = g.indices() == reference.indices()
+            && g.scores().iter().zip(reference.scores()).all(|(a, b)| a.to_bits() == b.to_bits());
+        assert!(same, "the prefiltered graph differs from the engine's");
+    }
+    let after = prefilter_totals();
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (t_off, t_on) = (median(&mut off), median(&mut on));
+    let graphs = (after.2 - before.2).max(1) as f64;
+    println!(
+        "N = {n}, D = {d}, k = {k}, {data}: engine {:.4} s, prefilter {:.4} s, ratio {:.3}; rescored {:.1} pairs a row, {:.0} rows to the engine a graph; same bits",
+        t_off,
+        t_on,
+        t_on / t_off,
+        (after.0 - before.0) as f64 / graphs / n as f64,
+        (after.1 - before.1) as f64 / graphs,
+    );
+}

@@ -1,0 +1,895 @@
+//! Exact self kNN graphs by inner product through a certified bf16 prefilter.
+//!
+//! The f32 engine's cost is its multiply-adds. Where the CPU multiplies bf16 far faster than
+//! f32 (AMX-BF16: 14x on one Xeon core, see `kernels::amx`), every pair is first scored in
+//! bf16, each score `a` with a rigorous bound `b` on its distance to the engine's own f32
+//! score `s` ([`Bound`]): `a - b <= s <= a + b`. A row's k-th largest `a - b` over the
+//! other rows, `theta`, is at most its k-th best exact score, so a candidate with
+//! `a + b < theta` cannot be in its list, not even on a tie; the others ("survivors") are
+//! rescored exactly: the same chain of f32 fused multiply-adds in feature order as the
+//! engine's (`kernels`' contract), so their scores are the engine's bits, and the row's
+//! top k among them, by [`crate::topk`]'s order, is the engine's list, bit for bit.
+//!
+//! Where the bound is too loose for the data (huge dynamic range, a constant massive
+//! feature, near-ties everywhere), a block of rows whose survivors exceed
+//! [`SURVIVOR_SHARE`] of the pairs (and 4k a row) is handed to the engine instead (a search for k + 1
+//! neighbours with the row itself dropped, which is the same list), so the answer never
+//! depends on the prefilter, only the time.
+//!
+//! Memory: a bf16 copy of the rows twice (row-major for tile A, packed for tile B), 4 N D
+//! bytes, plus per worker a block of scores (at most 8 MiB where N allows) and three
+//! N-float rows.
+
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+
+use pulp::{Simd, WithSimd};
+
+use super::engine::{Job, Pairs};
+use crate::dispatch;
+use crate::element::Element;
+use crate::error::{Error, Result, out_of_memory, try_vec};
+use crate::exec::{Exec, Progress};
+use crate::isa::Isa;
+use crate::kernels::amx;
+use crate::matrix::Matrix;
+use crate::pool;
+use crate::topk::{SENTINEL, TopK};
+
+/// Whether a self kNN graph by inner product goes through the bf16 prefilter. Either way
+/// the graph is the same, bit for bit; only the time differs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Prefilter {
+    /// Where it pays. So far that is nowhere: on the one CPU with AMX-BF16 measured (2
+    /// cores of a Xeon, Emerald Rapids) the prefilter took 0.97-1.30x the engine's time
+    /// (BENCHMARKS.md, issue 18), so `Auto` runs the f32 engine everywhere until a CPU
+    /// measures faster.
+    #[default]
+    Auto,
+    /// Never: the f32 engine alone.
+    Off,
+    /// For every self graph by inner product. Without AMX the bf16 pass is a plain scalar
+    /// loop, much slower than the engine: for tests of the prefilter's logic on any CPU.
+    On,
+}
+
+/// A block of rows goes to the engine when its survivors exceed this share of its pairs
+/// (and 4k a row): rescoring a survivor alone costs as much as dozens of pairs in the
+/// engine's tiles.
+pub const SURVIVOR_SHARE: usize = 16;
+
+/// What a prefiltered graph cost (for benchmarks and tests).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PrefilterStats {
+    /// Whether the bf16 pass ran on AMX tiles (else the scalar loop).
+    pub amx: bool,
+    /// Pairs rescored exactly (a row's survivors, summed over rows).
+    pub rescored: u64,
+    /// Rows whose block went to the engine instead.
+    pub fallback_rows: usize,
+}
+
+/// Totals over every prefiltered graph of this process (`amx`: whether the last used AMX).
+static RESCORED: AtomicUsize = AtomicUsize::new(0);
+static FALLBACK_ROWS: AtomicUsize = AtomicUsize::new(0);
+static GRAPHS: AtomicUsize = AtomicUsize::new(0);
+
+/// Benchmark support (hidden from the docs): pairs rescored and rows handed to the engine
+/// by every prefiltered graph of this process so far, and how many graphs that was.
+#[doc(hidden)]
+pub fn prefilter_totals() -> (usize, usize, usize) {
+    (RESCORED.load(Relaxed), FALLBACK_ROWS.load(Relaxed), GRAPHS.load(Relaxed))
+}
+
+/// Whether `mode` sends a self graph of `rows x cols` with `k` neighbours through the
+/// prefilter.
+pub(crate) fn chosen(mode: Prefilter, rows: usize, cols: usize, k: usize) -> bool {
+    let fits = Bound::new(cols).is_some() && rows <= u32::MAX as usize;
+    match mode {
+        Prefilter::Off => false,
+        Prefilter::On => fits,
+        // PERF: see `Prefilter::Auto`; `k` will matter once it is chosen somewhere.
+        Prefilter::Auto => {
+            let _ = k;
+            false
+        }
+    }
+}
+
+/// `|s - a| <= b` for the engine's f32 score `s` of rows x, y and the bf16 pass's `a`:
+///
+/// `b = (engine |x| + |e_x|) |y| + tiles |x^| |y^| + |x^| |e_y|`, times `1 + 2^-16`, plus
+/// `floor`, where x^ is x rounded to bf16 (denormals flushed to zero), e_x = x - x^, and
+/// |.| are L2 norms (each rounded up). The terms:
+/// - the engine's chain of D fused multiply-adds: |s - x.y| <= gamma_D sum |x_p y_p|
+///   <= gamma_D |x||y|, with gamma_D = D u / (1 - D u), u = 2^-24 (`engine`);
+/// - rounding the inputs: |x.y - x^.y^| = |e_x.y + x^.e_y| <= |e_x||y| + |x^||e_y|;
+/// - the pass: bf16 products are exact in f32, and D sums in any order, each rounded with
+///   relative error at most 2u (round to nearest needs u; 2u also covers a truncating
+///   unit): gamma'_{D + 2} |x^||y^| (`tiles`; the two extra u's cover rounding a +- b);
+/// - flushed denormal products and sums, each off by less than 2^-126: `floor`;
+/// - the factor covers evaluating b itself in f32 (three multiply-adds of non-negative
+///   terms).
+#[derive(Debug, Clone, Copy)]
+struct Bound {
+    engine: f32,
+    tiles: f32,
+    floor: f32,
+}
+
+/// The bound's relative inflation (see [`Bound`]).
+const INFLATE: f32 = 1.0 + 1.0 / 65536.0;
+
+impl Bound {
+    /// The constants for `d` features; `None` when D is so large that gamma is not < 1/2.
+    fn new(d: usize) -> Option<Self> {
+        let u = f64::from(f32::EPSILON) / 2.0;
+        let gamma = |n: f64| (n * u < 0.5).then(|| n * u / (1.0 - n * u));
+        let d = d as f64;
+        Some(Bound {
+            engine: up(gamma(d)?),
+            tiles: up(gamma(2.0 * d + 4.0)?),
+            floor: up((2.0 * d + 2.0) * f64::from(f32::MIN_POSITIVE)),
+        })
+    }
+}
+
+/// Row i's factors of the bound: `(engine |x_i| + |e_i|, tiles |x^_i|, |x^_i|)`.
+#[derive(Debug, Clone, Copy)]
+struct RowBound {
+    alpha: f32,
+    beta: f32,
+    hat: f32,
+    floor: f32,
+}
+
+impl Bound {
+    /// Row `i`'s factors (rounded up: non-negative products).
+    fn row(&self, q: &Quantized, i: usize) -> RowBound {
+        RowBound {
+            alpha: up(f64::from(self.engine) * f64::from(q.norm[i]) + f64::from(q.err[i])),
+            beta: up(f64::from(self.tiles) * f64::from(q.hat[i])),
+            hat: q.hat[i],
+            floor: self.floor,
+        }
+    }
+}
+
+impl RowBound {
+    /// The bound of the pair (i, j), from column j's |x_j|, |x^_j|, |e_j|.
+    #[inline(always)]
+    fn pair(&self, norm: f32, hat: f32, err: f32) -> f32 {
+        (self.alpha * norm + self.beta * hat + self.hat * err) * INFLATE + self.floor
+    }
+}
+
+/// `v` as an f32 at least as large (v >= 0, finite).
+fn up(v: f64) -> f32 {
+    let f = v as f32;
+    if f64::from(f) < v { f.next_up() } else { f }
+}
+
+/// The rows in bf16, packed for tile B, and the norms the bound needs.
+struct Quantized {
+    /// Features padded to a multiple of the tiles' depth.
+    depth: usize,
+    /// Candidates in blocks of 16 rows, tile-stream layout (`kernels::amx`), padded with zero
+    /// rows to a multiple of 32.
+    packed: Vec<u32>,
+    /// Per row: |x|, |x^|, |e_x| (each rounded up).
+    norm: Vec<f32>,
+    hat: Vec<f32>,
+    err: Vec<f32>,
+}
+
+/// Rows per unit of quantisation work (a multiple of 16).
+const QUANT_ROWS: usize = 64;
+
+/// `v` rounded to bf16 bits, to nearest even (finite `v`). AMX reads denormal inputs as
+/// zero, so they (and -0) become +0 here: x - x^ then holds what the pass really
+/// multiplies.
+#[inline(always)]
+fn bf16_bits(v: f32) -> u32 {
+    let u = v.to_bits();
+    let h = u.wrapping_add(0x7fff + ((u >> 16) & 1)) >> 16;
+    if h & 0x7f80 == 0 { 0 } else { h }
+}
+
+fn quantize<T: Element>(x: &Matrix<'_, T>, threads: usize, isa: Isa) -> Result<Quantized> {
+    let (n, d) = (x.rows(), x.cols());
+    let depth = d.div_ceil(amx::DEPTH) * amx::DEPTH;
+    let np = n.div_ceil(2 * amx::ROWS) * 2 * amx::ROWS;
+    let len = np.checked_mul(depth / 2).ok_or(Error::ShapeOverflow)?;
+    let mut packed = try_vec(len, 0u32, "the prefilter's packed bf16 rows")?;
+    let (mut norm, mut hat, mut err) = (
+        try_vec(n, 0.0f32, "the prefilter's norms")?,
+        try_vec(n, 0.0f32, "the prefilter's norms")?,
+        try_vec(n, 0.0f32, "the prefilter's norms")?,
+    );
+    let items: Vec<_> = packed
+        .chunks_mut(QUANT_ROWS * depth / 2)
+        .zip(norm.chunks_mut(QUANT_ROWS))
+        .zip(hat.chunks_mut(QUANT_ROWS))
+        .zip(err.chunks_mut(QUANT_ROWS))
+        .enumerate()
+        .collect();
+    pool::map(threads, items, |(u, (((packed, norm), hat), err))| {
+        dispatch::run(isa, QuantizeRows { x, r0: u * QUANT_ROWS, depth, packed, norm, hat, err })
+    })
+    .into_iter()
+    .collect::<Result<Vec<()>>>()?;
+    Ok(Quantized { depth, packed, norm, hat, err })
+}
+
+/// Rounds rows `r0..` (as many as `norm` holds) to bf16 into `packed` (tile B's layout)
+/// and computes their norms, on one backend.
+struct QuantizeRows<'a, 'q, T> {
+    x: &'a Matrix<'a, T>,
+    r0: usize,
+    depth: usize,
+    packed: &'q mut [u32],
+    norm: &'q mut [f32],
+    hat: &'q mut [f32],
+    err: &'q mut [f32],
+}
+
+/// Features per chunk of quantisation.
+const CHUNK: usize = 256;
+
+impl<T: Element> WithSimd for QuantizeRows<'_, '_, T> {
+    type Output = ();
+
+    // PERF: plain loops over fixed-size chunks, which the backend's target features
+    // vectorise; 16 rows at a time, so the packed lines are written in order.
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, _simd: S) {
+        let QuantizeRows { x, r0, depth, packed, norm, hat, err } = self;
+        let d = x.cols();
+        // The f64 sums of D exact squares are off by at most D 2^-53 relative.
+        let slack = 1.0 + (d as f64 + 4.0) * f64::EPSILON;
+        let mut bits = [[0u32; CHUNK]; amx::ROWS];
+        let mut wide = [0.0f32; CHUNK];
+        for (g, dst) in packed.chunks_exact_mut(depth / 2 * amx::ROWS).enumerate() {
+            let rows = norm.len().saturating_sub(g * amx::ROWS).min(amx::ROWS);
+            if rows == 0 {
+                break;
+            }
+            let mut sums = [[[0.0f64; 8]; 3]; amx::ROWS];
+            for c0 in (0..depth).step_by(CHUNK) {
+                let cn = CHUNK.min(depth - c0);
+                for (l, b) in bits.iter_mut().enumerate() {
+                    let b = &mut b[..cn];
+                    b.fill(0);
+                    if l >= rows || c0 >= d {
+                        continue;
+                    }
+                    let len = cn.min(d - c0);
+                    let w = &mut wide[..cn];
+                    w.fill(0.0);
+                    T::widen(&x.row(r0 + g * amx::ROWS + l)[c0..c0 + len], &mut w[..len]);
+                    for (v8, b8) in w.chunks_exact(8).zip(b.chunks_exact_mut(8)) {
+                        for l8 in 0..8 {
+                            let v = v8[l8];
+                            let h = bf16_bits(v);
+                            b8[l8] = h;
+                            let hv = f32::from_bits(h << 16);
+                            // Exact in f32: the rounding error of a narrower format (or v).
+                            let e = v - hv;
+                            sums[l][0][l8] += f64::from(v) * f64::from(v);
+                            sums[l][1][l8] += f64::from(hv) * f64::from(hv);
+                            sums[l][2][l8] += f64::from(e) * f64::from(e);
+                        }
+                    }
+                }
+                // Line p of the block: features 2p and 2p + 1 of each of its 16 rows.
+                for (p, line) in
+                    dst[c0 / 2 * amx::ROWS..(c0 + cn) / 2 * amx::ROWS].chunks_exact_mut(amx::ROWS).enumerate()
+                {
+                    for (l, w) in line.iter_mut().enumerate() {
+                        *w = bits[l][2 * p] | (bits[l][2 * p + 1] << 16);
+                    }
+                }
+            }
+            for (l, s) in sums.iter().enumerate().take(rows) {
+                let total = |s: [f64; 8]| up(libm::sqrt(s.iter().sum::<f64>() * slack) * slack);
+                let r = g * amx::ROWS + l;
+                (norm[r], hat[r], err[r]) = (total(s[0]), total(s[1]), total(s[2]));
+            }
+        }
+    }
+}
+
+/// Query rows `r0..r0 + rn` (zero rows past N) in bf16 for tile A: per pair of tiles
+/// (32 rows), each tile's stream (`kernels::amx`) of 16 rows, 32 features a step.
+fn query_tiles<T: Element>(x: &Matrix<'_, T>, r0: usize, rn: usize, depth: usize, out: &mut [u16]) {
+    let steps = depth / amx::DEPTH;
+    let tile = steps * amx::ROWS * amx::DEPTH;
+    let rows_pad = rn.div_ceil(2 * amx::ROWS) * 2 * amx::ROWS;
+    out[..rows_pad * depth].fill(0);
+    let mut wide = [0.0f32; amx::DEPTH];
+    for r in 0..rn {
+        let (t, l) = (r / amx::ROWS, r % amx::ROWS);
+        let row = x.row(r0 + r);
+        for (s, src) in row.chunks(amx::DEPTH).enumerate() {
+            let w = &mut wide[..src.len()];
+            T::widen(src, w);
+            let dst = &mut out[t * tile + (s * amx::ROWS + l) * amx::DEPTH..][..src.len()];
+            for (o, &v) in dst.iter_mut().zip(w.iter()) {
+                *o = bf16_bits(v) as u16;
+            }
+        }
+    }
+}
+
+/// Rows per block of the bf16 pass: the worker's scores are `rows x N` floats, at most
+/// 8 MiB where N allows (at least 32 rows, at most 128).
+fn block_rows(np: usize) -> usize {
+    ((8 << 20) / 4 / np.max(1) / 32 * 32).clamp(32, 128)
+}
+
+/// One block of query rows and its output lists.
+struct Unit<'o> {
+    r0: usize,
+    indices: &'o mut [u32],
+    scores: &'o mut [f32],
+}
+
+/// The self graph of `x` by inner product into `indices` / `scores` (`N x k`, sorted best
+/// first, as [`super::graph`]), through the prefilter. `x` is checked (finite, bounded).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn graph<T: Element>(
+    x: Matrix<'_, T>,
+    k: usize,
+    exec: &Exec<'_>,
+    threads: usize,
+    isa: Isa,
+    indices: &mut [u32],
+    scores: &mut [f32],
+) -> Result<PrefilterStats> {
+    graph_with(x, k, exec, threads, isa, indices, scores, amx::available())
+}
+
+/// [`graph`], with the bf16 pass on AMX tiles only if `use_amx` (and they are available).
+#[allow(clippy::too_many_arguments)]
+fn graph_with<T: Element>(
+    x: Matrix<'_, T>,
+    k: usize,
+    exec: &Exec<'_>,
+    threads: usize,
+    isa: Isa,
+    indices: &mut [u32],
+    scores: &mut [f32],
+    use_amx: bool,
+) -> Result<PrefilterStats> {
+    let (n, d) = (x.rows(), x.cols());
+    let bound = Bound::new(d).ok_or(Error::InvalidParameter { what: "too many features for the prefilter" })?;
+    let use_amx = use_amx && amx::available();
+    let q = quantize(&x, threads, isa)?;
+    let np = q.packed.len() * 2 / q.depth;
+    let rb = block_rows(np);
+    let units: Vec<Unit<'_>> = indices
+        .chunks_mut(rb * k)
+        .zip(scores.chunks_mut(rb * k))
+        .enumerate()
+        .map(|(u, (indices, scores))| Unit { r0: u * rb, indices, scores })
+        .collect();
+    let total = units.len();
+    let inner = exec.one_job();
+    let results = pool::workers(threads, units, |units| -> Result<PrefilterStats> {
+        let mut stats = PrefilterStats { amx: use_amx, ..PrefilterStats::default() };
+        let mut block = try_vec(rb * np, 0.0f32, "a prefilter worker's block of scores")?;
+        let mut a_tiles = try_vec(rb * q.depth, 0u16, "a prefilter worker's query tiles")?;
+        let mut rows = Rows::new(n, d)?;
+        #[cfg(all(feature = "std", target_arch = "x86_64", target_os = "linux"))]
+        let tiles = if use_amx { amx::Tiles::new() } else { None };
+        for (u, unit) in units {
+            exec.report(Progress::Blocks { done: u, total });
+            if exec.cancelled() {
+                break;
+            }
+            let rn = unit.indices.len() / k;
+            query_tiles(&x, unit.r0, rn, q.depth, &mut a_tiles);
+            #[cfg(all(feature = "std", target_arch = "x86_64", target_os = "linux"))]
+            if let Some(tiles) = &tiles {
+                pass_amx(tiles, &q, &a_tiles, rn, &mut block, np);
+            } else {
+                pass_scalar(&q, &a_tiles, rn, n, &mut block, np);
+            }
+            #[cfg(not(all(feature = "std", target_arch = "x86_64", target_os = "linux")))]
+            pass_scalar(&q, &a_tiles, rn, n, &mut block, np);
+            let op = Select { isa, x: &x, q: &q, bound, k, r0: unit.r0, rn, block: &block, np, rows: &mut rows, unit };
+            match dispatch::run(isa, op)? {
+                Ok(rescored) => stats.rescored += rescored,
+                Err(unit) => {
+                    stats.fallback_rows += rn;
+                    engine_rows(&x, k, unit, isa, &inner)?;
+                }
+            }
+        }
+        Ok(stats)
+    });
+    let mut stats = PrefilterStats { amx: use_amx, ..PrefilterStats::default() };
+    for r in results {
+        let r = r?;
+        stats.rescored += r.rescored;
+        stats.fallback_rows += r.fallback_rows;
+    }
+    exec.check()?;
+    exec.report(Progress::Blocks { done: total, total });
+    RESCORED.fetch_add(stats.rescored as usize, Relaxed);
+    FALLBACK_ROWS.fetch_add(stats.fallback_rows, Relaxed);
+    GRAPHS.fetch_add(1, Relaxed);
+    Ok(stats)
+}
+
+/// The bf16 pass on AMX tiles: `block[r * np + j] = <x^_{r0 + r}, x^_j>` for the block's
+/// rows (rounded up to 32; `a`: [`query_tiles`]) and every column.
+#[cfg(all(feature = "std", target_arch = "x86_64", target_os = "linux"))]
+fn pass_amx(tiles: &amx::Tiles, q: &Quantized, a: &[u16], rn: usize, block: &mut [f32], np: usize) {
+    let pair = 2 * amx::ROWS * q.depth;
+    let rows_pad = rn.div_ceil(2 * amx::ROWS) * 2 * amx::ROWS;
+    // PERF: a pair of candidate blocks (32 rows, 2 x 32 D bytes) stays in L2 while every
+    // query tile pair of the block streams past it.
+    for c0 in (0..np).step_by(2 * amx::ROWS) {
+        let b = &q.packed[c0 * q.depth / 2..];
+        for rp in (0..rows_pad).step_by(2 * amx::ROWS) {
+            tiles.block(&a[rp / (2 * amx::ROWS) * pair..], b, q.depth, &mut block[rp * np + c0..], np);
+        }
+    }
+}
+
+/// The bf16 pass without AMX, from the same tiles: each score a plain sum of exact bf16
+/// products in f32 in feature order (within the bound's any-order sums). For tests on
+/// every CPU.
+fn pass_scalar(q: &Quantized, a: &[u16], rn: usize, n: usize, block: &mut [f32], np: usize) {
+    let depth = q.depth;
+    let tile = depth * amx::ROWS;
+    let wide = |h: u32| f32::from_bits(h << 16);
+    for r in 0..rn {
+        let (t, l) = (r / amx::ROWS, r % amx::ROWS);
+        for j in 0..n {
+            let (b, m) = (j / amx::ROWS, j % amx::ROWS);
+            let mut s = 0.0f32;
+            for step in 0..depth / amx::DEPTH {
+                let row = &a[t * tile + (step * amx::ROWS + l) * amx::DEPTH..][..amx::DEPTH];
+                let lines = &q.packed[b * tile / 2 + step * amx::ROWS * amx::ROWS..][..amx::ROWS * amx::ROWS];
+                for (p, pair) in row.chunks_exact(2).enumerate() {
+                    let w = lines[p * amx::ROWS + m];
+                    s += wide(u32::from(pair[0])) * wide(w & 0xffff);
+                    s += wide(u32::from(pair[1])) * wide(w >> 16);
+                }
+            }
+            block[r * np + j] = s;
+        }
+    }
+}
+
+/// Per-worker rows of N floats: lower bounds, bounds, a query row widened, the survivors.
+struct Rows {
+    lower: Vec<f32>,
+    bound: Vec<f32>,
+    query: Vec<f32>,
+    survivors: Vec<u32>,
+    /// Candidates at or above the first estimate of theta.
+    above: Vec<f32>,
+}
+
+impl Rows {
+    fn new(n: usize, d: usize) -> Result<Self> {
+        const WHAT: &str = "a prefilter worker's rows";
+        let mut survivors = Vec::new();
+        survivors.try_reserve_exact(n).map_err(|_| out_of_memory::<u32>(n, WHAT))?;
+        let mut above = Vec::new();
+        above.try_reserve_exact(n).map_err(|_| out_of_memory::<f32>(n, WHAT))?;
+        Ok(Rows {
+            lower: try_vec(n, 0.0, WHAT)?,
+            bound: try_vec(n, 0.0, WHAT)?,
+            query: try_vec(d, 0.0, WHAT)?,
+            survivors,
+            above,
+        })
+    }
+}
+
+/// Groups whose maxima give theta's first estimate (see [`theta`]).
+const GROUPS: usize = 64;
+
+/// The bounds, survivors and exact rescoring of one block of rows, on one backend.
+/// `Ok(pairs rescored)`, or `Err(unit)` (untouched) when the block's survivors exceed
+/// [`SURVIVOR_SHARE`].
+struct Select<'a, 'o, T> {
+    isa: Isa,
+    x: &'a Matrix<'a, T>,
+    q: &'a Quantized,
+    bound: Bound,
+    k: usize,
+    r0: usize,
+    rn: usize,
+    block: &'a [f32],
+    np: usize,
+    rows: &'a mut Rows,
+    unit: Unit<'o>,
+}
+
+impl<'o, T: Element> WithSimd for Select<'_, 'o, T> {
+    type Output = core::result::Result<u64, Unit<'o>>;
+
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, simd: S) -> Self::Output {
+        let Select { isa, x, q, bound, k, r0, rn, block, np, rows, unit } = self;
+        #[cfg(not(all(target_arch = "x86_64", feature = "x86-v4")))]
+        let _ = isa;
+        let n = x.rows();
+        // First every row's survivors (cheap), so a hopeless block costs no rescoring.
+        let mut counts = [0u32; 128];
+        rows.survivors.clear();
+        for r in 0..rn {
+            let i = r0 + r;
+            let a = &block[r * np..r * np + n];
+            let row = bound.row(q, i);
+            let columns = q.norm.iter().zip(&q.hat).zip(&q.err);
+            for (((lo, b), &s), ((&nj, &hj), &ej)) in
+                rows.lower.iter_mut().zip(rows.bound.iter_mut()).zip(a).zip(columns)
+            {
+                let bj = row.pair(nj, hj, ej);
+                *b = bj;
+                *lo = s - bj;
+            }
+            rows.lower[i] = f32::NEG_INFINITY;
+            let theta = theta(&rows.lower, k, &mut rows.above);
+            let start = rows.survivors.len();
+            // Room for a whole row; a refused allocation hands the block to the engine,
+            // which needs less memory.
+            if rows.survivors.try_reserve(n).is_err() {
+                return Err(unit);
+            }
+            for (j, (&s, &b)) in a.iter().zip(&rows.bound).enumerate() {
+                if s + b >= theta && j != i {
+                    rows.survivors.push(j as u32);
+                }
+            }
+            counts[r] = (rows.survivors.len() - start) as u32;
+            if rows.survivors.len() > rn * (n / SURVIVOR_SHARE).max(4 * k) {
+                return Err(unit);
+            }
+        }
+        let total = rows.survivors.len();
+        let Unit { indices, scores, .. } = unit;
+        // f32 rows on AVX-512: 16 survivors transposed in registers.
+        #[cfg(all(target_arch = "x86_64", feature = "x86-v4"))]
+        let gather = isa == Isa::X86V4 && T::DTYPE == crate::element::Dtype::F32;
+        let mut offset = 0;
+        for r in 0..rn {
+            let i = r0 + r;
+            let survivors = &rows.survivors[offset..offset + counts[r] as usize];
+            offset += counts[r] as usize;
+            T::widen(x.row(i), &mut rows.query);
+            let (out_i, out_s) = (&mut indices[r * k..(r + 1) * k], &mut scores[r * k..(r + 1) * k]);
+            out_i.fill(SENTINEL.1);
+            out_s.fill(SENTINEL.0);
+            let mut heap = TopK::resume(out_s, out_i);
+            #[cfg(all(target_arch = "x86_64", feature = "x86-v4"))]
+            if gather {
+                let data: &[f32] = bytemuck::cast_slice(x.backing());
+                for group in survivors.chunks(16) {
+                    // SAFETY: `gather` holds only where the backend is x86-v4 (AVX-512F).
+                    let s = unsafe { rescore_avx512(data, x.stride(), &rows.query, group) };
+                    for (&j, &s) in group.iter().zip(&s) {
+                        heap.offer(s, j);
+                    }
+                }
+                heap.finish();
+                continue;
+            }
+            rescore(simd, x, &rows.query, survivors, |j, s| heap.offer(s, j));
+            heap.finish();
+        }
+        Ok(total as u64)
+    }
+}
+
+/// The `k`-th largest of `lower` (no NaN; at least `k` values above `-inf` or the answer
+/// is `-inf`). PERF: the k-th largest of [`GROUPS`] interleaved groups' maxima is at most
+/// the answer (k distinct values reach it), so only the few values at or above it are
+/// selected among.
+#[inline(always)]
+fn theta(lower: &[f32], k: usize, above: &mut Vec<f32>) -> f32 {
+    let mut most = [f32::NEG_INFINITY; GROUPS];
+    let chunks = lower.chunks_exact(GROUPS);
+    let tail = chunks.remainder();
+    for c in chunks {
+        for (m, &v) in most.iter_mut().zip(c) {
+            *m = if v > *m { v } else { *m };
+        }
+    }
+    for (m, &v) in most.iter_mut().zip(tail) {
+        *m = if v > *m { v } else { *m };
+    }
+    let first = if k <= GROUPS {
+        most.sort_unstable_by(|a, b| b.total_cmp(a));
+        most[k - 1]
+    } else {
+        f32::NEG_INFINITY
+    };
+    above.clear();
+    above.extend(lower.iter().copied().filter(|&v| v >= first));
+    let (_, kth, _) = above.select_nth_unstable_by(k - 1, |a, b| b.total_cmp(a));
+    *kth
+}
+
+/// Features per transposed slice of survivors (`lanes` survivors x this many f32).
+const SLICE: usize = 64;
+
+/// The engine's exact score of `query` with each row `j` of `survivors`, given to `emit`:
+/// lane l of a vector chains fused multiply-adds over the features in order for one
+/// survivor, from +0, as the engine's tiles do (so the bits are the engine's).
+#[inline(always)]
+fn rescore<S: Simd, T: Element>(
+    simd: S,
+    x: &Matrix<'_, T>,
+    query: &[f32],
+    survivors: &[u32],
+    mut emit: impl FnMut(u32, f32),
+) {
+    let lanes = S::F32_LANES;
+    let d = query.len();
+    let mut slice = [0.0f32; SLICE * 16];
+    let mut wide = [0.0f32; SLICE];
+    for group in survivors.chunks(lanes) {
+        let mut acc = simd.splat_f32s(0.0);
+        for p0 in (0..d).step_by(SLICE) {
+            let pc = SLICE.min(d - p0);
+            // Transposed: feature p of survivor l at p * lanes + l; absent lanes stay 0.
+            let t = &mut slice[..pc * lanes];
+            if group.len() < lanes {
+                t.fill(0.0);
+            }
+            for (l, &j) in group.iter().enumerate() {
+                let w = &mut wide[..pc];
+                T::widen(&x.row(j as usize)[p0..p0 + pc], w);
+                for (p, &v) in w.iter().enumerate() {
+                    t[p * lanes + l] = v;
+                }
+            }
+            let (vecs, _) = S::as_simd_f32s(t);
+            for (&v, &qp) in vecs.iter().zip(&query[p0..p0 + pc]) {
+                acc = simd.mul_add_f32s(simd.splat_f32s(qp), v, acc);
+            }
+        }
+        let lanes_out = bytemuck::cast_slice::<S::f32s, f32>(core::slice::from_ref(&acc));
+        for (&j, &s) in group.iter().zip(lanes_out) {
+            emit(j, s);
+        }
+    }
+}
+
+/// [`rescore`] for up to 16 survivors of an f32 matrix (`data`, rows `stride` apart):
+/// 16 features of each survivor loaded as vectors, transposed in registers (64 shuffles
+/// per 256 values), then one `vfmadd231ps` per feature, the same fused chain as the
+/// engine's (and as pulp's x86-v4 `mul_add`). PERF: a `vgatherdps` per feature cost
+/// 3.5x more. Lanes past the survivors repeat the first one.
+///
+/// # Safety
+/// AVX-512F must be present.
+#[cfg(all(target_arch = "x86_64", feature = "x86-v4"))]
+#[target_feature(enable = "avx512f")]
+unsafe fn rescore_avx512(data: &[f32], stride: usize, query: &[f32], group: &[u32]) -> [f32; 16] {
+    use core::arch::x86_64::*;
+    let d = query.len();
+    let rows: [&[f32]; 16] = core::array::from_fn(|l| {
+        let j = group.get(l).copied().unwrap_or(group[0]) as usize;
+        &data[j * stride..j * stride + d]
+    });
+    let mut acc = _mm512_setzero_ps();
+    let mut p0 = 0;
+    while p0 < d {
+        let len = 16.min(d - p0);
+        let mask: __mmask16 = if len == 16 { 0xffff } else { (1u16 << len) - 1 };
+        // SAFETY: each load reads `len` floats of a survivor's row from p0 (masked lanes
+        // are not read), inside the row's slice.
+        let r: [__m512; 16] = core::array::from_fn(|l| unsafe { _mm512_maskz_loadu_ps(mask, rows[l][p0..].as_ptr()) });
+        let t = transpose16(r);
+        for (p, &v) in t.iter().enumerate().take(len) {
+            acc = _mm512_fmadd_ps(_mm512_set1_ps(query[p0 + p]), v, acc);
+        }
+        p0 += 16;
+    }
+    let mut out = [0.0f32; 16];
+    // SAFETY: 16 floats into an array of 16.
+    unsafe { _mm512_storeu_ps(out.as_mut_ptr(), acc) };
+    out
+}
+
+/// The 16 x 16 transpose of `r` (lane p of `r[l]` becomes lane l of the result's `[p]`).
+#[cfg(all(target_arch = "x86_64", feature = "x86-v4"))]
+#[target_feature(enable = "avx512f")]
+fn transpose16(r: [core::arch::x86_64::__m512; 16]) -> [core::arch::x86_64::__m512; 16] {
+    use core::arch::x86_64::*;
+    let lo = |a, b| _mm512_unpacklo_ps(a, b);
+    let hi = |a, b| _mm512_unpackhi_ps(a, b);
+    // Pairs of rows interleaved by element, then by element pair, then 128-bit lanes twice.
+    let t: [__m512; 16] = core::array::from_fn(|i| if i % 2 == 0 { lo(r[i], r[i + 1]) } else { hi(r[i - 1], r[i]) });
+    let pd = |x: __m512| _mm512_castps_pd(x);
+    let ps = |x: __m512d| _mm512_castpd_ps(x);
+    let u: [__m512; 16] = core::array::from_fn(|i| {
+        let (g, k) = (i / 4 * 4, i % 4);
+        let (a, b) = (t[g + k / 2], t[g + 2 + k / 2]);
+        if k % 2 == 0 { ps(_mm512_unpacklo_pd(pd(a), pd(b))) } else { ps(_mm512_unpackhi_pd(pd(a), pd(b))) }
+    });
+    let v: [__m512; 16] = core::array::from_fn(|i| {
+        let (g, k) = (i / 8 * 8, i % 8);
+        let (a, b) = (u[g + k % 4], u[g + 4 + k % 4]);
+        if k < 4 { _mm512_shuffle_f32x4::<0x88>(a, b) } else { _mm512_shuffle_f32x4::<0xdd>(a, b) }
+    });
+    core::array::from_fn(|i| {
+        let k = i % 8;
+        let (a, b) = (v[k], v[8 + k]);
+        if i < 8 { _mm512_shuffle_f32x4::<0x88>(a, b) } else { _mm512_shuffle_f32x4::<0xdd>(a, b) }
+    })
+}
+
+/// A block of rows through the engine: a search of those rows among all rows for k + 1
+/// neighbours, the row itself dropped. Exact: the k best other rows are the k + 1 best
+/// rows less the row itself, or the first k of them where the row is not among them.
+fn engine_rows<T: Element>(x: &Matrix<'_, T>, k: usize, unit: Unit<'_>, isa: Isa, exec: &Exec<'_>) -> Result<()> {
+    let rn = unit.indices.len() / k;
+    let queries = x.row_range(unit.r0, rn);
+    let len = rn * (k + 1);
+    let (mut indices, mut scores) =
+        (try_vec(len, 0u32, "a prefilter block's lists")?, try_vec(len, 0.0f32, "a prefilter block's lists")?);
+    let job = Job { queries, database: *x, k: k + 1, pairs: Pairs::Search, scales: None, isa };
+    super::run_job(&job, 1, exec, &mut indices, &mut scores)?;
+    for r in 0..rn {
+        let i = (unit.r0 + r) as u32;
+        let list = indices[r * (k + 1)..(r + 1) * (k + 1)].iter().zip(&scores[r * (k + 1)..(r + 1) * (k + 1)]);
+        let kept = list.filter(|&(&j, _)| j != i).take(k);
+        for (o, (&j, &s)) in kept.enumerate() {
+            unit.indices[r * k + o] = j;
+            unit.scores[r * k + o] = s;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(all(test, feature = "std"))]
+mod tests {
+    use super::*;
+    use crate::knn::{Similarity, graph as engine_graph};
+    use alloc::vec;
+    use half::{bf16, f16};
+
+    /// Deterministic values in (-0.5, 0.5).
+    fn values(len: usize, seed: u64) -> Vec<f32> {
+        let mut s = seed.wrapping_mul(0x9e3779b97f4a7c15) | 1;
+        (0..len)
+            .map(|_| {
+                s ^= s << 13;
+                s ^= s >> 7;
+                s ^= s << 17;
+                (s >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+            })
+            .collect()
+    }
+
+    /// The prefiltered graph of `x` (AMX where present, or the portable pass) against the
+    /// engine's, bit for bit, on every ISA of this machine and 1 to 3 threads; returns the
+    /// last run's stats.
+    fn same_as_engine<'a, T: Element>(x: Matrix<'a, T>, k: usize, portable: bool) -> PrefilterStats
+    where
+        crate::matrix::AnyMatrix<'a>: From<Matrix<'a, T>>,
+    {
+        let mut stats = PrefilterStats::default();
+        for isa in Isa::available() {
+            let engine = Exec::default().with_isa(Some(isa)).with_prefilter(Prefilter::Off);
+            let want = engine_graph(x, k, Similarity::InnerProduct, &engine).unwrap();
+            for threads in [1, 2, 3] {
+                let exec = Exec::default().with_isa(Some(isa)).with_threads(threads).with_oversubscribe(true);
+                let (mut indices, mut scores) = (vec![0u32; x.rows() * k], vec![0.0f32; x.rows() * k]);
+                x.check().unwrap();
+                stats = graph_with(x, k, &exec, threads, isa, &mut indices, &mut scores, !portable).unwrap();
+                let same = indices == want.indices()
+                    && scores.iter().zip(want.scores()).all(|(a, b)| a.to_bits() == b.to_bits());
+                assert!(same, "{isa:?}, {threads} threads, N = {}, D = {}, k = {k}", x.rows(), x.cols());
+            }
+        }
+        stats
+    }
+
+    #[test]
+    fn equals_the_engine_bit_for_bit_on_awkward_shapes() {
+        // N and D off the tiles' multiples, k on both sides of topk's sorted-list limit
+        // (16) and of theta's groups (64), k = N - 1.
+        for (n, d, k, seed) in [(37, 5, 3, 1), (100, 33, 10, 2), (161, 64, 17, 3), (200, 47, 70, 4), (40, 31, 39, 5)] {
+            let x = values(n * d, seed);
+            let m = Matrix::new(&x, n, d).unwrap();
+            for portable in [true, false] {
+                let stats = same_as_engine(m, k, portable);
+                assert!(
+                    stats.fallback_rows < n && stats.rescored >= ((n - stats.fallback_rows) * k) as u64,
+                    "{stats:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn half_precision_inputs_and_strided_views() {
+        let (n, d, k) = (90, 40, 6);
+        let x = values(n * (d + 3), 7);
+        let strided = Matrix::with_stride(&x, n, d, d + 3).unwrap();
+        same_as_engine(strided, k, true);
+        let h: Vec<f16> = x.iter().map(|&v| f16::from_f32(v)).collect();
+        same_as_engine(Matrix::with_stride(&h, n, d, d + 3).unwrap(), k, true);
+        // bf16 rows are their own bf16 rounding: e = 0.
+        let b: Vec<bf16> = x.iter().map(|&v| bf16::from_f32(v)).collect();
+        same_as_engine(Matrix::with_stride(&b, n, d, d + 3).unwrap(), k, false);
+    }
+
+    /// Data the bound handles badly must still give the engine's answer: exact ties
+    /// (duplicate rows), a huge dynamic range between rows and within them, denormals,
+    /// and a constant massive feature, where every pair survives and blocks go to the
+    /// engine.
+    #[test]
+    fn adversarial_data_stays_exact() {
+        let (n, d, k) = (150, 24, 8);
+        let base = values(n * d, 11);
+        // Duplicates: rows repeat with period 5 (ties broken by index).
+        let dup: Vec<f32> = (0..n * d).map(|e| base[(e / d % 5) * d + e % d]).collect();
+        same_as_engine(Matrix::new(&dup, n, d).unwrap(), k, true);
+        // Rows scaled from 1e-30 to 1e15, features from 1 to 1e-20, and denormals.
+        let wide: Vec<f32> = (0..n * d)
+            .map(|e| {
+                let (i, p) = (e / d, e % d);
+                base[e] * 10f32.powi(i as i32 % 46 - 30) * 10f32.powi(-(p as i32 % 21))
+            })
+            .collect();
+        same_as_engine(Matrix::new(&wide, n, d).unwrap(), k, true);
+        let tiny: Vec<f32> = base.iter().map(|&v| v * 1e-38).collect();
+        same_as_engine(Matrix::new(&tiny, n, d).unwrap(), k, true);
+        // A massive constant feature: the f32 engine's own error bound exceeds the spread
+        // of the scores, so the whole matrix goes to the engine.
+        let mut massive = base.clone();
+        for row in massive.chunks_mut(d) {
+            row[0] = 1000.0;
+        }
+        let stats = same_as_engine(Matrix::new(&massive, n, d).unwrap(), k, true);
+        assert_eq!(stats.fallback_rows, n, "every block goes to the engine");
+    }
+
+    /// The bound really bounds: |s - a| <= b for the engine's f32 chain s and the
+    /// portable pass's a, for random rows and for rows whose rounding error points along
+    /// another row (x's partner y = x - x^, scaled, so e_x . y = |e_x||y|). Each
+    /// quantisation term alone is needed there, so the test sees a term dropped.
+    #[test]
+    fn the_bound_holds_and_each_term_is_needed() {
+        let (half, d) = (32, 300);
+        let mut x = values(half * d, 13);
+        let partners: Vec<f32> = x
+            .iter()
+            .map(|&v| f32::from_bits(bf16_bits((v - f32::from_bits(bf16_bits(v) << 16)) * 1024.0) << 16))
+            .collect();
+        x.extend(partners);
+        let n = 2 * half;
+        let m = Matrix::new(&x, n, d).unwrap();
+        let q = quantize(&m, 1, Isa::Scalar).unwrap();
+        let mut a_tiles = vec![0u16; n.div_ceil(32) * 32 * q.depth];
+        query_tiles(&m, 0, n, q.depth, &mut a_tiles);
+        let np = q.packed.len() * 2 / q.depth;
+        let mut block = vec![0.0f32; n * np];
+        pass_scalar(&q, &a_tiles, n, n, &mut block, np);
+        let bound = Bound::new(d).unwrap();
+        let (mut need_row_err, mut need_col_err) = (0, 0);
+        for i in 0..n {
+            for j in 0..n {
+                let s = m.row(i).iter().zip(m.row(j)).fold(0.0f32, |acc, (&a, &b)| a.mul_add(b, acc));
+                let (a, row) = (block[i * np + j], bound.row(&q, i));
+                let gap = (f64::from(s) - f64::from(a)).abs();
+                assert!(gap <= f64::from(row.pair(q.norm[j], q.hat[j], q.err[j])), "pair ({i}, {j})");
+                let without_row_err = RowBound { alpha: bound.engine * q.norm[i], ..row };
+                need_row_err += usize::from(gap > f64::from(without_row_err.pair(q.norm[j], q.hat[j], q.err[j])));
+                need_col_err += usize::from(gap > f64::from(row.pair(q.norm[j], q.hat[j], 0.0)));
+            }
+        }
+        assert!(need_row_err > 0 && need_col_err > 0, "{need_row_err} / {need_col_err} pairs need each term");
+    }
+}
