@@ -3,7 +3,8 @@
 //!
 //! DATA: `gauss` (default; Gaussian rows, L2-normalised like the paper's features),
 //! `massive` (the same plus a constant massive feature 0 = 1000: the bound's worst case),
-//! `nearties` (rows from 8 prototypes plus 1e-4 noise). Prints the median times of REPS
+//! `nearties` (rows from 8 prototypes plus 1e-4 noise), or `raw:PATH`: N x D little-endian
+//! f32 values from a file (e.g. a real model's features), used as they are. Prints the median times of REPS
 //! alternating runs (default 7), their ratio, the pairs rescored per row and the rows handed
 //! to the engine, and checks that both graphs are the same bit for bit.
 
@@ -36,7 +37,12 @@ fn main() {
             }
         }
     }
-    for row in x.chunks_mut(d) {
+    if let Some(path) = data.strip_prefix("raw:") {
+        let bytes = std::fs::read(path).expect("the raw f32 file");
+        assert_eq!(bytes.len(), n * d * 4, "the file holds N x D f32 values");
+        x = bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+    }
+    for row in x.chunks_mut(d).filter(|_| !data.starts_with("raw:")) {
         let norm = row.iter().map(|v| v * v).sum::<f32>().sqrt();
         row.iter_mut().for_each(|v| *v /= norm);
         if data == "massive" {

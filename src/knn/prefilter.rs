@@ -21,7 +21,7 @@
 //! N-float rows.
 
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
 
 use pulp::{Simd, WithSimd};
 
@@ -336,6 +336,8 @@ struct Unit<'o> {
 
 /// The self graph of `x` by inner product into `indices` / `scores` (`N x k`, sorted best
 /// first, as [`super::graph`]), through the prefilter. `x` is checked (finite, bounded).
+/// `None` when the first block of rows showed the bound useless for these data: the
+/// caller then runs the engine (the output buffers hold no result).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn graph<T: Element>(
     x: Matrix<'_, T>,
@@ -345,7 +347,7 @@ pub(crate) fn graph<T: Element>(
     isa: Isa,
     indices: &mut [u32],
     scores: &mut [f32],
-) -> Result<PrefilterStats> {
+) -> Result<Option<PrefilterStats>> {
     graph_with(x, k, exec, threads, isa, indices, scores, amx::available())
 }
 
@@ -360,7 +362,7 @@ fn graph_with<T: Element>(
     indices: &mut [u32],
     scores: &mut [f32],
     use_amx: bool,
-) -> Result<PrefilterStats> {
+) -> Result<Option<PrefilterStats>> {
     let (n, d) = (x.rows(), x.cols());
     let bound = Bound::new(d).ok_or(Error::InvalidParameter { what: "too many features for the prefilter" })?;
     let use_amx = use_amx && amx::available();
@@ -375,6 +377,10 @@ fn graph_with<T: Element>(
         .collect();
     let total = units.len();
     let inner = exec.one_job();
+    // Set when the first block is hopeless: the data defeat the bound (a constant massive
+    // feature, near-ties everywhere), so the whole graph goes to the engine's self-graph
+    // path rather than block by block to searches, which cost twice its work.
+    let hopeless = AtomicBool::new(false);
     let results = pool::workers(threads, units, |units| -> Result<PrefilterStats> {
         let mut stats = PrefilterStats { amx: use_amx, ..PrefilterStats::default() };
         let mut block = try_vec(rb * np, 0.0f32, "a prefilter worker's block of scores")?;
@@ -384,7 +390,7 @@ fn graph_with<T: Element>(
         let tiles = if use_amx { amx::Tiles::new() } else { None };
         for (u, unit) in units {
             exec.report(Progress::Blocks { done: u, total });
-            if exec.cancelled() {
+            if exec.cancelled() || hopeless.load(Relaxed) {
                 break;
             }
             let rn = unit.indices.len() / k;
@@ -400,6 +406,10 @@ fn graph_with<T: Element>(
             let op = Select { isa, x: &x, q: &q, bound, k, r0: unit.r0, rn, block: &block, np, rows: &mut rows, unit };
             match dispatch::run(isa, op)? {
                 Ok(rescored) => stats.rescored += rescored,
+                Err(_) if u == 0 => {
+                    hopeless.store(true, Relaxed);
+                    break;
+                }
                 Err(unit) => {
                     stats.fallback_rows += rn;
                     engine_rows(&x, k, unit, isa, &inner)?;
@@ -415,11 +425,16 @@ fn graph_with<T: Element>(
         stats.fallback_rows += r.fallback_rows;
     }
     exec.check()?;
+    if hopeless.load(Relaxed) {
+        FALLBACK_ROWS.fetch_add(n, Relaxed);
+        GRAPHS.fetch_add(1, Relaxed);
+        return Ok(None);
+    }
     exec.report(Progress::Blocks { done: total, total });
     RESCORED.fetch_add(stats.rescored as usize, Relaxed);
     FALLBACK_ROWS.fetch_add(stats.fallback_rows, Relaxed);
     GRAPHS.fetch_add(1, Relaxed);
-    Ok(stats)
+    Ok(Some(stats))
 }
 
 /// The bf16 pass on AMX tiles: `block[r * np + j] = <x^_{r0 + r}, x^_j>` for the block's
@@ -774,11 +789,11 @@ mod tests {
     /// The prefiltered graph of `x` (AMX where present, or the portable pass) against the
     /// engine's, bit for bit, on every ISA of this machine and 1 to 3 threads; returns the
     /// last run's stats.
-    fn same_as_engine<'a, T: Element>(x: Matrix<'a, T>, k: usize, portable: bool) -> PrefilterStats
+    fn same_as_engine<'a, T: Element>(x: Matrix<'a, T>, k: usize, portable: bool) -> Option<PrefilterStats>
     where
         crate::matrix::AnyMatrix<'a>: From<Matrix<'a, T>>,
     {
-        let mut stats = PrefilterStats::default();
+        let mut stats = None;
         for isa in Isa::available() {
             let engine = Exec::default().with_isa(Some(isa)).with_prefilter(Prefilter::Off);
             let want = engine_graph(x, k, Similarity::InnerProduct, &engine).unwrap();
@@ -787,6 +802,10 @@ mod tests {
                 let (mut indices, mut scores) = (vec![0u32; x.rows() * k], vec![0.0f32; x.rows() * k]);
                 x.check().unwrap();
                 stats = graph_with(x, k, &exec, threads, isa, &mut indices, &mut scores, !portable).unwrap();
+                if stats.is_none() {
+                    // The whole graph goes to the engine: its own tests cover that.
+                    continue;
+                }
                 let same = indices == want.indices()
                     && scores.iter().zip(want.scores()).all(|(a, b)| a.to_bits() == b.to_bits());
                 assert!(same, "{isa:?}, {threads} threads, N = {}, D = {}, k = {k}", x.rows(), x.cols());
@@ -803,7 +822,7 @@ mod tests {
             let x = values(n * d, seed);
             let m = Matrix::new(&x, n, d).unwrap();
             for portable in [true, false] {
-                let stats = same_as_engine(m, k, portable);
+                let stats = same_as_engine(m, k, portable).unwrap();
                 assert!(
                     stats.fallback_rows < n && stats.rescored >= ((n - stats.fallback_rows) * k) as u64,
                     "{stats:?}"
@@ -847,13 +866,22 @@ mod tests {
         let tiny: Vec<f32> = base.iter().map(|&v| v * 1e-38).collect();
         same_as_engine(Matrix::new(&tiny, n, d).unwrap(), k, true);
         // A massive constant feature: the f32 engine's own error bound exceeds the spread
-        // of the scores, so the whole matrix goes to the engine.
+        // of the scores, so the whole matrix goes to the engine; in the last block's rows
+        // only, that block alone does (a search for k + 1, the row itself dropped).
         let mut massive = base.clone();
         for row in massive.chunks_mut(d) {
             row[0] = 1000.0;
         }
-        let stats = same_as_engine(Matrix::new(&massive, n, d).unwrap(), k, true);
-        assert_eq!(stats.fallback_rows, n, "every block goes to the engine");
+        assert_eq!(same_as_engine(Matrix::new(&massive, n, d).unwrap(), k, true), None);
+        let rb = block_rows(n.div_ceil(32) * 32);
+        assert!(rb < n, "two blocks");
+        let mut last = base.clone();
+        for row in last.chunks_mut(d).skip(rb) {
+            row[0] = 1000.0;
+        }
+        // k = 4: the 22 massive rows all survive for each other, above the budget of 4k.
+        let stats = same_as_engine(Matrix::new(&last, n, d).unwrap(), 4, true).unwrap();
+        assert_eq!(stats.fallback_rows, n - rb, "the last block goes to the engine");
     }
 
     /// The bound really bounds: |s - a| <= b for the engine's f32 chain s and the
