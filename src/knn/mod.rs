@@ -19,6 +19,10 @@
 //! and no buffer is multiplied by the thread count.
 //! Buffers the allocator refuses are [`Error::OutOfMemory`], before any work.
 //!
+//! [`Prefilter`] (`Exec::prefilter`): self graphs by inner product may go through a
+//! certified bf16 prefilter (AMX tiles) with exact rescoring: the same graph, bit for bit,
+//! with more memory (a bf16 copy of the rows; see the `prefilter` module).
+//!
 //! **Input checks** (each a typed [`Error`]): N = 0, D = 0, k = 0 or k above N - 1 (self) /
 //! N (search; either side's N for [`search_both`]), D mismatch, NaN or infinity (row and column named), a row so large its inner
 //! products could overflow f32, cosine on a zero-norm row, an unavailable ISA.
