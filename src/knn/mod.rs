@@ -245,7 +245,7 @@ fn compute<T: Element>(
     {
         queries.check()?;
         let (indices, scores) = (&mut indices[..needed], &mut scores[..needed]);
-        let fallback = match prefilter::graph(queries, k, exec, threads, isa, indices, scores) {
+        let fallback = match prefilter::graph(queries, k, exec, threads, isa, indices, scores, true) {
             Ok(Some(_)) => false,
             // The data defeat the bound: the engine takes the whole graph.
             Ok(None) => true,

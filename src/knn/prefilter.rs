@@ -335,25 +335,12 @@ struct Unit<'o> {
 }
 
 /// The self graph of `x` by inner product into `indices` / `scores` (`N x k`, sorted best
-/// first, as [`super::graph`]), through the prefilter. `x` is checked (finite, bounded).
-/// `None` when the first block of rows showed the bound useless for these data: the
-/// caller then runs the engine (the output buffers hold no result).
+/// first, as [`super::graph`]), through the prefilter, with the bf16 pass on AMX tiles if
+/// `use_amx` and they are available (tests also run the portable pass). `x` is checked
+/// (finite, bounded). `None` when the first block of rows showed the bound useless for
+/// these data: the caller then runs the engine (the output buffers hold no result).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn graph<T: Element>(
-    x: Matrix<'_, T>,
-    k: usize,
-    exec: &Exec<'_>,
-    threads: usize,
-    isa: Isa,
-    indices: &mut [u32],
-    scores: &mut [f32],
-) -> Result<Option<PrefilterStats>> {
-    graph_with(x, k, exec, threads, isa, indices, scores, amx::available())
-}
-
-/// [`graph`], with the bf16 pass on AMX tiles only if `use_amx` (and they are available).
-#[allow(clippy::too_many_arguments)]
-fn graph_with<T: Element>(
     x: Matrix<'_, T>,
     k: usize,
     exec: &Exec<'_>,
@@ -801,7 +788,7 @@ mod tests {
                 let exec = Exec::default().with_isa(Some(isa)).with_threads(threads).with_oversubscribe(true);
                 let (mut indices, mut scores) = (vec![0u32; x.rows() * k], vec![0.0f32; x.rows() * k]);
                 x.check().unwrap();
-                stats = graph_with(x, k, &exec, threads, isa, &mut indices, &mut scores, !portable).unwrap();
+                stats = graph(x, k, &exec, threads, isa, &mut indices, &mut scores, !portable).unwrap();
                 if stats.is_none() {
                     // The whole graph goes to the engine: its own tests cover that.
                     continue;
