@@ -102,8 +102,7 @@ impl<'a, T: Element> Matrix<'a, T> {
             let s = sum_of_squares(self.row(i));
             // The f64 sum of squares of f32/f16 values is finite exactly when every value is.
             if !s.is_finite() {
-                let col = self.row(i).iter().position(|x| !x.to_f32().is_finite()).unwrap_or(0);
-                return Err(Error::NonFinite { row: i, col });
+                return Err(Error::NonFinite { row: i, col: first_non_finite(self.row(i)) });
             }
             if s > f64::from(f32::MAX) {
                 return Err(Error::MagnitudeTooLarge { row: i });
@@ -166,8 +165,7 @@ fn check_rows<S: pulp::Simd, T: Element>(simd: S, m: &Matrix<'_, T>) -> Result<(
             }
         }
         if simd.reduce_sum_f32s(poison).is_nan() {
-            let col = m.row(i).iter().position(|x| !x.to_f32().is_finite()).unwrap_or(0);
-            return Err(Error::NonFinite { row: i, col });
+            return Err(Error::NonFinite { row: i, col: first_non_finite(m.row(i)) });
         }
         let most = f64::from(simd.reduce_max_f32s(most).max(tail_most));
         if most * most > safe && sum_of_squares(m.row(i)) > f64::from(f32::MAX) {
@@ -175,6 +173,13 @@ fn check_rows<S: pulp::Simd, T: Element>(simd: S, m: &Matrix<'_, T>) -> Result<(
         }
     }
     Ok(())
+}
+
+/// The column of a row's first NaN or infinity: [`Matrix::scan`] and [`Matrix::check`]
+/// name the same one.
+#[cfg(feature = "alloc")]
+fn first_non_finite<T: Element>(row: &[T]) -> usize {
+    row.iter().position(|x| !x.to_f32().is_finite()).unwrap_or(0)
 }
 
 /// Sum of squares in f64 with four interleaved accumulators in a fixed order: the same
