@@ -43,7 +43,7 @@ fn integer_data_matches_oracle_exactly_on_every_isa() {
             if k == 0 || k > n - 1 {
                 continue;
             }
-            for isa in Isa::available() {
+            for isa in common::isas() {
                 let g = knn::graph(x, k, IP, &exec(isa, 1)).unwrap();
                 assert_eq!(g.isa(), Some(isa));
                 assert_exact(&g, &x, &x, true, &format!("n={n} d={d} k={k} isa={isa}"));
@@ -60,7 +60,7 @@ fn every_k_on_small_n_and_every_isa() {
             let data = rng.ints(n * d, 2);
             let x = Matrix::new(&data, n, d).unwrap();
             for k in 1..n {
-                for isa in Isa::available() {
+                for isa in common::isas() {
                     let g = knn::graph(x, k, IP, &exec(isa, 0)).unwrap();
                     assert_exact(&g, &x, &x, true, &format!("n={n} d={d} k={k} isa={isa}"));
                 }
@@ -83,7 +83,7 @@ fn duplicate_rows_follow_the_tie_rule() {
         data.extend(row);
     }
     let x = Matrix::new(&data, 8, 4).unwrap();
-    for isa in Isa::available() {
+    for isa in common::isas() {
         let g = knn::graph(x, 7, IP, &exec(isa, 2)).unwrap();
         assert_exact(&g, &x, &x, true, &format!("dups isa={isa}"));
         // Row 1's two best are its duplicates, lower index first.
@@ -102,7 +102,7 @@ fn half_types_match_oracle_and_their_f32_widening() {
         let (xf, xh, xb) =
             (Matrix::new(&data, n, d).unwrap(), Matrix::new(&h, n, d).unwrap(), Matrix::new(&b, n, d).unwrap());
         let k = 4.min(n - 1);
-        for isa in Isa::available() {
+        for isa in common::isas() {
             let o = exec(isa, 1);
             let gf = knn::graph(xf, k, IP, &o).unwrap();
             let gh = knn::graph(xh, k, IP, &o).unwrap();
@@ -139,7 +139,7 @@ fn gaussian_cosine_is_close_to_oracle_and_identical_across_isas_and_threads() {
             }
             assert!(reference.row_scores(i).windows(2).all(|w| w[0] >= w[1]));
         }
-        for isa in Isa::available() {
+        for isa in common::isas() {
             for threads in [1, 2, 3, 0] {
                 let g = knn::graph(x, k, COS, &exec(isa, threads)).unwrap();
                 assert_eq!(
@@ -171,7 +171,7 @@ fn search_matches_oracle_and_shards_merge_to_one_pass() {
     let dd = rng.ints(n * d, 3);
     let q = Matrix::new(&qd, m, d).unwrap();
     let db = Matrix::new(&dd, n, d).unwrap();
-    for isa in Isa::available() {
+    for isa in common::isas() {
         let o = exec(isa, 2);
         let full = knn::search(q, db, 12, IP, &o).unwrap();
         assert_exact(&full, &q, &db, false, &format!("search isa={isa}"));

@@ -24,7 +24,7 @@ fn assert_same(got: &KnnGraph, want: &KnnGraph, what: &str) {
 /// `search_both(a, b)` equals `(search(a, b), search(b, a))` on every backend, 1-3 threads
 /// and both similarities; `k` from 1 to the smaller side.
 fn check_both<'a>(a: AnyMatrix<'a>, b: AnyMatrix<'a>, ks: &[usize], what: &str) {
-    for isa in Isa::available() {
+    for isa in common::isas() {
         for threads in [1, 2, 3] {
             let ex = exec(isa, threads);
             for similarity in SIMILARITIES {

@@ -1,7 +1,7 @@
 //! Shared test helpers: a seeded generator and a float64 brute-force kNN oracle.
 #![allow(dead_code)]
 
-use repalign::{Element, Matrix};
+use repalign::{Element, Isa, Matrix};
 
 /// SplitMix64: small, seeded, reproducible.
 pub struct Rng(pub u64);
@@ -68,4 +68,13 @@ pub fn oracle_row(scores: &[f64], k: usize, exclude: Option<usize>) -> Vec<(u32,
 /// Path to the tests' reference data in the repository (`tests/data/`, see its README).
 pub fn data(rel: &str) -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join("data").join(rel)
+}
+
+/// The ISAs a test sweeps: every available one, or with `REPALIGN_TEST_ISAS=native` (CI's
+/// qemu-aarch64 step) only the native one and scalar. The emulated lanes are portable Rust
+/// that the host's run sweeps already; under qemu each costs as much as NEON, out of CI's
+/// 30 minutes.
+pub fn isas() -> Vec<Isa> {
+    let native_only = std::env::var("REPALIGN_TEST_ISAS").is_ok_and(|v| v == "native");
+    Isa::available().filter(|&isa| !native_only || isa == Isa::best() || isa == Isa::Scalar).collect()
 }
