@@ -100,38 +100,70 @@ impl Tiles {
         Some(Tiles(()))
     }
 
-    /// `c[r][j] = sum_p a[r][p] * b[p][j]` for 32 query rows and 32 candidates over all
-    /// `depth` features: `a` holds two tiles' streams of query rows, `b` two of
-    /// packed candidates (16 rows each, one after the other). `c`: 32 rows of 32 f32,
-    /// `ldc` elements apart. Panics if a slice is too short.
+    /// `c[r][j] (+)= sum_p a[r][p] * b[p][j]` for 32 query rows and 32 candidates over
+    /// `steps` steps of 32 features: `a` holds the two query tiles' streams and `b` the two
+    /// packed candidates' streams, each from the chunk's first step. `c`: 32 rows of 32 f32,
+    /// `ldc` elements apart, added to if `accumulate`, else overwritten. Panics if a slice
+    /// is too short.
+    ///
+    /// A chunk of the features at a time, so that the caller can keep one operand in L1
+    /// (see `knn::prefilter`'s pass). The sums go through memory between chunks as f32,
+    /// exactly: the result is the same as one pass over every step.
     #[inline]
-    pub(crate) fn block(&self, a: &[u16], b: &[u32], depth: usize, c: &mut [f32], ldc: usize) {
-        assert!(depth > 0 && depth.is_multiple_of(DEPTH));
-        let steps = depth / DEPTH;
-        let stream = steps * ROWS * DEPTH / 2;
-        assert!(a.len() >= 4 * stream && b.len() >= 2 * stream, "tile streams");
+    pub(crate) fn block(
+        &self,
+        a: [&[u16]; 2],
+        b: [&[u32]; 2],
+        steps: usize,
+        c: &mut [f32],
+        ldc: usize,
+        accumulate: bool,
+    ) {
+        assert!(steps > 0);
+        let (a_len, b_len) = (steps * ROWS * DEPTH, steps * ROWS * DEPTH / 2);
+        assert!(a.iter().all(|s| s.len() >= a_len) && b.iter().all(|s| s.len() >= b_len), "tile streams");
         assert!(ldc >= 2 * ROWS && c.len() >= (2 * ROWS - 1) * ldc + 2 * ROWS, "sums");
-        let a1 = a[2 * stream..].as_ptr();
-        let b1 = b[stream..].as_ptr();
         let c_lo = c.as_mut_ptr();
-        // SAFETY: the tiles are configured on this thread (`self`). Every tile load reads
-        // 16 rows of 64 bytes, 1 KiB, at 1 KiB per step (s < steps) from the start of a
-        // stream of `steps` KiB, inside `a` and `b` by the asserts above. Stores write 16
-        // rows of 64 bytes at c + r * ldc (r < 32), at column 0 or 16, inside `c`. The
-        // loop counter is at least 1.
+        let c = [c_lo, c_lo.wrapping_add(ROWS), c_lo.wrapping_add(ROWS * ldc), c_lo.wrapping_add(ROWS * ldc + ROWS)];
+        if accumulate {
+            // SAFETY: tiles configured on this thread (`self`); each load reads 16 rows of
+            // 64 bytes at c + r * ldc (r < 32), column 0 or 16: inside `c` by the assert.
+            unsafe {
+                core::arch::asm!(
+                    "tileloadd tmm0, [{c0} + {ldc}*1]",
+                    "tileloadd tmm1, [{c1} + {ldc}*1]",
+                    "tileloadd tmm2, [{c2} + {ldc}*1]",
+                    "tileloadd tmm3, [{c3} + {ldc}*1]",
+                    c0 = in(reg) c[0], c1 = in(reg) c[1], c2 = in(reg) c[2], c3 = in(reg) c[3],
+                    ldc = in(reg) ldc * 4,
+                    options(nostack, readonly),
+                );
+            }
+        } else {
+            // SAFETY: tiles configured on this thread; no memory is touched.
+            unsafe {
+                core::arch::asm!(
+                    "tilezero tmm0",
+                    "tilezero tmm1",
+                    "tilezero tmm2",
+                    "tilezero tmm3",
+                    options(nostack, nomem)
+                )
+            };
+        }
+        // SAFETY: the tiles are configured on this thread (`self`) and tiles 0-3 hold the
+        // sums (set just above; no Rust code uses tile registers). Every tile load reads 16
+        // rows of 64 bytes, 1 KiB, at 1 KiB per step (s < steps) from the start of a
+        // stream slice at least `steps` KiB long (asserted). The loop counter is >= 1.
         unsafe {
             core::arch::asm!(
-                "tilezero tmm0",
-                "tilezero tmm1",
-                "tilezero tmm2",
-                "tilezero tmm3",
                 "2:",
                 "tileloadd tmm4, [{a0} + {ld}*1]",
-                "tileloadd tmm5, [{a1} + {ld}*1]",
                 "tileloadd tmm6, [{b0} + {ld}*1]",
-                "tileloadd tmm7, [{b1} + {ld}*1]",
                 "tdpbf16ps tmm0, tmm4, tmm6",
+                "tileloadd tmm7, [{b1} + {ld}*1]",
                 "tdpbf16ps tmm1, tmm4, tmm7",
+                "tileloadd tmm5, [{a1} + {ld}*1]",
                 "tdpbf16ps tmm2, tmm5, tmm6",
                 "tdpbf16ps tmm3, tmm5, tmm7",
                 "add {a0}, 1024",
@@ -140,21 +172,25 @@ impl Tiles {
                 "add {b1}, 1024",
                 "dec {n}",
                 "jnz 2b",
+                a0 = inout(reg) a[0].as_ptr() => _,
+                a1 = inout(reg) a[1].as_ptr() => _,
+                b0 = inout(reg) b[0].as_ptr() => _,
+                b1 = inout(reg) b[1].as_ptr() => _,
+                n = inout(reg) steps => _,
+                ld = in(reg) DEPTH * 2,
+                options(nostack, readonly),
+            );
+        }
+        // SAFETY: tiles configured on this thread; each store writes 16 rows of 64 bytes at
+        // c + r * ldc (r < 32), column 0 or 16: inside `c` by the assert.
+        unsafe {
+            core::arch::asm!(
                 "tilestored [{c0} + {ldc}*1], tmm0",
                 "tilestored [{c1} + {ldc}*1], tmm1",
                 "tilestored [{c2} + {ldc}*1], tmm2",
                 "tilestored [{c3} + {ldc}*1], tmm3",
-                a0 = inout(reg) a.as_ptr() => _,
-                a1 = inout(reg) a1 => _,
-                b0 = inout(reg) b.as_ptr() => _,
-                b1 = inout(reg) b1 => _,
-                n = inout(reg) steps => _,
-                ld = in(reg) DEPTH * 2,
+                c0 = in(reg) c[0], c1 = in(reg) c[1], c2 = in(reg) c[2], c3 = in(reg) c[3],
                 ldc = in(reg) ldc * 4,
-                c0 = in(reg) c_lo,
-                c1 = in(reg) c_lo.wrapping_add(ROWS),
-                c2 = in(reg) c_lo.wrapping_add(ROWS * ldc),
-                c3 = in(reg) c_lo.wrapping_add(ROWS * ldc + ROWS),
                 options(nostack),
             );
         }

@@ -461,7 +461,7 @@ fn feed_columns<S: Simd>(
 
 /// The lanes of `mask` that are set, as the low bits of a word (lane 0 in bit 0).
 #[inline(always)]
-fn bitmask<S: Simd>(simd: S, mask: S::m32s) -> u64 {
+pub(super) fn bitmask<S: Simd>(simd: S, mask: S::m32s) -> u64 {
     if const { size_of::<S::m32s>() == size_of::<u16>() } {
         // AVX-512: the mask register itself.
         u64::from(bytemuck::cast::<S::m32s, u16>(mask))

@@ -322,10 +322,20 @@ fn query_tiles<T: Element>(x: &Matrix<'_, T>, r0: usize, rn: usize, depth: usize
 }
 
 /// Rows per block of the bf16 pass: the worker's scores are `rows x N` floats, at most
-/// 8 MiB where N allows (at least 32 rows, at most 128).
+/// 32 MiB where N allows; at least 32 rows, at most 512, and at most a quarter of N (work
+/// for more than one thread).
+///
+/// PERF: each block streams every candidate's bf16 row from L3 once, so the block's rows
+/// are the candidates' reuse. A C replica of the pass on Emerald Rapids ran at 310-410 G
+/// multiply-adds a second with 128 rows and 470-520 with 512 at 4096 x 4096 (150 against
+/// 500 at 16384 x 768); the tiles' peak is about 1,180, and 700-970 with both operands
+/// in L2.
 fn block_rows(np: usize) -> usize {
-    ((8 << 20) / 4 / np.max(1) / 32 * 32).clamp(32, 128)
+    ((32 << 20) / 4 / np.max(1)).min(np / 4).div_ceil(32).saturating_mul(32).clamp(32, MAX_BLOCK_ROWS)
 }
+
+/// The most rows in a block (the selection keeps a count per row on the stack).
+const MAX_BLOCK_ROWS: usize = 512;
 
 /// One block of query rows and its output lists.
 struct Unit<'o> {
@@ -370,8 +380,11 @@ pub(crate) fn graph<T: Element>(
     let hopeless = AtomicBool::new(false);
     let results = pool::workers(threads, units, |units| -> Result<PrefilterStats> {
         let mut stats = PrefilterStats { amx: use_amx, ..PrefilterStats::default() };
-        let mut block = try_vec(rb * np, 0.0f32, "a prefilter worker's block of scores")?;
-        let mut a_tiles = try_vec(rb * q.depth, 0u16, "a prefilter worker's query tiles")?;
+        // Checked: on a 32-bit target rb * N could wrap and size a buffer too small.
+        let scores = rb.checked_mul(np).ok_or(Error::ShapeOverflow)?;
+        let query = rb.checked_mul(q.depth).ok_or(Error::ShapeOverflow)?;
+        let mut block = try_vec(scores, 0.0f32, "a prefilter worker's block of scores")?;
+        let mut a_tiles = try_vec(query, 0u16, "a prefilter worker's query tiles")?;
         let mut rows = Rows::new(n, d)?;
         #[cfg(all(feature = "std", target_arch = "x86_64", target_os = "linux"))]
         let tiles = if use_amx { amx::Tiles::new() } else { None };
@@ -426,19 +439,43 @@ pub(crate) fn graph<T: Element>(
 
 /// The bf16 pass on AMX tiles: `block[r * np + j] = <x^_{r0 + r}, x^_j>` for the block's
 /// rows (rounded up to 32; `a`: [`query_tiles`]) and every column.
+///
+/// PERF: blocked as a GEMM is. Two tiles of operands feed four multiplies of 16 cycles
+/// each: 4 KiB per 64 cycles, which L2 sustains but L3 does not (a 1 MiB A block and
+/// candidates from L3: 28% of the tiles' peak, the first version). Here a query pair's
+/// chunk of [`CHUNK_STEPS`] steps (32 KiB) stays in L1 while the candidate pairs of a
+/// column group stream past it from L2 (the group's chunks, [`GROUP`] columns, 512 KiB),
+/// and the sums go through the block between chunks. With [`block_rows`]' 512 rows the
+/// pass at 4096 x 4096 took 221-261 ms against 238-374 (one thread, interleaved runs).
 #[cfg(all(feature = "std", target_arch = "x86_64", target_os = "linux"))]
 fn pass_amx(tiles: &amx::Tiles, q: &Quantized, a: &[u16], rn: usize, block: &mut [f32], np: usize) {
-    let pair = 2 * amx::ROWS * q.depth;
-    let rows_pad = rn.div_ceil(2 * amx::ROWS) * 2 * amx::ROWS;
-    // PERF: a pair of candidate blocks (32 rows, 2 x 32 D bytes) stays in L2 while every
-    // query tile pair of the block streams past it.
-    for c0 in (0..np).step_by(2 * amx::ROWS) {
-        let b = &q.packed[c0 * q.depth / 2..];
-        for rp in (0..rows_pad).step_by(2 * amx::ROWS) {
-            tiles.block(&a[rp / (2 * amx::ROWS) * pair..], b, q.depth, &mut block[rp * np + c0..], np);
+    const PAIR: usize = 2 * amx::ROWS;
+    let steps = q.depth / amx::DEPTH;
+    let (a_stream, b_stream) = (amx::ROWS * q.depth, amx::ROWS * q.depth / 2);
+    let (a_step, b_step) = (amx::ROWS * amx::DEPTH, amx::ROWS * amx::DEPTH / 2);
+    let rows_pad = rn.div_ceil(PAIR) * PAIR;
+    for g0 in (0..np).step_by(GROUP) {
+        for s0 in (0..steps).step_by(CHUNK_STEPS) {
+            let n = CHUNK_STEPS.min(steps - s0);
+            for rp in (0..rows_pad).step_by(PAIR) {
+                let t = rp / amx::ROWS;
+                let a = [&a[t * a_stream + s0 * a_step..], &a[(t + 1) * a_stream + s0 * a_step..]];
+                for c0 in (g0..np.min(g0 + GROUP)).step_by(PAIR) {
+                    let u = c0 / amx::ROWS;
+                    let b = [&q.packed[u * b_stream + s0 * b_step..], &q.packed[(u + 1) * b_stream + s0 * b_step..]];
+                    tiles.block(a, b, n, &mut block[rp * np + c0..], np, s0 > 0);
+                }
+            }
         }
     }
 }
+
+/// Steps of 32 features per chunk of the AMX pass (a query pair's chunk: 32 KiB).
+#[cfg(all(feature = "std", target_arch = "x86_64", target_os = "linux"))]
+const CHUNK_STEPS: usize = 16;
+/// Columns per group of the AMX pass.
+#[cfg(all(feature = "std", target_arch = "x86_64", target_os = "linux"))]
+const GROUP: usize = 512;
 
 /// The bf16 pass without AMX, from the same tiles: each score a plain sum of exact bf16
 /// products in f32 in feature order (within the bound's any-order sums). For tests on
@@ -523,7 +560,7 @@ impl<'o, T: Element> WithSimd for Select<'_, 'o, T> {
         let _ = isa;
         let n = x.rows();
         // First every row's survivors (cheap), so a hopeless block costs no rescoring.
-        let mut counts = [0u32; 128];
+        let mut counts = [0u32; MAX_BLOCK_ROWS];
         rows.survivors.clear();
         for r in 0..rn {
             let i = r0 + r;
@@ -538,18 +575,19 @@ impl<'o, T: Element> WithSimd for Select<'_, 'o, T> {
                 *lo = s - bj;
             }
             rows.lower[i] = f32::NEG_INFINITY;
-            let theta = theta(&rows.lower, k, &mut rows.above);
+            let theta = theta(simd, &rows.lower, k, &mut rows.above);
             let start = rows.survivors.len();
             // Room for a whole row; a refused allocation hands the block to the engine,
             // which needs less memory.
             if rows.survivors.try_reserve(n).is_err() {
                 return Err(unit);
             }
-            for (j, (&s, &b)) in a.iter().zip(&rows.bound).enumerate() {
-                if s + b >= theta && j != i {
-                    rows.survivors.push(j as u32);
+            let survivors = &mut rows.survivors;
+            reaching(simd, a, &rows.bound, theta, |j| {
+                if j != i {
+                    survivors.push(j as u32);
                 }
-            }
+            });
             counts[r] = (rows.survivors.len() - start) as u32;
             if rows.survivors.len() > rn * (n / SURVIVOR_SHARE).max(4 * k) {
                 return Err(unit);
@@ -595,7 +633,7 @@ impl<'o, T: Element> WithSimd for Select<'_, 'o, T> {
 /// the answer (k distinct values reach it), so only the few values at or above it are
 /// selected among.
 #[inline(always)]
-fn theta(lower: &[f32], k: usize, above: &mut Vec<f32>) -> f32 {
+fn theta<S: Simd>(simd: S, lower: &[f32], k: usize, above: &mut Vec<f32>) -> f32 {
     let mut most = [f32::NEG_INFINITY; GROUPS];
     let chunks = lower.chunks_exact(GROUPS);
     let tail = chunks.remainder();
@@ -614,9 +652,37 @@ fn theta(lower: &[f32], k: usize, above: &mut Vec<f32>) -> f32 {
         f32::NEG_INFINITY
     };
     above.clear();
-    above.extend(lower.iter().copied().filter(|&v| v >= first));
+    reaching(simd, lower, &[], first, |j| above.push(lower[j]));
     let (_, kth, _) = above.select_nth_unstable_by(k - 1, |a, b| b.total_cmp(a));
     *kth
+}
+
+/// Calls `hit(j)`, in order, for each `j` where `a[j] + b[j] >= bar` (`b` empty: `a[j] >=
+/// bar`). PERF: few pass (about 44 of 4096 at k = 10), so a vector compare per vector and
+/// its set bits; the scalar loop cost 2.4 ns a pair of the selection's, whose share at
+/// 16384 x 768 was as large as the bf16 pass's. The vector sum is the scalar one, the same
+/// IEEE addition.
+#[inline(always)]
+fn reaching<S: Simd>(simd: S, a: &[f32], b: &[f32], bar: f32, mut hit: impl FnMut(usize)) {
+    let lanes = size_of::<S::f32s>() / size_of::<f32>();
+    let (va, ta) = S::as_simd_f32s(a);
+    let (vb, tb) = S::as_simd_f32s(b);
+    let splat = simd.splat_f32s(bar);
+    for (v, x) in va.iter().enumerate() {
+        let x = if b.is_empty() { *x } else { simd.add_f32s(*x, vb[v]) };
+        let mut pass = super::engine::bitmask(simd, simd.greater_than_or_equal_f32s(x, splat));
+        while pass != 0 {
+            hit(v * lanes + pass.trailing_zeros() as usize);
+            pass &= pass - 1;
+        }
+    }
+    let base = a.len() - ta.len();
+    for (t, &x) in ta.iter().enumerate() {
+        let x = if b.is_empty() { x } else { x + tb[t] };
+        if x >= bar {
+            hit(base + t);
+        }
+    }
 }
 
 /// Features per transposed slice of survivors (`lanes` survivors x this many f32).
@@ -801,6 +867,31 @@ mod tests {
         stats
     }
 
+    /// The AMX pass in chunks of features and groups of columns: a depth of three chunks
+    /// (the last short) and two column groups (the last short). Only where AMX runs: the
+    /// portable pass has no blocking.
+    #[test]
+    fn the_amx_pass_blocks_features_and_columns() {
+        if !amx::available() {
+            return;
+        }
+        let (n, d, k) = (600usize, 1100usize, 10);
+        #[cfg(all(feature = "std", target_arch = "x86_64", target_os = "linux"))]
+        assert!(d.div_ceil(amx::DEPTH) > 2 * CHUNK_STEPS && n > GROUP, "the shape spans the blocks");
+        let x = values(n * d, 9);
+        let m = Matrix::new(&x, n, d).unwrap();
+        let want =
+            engine_graph(m, k, Similarity::InnerProduct, &Exec::default().with_prefilter(Prefilter::Off)).unwrap();
+        for threads in [1, 2] {
+            let exec = Exec::default().with_threads(threads).with_oversubscribe(true);
+            let (mut indices, mut scores) = (vec![0u32; n * k], vec![0.0f32; n * k]);
+            let stats = graph(m, k, &exec, threads, Isa::best(), &mut indices, &mut scores, true).unwrap().unwrap();
+            assert!(stats.amx && stats.fallback_rows == 0, "{stats:?}");
+            assert_eq!(indices, want.indices(), "{threads} threads");
+            assert!(scores.iter().zip(want.scores()).all(|(a, b)| a.to_bits() == b.to_bits()), "{threads} threads");
+        }
+    }
+
     #[test]
     fn equals_the_engine_bit_for_bit_on_awkward_shapes() {
         // N and D off the tiles' multiples, k on both sides of topk's sorted-list limit
@@ -861,14 +952,15 @@ mod tests {
         }
         assert_eq!(same_as_engine(Matrix::new(&massive, n, d).unwrap(), k, true), None);
         let rb = block_rows(n.div_ceil(32) * 32);
-        assert!(rb < n, "two blocks");
+        let last0 = (n - 1) / rb * rb;
+        assert!(last0 > 0 && n - last0 <= 32, "a short last block");
         let mut last = base.clone();
-        for row in last.chunks_mut(d).skip(rb) {
+        for row in last.chunks_mut(d).skip(last0) {
             row[0] = 1000.0;
         }
-        // k = 4: the 22 massive rows all survive for each other, above the budget of 4k.
+        // k = 4: the massive rows (22) all survive for each other, above the budget of 4k.
         let stats = same_as_engine(Matrix::new(&last, n, d).unwrap(), 4, true).unwrap();
-        assert_eq!(stats.fallback_rows, n - rb, "the last block goes to the engine");
+        assert_eq!(stats.fallback_rows, n - last0, "the last block goes to the engine");
     }
 
     /// The bound really bounds: |s - a| <= b for the engine's f32 chain s and the
