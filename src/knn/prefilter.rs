@@ -337,6 +337,9 @@ fn block_rows(np: usize) -> usize {
 /// The most rows in a block (the selection keeps a count per row on the stack).
 const MAX_BLOCK_ROWS: usize = 512;
 
+/// Rows of the first unit, run alone to see whether the bound works on these data.
+const PROBE_ROWS: usize = 32;
+
 /// One block of query rows and its output lists.
 struct Unit<'o> {
     r0: usize,
@@ -366,23 +369,27 @@ pub(crate) fn graph<T: Element>(
     let q = quantize(&x, threads, isa)?;
     let np = q.packed.len() * 2 / q.depth;
     let rb = block_rows(np);
-    let units: Vec<Unit<'_>> = indices
-        .chunks_mut(rb * k)
-        .zip(scores.chunks_mut(rb * k))
-        .enumerate()
-        .map(|(u, (indices, scores))| Unit { r0: u * rb, indices, scores })
-        .collect();
-    let total = units.len();
-    let inner = exec.one_job();
-    // Set when the first block is hopeless: the data defeat the bound (a constant massive
-    // feature, near-ties everywhere), so the whole graph goes to the engine's self-graph
+    // The first unit, PROBE_ROWS rows, runs alone: it tells whether the data defeat the
+    // bound (a constant massive feature, near-ties everywhere) before every thread has
+    // spent a whole block on them. Then the whole graph goes to the engine's self-graph
     // path rather than block by block to searches, which cost twice its work.
+    let probe = PROBE_ROWS.min(n);
+    let (first_indices, rest_indices) = indices.split_at_mut(probe * k);
+    let (first_scores, rest_scores) = scores.split_at_mut(probe * k);
+    let rest: Vec<Unit<'_>> = rest_indices
+        .chunks_mut(rb * k)
+        .zip(rest_scores.chunks_mut(rb * k))
+        .enumerate()
+        .map(|(u, (indices, scores))| Unit { r0: probe + u * rb, indices, scores })
+        .collect();
+    let total = rest.len() + 1;
+    let inner = exec.one_job();
     let hopeless = AtomicBool::new(false);
-    let results = pool::workers(threads, units, |units| -> Result<PrefilterStats> {
+    let work = |most: usize, units: &mut dyn Iterator<Item = (usize, Unit<'_>)>| -> Result<PrefilterStats> {
         let mut stats = PrefilterStats { amx: use_amx, ..PrefilterStats::default() };
-        // Checked: on a 32-bit target rb * N could wrap and size a buffer too small.
-        let scores = rb.checked_mul(np).ok_or(Error::ShapeOverflow)?;
-        let query = rb.checked_mul(q.depth).ok_or(Error::ShapeOverflow)?;
+        // Checked: on a 32-bit target rows * N could wrap and size a buffer too small.
+        let scores = most.checked_mul(np).ok_or(Error::ShapeOverflow)?;
+        let query = most.checked_mul(q.depth).ok_or(Error::ShapeOverflow)?;
         let mut block = try_vec(scores, 0.0f32, "a prefilter worker's block of scores")?;
         let mut a_tiles = try_vec(query, 0u16, "a prefilter worker's query tiles")?;
         let mut rows = Rows::new(n, d)?;
@@ -417,7 +424,12 @@ pub(crate) fn graph<T: Element>(
             }
         }
         Ok(stats)
-    });
+    };
+    let first = Unit { r0: 0, indices: first_indices, scores: first_scores };
+    let mut results = alloc::vec![work(probe, &mut core::iter::once((0, first)))];
+    if !hopeless.load(Relaxed) && !rest.is_empty() {
+        results.extend(pool::workers(threads, rest, |units| work(rb, &mut units.map(|(u, unit)| (u + 1, unit)))));
+    }
     let mut stats = PrefilterStats { amx: use_amx, ..PrefilterStats::default() };
     for r in results {
         let r = r?;
@@ -951,16 +963,18 @@ mod tests {
             row[0] = 1000.0;
         }
         assert_eq!(same_as_engine(Matrix::new(&massive, n, d).unwrap(), k, true), None);
-        let rb = block_rows(n.div_ceil(32) * 32);
-        let last0 = (n - 1) / rb * rb;
-        assert!(last0 > 0 && n - last0 <= 32, "a short last block");
-        let mut last = base.clone();
+        // 118 rows: the probe (32), a block of 64 and a last block of 22.
+        let m = 118usize;
+        let rb = block_rows(m.div_ceil(32) * 32);
+        let last0 = PROBE_ROWS + (m - PROBE_ROWS - 1) / rb * rb;
+        assert!(last0 > PROBE_ROWS && m - last0 <= 32, "a short last block");
+        let mut last = base[..m * d].to_vec();
         for row in last.chunks_mut(d).skip(last0) {
             row[0] = 1000.0;
         }
         // k = 4: the massive rows (22) all survive for each other, above the budget of 4k.
-        let stats = same_as_engine(Matrix::new(&last, n, d).unwrap(), 4, true).unwrap();
-        assert_eq!(stats.fallback_rows, n - last0, "the last block goes to the engine");
+        let stats = same_as_engine(Matrix::new(&last, m, d).unwrap(), 4, true).unwrap();
+        assert_eq!(stats.fallback_rows, m - last0, "the last block goes to the engine");
     }
 
     /// The bound really bounds: |s - a| <= b for the engine's f32 chain s and the
