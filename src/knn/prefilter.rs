@@ -658,8 +658,8 @@ fn theta<S: Simd>(simd: S, lower: &[f32], k: usize, above: &mut Vec<f32>) -> f32
         *m = if v > *m { v } else { *m };
     }
     let first = if k <= GROUPS {
-        most.sort_unstable_by(|a, b| b.total_cmp(a));
-        most[k - 1]
+        // PERF: a select, not a sort of the 64 (a sort was 6% of a 1024 x 768 graph).
+        *most.select_nth_unstable_by(k - 1, |a, b| b.total_cmp(a)).1
     } else {
         f32::NEG_INFINITY
     };
