@@ -16,9 +16,9 @@
 //! neighbours with the row itself dropped, which is the same list), so the answer never
 //! depends on the prefilter, only the time.
 //!
-//! Memory: a bf16 copy of the rows twice (row-major for tile A, packed for tile B), 4 N D
-//! bytes, plus per worker a block of scores (at most 8 MiB where N allows) and three
-//! N-float rows.
+//! Memory: a bf16 copy of the rows packed for tile B, 2 N D bytes, plus per worker its
+//! block's rows packed for tile A (at most 512 rows), the block's scores (at most 32 MiB
+//! where N allows) and three N-float rows.
 
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
@@ -40,10 +40,11 @@ use crate::topk::{SENTINEL, TopK};
 /// the graph is the same, bit for bit; only the time differs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Prefilter {
-    /// Where it pays. So far that is nowhere: on the one CPU with AMX-BF16 measured (2
-    /// cores of a Xeon, Emerald Rapids) the prefilter took 0.97-1.30x the engine's time
-    /// (BENCHMARKS.md, issue 18), so `Auto` runs the f32 engine everywhere until a CPU
-    /// measures faster.
+    /// Where it pays. So far that is nowhere for certain: on the one CPU with AMX-BF16
+    /// measured (2 cores of a Xeon, Emerald Rapids) the prefilter took 0.76-1.04x the
+    /// engine's time on one thread at k = 10, but up to 1.4x on two threads at the paper's
+    /// N = 1024 (BENCHMARKS.md, issue 18), so `Auto` runs the f32 engine everywhere until
+    /// a rule that is never slower is measured.
     #[default]
     Auto,
     /// Never: the f32 engine alone.
