@@ -114,26 +114,53 @@ def test_progress_callback():
     assert seen[0] == ("tasks", 0, 6) and seen[-1] == ("tasks", 6, 6) and all(s == "tasks" for s, _, _ in seen)
 
 
+DEATH = r"""
+import os, sys, numpy as np, ray, repalign, repalign.ray as rr
+ray.init(address=sys.argv[1], log_to_driver=False)
+tmp, k = sys.argv[2], int(sys.argv[3])
+x = np.random.default_rng(1).standard_normal((2_000, 32), dtype=np.float32)
+ref = repalign.knn_graph(x, k)
+np.save(os.path.join(tmp, "x.npy"), x[1_000:])
+marker, calls = os.path.join(tmp, "died"), os.path.join(tmp, "calls")
+
+def shard():
+    # Called once by the inspection task, then by each search task that needs it.
+    with open(calls, "a") as f:
+        f.write(".")
+    if os.path.getsize(calls) >= 3 and not os.path.exists(marker):
+        open(marker, "w").close()
+        os._exit(1)
+    return np.load(os.path.join(tmp, "x.npy"))
+
+g = rr.knn_graph([x[:1_000], shard], k, block_rows=500)
+assert os.path.exists(marker), "no task died"
+assert (g.indices == ref.indices).all() and (g.scores.view(np.uint32) == ref.scores.view(np.uint32)).all()
+print("same", flush=True)
+"""
+
+
 def test_worker_death_is_retried(tmp_path):
     """The first attempt of one search task kills its worker (after creating a marker, so
-    the retry runs through): the result is still exact."""
-    x = np.random.default_rng(1).standard_normal((2_000, 32), dtype=np.float32)
-    ref = repalign.knn_graph(x, K)
-    np.save(tmp_path / "x.npy", x[1_000:])
-    marker, calls = str(tmp_path / "died"), str(tmp_path / "calls")
+    the retry runs through): the result is still exact.
 
-    def shard():
-        # Called once by the inspection task, then by each search task that needs it.
-        with open(calls, "a") as f:
-            f.write(".")
-        if os.path.getsize(calls) >= 3 and not os.path.exists(marker):
-            open(marker, "w").close()
-            os._exit(1)
-        return np.load(tmp_path / "x.npy")
-
-    g = rr.knn_graph([x[:1_000], shard], K, block_rows=500)
-    assert os.path.exists(marker), "no task died"
-    assert_same(g, ref)
+    In a child driver: Ray's own driver can abort on a race between a dead worker's retry
+    and its reply ("Check failed: it != submissible_tasks_.end() Tried to complete task
+    that was not pending", task_manager.cc; the family of ray-project/ray#54798), seen once
+    in CI, which took the whole pytest process with it. That abort, and only that, is
+    retried once with a fresh directory (the message is in Ray's log, not always on stderr:
+    a SIGABRT counts too)."""
+    addr = ray.get_runtime_context().gcs_address
+    for attempt in range(2):
+        d = tmp_path / str(attempt)
+        d.mkdir()
+        p = subprocess.run([sys.executable, "-c", DEATH, addr, str(d), str(K)], capture_output=True, text=True,
+                           timeout=300)
+        if p.returncode == 0:
+            assert "same" in p.stdout
+            return
+        ray_abort = "submissible_tasks_" in p.stdout + p.stderr or p.returncode == -signal.SIGABRT
+        if not ray_abort or attempt:
+            pytest.fail(f"the child driver failed ({p.returncode}):\n{p.stdout[-3000:]}\n{p.stderr[-3000:]}")
 
 
 def test_nan_fails_fast_naming_shard_and_row(tmp_path):
