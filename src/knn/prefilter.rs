@@ -42,7 +42,7 @@ use crate::topk::{SENTINEL, TopK};
 pub enum Prefilter {
     /// Where it pays. So far that is nowhere for certain: on the one CPU with AMX-BF16
     /// measured (2 cores of a Xeon, Emerald Rapids) the prefilter took 0.76-1.04x the
-    /// engine's time on one thread at k = 10, but up to 1.4x on two threads at the paper's
+    /// engine's time on one thread at k = 10, but 1.0-1.3x on two threads at the paper's
     /// N = 1024 (BENCHMARKS.md, issue 18), so `Auto` runs the f32 engine everywhere until
     /// a rule that is never slower is measured.
     #[default]
@@ -672,9 +672,9 @@ fn theta<S: Simd>(simd: S, lower: &[f32], k: usize, above: &mut Vec<f32>) -> f32
 
 /// Calls `hit(j)`, in order, for each `j` where `a[j] + b[j] >= bar` (`b` empty: `a[j] >=
 /// bar`). PERF: few pass (about 44 of 4096 at k = 10), so a vector compare per vector and
-/// its set bits; the scalar loop cost 2.4 ns a pair of the selection's, whose share at
-/// 16384 x 768 was as large as the bf16 pass's. The vector sum is the scalar one, the same
-/// IEEE addition.
+/// its set bits. These scans were the scalar part of the selection, which took 2.4 ns a
+/// pair at 16384 x 768, as long as the bf16 pass; with them vectorised, about 1.5 ns. The
+/// vector sum is the scalar one, the same IEEE addition.
 #[inline(always)]
 fn reaching<S: Simd>(simd: S, a: &[f32], b: &[f32], bar: f32, mut hit: impl FnMut(usize)) {
     let lanes = size_of::<S::f32s>() / size_of::<f32>();
