@@ -6,7 +6,9 @@ object store once and are shared by every pair. One per model pair reads both mo
 states back (checked: bytes of another metric or malformed bytes are an error) and sweeps
 and, with permutations, calibrates the pair (``_repalign.zoo_pair``), as the single-process
 zoo does for that pair. The driver adjusts the p-values across pairs (Benjamini-Hochberg,
-Holm) and builds the matrix. Results do not depend on the layout, bit for bit.
+Holm) and builds the matrix. Results do not depend on the layout, bit for bit. Tasks are
+submitted a window at a time and never cancelled (``_ray_tasks``): an error or Ctrl-C stops
+the submission.
 
 Memory: the object store holds every layer's state (kNN metrics: 8·N·k bytes a layer;
 kernel metrics 8·N²); a model task holds its model and its states; a pair task two
@@ -16,12 +18,14 @@ models' states and one null sample's work; the driver the results.
 from __future__ import annotations
 
 import os
+from functools import partial
 from typing import Any, Optional, Sequence, Union
 
 import numpy as np
 import ray
 
 from . import ZooPair, ZooResult, _calibration, _count, _prepared_layers, _repalign, _spec, _sweep, _zoo_models
+from . import _ray_tasks
 from ._progress import progress_callback
 
 
@@ -43,11 +47,6 @@ def _model_states(name: str, model: Any, spec: tuple, prepare: str, q: float, th
 @ray.remote
 def _pair(states_a: list, states_b: list, spec: tuple, calibration, threads: int, isa: Optional[str]):
     return _repalign.zoo_pair(states_a, states_b, spec, calibration, threads, isa)
-
-
-def _unwrap(e: BaseException) -> BaseException:
-    cause = getattr(e, "cause", None)
-    return cause if isinstance(cause, BaseException) else e
 
 
 def zoo(
@@ -94,54 +93,40 @@ def zoo(
     )
     bar = progress_callback(progress, "zoo")
     total = len(names) + len(pairs)
-    pending: list = []
-    try:
-        # Each model task returns its N and its states as two objects: the driver reads the
-        # N (every model must describe the same samples) and never fetches the states,
-        # which go to the pair tasks by reference, stored once.
-        refs = [
-            _model_states.options(num_returns=2, **opts).remote(n, m, spec, prepare, q, threads, isa) for n, m in named
-        ]
-        n_refs, layer_refs = [r[0] for r in refs], [r[1] for r in refs]  # type: ignore[index]
-        # Every model task is waited for before any error is raised: an error then finds
-        # nothing of this phase to cancel (cancelling the other tasks of a failed model
-        # phase is what, now and then, ended the driver process itself).
-        pending = list(n_refs)
-        ray.wait(n_refs, num_returns=len(n_refs), fetch_local=False)
-        pending = []
-        done = 0
-        ns = []
-        for ref in n_refs:
-            try:
-                ns.append(ray.get(ref))
-            except ray.exceptions.RayTaskError as e:
-                raise _unwrap(e) from None
-            done += 1
-            if bar:
-                bar("tasks", done, total)
-        if any(n != ns[0] for n in ns):
-            bad = next(i for i, n in enumerate(ns) if n != ns[0])
-            raise ValueError(
-                f"the models describe different samples: {names[0]!r} has N = {ns[0]}, {names[bad]!r} has N = {ns[bad]}"
-            )
-        pair_refs = [_pair.options(**opts).remote(layer_refs[i], layer_refs[j], spec, calibration, threads, isa) for i, j in pairs]
-        pending = list(pair_refs)
-        results: dict = {}
-        index = {ref: p for ref, p in zip(pair_refs, range(len(pairs)))}
-        while pending:
-            ready, pending = ray.wait(pending, num_returns=1)
-            for ref in ready:
-                try:
-                    results[index[ref]] = ray.get(ref)
-                except ray.exceptions.RayTaskError as e:
-                    raise _unwrap(e) from None
-                done += 1
-                if bar:
-                    bar("tasks", done, total)
-    except BaseException:
-        for ref in pending:
-            ray.cancel(ref)
-        raise
+    limit = _ray_tasks.window(threads)
+    # Each model task returns its N and its states as two objects: the driver reads the N
+    # (every model must describe the same samples) and never fetches the states, which go
+    # to the pair tasks by reference, stored once.
+    layer_refs: list = [None] * len(names)
+
+    def model_task(i: int) -> Any:
+        refs: Any = _model_states.options(num_returns=2, **opts).remote(*named[i], spec, prepare, q, threads, isa)
+        layer_refs[i] = refs[1]
+        return refs[0]
+
+    ns: list = [None] * len(names)
+    done = 0
+    for i, n in _ray_tasks.run(((i, partial(model_task, i)) for i in range(len(names))), limit):
+        ns[i] = n
+        done += 1
+        if bar:
+            bar("tasks", done, total)
+    if any(n != ns[0] for n in ns):
+        bad = next(i for i, n in enumerate(ns) if n != ns[0])
+        raise ValueError(
+            f"the models describe different samples: {names[0]!r} has N = {ns[0]}, {names[bad]!r} has N = {ns[bad]}"
+        )
+    pair = _pair.options(**opts)
+    submits = (
+        (at, partial(pair.remote, layer_refs[i], layer_refs[j], spec, calibration, threads, isa))
+        for at, (i, j) in enumerate(pairs)
+    )
+    results: dict = {}
+    for at, result in _ray_tasks.run(submits, limit):
+        results[at] = result
+        done += 1
+        if bar:
+            bar("tasks", done, total)
     out: list[ZooPair] = []
     for at, (i, j) in enumerate(pairs):
         s, c = results[at]

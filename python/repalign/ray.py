@@ -26,7 +26,9 @@ bad shard (NaN or infinity, a different width or dtype, an unreadable file) fail
 before any search is scheduled, with the shard and row named. Errors raised in a task are
 not retried (``retry_exceptions=False``: they would fail again); a worker that dies (killed,
 out of memory) is, up to ``max_retries`` times per task, and the result is still exact.
-Ctrl-C (or any error) cancels the outstanding tasks.
+Tasks are submitted four per task slot at a time; Ctrl-C (or any error) stops the
+submission, and the tasks in flight finish on their own, unread. They are not cancelled:
+Ray's cancel can abort the driver process (``_ray_tasks``).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ import json
 import math
 import os
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Callable, Optional, Sequence, Union
 
 import numpy as np
@@ -46,6 +49,7 @@ except ImportError as e:  # pragma: no cover - exercised without ray installed
 
 import repalign
 
+from . import _ray_tasks
 from ._progress import progress_callback
 
 __all__ = ["knn_graph", "ShardError"]
@@ -220,24 +224,6 @@ class _Block:
     width: int = 0
 
 
-def _cause(e: BaseException) -> BaseException:
-    """The exception a task raised, without Ray's wrapper."""
-    cause = getattr(e, "cause", None)
-    return cause if isinstance(cause, BaseException) else e
-
-
-def _get(refs: list) -> list:
-    """``ray.get``; on an error or Ctrl-C the other tasks are cancelled."""
-    try:
-        return ray.get(refs)
-    except BaseException as e:
-        for r in refs:
-            ray.cancel(r)
-        if isinstance(e, ray.exceptions.RayTaskError):
-            raise _cause(e) from None
-        raise
-
-
 def knn_graph(
     source: Sequence[Shard],
     k: int,
@@ -283,7 +269,11 @@ def knn_graph(
     # The driver's arrays go to the object store once; tasks receive them by reference.
     srcs = [ray.put(_dense(s, i)) if _is_array(s) else s for i, s in enumerate(srcs)]
 
-    shapes = _get([_inspect_task.options(**opts).remote(i, s) for i, s in enumerate(srcs)])
+    limit = _ray_tasks.window(threads)
+    inspect = _inspect_task.options(**opts)
+    shapes: list[Any] = [None] * len(srcs)
+    for i, shape in _ray_tasks.run(((i, partial(inspect.remote, i, s)) for i, s in enumerate(srcs)), limit):
+        shapes[i] = shape
     rows = [r for r, _, _ in shapes]
     _, d0, t0 = shapes[0]
     for i, (r, d, t) in enumerate(shapes):
@@ -319,9 +309,10 @@ def knn_graph(
         of_shard.append(list(range(len(blocks), len(blocks) + cuts)))
         blocks.extend(_Block(offsets[qs] + lo, offsets[qs] + hi, 0, []) for lo, hi in zip(edges, edges[1:]))
     # Every unordered pair of rows is scored by one task: a block with itself and the rest
-    # of its shard after it, or a block with a whole later shard. `pending` maps a task to
-    # its block and the blocks of its range, which all get lists from it.
-    pending: dict = {}
+    # of its shard after it, or a block with a whole later shard. Each task gives lists to
+    # its block and to the blocks of its range; every block's count of tasks is known
+    # before the first is submitted (a block's rows are written when its last one is in).
+    specs = []
     for qs in range(shards):
         for b in of_shard[qs]:
             lo, hi = blocks[b].start - offsets[qs], blocks[b].stop - offsets[qs]
@@ -329,8 +320,7 @@ def knn_graph(
                 if ds == qs and hi - lo == 1 and hi == rows[qs]:
                     continue  # one row, its shard's last: the earlier blocks pair it
                 ranged = [c for c in of_shard[ds] if c > b]
-                ref = task.remote(qs, srcs[qs], lo, hi, offsets[qs], ds, srcs[ds], offsets[ds], k, cosine, threads)
-                pending[ref] = (b, ranged)
+                specs.append(((b, ranged), (qs, srcs[qs], lo, hi, offsets[qs], ds, srcs[ds], offsets[ds], k, cosine, threads)))
                 for c in [b, *ranged]:
                     blocks[c].tasks += 1
 
@@ -341,33 +331,20 @@ def knn_graph(
         write = np.lib.format.open_memmap
         indices = write(os.path.join(out, "indices.npy"), mode="w+", dtype=np.int32, shape=(n, k))
         scores = write(os.path.join(out, "scores.npy"), mode="w+", dtype=np.float32, shape=(n, k))
-    total, done = len(pending), 0
+    total = len(specs)
     if report is not None:
         report("tasks", 0, total)
-    try:
-        while pending:
-            ready, _ = ray.wait(list(pending), num_returns=min(len(pending), 16), timeout=0.5)
-            for ref in ready:
-                b, ranged = pending.pop(ref)
-                try:
-                    (ind, sc), after = ray.get(ref)
-                except ray.exceptions.RayTaskError as e:
-                    raise _cause(e) from None
-                del ref
-                _add(blocks[b], ind, sc, k, indices, scores)
-                if ranged:
-                    # The range's lists, cut into its blocks' rows.
-                    r0 = blocks[ranged[0]].start
-                    for c in ranged:
-                        rows_c = slice(blocks[c].start - r0, blocks[c].stop - r0)
-                        _add(blocks[c], after[0][rows_c], after[1][rows_c], k, indices, scores)
-                done += 1
-            if ready and report is not None:
-                report("tasks", done, total)
-    except BaseException:
-        for ref in pending:
-            ray.cancel(ref)
-        raise
+    submits = ((key, partial(task.remote, *args)) for key, args in specs)
+    for done, ((b, ranged), ((ind, sc), after)) in enumerate(_ray_tasks.run(submits, limit), 1):
+        _add(blocks[b], ind, sc, k, indices, scores)
+        if ranged:
+            # The range's lists, cut into its blocks' rows.
+            r0 = blocks[ranged[0]].start
+            for c in ranged:
+                rows_c = slice(blocks[c].start - r0, blocks[c].stop - r0)
+                _add(blocks[c], after[0][rows_c], after[1][rows_c], k, indices, scores)
+        if report is not None:
+            report("tasks", done, total)
     for a in (indices, scores):
         if isinstance(a, np.memmap):
             a.flush()

@@ -124,3 +124,15 @@ def ray_cluster():
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield ray
     ray.shutdown()
+
+
+@pytest.fixture
+def no_ray_cancel(monkeypatch):
+    """``ray.cancel`` fails the test: a cancel that meets a finishing task can abort the
+    driver process (``repalign._ray_tasks``), so repalign.ray never cancels."""
+    ray = pytest.importorskip("ray")
+
+    def cancel(*args, **kwargs):
+        raise AssertionError("ray.cancel called")
+
+    monkeypatch.setattr(ray, "cancel", cancel)

@@ -20,6 +20,9 @@ def cluster(ray_cluster):
     yield
 
 
+pytestmark = pytest.mark.usefixtures("no_ray_cancel")
+
+
 def model(seed: int, layers: int, d: int) -> np.ndarray:
     signal = np.random.default_rng(7).standard_normal((N, d))
     return (signal[:, None, :] + np.random.default_rng(seed).standard_normal((N, layers, d))).astype(np.float32)
