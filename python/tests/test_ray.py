@@ -295,14 +295,15 @@ def test_lists_written_to_files(tmp_path):
 
 @ray.remote(num_cpus=0)  # all four at once on the two-CPU cluster
 def _gated(i: int, gate: str, fail: bool) -> int:
-    """Tasks 0 to 2 wait until task 3 has opened the gate and then half a second more;
-    task 3 opens it and fails."""
+    """Tasks 0 to 2 wait until task 3 has opened the gate and then 1.5 s more, time for
+    task 3's failure to reach the driver even on a loaded machine; task 3 opens it and
+    fails."""
     if i == 3:
         open(gate, "w").close()
     else:
         while not os.path.exists(gate):
             time.sleep(0.01)
-        time.sleep(0.5)
+        time.sleep(1.5)
     if fail:
         raise ValueError(f"task {i}")
     return i
