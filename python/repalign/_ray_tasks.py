@@ -27,6 +27,11 @@ import ray
 K = TypeVar("K")
 
 
+def slots(threads: int) -> int:
+    """Tasks of ``threads`` CPUs the cluster runs at once (at least one)."""
+    return max(1, int(ray.cluster_resources().get("CPU", 1)) // max(1, threads))
+
+
 def window(threads: int) -> int:
     """Tasks in flight for tasks of ``threads`` CPUs: four per slot of the cluster. A slot
     that finishes a task finds the next already queued; with two per slot, tiny tasks (5 ms)
@@ -34,7 +39,7 @@ def window(threads: int) -> int:
     the driver shows), with four about the same (``benches/ray_knn.py``, N = 8,192, D = 8:
     4.5-4.8 ms a task, 4.6-5.0 with no window). After an error or Ctrl-C at most four
     tasks a slot run on."""
-    return 4 * max(1, int(ray.cluster_resources().get("CPU", 1)) // max(1, threads))
+    return 4 * slots(threads)
 
 
 def unwrap(e: BaseException) -> BaseException:

@@ -295,8 +295,7 @@ def knn_graph(
         # Whole shards as blocks when their S (S + 1) / 2 tasks give every task slot two
         # tasks (fewer blocks, fewer and larger tasks); else each shard cut into as few
         # blocks as do: p blocks per shard make p S (S + 1) / 2 tasks.
-        slots = max(1, int(ray.cluster_resources().get("CPU", 1)) // threads)
-        per_shard = -(-4 * slots // (shards * (shards + 1)))
+        per_shard = -(-4 * _ray_tasks.slots(threads) // (shards * (shards + 1)))
         block_rows = max(1, -(-max(rows) // per_shard))
     block_rows = _positive("block_rows", block_rows)
     task = _task_remote.options(**opts)
