@@ -307,7 +307,7 @@ fn run_job<T: Element>(
     let total = units.len();
     // The private heaps (self graphs, both directions), one set for all workers, are
     // allocated before any work starts.
-    let mut private = pairs.transposed().then(|| Private::new(n, k)).transpose()?;
+    let mut private = pairs.transposed().then(|| Private::new(n, k, pairs == Pairs::Within)).transpose()?;
     {
         let stripes = private.as_mut().map(Private::stripes).transpose()?;
         run_threads(isa, job, super_block, units, threads, stripes.as_ref(), exec)?;
