@@ -37,7 +37,8 @@ pub(crate) struct Job<'a, T> {
     pub pairs: Pairs,
     /// Cosine: per-row inverse norms; a score becomes `dot * (inv_q * inv_d)`.
     pub scales: Option<(&'a [f32], &'a [f32])>,
-    /// The backend, which packing follows too (see `pack::panels`).
+    /// The backend, which packing and heap insertion follow too (see `pack::panels`,
+    /// [`offer`]); available on this CPU (see `Exec::resolve_isa`).
     pub isa: Isa,
 }
 
@@ -201,12 +202,25 @@ struct Stripe<'p> {
 impl Stripe<'_> {
     /// Offers to the stripe's row `row` (counted from `r0`); returns the heap's new worst.
     #[inline]
-    fn offer(&mut self, row: usize, score: f32, index: u32) -> f32 {
+    fn offer(&mut self, row: usize, score: f32, index: u32, isa: Isa) -> f32 {
         let span = row * self.k..(row + 1) * self.k;
         let mut heap = TopK::resume(&mut self.scores[span.clone()], &mut self.indices[span]);
-        heap.offer(score, index);
+        offer(&mut heap, score, index, isa);
         heap.threshold()
     }
+}
+
+/// [`TopK::offer`], by AVX-512 on that backend (see [`TopK::offer_full_avx512`]).
+#[inline(always)]
+fn offer(heap: &mut TopK<'_>, score: f32, index: u32, isa: Isa) {
+    #[cfg(target_arch = "x86_64")]
+    if isa == Isa::X86V4 {
+        // SAFETY: a job's backend is available on this CPU (see `Job::isa`), and x86-v4
+        // includes AVX-512F.
+        return unsafe { heap.offer_full_avx512(score, index) };
+    }
+    let _ = isa;
+    heap.offer(score, index)
 }
 
 /// Folds the private heaps into the output heaps, then sorts every row best first.
@@ -302,7 +316,20 @@ fn run<S: Simd, const MR: usize, const NRV: usize, T: Element>(simd: S, op: RunU
                 while c < c0 + cn {
                     let (mut stripe, end) = stripes.lock(c, c0 + cn);
                     let cols = c - c0..end - c0;
-                    feed_columns(simd, &mut stripe, stripes.bars, scores, ldc, q0, qn, c0, cols, within, job.k);
+                    feed_columns(
+                        simd,
+                        &mut stripe,
+                        stripes.bars,
+                        scores,
+                        ldc,
+                        q0,
+                        qn,
+                        c0,
+                        cols,
+                        within,
+                        job.k,
+                        job.isa,
+                    );
                     c = end;
                 }
             }
@@ -389,7 +416,7 @@ fn feed_rows<S: Simd, T>(
             // A self graph offers (i, j) to row i here only when j > i; row j gets it as
             // a transposed offer.
             if s >= *threshold && (!within || j > query) {
-                heap.offer(s, j as u32);
+                offer(heap, s, j as u32, job.isa);
                 *threshold = heap.threshold().max(floor);
             }
         };
@@ -456,6 +483,7 @@ fn feed_columns<S: Simd>(
     cols: Range<usize>,
     within: bool,
     k: usize,
+    isa: Isa,
 ) {
     let lanes = S::F32_LANES;
     // Column c's heap is the stripe's row c0 + c - r0.
@@ -509,7 +537,7 @@ fn feed_columns<S: Simd>(
             while pass != 0 {
                 let l = pass.trailing_zeros() as usize;
                 pass &= pass - 1;
-                let worst = stripe.offer(j0 + l - r0, scores[r * ldc + c + l], (q0 + r) as u32);
+                let worst = stripe.offer(j0 + l - r0, scores[r * ldc + c + l], (q0 + r) as u32, isa);
                 local[l] = local[l].max(worst);
             }
             threshold = simd.max_f32s(bar(local), own);
@@ -527,7 +555,7 @@ fn feed_columns<S: Simd>(
         for r in 0..rows {
             let s = scores[r * ldc + c];
             if s >= threshold {
-                threshold = threshold.max(stripe.offer(j - r0, s, (q0 + r) as u32));
+                threshold = threshold.max(stripe.offer(j - r0, s, (q0 + r) as u32, isa));
             }
         }
         bars.raise(j, threshold);
