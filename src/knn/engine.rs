@@ -205,14 +205,14 @@ impl Stripe<'_> {
     fn offer(&mut self, row: usize, score: f32, index: u32, isa: Isa) -> f32 {
         let span = row * self.k..(row + 1) * self.k;
         let mut heap = TopK::resume(&mut self.scores[span.clone()], &mut self.indices[span]);
-        offer(&mut heap, score, index, isa);
-        heap.threshold()
+        offer(&mut heap, score, index, isa)
     }
 }
 
-/// [`TopK::offer`], by AVX-512 on that backend (see [`TopK::offer_full_avx512`]).
+/// [`TopK::offer`], by AVX-512 on that backend (see [`TopK::offer_full_avx512`]); returns
+/// the heap's new threshold.
 #[inline(always)]
-fn offer(heap: &mut TopK<'_>, score: f32, index: u32, isa: Isa) {
+fn offer(heap: &mut TopK<'_>, score: f32, index: u32, isa: Isa) -> f32 {
     #[cfg(target_arch = "x86_64")]
     if isa == Isa::X86V4 {
         // SAFETY: a job's backend is available on this CPU (see `Job::isa`), and x86-v4
@@ -220,7 +220,8 @@ fn offer(heap: &mut TopK<'_>, score: f32, index: u32, isa: Isa) {
         return unsafe { heap.offer_full_avx512(score, index) };
     }
     let _ = isa;
-    heap.offer(score, index)
+    heap.offer(score, index);
+    heap.threshold()
 }
 
 /// Folds the private heaps into the output heaps, then sorts every row best first.
@@ -416,8 +417,7 @@ fn feed_rows<S: Simd, T>(
             // A self graph offers (i, j) to row i here only when j > i; row j gets it as
             // a transposed offer.
             if s >= *threshold && (!within || j > query) {
-                offer(heap, s, j as u32, job.isa);
-                *threshold = heap.threshold().max(floor);
+                *threshold = offer(heap, s, j as u32, job.isa).max(floor);
             }
         };
         let mut c = 0;
@@ -442,8 +442,9 @@ fn feed_rows<S: Simd, T>(
         for (o, &s) in row[c..].iter().enumerate() {
             offer(heap, &mut threshold, c + o, s);
         }
+        // The block's own bar is one for the row too: k of the row's candidates reach it.
         if let Some(b) = bars {
-            b.raise(query, heap.threshold());
+            b.raise(query, threshold);
         }
     }
 }
