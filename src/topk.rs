@@ -262,6 +262,15 @@ impl<'a> TopK<'a> {
 mod tests {
     use super::*;
 
+    /// A reproducible stream of numbers below `m` (a 64-bit LCG's high bits).
+    #[cfg(feature = "alloc")]
+    fn numbers(mut seed: u64) -> impl FnMut(u64) -> u64 {
+        move |m| {
+            seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            (seed >> 33) % m
+        }
+    }
+
     fn select(cands: &[(f32, u32)], k: usize) -> ([f32; 8], [u32; 8], usize) {
         let (mut s, mut i) = ([0.0f32; 8], [0u32; 8]);
         let mut t = TopK::new(&mut s[..k], &mut i[..k]);
@@ -302,11 +311,7 @@ mod tests {
     #[test]
     #[cfg(feature = "alloc")]
     fn both_layouts_match_a_full_sort() {
-        let mut seed = 0x2545_f491_4f6c_dd1du64;
-        let mut next = |m: u64| {
-            seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
-            (seed >> 33) % m
-        };
+        let mut next = numbers(0x2545_f491_4f6c_dd1du64);
         for cap in [1, 2, 3, 9, 10, 15, SORTED_MAX, SORTED_MAX + 1, 17, 31, 40] {
             for trial in 0..40 {
                 let n = [0, 1, cap - 1, cap, cap + 1, 3 * cap, 200][trial % 7];
@@ -361,11 +366,7 @@ mod tests {
     #[test]
     #[cfg(feature = "alloc")]
     fn merging_two_lists_equals_offering_one_to_the_other() {
-        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = |m: u64| {
-            seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
-            (seed >> 33) % m
-        };
+        let mut next = numbers(0x9e37_79b9_7f4a_7c15u64);
         for cap in 1..=SORTED_MAX {
             for trial in 0..60 {
                 // Candidates with even indices go to one list, odd to the other.
@@ -406,11 +407,7 @@ mod tests {
         if !std::arch::is_x86_feature_detected!("avx512f") {
             return;
         }
-        let mut seed = 0xd1b5_4a32_d192_ed03u64;
-        let mut next = |m: u64| {
-            seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
-            (seed >> 33) % m
-        };
+        let mut next = numbers(0xd1b5_4a32_d192_ed03u64);
         for cap in (1..=SORTED_MAX).chain([SORTED_MAX + 1, 24]) {
             for trial in 0..20 {
                 let n = [cap / 2, cap, 3 * cap + 1, 200][trial % 4];
