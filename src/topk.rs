@@ -138,16 +138,25 @@ impl<'a> TopK<'a> {
         self.indices[pos] = index;
     }
 
-    /// Takes in a full selection of the same capacity up to [`SORTED_MAX`] (a sorted list:
-    /// see the module docs), e.g. a row's other half: the best `capacity` of the two, by
-    /// one merge of the two lists. PERF: offering its entries one by one moved each about
-    /// half the list (a fifth of a kNN graph's insertions at N = 1024, k = 10 were this).
-    /// Candidates in both (equal score and index) are kept once only if they are
-    /// [`SENTINEL`]s; callers merge disjoint lists.
+    /// Takes in the arrays of another full selection of the same capacity (in the layout
+    /// that capacity has: see the module docs), e.g. a row's other half, keeping the best
+    /// `capacity` of the two. A sorted list takes the other in one merge of the two lists
+    /// (PERF: offering its entries one by one moved each about half the list; a fifth of a
+    /// kNN graph's insertions at N = 1024, k = 10 were this); a heap is offered the other's
+    /// entries, [`SENTINEL`]s left out. Callers merge disjoint selections (a candidate in
+    /// both would be kept twice).
     #[cfg(feature = "alloc")]
-    pub(crate) fn merge_sorted(&mut self, scores: &[f32], indices: &[u32]) {
+    pub(crate) fn merge(&mut self, scores: &[f32], indices: &[u32]) {
         let cap = self.scores.len();
-        debug_assert!(cap <= SORTED_MAX && self.len == cap && scores.len() == cap && indices.len() == cap);
+        debug_assert!(self.len == cap && scores.len() == cap && indices.len() == cap);
+        if cap > SORTED_MAX {
+            for (&s, &i) in scores.iter().zip(indices) {
+                if i != SENTINEL.1 {
+                    self.offer(s, i);
+                }
+            }
+            return;
+        }
         let (mut mine_s, mut mine_i) = ([0.0f32; SORTED_MAX], [0u32; SORTED_MAX]);
         mine_s[..cap].copy_from_slice(self.scores);
         mine_i[..cap].copy_from_slice(self.indices);
@@ -360,14 +369,14 @@ mod tests {
         }
     }
 
-    /// `merge_sorted` against offering the other list's entries one by one, on disjoint
-    /// lists with ties across them and SENTINEL fill (fewer than k real candidates in
-    /// either or both). Fails if the merge misorders, drops or duplicates.
+    /// `merge` against offering the other selection's entries one by one, on disjoint
+    /// lists (and heaps) with ties across them and SENTINEL fill (fewer than k real
+    /// candidates in either or both). Fails if the merge misorders, drops or duplicates.
     #[test]
     #[cfg(feature = "alloc")]
     fn merging_two_lists_equals_offering_one_to_the_other() {
         let mut next = numbers(0x9e37_79b9_7f4a_7c15u64);
-        for cap in 1..=SORTED_MAX {
+        for cap in (1..=SORTED_MAX).chain([SORTED_MAX + 1, 24]) {
             for trial in 0..60 {
                 // Candidates with even indices go to one list, odd to the other.
                 let fill = |next: &mut dyn FnMut(u64) -> u64, parity: u32, count: usize| {
@@ -389,7 +398,7 @@ mod tests {
                     }
                 }
                 let (mut got_s, mut got_i) = (a_s.clone(), a_i.clone());
-                TopK::resume(&mut got_s, &mut got_i).merge_sorted(&b_s, &b_i);
+                TopK::resume(&mut got_s, &mut got_i).merge(&b_s, &b_i);
                 assert_eq!((got_s, got_i), (want_s, want_i), "cap {cap} trial {trial}");
             }
         }

@@ -26,7 +26,7 @@ use crate::isa::Isa;
 use crate::kernels::{Tiled, block, candidate_block_rows, tiled};
 use crate::matrix::Matrix;
 use crate::pool::Lock;
-use crate::topk::{SENTINEL, SORTED_MAX, TopK};
+use crate::topk::{SENTINEL, TopK};
 
 /// What every thread of one kNN call shares.
 pub(crate) struct Job<'a, T> {
@@ -147,7 +147,7 @@ impl Private {
 /// k candidates ranking before it are the row's, so a score below it is not in the row's
 /// top k, whichever heap it was offered to. PERF: each half of a self graph's row used to
 /// start from nothing and fill its own top k (at N = 1024, k = 10, about 40 insertions a row
-/// besides the merge); with the other half's bar, 30. With `TopK::merge_sorted` for the
+/// besides the merge); with the other half's bar, 30. With `TopK::merge` for the
 /// merge, the graph took 0.93x the time on one thread and 0.92x on two (paired runs).
 ///
 /// Exactness does not need these reads to be current, only true: a bar is written as
@@ -230,16 +230,7 @@ pub(crate) fn merge_private(k: usize, indices: &mut [u32], scores: &mut [f32], p
         let mut heap = TopK::resume(out_s, out_i);
         if let Some(p) = private {
             let span = row * k..(row + 1) * k;
-            let (s, i) = (&p.scores[span.clone()], &p.indices[span]);
-            if k <= SORTED_MAX {
-                heap.merge_sorted(s, i);
-            } else {
-                for (&s, &i) in s.iter().zip(i) {
-                    if i != SENTINEL.1 {
-                        heap.offer(s, i);
-                    }
-                }
-            }
+            heap.merge(&p.scores[span.clone()], &p.indices[span]);
         }
         heap.finish();
         debug_assert!(!out_i.contains(&SENTINEL.1), "fewer than k candidates reached row {row}");
