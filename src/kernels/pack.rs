@@ -82,17 +82,16 @@ pub(crate) fn panels<T: Element>(
                     r += TRANSPOSE;
                 }
             }
-            #[cfg(target_arch = "x86_64")]
-            if avx512 && r < live {
-                let g = live - r;
-                let src: [&[f32]; TRANSPOSE] = core::array::from_fn(|q| source(r + q.min(g - 1)));
-                // SAFETY: `avx512`: this CPU runs x86-v4, which has AVX, AVX-512F and VL.
-                unsafe { avx::transpose_part(src, g, &mut panel[r..], w) };
-                r = live;
-            }
             while r < live {
                 let g = TRANSPOSE.min(live - r);
                 let src: [&[f32]; TRANSPOSE] = core::array::from_fn(|q| source(r + q.min(g - 1)));
+                #[cfg(target_arch = "x86_64")]
+                if avx512 && g < TRANSPOSE {
+                    // SAFETY: `avx512`: this CPU runs x86-v4, which has AVX, AVX-512F and VL.
+                    unsafe { avx::transpose_part(src, g, &mut panel[r..], w) };
+                    r += g;
+                    continue;
+                }
                 for (p, dst) in panel.chunks_exact_mut(w).enumerate() {
                     for (q, d) in dst[r..r + g].iter_mut().enumerate() {
                         *d = src[q][p];
