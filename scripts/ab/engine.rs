@@ -1,8 +1,8 @@
+#[path = "../../common.rs"]
+#[allow(dead_code)] // its `time` is old.rs and new.rs's; this file times each call itself
+mod common;
+use common::data;
 use repalign::{AnyMatrix, Exec, Matrix, Metric, knn::{self, Prefilter, Similarity}, metrics::KnnMetric, sweep};
-fn data(n: usize, seed: u64) -> Vec<f32> {
-    let mut s = seed;
-    (0..n).map(|_| { s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407); ((s >> 40) as f32 / (1u64 << 24) as f32) - 0.5 }).collect()
-}
 fn main() {
     let a: Vec<String> = std::env::args().collect();
     let (n, d, k, t, reps): (usize, usize, usize, usize, usize) = (a[1].parse().unwrap(), a[2].parse().unwrap(), a[3].parse().unwrap(), a[4].parse().unwrap(), a[a.len() - 1].parse().unwrap());

@@ -1,7 +1,9 @@
-# Paired A/B of two builds of scripts/ab/engine.rs (see README.md): rounds alternate which
+# Paired A/B of the two builds /tmp/ab/{old,new} (see README.md): rounds alternate which
 # build runs first; each run's median over `reps` calls; the ratio new/old per round; the
-# median of those ratios. Both builds must print the same checksum (same bits).
-#   python3 pair.py N D K THREADS [MODE] ROUNDS REPS
+# median of those ratios. Both builds must print the same checksum on stderr (engine.rs:
+# same bits; old.rs and new.rs print none).
+#   python3 pair.py N D K THREADS [MODE] ROUNDS REPS   (engine.rs)
+#   python3 pair.py BENCH ROUNDS REPS                  (old.rs and new.rs)
 import statistics, subprocess, sys
 
 args = sys.argv[1:-2]
