@@ -59,10 +59,14 @@ fn main() {
     let (mut off, mut on) = (Vec::new(), Vec::new());
     let (_, reference) = run(Prefilter::Off);
     let before = prefilter_totals();
+    // PROFILE_PREFILTER=1: the prefilter alone after the reference (for `perf record`).
+    let profile = std::env::var_os("PROFILE_PREFILTER").is_some();
     for _ in 0..reps {
-        let (t, g) = run(Prefilter::Off);
-        off.push(t);
-        assert!(g.indices() == reference.indices(), "the engine is not deterministic");
+        if !profile {
+            let (t, g) = run(Prefilter::Off);
+            off.push(t);
+            assert!(g.indices() == reference.indices(), "the engine is not deterministic");
+        }
         let (t, g) = run(Prefilter::On);
         on.push(t);
         let same = g.indices() == reference.indices()
@@ -74,6 +78,10 @@ fn main() {
         v.sort_by(f64::total_cmp);
         v[v.len() / 2]
     };
+    if profile {
+        println!("prefilter alone: median {:.4} s", median(&mut on));
+        return;
+    }
     let (t_off, t_on) = (median(&mut off), median(&mut on));
     let graphs = (after.2 - before.2).max(1) as f64;
     println!(

@@ -16,12 +16,14 @@
 //! neighbours with the row itself dropped, which is the same list), so the answer never
 //! depends on the prefilter, only the time.
 //!
-//! Memory: a bf16 copy of the rows packed for tile B, 2 N D bytes, plus per worker its
-//! block's rows packed for tile A (at most 512 rows), the block's scores (at most 32 MiB
-//! where N allows) and three N-float rows.
+//! Memory: a bf16 copy of the rows packed for tile B, 2 N D bytes; the bf16 scores, for
+//! N <= 4096 the whole N x N matrix (at most 64 MiB: only the tiles on and right of the
+//! diagonal are computed, see [`WHOLE_FLOATS`]), else per worker its unit's (at most 32
+//! MiB where N allows); per worker its unit's rows packed for tile A (at most 512 rows)
+//! and four N-float rows.
 
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
+use core::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 use pulp::{Simd, WithSimd};
 
@@ -215,7 +217,7 @@ fn quantize<T: Element>(x: &Matrix<'_, T>, threads: usize, isa: Isa) -> Result<Q
         .enumerate()
         .collect();
     pool::map(threads, items, |(u, (((packed, norm), hat), err))| {
-        dispatch::run(isa, QuantizeRows { x, r0: u * QUANT_ROWS, depth, packed, norm, hat, err })
+        dispatch::run(isa, QuantizeRows { x, r0: u * QUANT_ROWS, depth, packed, norm, hat, err, isa })
     })
     .into_iter()
     .collect::<Result<Vec<()>>>()?;
@@ -232,6 +234,7 @@ struct QuantizeRows<'a, 'q, T> {
     norm: &'q mut [f32],
     hat: &'q mut [f32],
     err: &'q mut [f32],
+    isa: Isa,
 }
 
 /// Features per chunk of quantisation.
@@ -240,62 +243,117 @@ const CHUNK: usize = 256;
 impl<T: Element> WithSimd for QuantizeRows<'_, '_, T> {
     type Output = ();
 
-    // PERF: plain loops over fixed-size chunks, which the backend's target features
-    // vectorise; 16 rows at a time, so the packed lines are written in order.
+    // PERF: plain loops over fixed-size arrays, one simple map each, which the backend's
+    // target features vectorise (one loop doing all of it took 2.2 ns an element at
+    // 1024 x 768, a fifth of the prefiltered graph); 16 rows at a time, so the packed
+    // lines are written in order.
     #[inline(always)]
     fn with_simd<S: Simd>(self, _simd: S) {
-        let QuantizeRows { x, r0, depth, packed, norm, hat, err } = self;
+        let QuantizeRows { x, r0, depth, packed, norm, hat, err, isa } = self;
         let d = x.cols();
         // The f64 sums of D exact squares are off by at most D 2^-53 relative.
         let slack = 1.0 + (d as f64 + 4.0) * f64::EPSILON;
-        let mut bits = [[0u32; CHUNK]; amx::ROWS];
-        let mut wide = [0.0f32; CHUNK];
+        let mut words = [[0u32; CHUNK / 2]; amx::ROWS];
+        let (mut wide, mut bits, mut rounded, mut error) =
+            ([0.0f32; CHUNK], [0u32; CHUNK], [0.0f32; CHUNK], [0.0f32; CHUNK]);
         for (g, dst) in packed.chunks_exact_mut(depth / 2 * amx::ROWS).enumerate() {
             let rows = norm.len().saturating_sub(g * amx::ROWS).min(amx::ROWS);
             if rows == 0 {
                 break;
             }
-            let mut sums = [[[0.0f64; 8]; 3]; amx::ROWS];
+            let mut sums = [[0.0f64; 3]; amx::ROWS];
             for c0 in (0..depth).step_by(CHUNK) {
                 let cn = CHUNK.min(depth - c0);
-                for (l, b) in bits.iter_mut().enumerate() {
-                    let b = &mut b[..cn];
-                    b.fill(0);
+                for (l, w) in words.iter_mut().enumerate() {
+                    let w = &mut w[..cn / 2];
                     if l >= rows || c0 >= d {
+                        w.fill(0);
                         continue;
                     }
                     let len = cn.min(d - c0);
-                    let w = &mut wide[..cn];
-                    w.fill(0.0);
-                    T::widen(&x.row(r0 + g * amx::ROWS + l)[c0..c0 + len], &mut w[..len]);
-                    for (v8, b8) in w.chunks_exact(8).zip(b.chunks_exact_mut(8)) {
-                        for l8 in 0..8 {
-                            let v = v8[l8];
-                            let h = bf16_bits(v);
-                            b8[l8] = h;
-                            let hv = f32::from_bits(h << 16);
-                            // Exact in f32: the rounding error of a narrower format (or v).
-                            let e = v - hv;
-                            sums[l][0][l8] += f64::from(v) * f64::from(v);
-                            sums[l][1][l8] += f64::from(hv) * f64::from(hv);
-                            sums[l][2][l8] += f64::from(e) * f64::from(e);
-                        }
+                    T::widen(&x.row(r0 + g * amx::ROWS + l)[c0..c0 + len], &mut wide[..len]);
+                    wide[len..cn].fill(0.0);
+                    for (b, &v) in bits[..cn].iter_mut().zip(&wide[..cn]) {
+                        *b = bf16_bits(v);
+                    }
+                    // Exact in f32: the rounding error of a narrower format (or v).
+                    for (((r, e), &b), &v) in
+                        rounded[..cn].iter_mut().zip(&mut error[..cn]).zip(&bits[..cn]).zip(&wide[..cn])
+                    {
+                        *r = f32::from_bits(b << 16);
+                        *e = v - *r;
+                    }
+                    for (sum, values) in sums[l].iter_mut().zip([&wide, &rounded, &error]) {
+                        *sum += squares(&values[..cn]);
+                    }
+                    for (w, pair) in w.iter_mut().zip(bits[..cn].chunks_exact(2)) {
+                        *w = pair[0] | (pair[1] << 16);
                     }
                 }
                 // Line p of the block: features 2p and 2p + 1 of each of its 16 rows.
-                for (p, line) in
-                    dst[c0 / 2 * amx::ROWS..(c0 + cn) / 2 * amx::ROWS].chunks_exact_mut(amx::ROWS).enumerate()
-                {
-                    for (l, w) in line.iter_mut().enumerate() {
-                        *w = bits[l][2 * p] | (bits[l][2 * p + 1] << 16);
-                    }
-                }
+                lines(&words, cn / 2, &mut dst[c0 / 2 * amx::ROWS..(c0 + cn) / 2 * amx::ROWS], isa);
             }
             for (l, s) in sums.iter().enumerate().take(rows) {
-                let total = |s: [f64; 8]| up(libm::sqrt(s.iter().sum::<f64>() * slack) * slack);
+                let total = |s: f64| up(libm::sqrt(s * slack) * slack);
                 let r = g * amx::ROWS + l;
                 (norm[r], hat[r], err[r]) = (total(s[0]), total(s[1]), total(s[2]));
             }
+        }
+    }
+}
+
+/// The sum of the squares of `v` in f64 (each square exact), in 8 lanes.
+#[inline(always)]
+fn squares(v: &[f32]) -> f64 {
+    const LANES: usize = 8;
+    let mut acc = [0.0f64; LANES];
+    let chunks = v.chunks_exact(LANES);
+    let tail = chunks.remainder();
+    for c in chunks {
+        for (a, &x) in acc.iter_mut().zip(c) {
+            *a += f64::from(x) * f64::from(x);
+        }
+    }
+    tail.iter().map(|&x| f64::from(x) * f64::from(x)).sum::<f64>() + acc.iter().sum::<f64>()
+}
+
+/// `dst[p * 16 + l] = words[l][p]` for `p < count` (a multiple of 16): the 16 rows' words
+/// interleaved into tile B's lines.
+#[inline(always)]
+fn lines(words: &[[u32; CHUNK / 2]; amx::ROWS], count: usize, dst: &mut [u32], isa: Isa) {
+    #[cfg(all(target_arch = "x86_64", feature = "x86-v4"))]
+    if isa == Isa::X86V4 {
+        // SAFETY: the x86-v4 backend runs only where AVX-512F is present.
+        unsafe { lines_avx512(words, count, dst) };
+        return;
+    }
+    let _ = isa;
+    for (p, line) in dst[..count * amx::ROWS].chunks_exact_mut(amx::ROWS).enumerate() {
+        for (w, row) in line.iter_mut().zip(words) {
+            *w = row[p];
+        }
+    }
+}
+
+/// [`lines`] by 16 x 16 transposes in registers (`count` a multiple of 16).
+///
+/// # Safety
+/// AVX-512F must be present.
+#[cfg(all(target_arch = "x86_64", feature = "x86-v4"))]
+#[target_feature(enable = "avx512f")]
+unsafe fn lines_avx512(words: &[[u32; CHUNK / 2]; amx::ROWS], count: usize, dst: &mut [u32]) {
+    debug_assert!(count.is_multiple_of(16));
+    use core::arch::x86_64::*;
+    for p0 in (0..count).step_by(16) {
+        let square: [__m512; 16] = core::array::from_fn(|l| {
+            let src = &words[l][p0..p0 + 16];
+            // SAFETY: 16 words of a slice of 16.
+            unsafe { _mm512_castsi512_ps(_mm512_loadu_si512(src.as_ptr().cast())) }
+        });
+        for (p, v) in transpose16(square).into_iter().enumerate() {
+            let out = &mut dst[(p0 + p) * amx::ROWS..(p0 + p + 1) * amx::ROWS];
+            // SAFETY: 16 words into a slice of 16.
+            unsafe { _mm512_storeu_si512(out.as_mut_ptr().cast(), _mm512_castps_si512(v)) };
         }
     }
 }
@@ -322,11 +380,11 @@ fn query_tiles<T: Element>(x: &Matrix<'_, T>, r0: usize, rn: usize, depth: usize
     }
 }
 
-/// Rows per block of the bf16 pass: the worker's scores are `rows x N` floats, at most
-/// 32 MiB where N allows; at least 32 rows, at most 512, and at most a quarter of N (work
-/// for more than one thread).
+/// Rows per unit of the bf16 pass and of the selection: in the block layout a worker's
+/// scores are `rows x N` floats, at most 32 MiB where N allows; at least 32 rows, at most
+/// 512, and at most a quarter of N (work for more than one thread).
 ///
-/// PERF: each block streams every candidate's bf16 row from L3 once, so the block's rows
+/// PERF: each unit streams every candidate's bf16 row from L3 once, so the unit's rows
 /// are the candidates' reuse. A C replica of the pass on Emerald Rapids ran at 310-410 G
 /// multiply-adds a second with 128 rows and 470-520 with 512 at 4096 x 4096 (150 against
 /// 500 at 16384 x 768); the tiles' peak is about 1,180, and 700-970 with both operands
@@ -335,23 +393,53 @@ fn block_rows(np: usize) -> usize {
     ((32 << 20) / 4 / np.max(1)).min(np / 4).div_ceil(32).saturating_mul(32).clamp(32, MAX_BLOCK_ROWS)
 }
 
-/// The most rows in a block (the selection keeps a count per row on the stack).
+/// The most rows in a unit (the selection keeps a count per row on the stack).
 const MAX_BLOCK_ROWS: usize = 512;
 
 /// Rows of the first unit, run alone to see whether the bound works on these data.
-const PROBE_ROWS: usize = 32;
+const PROBE_ROWS: usize = 2 * amx::ROWS;
 
-/// One block of query rows and its output lists.
+/// The whole matrix of bf16 scores (`np x np` f32) is kept where it holds at most this
+/// many floats (64 MiB: N <= 4096). Then the pass computes only the tiles on and right of
+/// each row pair's diagonal tile, about half the multiply-adds, and a row's scores left
+/// of its diagonal tile are its column's ([`mirror`]). The bound allows that: it asks of
+/// `a` only that it be some sum of the pair's exact bf16 products ([`Bound`]), and the
+/// products of (i, j) are those of (j, i). Larger N keeps each unit's rows alone (the
+/// block layout), every pair scored from both sides.
+///
+/// PERF: at 1024 x 768 on one thread the pass was a quarter of the prefiltered graph.
+const WHOLE_FLOATS: usize = 16 << 20;
+
+/// The first column row `i` scores itself in the whole layout: its row pair's diagonal
+/// tile (scores left of it come from the column).
+#[inline(always)]
+fn diagonal(i: usize) -> usize {
+    i / PROBE_ROWS * PROBE_ROWS
+}
+
+/// One unit of query rows and its output lists.
 struct Unit<'o> {
     r0: usize,
     indices: &'o mut [u32],
     scores: &'o mut [f32],
 }
 
+/// What every worker of one graph reads.
+struct Context<'a, T> {
+    x: &'a Matrix<'a, T>,
+    q: &'a Quantized,
+    bound: Bound,
+    k: usize,
+    isa: Isa,
+    use_amx: bool,
+    /// Columns of a row of scores: N padded to a multiple of 32.
+    np: usize,
+}
+
 /// The self graph of `x` by inner product into `indices` / `scores` (`N x k`, sorted best
 /// first, as [`super::graph`]), through the prefilter, with the bf16 pass on AMX tiles if
 /// `use_amx` and they are available (tests also run the portable pass). `x` is checked
-/// (finite, bounded). `None` when the first block of rows showed the bound useless for
+/// (finite, bounded). `None` when the first unit of rows showed the bound useless for
 /// these data: the caller then runs the engine (the output buffers hold no result).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn graph<T: Element>(
@@ -364,16 +452,34 @@ pub(crate) fn graph<T: Element>(
     scores: &mut [f32],
     use_amx: bool,
 ) -> Result<Option<PrefilterStats>> {
-    let (n, d) = (x.rows(), x.cols());
-    let bound = Bound::new(d).ok_or(Error::InvalidParameter { what: "too many features for the prefilter" })?;
+    graph_in(x, k, exec, threads, isa, indices, scores, use_amx, WHOLE_FLOATS)
+}
+
+/// [`graph`], with the whole layout where it holds at most `whole_floats` (tests run both).
+#[allow(clippy::too_many_arguments)]
+fn graph_in<T: Element>(
+    x: Matrix<'_, T>,
+    k: usize,
+    exec: &Exec<'_>,
+    threads: usize,
+    isa: Isa,
+    indices: &mut [u32],
+    scores: &mut [f32],
+    use_amx: bool,
+    whole_floats: usize,
+) -> Result<Option<PrefilterStats>> {
+    let n = x.rows();
+    let bound = Bound::new(x.cols()).ok_or(Error::InvalidParameter { what: "too many features for the prefilter" })?;
     let use_amx = use_amx && amx::available();
     let q = quantize(&x, threads, isa)?;
     let np = q.packed.len() * 2 / q.depth;
     let rb = block_rows(np);
+    let whole = np.checked_mul(np).filter(|&len| len <= whole_floats);
+    let cx = Context { x: &x, q: &q, bound, k, isa, use_amx, np };
     // The first unit, PROBE_ROWS rows, runs alone: it tells whether the data defeat the
     // bound (a constant massive feature, near-ties everywhere) before every thread has
-    // spent a whole block on them. Then the whole graph goes to the engine's self-graph
-    // path rather than block by block to searches, which cost twice its work.
+    // spent a whole unit on them. Then the whole graph goes to the engine's self-graph
+    // path rather than unit by unit to searches, which cost twice its work.
     let probe = PROBE_ROWS.min(n);
     let (first_indices, rest_indices) = indices.split_at_mut(probe * k);
     let (first_scores, rest_scores) = scores.split_at_mut(probe * k);
@@ -384,65 +490,93 @@ pub(crate) fn graph<T: Element>(
         .map(|(u, (indices, scores))| Unit { r0: probe + u * rb, indices, scores })
         .collect();
     let total = rest.len() + 1;
-    let inner = exec.one_job();
-    let hopeless = AtomicBool::new(false);
-    let work = |most: usize, units: &mut dyn Iterator<Item = (usize, Unit<'_>)>| -> Result<PrefilterStats> {
-        let mut stats = PrefilterStats { amx: use_amx, ..PrefilterStats::default() };
-        // Checked: on a 32-bit target rows * N could wrap and size a buffer too small.
-        let scores = most.checked_mul(np).ok_or(Error::ShapeOverflow)?;
-        let query = most.checked_mul(q.depth).ok_or(Error::ShapeOverflow)?;
-        let mut block = try_vec(scores, 0.0f32, "a prefilter worker's block of scores")?;
-        let mut a_tiles = try_vec(query, 0u16, "a prefilter worker's query tiles")?;
-        let mut rows = Rows::new(n, d)?;
-        #[cfg(all(feature = "std", target_arch = "x86_64", target_os = "linux"))]
-        let tiles = if use_amx { amx::Tiles::new() } else { None };
-        for (u, unit) in units {
-            exec.report(Progress::Blocks { done: u, total });
-            if exec.cancelled() || hopeless.load(Relaxed) {
-                break;
-            }
-            let rn = unit.indices.len() / k;
-            query_tiles(&x, unit.r0, rn, q.depth, &mut a_tiles);
-            #[cfg(all(feature = "std", target_arch = "x86_64", target_os = "linux"))]
-            if let Some(tiles) = &tiles {
-                pass_amx(tiles, &q, &a_tiles, rn, &mut block, np);
-            } else {
-                pass_scalar(&q, &a_tiles, rn, n, &mut block, np);
-            }
-            #[cfg(not(all(feature = "std", target_arch = "x86_64", target_os = "linux")))]
-            pass_scalar(&q, &a_tiles, rn, n, &mut block, np);
-            let op = Select { isa, x: &x, q: &q, bound, k, r0: unit.r0, rn, block: &block, np, rows: &mut rows, unit };
-            match dispatch::run(isa, op)? {
-                Ok(rescored) => stats.rescored += rescored,
-                Err(_) if u == 0 => {
-                    hopeless.store(true, Relaxed);
-                    break;
-                }
-                Err(unit) => {
-                    stats.fallback_rows += rn;
-                    engine_rows(&x, k, unit, isa, &inner)?;
-                }
+    exec.report(Progress::Blocks { done: 0, total });
+    let mut matrix = try_vec(whole.unwrap_or(PROBE_ROWS * np), 0.0f32, "the prefilter's bf16 scores")?;
+    let mut stats = PrefilterStats { amx: use_amx, ..PrefilterStats::default() };
+    {
+        let block = &mut matrix[..PROBE_ROWS * np];
+        Pass::new(&cx, PROBE_ROWS)?.run(&cx, 0, probe, false, block);
+        let segments: Vec<[&[f32]; 2]> = block.chunks(np).take(probe).map(|row| [&[][..], &row[..n]]).collect();
+        let first = Unit { r0: 0, indices: first_indices, scores: first_scores };
+        match dispatch::run(isa, Select::new(&cx, &segments, &mut Rows::new(&cx)?, first))? {
+            Ok(rescored) => stats.rescored += rescored,
+            Err(_) => {
+                exec.check()?;
+                FALLBACK_ROWS.fetch_add(n, Relaxed);
+                GRAPHS.fetch_add(1, Relaxed);
+                return Ok(None);
             }
         }
-        Ok(stats)
-    };
-    let first = Unit { r0: 0, indices: first_indices, scores: first_scores };
-    let mut results = alloc::vec![work(probe, &mut core::iter::once((0, first)))];
-    if !hopeless.load(Relaxed) && !rest.is_empty() {
-        results.extend(pool::workers(threads, rest, |units| work(rb, &mut units.map(|(u, unit)| (u + 1, unit)))));
     }
-    let mut stats = PrefilterStats { amx: use_amx, ..PrefilterStats::default() };
+    let inner = exec.one_job();
+    let results = if whole.is_some() {
+        // The tiles on and right of the diagonal, every unit's rows (padding included).
+        let parts: Vec<(usize, &mut [f32])> =
+            matrix[PROBE_ROWS * np..].chunks_mut(rb * np).enumerate().map(|(u, s)| (PROBE_ROWS + u * rb, s)).collect();
+        pool::workers(threads, parts, |parts| -> Result<()> {
+            let mut pass = Pass::new(&cx, rb)?;
+            for (_, (r0, block)) in parts {
+                if exec.cancelled() {
+                    break;
+                }
+                pass.run(&cx, r0, (block.len() / np).min(n.saturating_sub(r0)), true, block);
+            }
+            Ok(())
+        })
+        .into_iter()
+        .collect::<Result<()>>()?;
+        exec.check()?;
+        // Each row split at its diagonal tile: the scores it owns on the right, read by the
+        // rows below; on the left the column's, which its unit fills.
+        let (mut lowers, mut uppers) = (Vec::new(), Vec::new());
+        lowers.try_reserve_exact(n).map_err(|_| out_of_memory::<&[f32]>(n, "the prefilter's rows"))?;
+        uppers.try_reserve_exact(n).map_err(|_| out_of_memory::<&[f32]>(n, "the prefilter's rows"))?;
+        for (i, row) in matrix.chunks_mut(np).take(n).enumerate() {
+            let (lower, upper) = row.split_at_mut(diagonal(i));
+            lowers.push(lower);
+            uppers.push(&*upper);
+        }
+        let uppers = &uppers;
+        let items: Vec<_> = rest.into_iter().zip(lowers[probe..].chunks_mut(rb)).collect();
+        pool::workers(threads, items, |items| -> Result<PrefilterStats> {
+            let mut rows = Rows::new(&cx)?;
+            let mut stats = PrefilterStats::default();
+            for (u, (unit, lowers)) in items {
+                exec.report(Progress::Blocks { done: u + 1, total });
+                if exec.cancelled() {
+                    break;
+                }
+                mirror(uppers, unit.r0, lowers, isa);
+                let segments: Vec<[&[f32]; 2]> =
+                    lowers.iter().zip(&uppers[unit.r0..]).map(|(lo, up)| [&**lo, &up[..n - lo.len()]]).collect();
+                stats.add(select_or_engine(&cx, &segments, &mut rows, unit, &inner)?);
+            }
+            Ok(stats)
+        })
+    } else {
+        pool::workers(threads, rest, |units| -> Result<PrefilterStats> {
+            let mut pass = Pass::new(&cx, rb)?;
+            let mut rows = Rows::new(&cx)?;
+            let mut block =
+                try_vec(rb.checked_mul(np).ok_or(Error::ShapeOverflow)?, 0.0f32, "a prefilter worker's scores")?;
+            let mut stats = PrefilterStats::default();
+            for (u, unit) in units {
+                exec.report(Progress::Blocks { done: u + 1, total });
+                if exec.cancelled() {
+                    break;
+                }
+                let rn = unit.indices.len() / k;
+                pass.run(&cx, unit.r0, rn, false, &mut block);
+                let segments: Vec<[&[f32]; 2]> = block.chunks(np).take(rn).map(|row| [&[][..], &row[..n]]).collect();
+                stats.add(select_or_engine(&cx, &segments, &mut rows, unit, &inner)?);
+            }
+            Ok(stats)
+        })
+    };
     for r in results {
-        let r = r?;
-        stats.rescored += r.rescored;
-        stats.fallback_rows += r.fallback_rows;
+        stats.add(r?);
     }
     exec.check()?;
-    if hopeless.load(Relaxed) {
-        FALLBACK_ROWS.fetch_add(n, Relaxed);
-        GRAPHS.fetch_add(1, Relaxed);
-        return Ok(None);
-    }
     exec.report(Progress::Blocks { done: total, total });
     RESCORED.fetch_add(stats.rescored as usize, Relaxed);
     FALLBACK_ROWS.fetch_add(stats.fallback_rows, Relaxed);
@@ -450,8 +584,135 @@ pub(crate) fn graph<T: Element>(
     Ok(Some(stats))
 }
 
-/// The bf16 pass on AMX tiles: `block[r * np + j] = <x^_{r0 + r}, x^_j>` for the block's
-/// rows (rounded up to 32; `a`: [`query_tiles`]) and every column.
+impl PrefilterStats {
+    fn add(&mut self, other: PrefilterStats) {
+        self.rescored += other.rescored;
+        self.fallback_rows += other.fallback_rows;
+    }
+}
+
+/// A unit's lists from its rows' scores (`segments`: per row, two slices of its N
+/// scores in order), or from the engine where the survivors exceed the budget.
+fn select_or_engine<T: Element>(
+    cx: &Context<'_, T>,
+    segments: &[[&[f32]; 2]],
+    rows: &mut Rows,
+    unit: Unit<'_>,
+    inner: &Exec<'_>,
+) -> Result<PrefilterStats> {
+    let rn = segments.len();
+    Ok(match dispatch::run(cx.isa, Select::new(cx, segments, rows, unit))? {
+        Ok(rescored) => PrefilterStats { rescored, ..PrefilterStats::default() },
+        Err(unit) => {
+            engine_rows(cx.x, cx.k, unit, cx.isa, inner)?;
+            PrefilterStats { fallback_rows: rn, ..PrefilterStats::default() }
+        }
+    })
+}
+
+/// Row `i`'s scores left of its diagonal tile, for the unit's rows from `r0`: column i
+/// of the rows above, `lowers[r][j] = uppers[j][i - diagonal(j)]` for `i = r0 + r`.
+fn mirror(uppers: &[&[f32]], r0: usize, lowers: &mut [&mut [f32]], isa: Isa) {
+    #[cfg(all(target_arch = "x86_64", feature = "x86-v4"))]
+    let done = if isa == Isa::X86V4 {
+        // SAFETY: the x86-v4 backend runs only where AVX-512F is present.
+        unsafe { mirror_avx512(uppers, r0, lowers) }
+    } else {
+        0
+    };
+    #[cfg(not(all(target_arch = "x86_64", feature = "x86-v4")))]
+    let done = {
+        let _ = isa;
+        0
+    };
+    // PERF: 16 columns at a time, so the 16 source rows are read in order (scalar, it
+    // took 9% of a prefiltered 1024 x 768 graph; 16 x 16 transposes in registers, above).
+    const STRIP: usize = 16;
+    let lowers = &mut lowers[done..];
+    let most = lowers.iter().map(|l| l.len()).max().unwrap_or(0);
+    for j0 in (0..most).step_by(STRIP) {
+        let sources = &uppers[j0..most.min(j0 + STRIP)];
+        for (r, lower) in lowers.iter_mut().enumerate() {
+            let i = r0 + done + r;
+            for (j, (dst, src)) in lower.iter_mut().skip(j0).zip(sources).enumerate() {
+                *dst = src[i - diagonal(j0 + j)];
+            }
+        }
+    }
+}
+
+/// [`mirror`] for the unit's first rows in groups of 16, by 16 x 16 transposes in
+/// registers; returns the rows done (a multiple of 16: the rest are left to the caller).
+/// The 16 rows of a group share their diagonal (a multiple of 32, as the unit's first
+/// row), so a group's scores left of it are whole 16 x 16 squares.
+///
+/// # Safety
+/// AVX-512F must be present.
+#[cfg(all(target_arch = "x86_64", feature = "x86-v4"))]
+#[target_feature(enable = "avx512f")]
+unsafe fn mirror_avx512(uppers: &[&[f32]], r0: usize, lowers: &mut [&mut [f32]]) -> usize {
+    use core::arch::x86_64::*;
+    let full = lowers.len() / 16 * 16;
+    for (g, group) in lowers[..full].chunks_exact_mut(16).enumerate() {
+        let i0 = r0 + 16 * g;
+        let width = diagonal(i0);
+        for j0 in (0..width).step_by(16) {
+            // Rows j0.. above, columns i0..i0 + 16: inside row j's slice, which runs from
+            // column diagonal(j) <= j0 + 15 < i0 to N rounded up to 32 >= i0 + 16.
+            let square: [__m512; 16] = core::array::from_fn(|l| {
+                let src = &uppers[j0 + l][i0 - diagonal(j0 + l)..][..16];
+                // SAFETY: 16 floats of a slice of 16.
+                unsafe { _mm512_loadu_ps(src.as_ptr()) }
+            });
+            for (row, v) in group.iter_mut().zip(transpose16(square)) {
+                let dst = &mut row[j0..j0 + 16];
+                // SAFETY: 16 floats into a slice of 16.
+                unsafe { _mm512_storeu_ps(dst.as_mut_ptr(), v) };
+            }
+        }
+    }
+    full
+}
+
+/// A worker's bf16 pass: its query rows in tile A's layout, and its AMX tiles.
+struct Pass {
+    a_tiles: Vec<u16>,
+    #[cfg(all(feature = "std", target_arch = "x86_64", target_os = "linux"))]
+    tiles: Option<amx::Tiles>,
+}
+
+impl Pass {
+    /// For units of at most `rows` query rows.
+    fn new<T>(cx: &Context<'_, T>, rows: usize) -> Result<Self> {
+        let len = rows.div_ceil(PROBE_ROWS).checked_mul(PROBE_ROWS * cx.q.depth).ok_or(Error::ShapeOverflow)?;
+        #[cfg(not(all(feature = "std", target_arch = "x86_64", target_os = "linux")))]
+        let _ = cx.use_amx;
+        Ok(Pass {
+            a_tiles: try_vec(len, 0u16, "a prefilter worker's query tiles")?,
+            #[cfg(all(feature = "std", target_arch = "x86_64", target_os = "linux"))]
+            tiles: if cx.use_amx { amx::Tiles::new() } else { None },
+        })
+    }
+
+    /// `block[r * np + j] = <x^_{r0 + r}, x^_j>` for rows `r0..r0 + rn` (padded with zero
+    /// rows to a multiple of 32 in `block`) and every column, or with `diagonal` only the
+    /// columns from the row pair's diagonal tile on.
+    fn run<T: Element>(&mut self, cx: &Context<'_, T>, r0: usize, rn: usize, diagonal: bool, block: &mut [f32]) {
+        query_tiles(cx.x, r0, rn, cx.q.depth, &mut self.a_tiles);
+        let diagonal = diagonal.then_some(r0);
+        #[cfg(all(feature = "std", target_arch = "x86_64", target_os = "linux"))]
+        if let Some(tiles) = &self.tiles {
+            pass_amx(tiles, cx.q, &self.a_tiles, rn, diagonal, block, cx.np);
+            return;
+        }
+        pass_scalar(cx.q, &self.a_tiles, rn, diagonal, cx.x.rows(), block, cx.np);
+    }
+}
+
+/// The bf16 pass on AMX tiles: `block[r * np + j] = <x^_{r0 + r}, x^_j>` for the unit's
+/// rows (rounded up to 32; `a`: [`query_tiles`]) and every column, or with `diagonal =
+/// Some(r0)` (the unit's first row, a multiple of 32) the columns from each row pair's
+/// diagonal tile on.
 ///
 /// PERF: blocked as a GEMM is. Two tiles of operands feed four multiplies of 16 cycles
 /// each: 4 KiB per 64 cycles, which L2 sustains but L3 does not (a 1 MiB A block and
@@ -461,19 +722,28 @@ pub(crate) fn graph<T: Element>(
 /// and the sums go through the block between chunks. With [`block_rows`]' 512 rows the
 /// pass at 4096 x 4096 took 221-261 ms against 238-374 (one thread, interleaved runs).
 #[cfg(all(feature = "std", target_arch = "x86_64", target_os = "linux"))]
-fn pass_amx(tiles: &amx::Tiles, q: &Quantized, a: &[u16], rn: usize, block: &mut [f32], np: usize) {
+fn pass_amx(
+    tiles: &amx::Tiles,
+    q: &Quantized,
+    a: &[u16],
+    rn: usize,
+    diagonal: Option<usize>,
+    block: &mut [f32],
+    np: usize,
+) {
     const PAIR: usize = 2 * amx::ROWS;
     let steps = q.depth / amx::DEPTH;
     let (a_stream, b_stream) = (amx::ROWS * q.depth, amx::ROWS * q.depth / 2);
     let (a_step, b_step) = (amx::ROWS * amx::DEPTH, amx::ROWS * amx::DEPTH / 2);
     let rows_pad = rn.div_ceil(PAIR) * PAIR;
-    for g0 in (0..np).step_by(GROUP) {
+    for g0 in (diagonal.map_or(0, |r0| r0 / GROUP * GROUP)..np).step_by(GROUP) {
         for s0 in (0..steps).step_by(CHUNK_STEPS) {
             let n = CHUNK_STEPS.min(steps - s0);
             for rp in (0..rows_pad).step_by(PAIR) {
                 let t = rp / amx::ROWS;
                 let a = [&a[t * a_stream + s0 * a_step..], &a[(t + 1) * a_stream + s0 * a_step..]];
-                for c0 in (g0..np.min(g0 + GROUP)).step_by(PAIR) {
+                let first = diagonal.map_or(g0, |r0| g0.max(r0 + rp));
+                for c0 in (first..np.min(g0 + GROUP)).step_by(PAIR) {
                     let u = c0 / amx::ROWS;
                     let b = [&q.packed[u * b_stream + s0 * b_step..], &q.packed[(u + 1) * b_stream + s0 * b_step..]];
                     tiles.block(a, b, n, &mut block[rp * np + c0..], np, s0 > 0);
@@ -490,16 +760,17 @@ const CHUNK_STEPS: usize = 16;
 #[cfg(all(feature = "std", target_arch = "x86_64", target_os = "linux"))]
 const GROUP: usize = 512;
 
-/// The bf16 pass without AMX, from the same tiles: each score a plain sum of exact bf16
-/// products in f32 in feature order (within the bound's any-order sums). For tests on
-/// every CPU.
-fn pass_scalar(q: &Quantized, a: &[u16], rn: usize, n: usize, block: &mut [f32], np: usize) {
+/// The bf16 pass without AMX, from the same tiles and for the same scores as
+/// [`pass_amx`]: each a plain sum of exact bf16 products in f32 in feature order (within
+/// the bound's any-order sums). For tests on every CPU.
+fn pass_scalar(q: &Quantized, a: &[u16], rn: usize, diagonal: Option<usize>, n: usize, block: &mut [f32], np: usize) {
     let depth = q.depth;
     let tile = depth * amx::ROWS;
     let wide = |h: u32| f32::from_bits(h << 16);
     for r in 0..rn {
         let (t, l) = (r / amx::ROWS, r % amx::ROWS);
-        for j in 0..n {
+        let first = diagonal.map_or(0, |r0| r0 + r / PROBE_ROWS * PROBE_ROWS);
+        for j in first..n {
             let (b, m) = (j / amx::ROWS, j % amx::ROWS);
             let mut s = 0.0f32;
             for step in 0..depth / amx::DEPTH {
@@ -516,28 +787,33 @@ fn pass_scalar(q: &Quantized, a: &[u16], rn: usize, n: usize, block: &mut [f32],
     }
 }
 
-/// Per-worker rows of N floats: lower bounds, bounds, a query row widened, the survivors.
+/// Per-worker rows of N floats: a row's lower and upper bounds on its exact scores, a
+/// query row widened, the survivors and their exact scores.
 struct Rows {
     lower: Vec<f32>,
-    bound: Vec<f32>,
+    upper: Vec<f32>,
     query: Vec<f32>,
     survivors: Vec<u32>,
+    /// The survivors' exact scores (AVX-512).
+    exact: Vec<f32>,
     /// Candidates at or above the first estimate of theta.
     above: Vec<f32>,
 }
 
 impl Rows {
-    fn new(n: usize, d: usize) -> Result<Self> {
+    fn new<T: Element>(cx: &Context<'_, T>) -> Result<Self> {
         const WHAT: &str = "a prefilter worker's rows";
+        let (n, d) = (cx.x.rows(), cx.x.cols());
         let mut survivors = Vec::new();
         survivors.try_reserve_exact(n).map_err(|_| out_of_memory::<u32>(n, WHAT))?;
         let mut above = Vec::new();
         above.try_reserve_exact(n).map_err(|_| out_of_memory::<f32>(n, WHAT))?;
         Ok(Rows {
             lower: try_vec(n, 0.0, WHAT)?,
-            bound: try_vec(n, 0.0, WHAT)?,
+            upper: try_vec(n, 0.0, WHAT)?,
             query: try_vec(d, 0.0, WHAT)?,
             survivors,
+            exact: Vec::new(),
             above,
         })
     }
@@ -546,8 +822,9 @@ impl Rows {
 /// Groups whose maxima give theta's first estimate (see [`theta`]).
 const GROUPS: usize = 64;
 
-/// The bounds, survivors and exact rescoring of one block of rows, on one backend.
-/// `Ok(pairs rescored)`, or `Err(unit)` (untouched) when the block's survivors exceed
+/// The bounds, survivors and exact rescoring of one unit of rows, on one backend, from
+/// each row's bf16 scores (`segments`: two slices, together its N scores in order).
+/// `Ok(pairs rescored)`, or `Err(unit)` (untouched) when the unit's survivors exceed
 /// [`SURVIVOR_SHARE`].
 struct Select<'a, 'o, T> {
     isa: Isa,
@@ -555,12 +832,15 @@ struct Select<'a, 'o, T> {
     q: &'a Quantized,
     bound: Bound,
     k: usize,
-    r0: usize,
-    rn: usize,
-    block: &'a [f32],
-    np: usize,
+    segments: &'a [[&'a [f32]; 2]],
     rows: &'a mut Rows,
     unit: Unit<'o>,
+}
+
+impl<'a, 'o, T> Select<'a, 'o, T> {
+    fn new(cx: &'a Context<'a, T>, segments: &'a [[&'a [f32]; 2]], rows: &'a mut Rows, unit: Unit<'o>) -> Self {
+        Select { isa: cx.isa, x: cx.x, q: cx.q, bound: cx.bound, k: cx.k, segments, rows, unit }
+    }
 }
 
 impl<'o, T: Element> WithSimd for Select<'_, 'o, T> {
@@ -568,25 +848,30 @@ impl<'o, T: Element> WithSimd for Select<'_, 'o, T> {
 
     #[inline(always)]
     fn with_simd<S: Simd>(self, simd: S) -> Self::Output {
-        let Select { isa, x, q, bound, k, r0, rn, block, np, rows, unit } = self;
+        let Select { isa, x, q, bound, k, segments, rows, unit } = self;
         #[cfg(not(all(target_arch = "x86_64", feature = "x86-v4")))]
         let _ = isa;
-        let n = x.rows();
-        // First every row's survivors (cheap), so a hopeless block costs no rescoring.
+        let (n, r0, rn) = (x.rows(), unit.r0, segments.len());
+        // First every row's survivors (cheap), so a hopeless unit costs no rescoring.
         let mut counts = [0u32; MAX_BLOCK_ROWS];
         rows.survivors.clear();
-        for r in 0..rn {
+        for (r, row_scores) in segments.iter().enumerate() {
             let i = r0 + r;
-            let a = &block[r * np..r * np + n];
             let row = bound.row(q, i);
-            let columns = q.norm.iter().zip(&q.hat).zip(&q.err);
-            for (((lo, b), &s), ((&nj, &hj), &ej)) in
-                rows.lower.iter_mut().zip(rows.bound.iter_mut()).zip(a).zip(columns)
-            {
-                let bj = row.pair(nj, hj, ej);
-                *b = bj;
-                *lo = s - bj;
+            let mut j0 = 0;
+            for a in row_scores {
+                let end = j0 + a.len();
+                let columns = q.norm[j0..end].iter().zip(&q.hat[j0..end]).zip(&q.err[j0..end]);
+                for (((lo, up), &s), ((&nj, &hj), &ej)) in
+                    rows.lower[j0..end].iter_mut().zip(&mut rows.upper[j0..end]).zip(*a).zip(columns)
+                {
+                    let bj = row.pair(nj, hj, ej);
+                    *lo = s - bj;
+                    *up = s + bj;
+                }
+                j0 = end;
             }
+            debug_assert_eq!(j0, n);
             rows.lower[i] = f32::NEG_INFINITY;
             let theta = theta(simd, &rows.lower, k, &mut rows.above);
             let start = rows.survivors.len();
@@ -596,7 +881,7 @@ impl<'o, T: Element> WithSimd for Select<'_, 'o, T> {
                 return Err(unit);
             }
             let survivors = &mut rows.survivors;
-            reaching(simd, a, &rows.bound, theta, |j| {
+            reaching(simd, &rows.upper, theta, |j| {
                 if j != i {
                     survivors.push(j as u32);
                 }
@@ -607,10 +892,61 @@ impl<'o, T: Element> WithSimd for Select<'_, 'o, T> {
             }
         }
         let total = rows.survivors.len();
-        let Unit { indices, scores, .. } = unit;
-        // f32 rows on AVX-512: 16 survivors transposed in registers.
+        // f32 rows on AVX-512: every survivor of the unit rescored 16 at a time, lanes
+        // shared by two rows where one row's survivors end (see `rescore_avx512`).
         #[cfg(all(target_arch = "x86_64", feature = "x86-v4"))]
-        let gather = isa == Isa::X86V4 && T::DTYPE == crate::element::Dtype::F32;
+        if isa == Isa::X86V4 && T::DTYPE == crate::element::Dtype::F32 {
+            rows.exact.clear();
+            if rows.exact.try_reserve(total).is_err() {
+                return Err(unit);
+            }
+            rows.exact.resize(total, 0.0);
+            let (data, stride, d) = (bytemuck::cast_slice::<T, f32>(x.backing()), x.stride(), x.cols());
+            let mut ends = [0usize; MAX_BLOCK_ROWS];
+            let mut end = 0;
+            for (e, &c) in ends.iter_mut().zip(&counts[..rn]) {
+                end += c as usize;
+                *e = end;
+            }
+            let (mut s0, mut a) = (0, 0);
+            while s0 < total {
+                // Row a holds survivor s0; the lanes past its last go to the next row with
+                // survivors, b, and stop at b's last.
+                while ends[a] <= s0 {
+                    a += 1;
+                }
+                let mut s1 = (s0 + 16).min(total);
+                let mut b = a;
+                if s1 > ends[a] {
+                    b = a + 1;
+                    while ends[b] <= ends[a] {
+                        b += 1;
+                    }
+                    s1 = s1.min(ends[b]);
+                }
+                let query = |r: usize| &data[(r0 + r) * stride..(r0 + r) * stride + d];
+                let split = ends[a].min(s1) - s0;
+                // SAFETY: this backend is x86-v4 (AVX-512F).
+                let s = unsafe { rescore_avx512(data, stride, [query(a), query(b)], split, &rows.survivors[s0..s1]) };
+                rows.exact[s0..s1].copy_from_slice(&s[..s1 - s0]);
+                s0 = s1;
+            }
+            let Unit { indices, scores, .. } = unit;
+            let mut start = 0;
+            for r in 0..rn {
+                let (out_i, out_s) = (&mut indices[r * k..(r + 1) * k], &mut scores[r * k..(r + 1) * k]);
+                out_i.fill(SENTINEL.1);
+                out_s.fill(SENTINEL.0);
+                let mut heap = TopK::resume(out_s, out_i);
+                for (&j, &s) in rows.survivors[start..ends[r]].iter().zip(&rows.exact[start..ends[r]]) {
+                    heap.offer(s, j);
+                }
+                heap.finish();
+                start = ends[r];
+            }
+            return Ok(total as u64);
+        }
+        let Unit { indices, scores, .. } = unit;
         let mut offset = 0;
         for r in 0..rn {
             let i = r0 + r;
@@ -621,19 +957,6 @@ impl<'o, T: Element> WithSimd for Select<'_, 'o, T> {
             out_i.fill(SENTINEL.1);
             out_s.fill(SENTINEL.0);
             let mut heap = TopK::resume(out_s, out_i);
-            #[cfg(all(target_arch = "x86_64", feature = "x86-v4"))]
-            if gather {
-                let data: &[f32] = bytemuck::cast_slice(x.backing());
-                for group in survivors.chunks(16) {
-                    // SAFETY: `gather` holds only where the backend is x86-v4 (AVX-512F).
-                    let s = unsafe { rescore_avx512(data, x.stride(), &rows.query, group) };
-                    for (&j, &s) in group.iter().zip(&s) {
-                        heap.offer(s, j);
-                    }
-                }
-                heap.finish();
-                continue;
-            }
             rescore(simd, x, &rows.query, survivors, |j, s| heap.offer(s, j));
             heap.finish();
         }
@@ -665,24 +988,21 @@ fn theta<S: Simd>(simd: S, lower: &[f32], k: usize, above: &mut Vec<f32>) -> f32
         f32::NEG_INFINITY
     };
     above.clear();
-    reaching(simd, lower, &[], first, |j| above.push(lower[j]));
+    reaching(simd, lower, first, |j| above.push(lower[j]));
     let (_, kth, _) = above.select_nth_unstable_by(k - 1, |a, b| b.total_cmp(a));
     *kth
 }
 
-/// Calls `hit(j)`, in order, for each `j` where `a[j] + b[j] >= bar` (`b` empty: `a[j] >=
-/// bar`). PERF: few pass (about 44 of 4096 at k = 10), so a vector compare per vector and
-/// its set bits. These scans were the scalar part of the selection, which took 2.4 ns a
-/// pair at 16384 x 768, as long as the bf16 pass; with them vectorised, about 1.5 ns. The
-/// vector sum is the scalar one, the same IEEE addition.
+/// Calls `hit(j)`, in order, for each `j` where `a[j] >= bar`. PERF: few pass (about
+/// 44 of 4096 at k = 10), so a vector compare per vector and its set bits. These scans
+/// were the scalar part of the selection, which took 2.4 ns a pair at 16384 x 768, as
+/// long as the bf16 pass; with them vectorised, about 1.5 ns.
 #[inline(always)]
-fn reaching<S: Simd>(simd: S, a: &[f32], b: &[f32], bar: f32, mut hit: impl FnMut(usize)) {
+fn reaching<S: Simd>(simd: S, a: &[f32], bar: f32, mut hit: impl FnMut(usize)) {
     let lanes = size_of::<S::f32s>() / size_of::<f32>();
     let (va, ta) = S::as_simd_f32s(a);
-    let (vb, tb) = S::as_simd_f32s(b);
     let splat = simd.splat_f32s(bar);
-    for (v, x) in va.iter().enumerate() {
-        let x = if b.is_empty() { *x } else { simd.add_f32s(*x, vb[v]) };
+    for (v, &x) in va.iter().enumerate() {
         let mut pass = super::engine::bitmask(simd, simd.greater_than_or_equal_f32s(x, splat));
         while pass != 0 {
             hit(v * lanes + pass.trailing_zeros() as usize);
@@ -691,7 +1011,6 @@ fn reaching<S: Simd>(simd: S, a: &[f32], b: &[f32], bar: f32, mut hit: impl FnMu
     }
     let base = a.len() - ta.len();
     for (t, &x) in ta.iter().enumerate() {
-        let x = if b.is_empty() { x } else { x + tb[t] };
         if x >= bar {
             hit(base + t);
         }
@@ -744,23 +1063,30 @@ fn rescore<S: Simd, T: Element>(
     }
 }
 
-/// [`rescore`] for up to 16 survivors of an f32 matrix (`data`, rows `stride` apart):
-/// 16 features of each survivor loaded as vectors, transposed in registers (64 shuffles
-/// per 256 values), then one `vfmadd231ps` per feature, the same fused chain as the
-/// engine's (and as pulp's x86-v4 `mul_add`). PERF: a `vgatherdps` per feature cost
-/// 3.5x more. Lanes past the survivors repeat the first one.
+/// [`rescore`] for up to 16 survivors of an f32 matrix (`data`, rows `stride` apart), the
+/// first `split` for `queries[0]` and the rest for `queries[1]`: 16 features of each
+/// survivor loaded as vectors, transposed in registers (64 shuffles per 256 values), then
+/// one `vfmadd231ps` per feature, the same fused chain as the engine's (and as pulp's
+/// x86-v4 `mul_add`). Lanes past the survivors repeat the first one.
+///
+/// PERF: a `vgatherdps` per feature cost 3.5x more. With one row's survivors a call,
+/// a row of 17 took two full transposes for 17 lanes (16.6 survivors a row at 1024 x
+/// 768, k = 10); with two rows' lanes sharing a call, nearly every lane is used, at the
+/// cost of one blend per feature.
 ///
 /// # Safety
 /// AVX-512F must be present.
 #[cfg(all(target_arch = "x86_64", feature = "x86-v4"))]
 #[target_feature(enable = "avx512f")]
-unsafe fn rescore_avx512(data: &[f32], stride: usize, query: &[f32], group: &[u32]) -> [f32; 16] {
+unsafe fn rescore_avx512(data: &[f32], stride: usize, queries: [&[f32]; 2], split: usize, group: &[u32]) -> [f32; 16] {
     use core::arch::x86_64::*;
-    let d = query.len();
+    let d = queries[0].len();
     let rows: [&[f32]; 16] = core::array::from_fn(|l| {
         let j = group.get(l).copied().unwrap_or(group[0]) as usize;
         &data[j * stride..j * stride + d]
     });
+    // Lanes from `split` on take the second query.
+    let second = !((1u32 << split) - 1) as __mmask16;
     let mut acc = _mm512_setzero_ps();
     let mut p0 = 0;
     while p0 < d {
@@ -771,7 +1097,9 @@ unsafe fn rescore_avx512(data: &[f32], stride: usize, query: &[f32], group: &[u3
         let r: [__m512; 16] = core::array::from_fn(|l| unsafe { _mm512_maskz_loadu_ps(mask, rows[l][p0..].as_ptr()) });
         let t = transpose16(r);
         for (p, &v) in t.iter().enumerate().take(len) {
-            acc = _mm512_fmadd_ps(_mm512_set1_ps(query[p0 + p]), v, acc);
+            let q =
+                _mm512_mask_blend_ps(second, _mm512_set1_ps(queries[0][p0 + p]), _mm512_set1_ps(queries[1][p0 + p]));
+            acc = _mm512_fmadd_ps(q, v, acc);
         }
         p0 += 16;
     }
@@ -867,21 +1195,25 @@ mod tests {
                 let exec = Exec::default().with_isa(Some(isa)).with_threads(threads).with_oversubscribe(true);
                 let (mut indices, mut scores) = (vec![0u32; x.rows() * k], vec![0.0f32; x.rows() * k]);
                 x.check().unwrap();
-                stats = graph(x, k, &exec, threads, isa, &mut indices, &mut scores, !portable).unwrap();
-                if stats.is_none() {
-                    // The whole graph goes to the engine: its own tests cover that.
-                    continue;
+                for whole in [WHOLE_FLOATS, 0] {
+                    stats = graph_in(x, k, &exec, threads, isa, &mut indices, &mut scores, !portable, whole).unwrap();
+                    if stats.is_none() {
+                        // The whole graph goes to the engine: its own tests cover that.
+                        continue;
+                    }
+                    let same = indices == want.indices()
+                        && scores.iter().zip(want.scores()).all(|(a, b)| a.to_bits() == b.to_bits());
+                    let layout = if whole > 0 { "whole" } else { "blocks" };
+                    assert!(same, "{isa:?}, {threads} threads, {layout}, N = {}, D = {}, k = {k}", x.rows(), x.cols());
                 }
-                let same = indices == want.indices()
-                    && scores.iter().zip(want.scores()).all(|(a, b)| a.to_bits() == b.to_bits());
-                assert!(same, "{isa:?}, {threads} threads, N = {}, D = {}, k = {k}", x.rows(), x.cols());
             }
         }
         stats
     }
 
     /// The AMX pass in chunks of features and groups of columns: a depth of three chunks
-    /// (the last short) and two column groups (the last short). Only where AMX runs: the
+    /// (the last short) and two column groups (the last short), in both layouts (the
+    /// whole layout's diagonal starts inside the second group). Only where AMX runs: the
     /// portable pass has no blocking.
     #[test]
     fn the_amx_pass_blocks_features_and_columns() {
@@ -897,11 +1229,18 @@ mod tests {
             engine_graph(m, k, Similarity::InnerProduct, &Exec::default().with_prefilter(Prefilter::Off)).unwrap();
         for threads in [1, 2] {
             let exec = Exec::default().with_threads(threads).with_oversubscribe(true);
-            let (mut indices, mut scores) = (vec![0u32; n * k], vec![0.0f32; n * k]);
-            let stats = graph(m, k, &exec, threads, Isa::best(), &mut indices, &mut scores, true).unwrap().unwrap();
-            assert!(stats.amx && stats.fallback_rows == 0, "{stats:?}");
-            assert_eq!(indices, want.indices(), "{threads} threads");
-            assert!(scores.iter().zip(want.scores()).all(|(a, b)| a.to_bits() == b.to_bits()), "{threads} threads");
+            for whole in [WHOLE_FLOATS, 0] {
+                let (mut indices, mut scores) = (vec![0u32; n * k], vec![0.0f32; n * k]);
+                let stats = graph_in(m, k, &exec, threads, Isa::best(), &mut indices, &mut scores, true, whole)
+                    .unwrap()
+                    .unwrap();
+                assert!(stats.amx && stats.fallback_rows == 0, "{stats:?}");
+                assert_eq!(indices, want.indices(), "{threads} threads, {whole}");
+                assert!(
+                    scores.iter().zip(want.scores()).all(|(a, b)| a.to_bits() == b.to_bits()),
+                    "{threads}, {whole}"
+                );
+            }
         }
     }
 
@@ -998,7 +1337,7 @@ mod tests {
         query_tiles(&m, 0, n, q.depth, &mut a_tiles);
         let np = q.packed.len() * 2 / q.depth;
         let mut block = vec![0.0f32; n * np];
-        pass_scalar(&q, &a_tiles, n, n, &mut block, np);
+        pass_scalar(&q, &a_tiles, n, None, n, &mut block, np);
         let bound = Bound::new(d).unwrap();
         let (mut need_row_err, mut need_col_err) = (0, 0);
         for i in 0..n {
