@@ -43,10 +43,10 @@ use crate::topk::{SENTINEL, TopK};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Prefilter {
     /// Where it pays. So far that is nowhere for certain: on the one CPU with AMX-BF16
-    /// measured (2 cores of a Xeon, Emerald Rapids) the prefilter took 0.76-1.04x the
-    /// engine's time on one thread at k = 10, but 1.0-1.3x on two threads at the paper's
-    /// N = 1024 (BENCHMARKS.md, issue 18), so `Auto` runs the f32 engine everywhere until
-    /// a rule that is never slower is measured.
+    /// measured (2 cores of a Xeon, Emerald Rapids) the prefilter took 0.79x the engine's
+    /// time at 4096 x 4096 (k = 10, one thread), but 1.03x on one thread and 1.2x on two
+    /// at the paper's 1024 x 768 (BENCHMARKS.md, issue 18), so `Auto` runs the f32 engine
+    /// everywhere until a rule that is never slower is measured.
     #[default]
     Auto,
     /// Never: the f32 engine alone.
