@@ -245,14 +245,15 @@ fn compute<T: Element>(
     {
         queries.check()?;
         let (indices, scores) = (&mut indices[..needed], &mut scores[..needed]);
-        let fallback = match prefilter::graph(queries, k, exec, threads, isa, indices, scores, true) {
-            Ok(Some(_)) => false,
-            // The data defeat the bound: the engine takes the whole graph.
-            Ok(None) => true,
-            // Auto takes the engine where the prefilter's buffers are refused.
-            Err(Error::OutOfMemory { .. }) if exec.prefilter == Prefilter::Auto => true,
-            Err(e) => return Err(e),
-        };
+        let fallback =
+            match prefilter::graph(queries, k, exec, threads, isa, indices, scores, true, prefilter::WHOLE_FLOATS) {
+                Ok(Some(_)) => false,
+                // The data defeat the bound: the engine takes the whole graph.
+                Ok(None) => true,
+                // Auto takes the engine where the prefilter's buffers are refused.
+                Err(Error::OutOfMemory { .. }) if exec.prefilter == Prefilter::Auto => true,
+                Err(e) => return Err(e),
+            };
         if !fallback {
             return finite(indices, scores).map(|()| (isa, None));
         }

@@ -408,7 +408,7 @@ const PROBE_ROWS: usize = 2 * amx::ROWS;
 /// block layout), every pair scored from both sides.
 ///
 /// PERF: at 1024 x 768 on one thread the pass was a quarter of the prefiltered graph.
-const WHOLE_FLOATS: usize = 16 << 20;
+pub(crate) const WHOLE_FLOATS: usize = 16 << 20;
 
 /// The first column row `i` scores itself in the whole layout: its row pair's diagonal
 /// tile (scores left of it come from the column).
@@ -438,26 +438,13 @@ struct Context<'a, T> {
 
 /// The self graph of `x` by inner product into `indices` / `scores` (`N x k`, sorted best
 /// first, as [`super::graph`]), through the prefilter, with the bf16 pass on AMX tiles if
-/// `use_amx` and they are available (tests also run the portable pass). `x` is checked
-/// (finite, bounded). `None` when the first unit of rows showed the bound useless for
-/// these data: the caller then runs the engine (the output buffers hold no result).
+/// `use_amx` and they are available (tests also run the portable pass), in the whole
+/// layout where N x N floats are at most `whole_floats` ([`WHOLE_FLOATS`]; tests run both
+/// layouts). `x` is checked (finite, bounded). `None` when the first unit of rows showed
+/// the bound useless for these data: the caller then runs the engine (the output buffers
+/// hold no result).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn graph<T: Element>(
-    x: Matrix<'_, T>,
-    k: usize,
-    exec: &Exec<'_>,
-    threads: usize,
-    isa: Isa,
-    indices: &mut [u32],
-    scores: &mut [f32],
-    use_amx: bool,
-) -> Result<Option<PrefilterStats>> {
-    graph_in(x, k, exec, threads, isa, indices, scores, use_amx, WHOLE_FLOATS)
-}
-
-/// [`graph`], with the whole layout where it holds at most `whole_floats` (tests run both).
-#[allow(clippy::too_many_arguments)]
-fn graph_in<T: Element>(
     x: Matrix<'_, T>,
     k: usize,
     exec: &Exec<'_>,
@@ -1196,7 +1183,7 @@ mod tests {
                 let (mut indices, mut scores) = (vec![0u32; x.rows() * k], vec![0.0f32; x.rows() * k]);
                 x.check().unwrap();
                 for whole in [WHOLE_FLOATS, 0] {
-                    stats = graph_in(x, k, &exec, threads, isa, &mut indices, &mut scores, !portable, whole).unwrap();
+                    stats = graph(x, k, &exec, threads, isa, &mut indices, &mut scores, !portable, whole).unwrap();
                     if stats.is_none() {
                         // The whole graph goes to the engine: its own tests cover that.
                         continue;
@@ -1231,9 +1218,8 @@ mod tests {
             let exec = Exec::default().with_threads(threads).with_oversubscribe(true);
             for whole in [WHOLE_FLOATS, 0] {
                 let (mut indices, mut scores) = (vec![0u32; n * k], vec![0.0f32; n * k]);
-                let stats = graph_in(m, k, &exec, threads, Isa::best(), &mut indices, &mut scores, true, whole)
-                    .unwrap()
-                    .unwrap();
+                let stats =
+                    graph(m, k, &exec, threads, Isa::best(), &mut indices, &mut scores, true, whole).unwrap().unwrap();
                 assert!(stats.amx && stats.fallback_rows == 0, "{stats:?}");
                 assert_eq!(indices, want.indices(), "{threads} threads, {whole}");
                 assert!(
