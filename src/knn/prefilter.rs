@@ -782,6 +782,7 @@ struct Rows {
     query: Vec<f32>,
     survivors: Vec<u32>,
     /// The survivors' exact scores (AVX-512).
+    #[cfg(all(target_arch = "x86_64", feature = "x86-v4"))]
     exact: Vec<f32>,
     /// Candidates at or above the first estimate of theta.
     above: Vec<f32>,
@@ -800,6 +801,7 @@ impl Rows {
             upper: try_vec(n, 0.0, WHAT)?,
             query: try_vec(d, 0.0, WHAT)?,
             survivors,
+            #[cfg(all(target_arch = "x86_64", feature = "x86-v4"))]
             exact: Vec::new(),
             above,
         })
