@@ -682,22 +682,22 @@ impl Pass {
     }
 
     /// `block[r * np + j] = <x^_{r0 + r}, x^_j>` for rows `r0..r0 + rn` (padded with zero
-    /// rows to a multiple of 32 in `block`) and every column, or with `diagonal` only the
-    /// columns from the row pair's diagonal tile on.
-    fn run<T: Element>(&mut self, cx: &Context<'_, T>, r0: usize, rn: usize, diagonal: bool, block: &mut [f32]) {
+    /// rows to a multiple of 32 in `block`) and every column, or with `triangle` only the
+    /// columns from each row pair's diagonal tile on.
+    fn run<T: Element>(&mut self, cx: &Context<'_, T>, r0: usize, rn: usize, triangle: bool, block: &mut [f32]) {
         query_tiles(cx.x, r0, rn, cx.q.depth, &mut self.a_tiles);
-        let diagonal = diagonal.then_some(r0);
+        let triangle = triangle.then_some(r0);
         #[cfg(all(feature = "std", target_arch = "x86_64", target_os = "linux"))]
         if let Some(tiles) = &self.tiles {
-            pass_amx(tiles, cx.q, &self.a_tiles, rn, diagonal, block, cx.np);
+            pass_amx(tiles, cx.q, &self.a_tiles, rn, triangle, block, cx.np);
             return;
         }
-        pass_scalar(cx.q, &self.a_tiles, rn, diagonal, cx.x.rows(), block, cx.np);
+        pass_scalar(cx.q, &self.a_tiles, rn, triangle, cx.x.rows(), block, cx.np);
     }
 }
 
 /// The bf16 pass on AMX tiles: `block[r * np + j] = <x^_{r0 + r}, x^_j>` for the unit's
-/// rows (rounded up to 32; `a`: [`query_tiles`]) and every column, or with `diagonal =
+/// rows (rounded up to 32; `a`: [`query_tiles`]) and every column, or with `triangle =
 /// Some(r0)` (the unit's first row, a multiple of 32) the columns from each row pair's
 /// diagonal tile on.
 ///
@@ -714,7 +714,7 @@ fn pass_amx(
     q: &Quantized,
     a: &[u16],
     rn: usize,
-    diagonal: Option<usize>,
+    triangle: Option<usize>,
     block: &mut [f32],
     np: usize,
 ) {
@@ -723,13 +723,13 @@ fn pass_amx(
     let (a_stream, b_stream) = (amx::ROWS * q.depth, amx::ROWS * q.depth / 2);
     let (a_step, b_step) = (amx::ROWS * amx::DEPTH, amx::ROWS * amx::DEPTH / 2);
     let rows_pad = rn.div_ceil(PAIR) * PAIR;
-    for g0 in (diagonal.map_or(0, |r0| r0 / GROUP * GROUP)..np).step_by(GROUP) {
+    for g0 in (triangle.map_or(0, |r0| r0 / GROUP * GROUP)..np).step_by(GROUP) {
         for s0 in (0..steps).step_by(CHUNK_STEPS) {
             let n = CHUNK_STEPS.min(steps - s0);
             for rp in (0..rows_pad).step_by(PAIR) {
                 let t = rp / amx::ROWS;
                 let a = [&a[t * a_stream + s0 * a_step..], &a[(t + 1) * a_stream + s0 * a_step..]];
-                let first = diagonal.map_or(g0, |r0| g0.max(r0 + rp));
+                let first = triangle.map_or(g0, |r0| g0.max(diagonal(r0 + rp)));
                 for c0 in (first..np.min(g0 + GROUP)).step_by(PAIR) {
                     let u = c0 / amx::ROWS;
                     let b = [&q.packed[u * b_stream + s0 * b_step..], &q.packed[(u + 1) * b_stream + s0 * b_step..]];
@@ -750,13 +750,13 @@ const GROUP: usize = 512;
 /// The bf16 pass without AMX, from the same tiles and for the same scores as
 /// [`pass_amx`]: each a plain sum of exact bf16 products in f32 in feature order (within
 /// the bound's any-order sums). For tests on every CPU.
-fn pass_scalar(q: &Quantized, a: &[u16], rn: usize, diagonal: Option<usize>, n: usize, block: &mut [f32], np: usize) {
+fn pass_scalar(q: &Quantized, a: &[u16], rn: usize, triangle: Option<usize>, n: usize, block: &mut [f32], np: usize) {
     let depth = q.depth;
     let tile = depth * amx::ROWS;
     let wide = |h: u32| f32::from_bits(h << 16);
     for r in 0..rn {
         let (t, l) = (r / amx::ROWS, r % amx::ROWS);
-        let first = diagonal.map_or(0, |r0| r0 + r / PROBE_ROWS * PROBE_ROWS);
+        let first = triangle.map_or(0, |r0| diagonal(r0 + r));
         for j in first..n {
             let (b, m) = (j / amx::ROWS, j % amx::ROWS);
             let mut s = 0.0f32;
@@ -781,8 +781,7 @@ struct Rows {
     upper: Vec<f32>,
     query: Vec<f32>,
     survivors: Vec<u32>,
-    /// The survivors' exact scores (AVX-512).
-    #[cfg(all(target_arch = "x86_64", feature = "x86-v4"))]
+    /// The survivors' exact scores.
     exact: Vec<f32>,
     /// Candidates at or above the first estimate of theta.
     above: Vec<f32>,
@@ -801,7 +800,6 @@ impl Rows {
             upper: try_vec(n, 0.0, WHAT)?,
             query: try_vec(d, 0.0, WHAT)?,
             survivors,
-            #[cfg(all(target_arch = "x86_64", feature = "x86-v4"))]
             exact: Vec::new(),
             above,
         })
@@ -842,7 +840,8 @@ impl<'o, T: Element> WithSimd for Select<'_, 'o, T> {
         let _ = isa;
         let (n, r0, rn) = (x.rows(), unit.r0, segments.len());
         // First every row's survivors (cheap), so a hopeless unit costs no rescoring.
-        let mut counts = [0u32; MAX_BLOCK_ROWS];
+        // Row r's survivors are survivors[ends[r - 1]..ends[r]].
+        let mut ends = [0usize; MAX_BLOCK_ROWS];
         rows.survivors.clear();
         for (r, row_scores) in segments.iter().enumerate() {
             let i = r0 + r;
@@ -863,7 +862,6 @@ impl<'o, T: Element> WithSimd for Select<'_, 'o, T> {
             debug_assert_eq!(j0, n);
             rows.lower[i] = f32::NEG_INFINITY;
             let theta = theta(simd, &rows.lower, k, &mut rows.above);
-            let start = rows.survivors.len();
             // Room for a whole row; a refused allocation hands the block to the engine,
             // which needs less memory.
             if rows.survivors.try_reserve(n).is_err() {
@@ -875,79 +873,72 @@ impl<'o, T: Element> WithSimd for Select<'_, 'o, T> {
                     survivors.push(j as u32);
                 }
             });
-            counts[r] = (rows.survivors.len() - start) as u32;
+            ends[r] = rows.survivors.len();
             if rows.survivors.len() > rn * (n / SURVIVOR_SHARE).max(4 * k) {
                 return Err(unit);
             }
         }
         let total = rows.survivors.len();
+        rows.exact.clear();
+        if rows.exact.try_reserve(total).is_err() {
+            return Err(unit);
+        }
+        rows.exact.resize(total, 0.0);
         // f32 rows on AVX-512: every survivor of the unit rescored 16 at a time, lanes
         // shared by two rows where one row's survivors end (see `rescore_avx512`).
         #[cfg(all(target_arch = "x86_64", feature = "x86-v4"))]
-        if isa == Isa::X86V4 && T::DTYPE == crate::element::Dtype::F32 {
-            rows.exact.clear();
-            if rows.exact.try_reserve(total).is_err() {
-                return Err(unit);
-            }
-            rows.exact.resize(total, 0.0);
-            let (data, stride, d) = (bytemuck::cast_slice::<T, f32>(x.backing()), x.stride(), x.cols());
-            let mut ends = [0usize; MAX_BLOCK_ROWS];
-            let mut end = 0;
-            for (e, &c) in ends.iter_mut().zip(&counts[..rn]) {
-                end += c as usize;
-                *e = end;
-            }
-            let (mut s0, mut a) = (0, 0);
-            while s0 < total {
-                // Row a holds survivor s0; the lanes past its last go to the next row with
-                // survivors, b, and stop at b's last.
-                while ends[a] <= s0 {
-                    a += 1;
-                }
-                let mut s1 = (s0 + 16).min(total);
-                let mut b = a;
-                if s1 > ends[a] {
-                    b = a + 1;
-                    while ends[b] <= ends[a] {
-                        b += 1;
+        let avx512 = isa == Isa::X86V4 && T::DTYPE == crate::element::Dtype::F32;
+        #[cfg(not(all(target_arch = "x86_64", feature = "x86-v4")))]
+        let avx512 = false;
+        if avx512 {
+            #[cfg(all(target_arch = "x86_64", feature = "x86-v4"))]
+            {
+                let (data, stride, d) = (bytemuck::cast_slice::<T, f32>(x.backing()), x.stride(), x.cols());
+                let (mut s0, mut a) = (0, 0);
+                while s0 < total {
+                    // Row a holds survivor s0; the lanes past its last go to the next row with
+                    // survivors, b, and stop at b's last.
+                    while ends[a] <= s0 {
+                        a += 1;
                     }
-                    s1 = s1.min(ends[b]);
+                    let mut s1 = (s0 + 16).min(total);
+                    let mut b = a;
+                    if s1 > ends[a] {
+                        b = a + 1;
+                        while ends[b] <= ends[a] {
+                            b += 1;
+                        }
+                        s1 = s1.min(ends[b]);
+                    }
+                    let query = |r: usize| &data[(r0 + r) * stride..(r0 + r) * stride + d];
+                    let split = ends[a].min(s1) - s0;
+                    // SAFETY: this backend is x86-v4 (AVX-512F).
+                    let s =
+                        unsafe { rescore_avx512(data, stride, [query(a), query(b)], split, &rows.survivors[s0..s1]) };
+                    rows.exact[s0..s1].copy_from_slice(&s[..s1 - s0]);
+                    s0 = s1;
                 }
-                let query = |r: usize| &data[(r0 + r) * stride..(r0 + r) * stride + d];
-                let split = ends[a].min(s1) - s0;
-                // SAFETY: this backend is x86-v4 (AVX-512F).
-                let s = unsafe { rescore_avx512(data, stride, [query(a), query(b)], split, &rows.survivors[s0..s1]) };
-                rows.exact[s0..s1].copy_from_slice(&s[..s1 - s0]);
-                s0 = s1;
             }
-            let Unit { indices, scores, .. } = unit;
+        } else {
             let mut start = 0;
-            for r in 0..rn {
-                let (out_i, out_s) = (&mut indices[r * k..(r + 1) * k], &mut scores[r * k..(r + 1) * k]);
-                out_i.fill(SENTINEL.1);
-                out_s.fill(SENTINEL.0);
-                let mut heap = TopK::resume(out_s, out_i);
-                for (&j, &s) in rows.survivors[start..ends[r]].iter().zip(&rows.exact[start..ends[r]]) {
-                    heap.offer(s, j);
-                }
-                heap.finish();
-                start = ends[r];
+            for (r, &end) in ends[..rn].iter().enumerate() {
+                T::widen(x.row(r0 + r), &mut rows.query);
+                rescore(simd, x, &rows.query, &rows.survivors[start..end], &mut rows.exact[start..end]);
+                start = end;
             }
-            return Ok(total as u64);
         }
         let Unit { indices, scores, .. } = unit;
-        let mut offset = 0;
-        for r in 0..rn {
-            let i = r0 + r;
-            let survivors = &rows.survivors[offset..offset + counts[r] as usize];
-            offset += counts[r] as usize;
-            T::widen(x.row(i), &mut rows.query);
+        let mut start = 0;
+        for (r, &end) in ends[..rn].iter().enumerate() {
             let (out_i, out_s) = (&mut indices[r * k..(r + 1) * k], &mut scores[r * k..(r + 1) * k]);
             out_i.fill(SENTINEL.1);
             out_s.fill(SENTINEL.0);
             let mut heap = TopK::resume(out_s, out_i);
-            rescore(simd, x, &rows.query, survivors, |j, s| heap.offer(s, j));
+            for (&j, &s) in rows.survivors[start..end].iter().zip(&rows.exact[start..end]) {
+                heap.offer(s, j);
+            }
             heap.finish();
+            start = end;
         }
         Ok(total as u64)
     }
@@ -1009,22 +1000,17 @@ fn reaching<S: Simd>(simd: S, a: &[f32], bar: f32, mut hit: impl FnMut(usize)) {
 /// Features per transposed slice of survivors (`lanes` survivors x this many f32).
 const SLICE: usize = 64;
 
-/// The engine's exact score of `query` with each row `j` of `survivors`, given to `emit`:
-/// lane l of a vector chains fused multiply-adds over the features in order for one
-/// survivor, from +0, as the engine's tiles do (so the bits are the engine's).
+/// The engine's exact score of `query` with each row `j` of `survivors`, into `exact` (in
+/// the same order): lane l of a vector chains fused multiply-adds over the features in
+/// order for one survivor, from +0, as the engine's tiles do (so the bits are the
+/// engine's).
 #[inline(always)]
-fn rescore<S: Simd, T: Element>(
-    simd: S,
-    x: &Matrix<'_, T>,
-    query: &[f32],
-    survivors: &[u32],
-    mut emit: impl FnMut(u32, f32),
-) {
+fn rescore<S: Simd, T: Element>(simd: S, x: &Matrix<'_, T>, query: &[f32], survivors: &[u32], exact: &mut [f32]) {
     let lanes = S::F32_LANES;
     let d = query.len();
     let mut slice = [0.0f32; SLICE * 16];
     let mut wide = [0.0f32; SLICE];
-    for group in survivors.chunks(lanes) {
+    for (group, out) in survivors.chunks(lanes).zip(exact.chunks_mut(lanes)) {
         let mut acc = simd.splat_f32s(0.0);
         for p0 in (0..d).step_by(SLICE) {
             let pc = SLICE.min(d - p0);
@@ -1046,9 +1032,7 @@ fn rescore<S: Simd, T: Element>(
             }
         }
         let lanes_out = bytemuck::cast_slice::<S::f32s, f32>(core::slice::from_ref(&acc));
-        for (&j, &s) in group.iter().zip(lanes_out) {
-            emit(j, s);
-        }
+        out.copy_from_slice(&lanes_out[..out.len()]);
     }
 }
 
