@@ -183,6 +183,9 @@ struct Quantized {
     norm: Vec<f32>,
     hat: Vec<f32>,
     err: Vec<f32>,
+    /// The largest |x|, |x^|, |e_x| over the rows: with them [`RowBound::pair`] bounds
+    /// every pair of a row at once (see [`Select`]).
+    most: [f32; 3],
 }
 
 /// Rows per unit of quantisation work (a multiple of 16).
@@ -221,7 +224,9 @@ fn quantize<T: Element>(x: &Matrix<'_, T>, threads: usize, isa: Isa) -> Result<Q
     })
     .into_iter()
     .collect::<Result<Vec<()>>>()?;
-    Ok(Quantized { depth, packed, norm, hat, err })
+    let largest = |v: &[f32]| v.iter().fold(0.0f32, |m, &x| m.max(x));
+    let most = [largest(&norm), largest(&hat), largest(&err)];
+    Ok(Quantized { depth, packed, norm, hat, err, most })
 }
 
 /// Rounds rows `r0..` (as many as `norm` holds) to bf16 into `packed` (tile B's layout)
@@ -774,45 +779,48 @@ fn pass_scalar(q: &Quantized, a: &[u16], rn: usize, triangle: Option<usize>, n: 
     }
 }
 
-/// Per-worker rows of N floats: a row's lower and upper bounds on its exact scores, a
-/// query row widened, the survivors and their exact scores.
+/// Per-worker rows of up to N entries: a row's candidates with their bf16 scores, bounds
+/// and lower bounds, a query row widened, the survivors and their exact scores.
 struct Rows {
+    candidates: Vec<u32>,
+    scores: Vec<f32>,
+    bounds: Vec<f32>,
     lower: Vec<f32>,
-    upper: Vec<f32>,
     query: Vec<f32>,
     survivors: Vec<u32>,
     /// The survivors' exact scores.
     exact: Vec<f32>,
-    /// Candidates at or above the first estimate of theta.
-    above: Vec<f32>,
 }
 
 impl Rows {
     fn new<T: Element>(cx: &Context<'_, T>) -> Result<Self> {
         const WHAT: &str = "a prefilter worker's rows";
         let (n, d) = (cx.x.rows(), cx.x.cols());
-        let mut survivors = Vec::new();
-        survivors.try_reserve_exact(n).map_err(|_| out_of_memory::<u32>(n, WHAT))?;
-        let mut above = Vec::new();
-        above.try_reserve_exact(n).map_err(|_| out_of_memory::<f32>(n, WHAT))?;
+        fn room<V>(n: usize) -> Result<Vec<V>> {
+            let mut v = Vec::new();
+            v.try_reserve_exact(n).map_err(|_| out_of_memory::<V>(n, WHAT))?;
+            Ok(v)
+        }
         Ok(Rows {
-            lower: try_vec(n, 0.0, WHAT)?,
-            upper: try_vec(n, 0.0, WHAT)?,
+            candidates: room(n)?,
+            scores: room(n)?,
+            bounds: room(n)?,
+            lower: room(n)?,
             query: try_vec(d, 0.0, WHAT)?,
-            survivors,
+            survivors: room(n)?,
             exact: Vec::new(),
-            above,
         })
     }
 }
 
-/// Groups whose maxima give theta's first estimate (see [`theta`]).
+/// Groups whose maxima give [`first_estimate`].
 const GROUPS: usize = 64;
 
 /// The bounds, survivors and exact rescoring of one unit of rows, on one backend, from
 /// each row's bf16 scores (`segments`: two slices, together its N scores in order).
 /// `Ok(pairs rescored)`, or `Err(unit)` (untouched) when the unit's survivors exceed
 /// [`SURVIVOR_SHARE`].
+/// (Each row's survivors: [`row_survivors`].)
 struct Select<'a, 'o, T> {
     isa: Isa,
     x: &'a Matrix<'a, T>,
@@ -844,37 +852,12 @@ impl<'o, T: Element> WithSimd for Select<'_, 'o, T> {
         let mut ends = [0usize; MAX_BLOCK_ROWS];
         rows.survivors.clear();
         for (r, row_scores) in segments.iter().enumerate() {
-            let i = r0 + r;
-            let row = bound.row(q, i);
-            let mut j0 = 0;
-            for a in row_scores {
-                let end = j0 + a.len();
-                let columns = q.norm[j0..end].iter().zip(&q.hat[j0..end]).zip(&q.err[j0..end]);
-                for (((lo, up), &s), ((&nj, &hj), &ej)) in
-                    rows.lower[j0..end].iter_mut().zip(&mut rows.upper[j0..end]).zip(*a).zip(columns)
-                {
-                    let bj = row.pair(nj, hj, ej);
-                    *lo = s - bj;
-                    *up = s + bj;
-                }
-                j0 = end;
-            }
-            debug_assert_eq!(j0, n);
-            rows.lower[i] = f32::NEG_INFINITY;
-            let theta = theta(simd, &rows.lower, k, &mut rows.above);
-            // Room for a whole row; a refused allocation hands the block to the engine,
-            // which needs less memory.
-            if rows.survivors.try_reserve(n).is_err() {
+            // A refused allocation hands the block to the engine, which needs less memory.
+            if !row_survivors(simd, q, bound, k, row_scores, r0 + r, rows) {
                 return Err(unit);
             }
-            let survivors = &mut rows.survivors;
-            reaching(simd, &rows.upper, theta, |j| {
-                if j != i {
-                    survivors.push(j as u32);
-                }
-            });
             ends[r] = rows.survivors.len();
-            if rows.survivors.len() > rn * (n / SURVIVOR_SHARE).max(4 * k) {
+            if ends[r] > rn * (n / SURVIVOR_SHARE).max(4 * k) {
                 return Err(unit);
             }
         }
@@ -944,46 +927,121 @@ impl<'o, T: Element> WithSimd for Select<'_, 'o, T> {
     }
 }
 
-/// The `k`-th largest of `lower` (no NaN; at least `k` values above `-inf` or the answer
-/// is `-inf`). PERF: the k-th largest of [`GROUPS`] interleaved groups' maxima is at most
-/// the answer (k distinct values reach it), so only the few values at or above it are
-/// selected among.
+/// Appends row `i`'s survivors to `rows.survivors`, in column order, from its N bf16
+/// scores `a_j` (`segments`: two slices): the columns j != i with `a_j + b_j >= theta`,
+/// theta the k-th largest `a_j - b_j` over the columns j != i. False where memory for them
+/// was refused.
+///
+/// PERF: the pairs' own bounds `b_j` are computed only for a few candidates: with the
+/// row's widest bound `B >= b_j` (from the largest column norms; [`RowBound::pair`] is
+/// monotone in each), `first` ([`first_estimate`]) at most the k-th largest `a_j`, and the
+/// candidates the j with `a_j + B >= first - B`:
+/// - k of them have `a_j >= first`, so their `a_j - b_j >= first - B`: theta computed
+///   over the candidates is at least `first - B`;
+/// - a column left out has `a_j + b_j <= a_j + B < first - B`, neither among the k
+///   largest lower bounds nor reaching theta.
+///
+/// So theta and the survivors are those of every column's bounds (each sum and difference
+/// rounded as there; rounding is monotone), for two vector passes over the row's scores.
+/// Every pair's bounds took a fifth of a prefiltered 1024 x 768 graph.
 #[inline(always)]
-fn theta<S: Simd>(simd: S, lower: &[f32], k: usize, above: &mut Vec<f32>) -> f32 {
-    let mut most = [f32::NEG_INFINITY; GROUPS];
-    let chunks = lower.chunks_exact(GROUPS);
-    let tail = chunks.remainder();
-    for c in chunks {
-        for (m, &v) in most.iter_mut().zip(c) {
-            *m = if v > *m { v } else { *m };
+fn row_survivors<S: Simd>(
+    simd: S,
+    q: &Quantized,
+    bound: Bound,
+    k: usize,
+    segments: &[&[f32]; 2],
+    i: usize,
+    rows: &mut Rows,
+) -> bool {
+    let row = bound.row(q, i);
+    let widest = row.pair(q.most[0], q.most[1], q.most[2]);
+    let bar = first_estimate(segments, i, k) - widest;
+    let Rows { candidates, scores, bounds, lower, survivors, .. } = rows;
+    candidates.clear();
+    scores.clear();
+    bounds.clear();
+    lower.clear();
+    let mut j0 = 0;
+    for a in segments {
+        reaching(simd, a, widest, bar, |j| {
+            if j0 + j != i {
+                candidates.push((j0 + j) as u32);
+                scores.push(a[j]);
+            }
+        });
+        j0 += a.len();
+    }
+    for (&j, &a) in candidates.iter().zip(&*scores) {
+        let j = j as usize;
+        let b = row.pair(q.norm[j], q.hat[j], q.err[j]);
+        bounds.push(b);
+        lower.push(a - b);
+    }
+    // At least k candidates (see above) where N - 1 >= k.
+    let theta = if lower.len() >= k {
+        *lower.select_nth_unstable_by(k - 1, |a, b| b.total_cmp(a)).1
+    } else {
+        f32::NEG_INFINITY
+    };
+    if survivors.try_reserve(candidates.len()).is_err() {
+        return false;
+    }
+    for ((&j, &a), &b) in candidates.iter().zip(&*scores).zip(&*bounds) {
+        if a + b >= theta {
+            survivors.push(j);
         }
     }
-    for (m, &v) in most.iter_mut().zip(tail) {
-        *m = if v > *m { v } else { *m };
+    true
+}
+
+/// At most the k-th largest of row `i`'s scores `a_j` over `j != i` (`segments`: the row's
+/// N scores in two slices; -inf where that is not known): the k-th largest maximum of
+/// [`GROUPS`] disjoint groups of columns, less the group of column i (k distinct columns
+/// other than i reach it).
+#[inline(always)]
+fn first_estimate(segments: &[&[f32]; 2], i: usize, k: usize) -> f32 {
+    let mut most = [f32::NEG_INFINITY; GROUPS];
+    let (mut j0, mut own) = (0, GROUPS);
+    for a in segments {
+        // Group g: the columns at g modulo GROUPS from the slice's start (vector maxima).
+        let chunks = a.chunks_exact(GROUPS);
+        let tail = chunks.remainder();
+        for c in chunks {
+            for (m, &v) in most.iter_mut().zip(c) {
+                *m = if v > *m { v } else { *m };
+            }
+        }
+        for (m, &v) in most.iter_mut().zip(tail) {
+            *m = if v > *m { v } else { *m };
+        }
+        if (j0..j0 + a.len()).contains(&i) {
+            own = (i - j0) % GROUPS;
+        }
+        j0 += a.len();
     }
-    let first = if k <= GROUPS {
+    if own < GROUPS {
+        most[own] = f32::NEG_INFINITY;
+    }
+    if k < GROUPS {
         // PERF: a select, not a sort of the 64 (a sort was 6% of a 1024 x 768 graph).
         *most.select_nth_unstable_by(k - 1, |a, b| b.total_cmp(a)).1
     } else {
         f32::NEG_INFINITY
-    };
-    above.clear();
-    reaching(simd, lower, first, |j| above.push(lower[j]));
-    let (_, kth, _) = above.select_nth_unstable_by(k - 1, |a, b| b.total_cmp(a));
-    *kth
+    }
 }
 
-/// Calls `hit(j)`, in order, for each `j` where `a[j] >= bar`. PERF: few pass (about
-/// 44 of 4096 at k = 10), so a vector compare per vector and its set bits. These scans
-/// were the scalar part of the selection, which took 2.4 ns a pair at 16384 x 768, as
-/// long as the bf16 pass; with them vectorised, about 1.5 ns.
+/// Calls `hit(j)`, in order, for each `j` where `a[j] + shift >= bar` (f32 sums). PERF: few
+/// pass (about 20 of 1024 at k = 10), so a vector compare per vector and its set bits.
+/// These scans were the scalar part of the selection, which took 2.4 ns a pair at 16384 x
+/// 768, as long as the bf16 pass; with them vectorised, about 1.5 ns.
 #[inline(always)]
-fn reaching<S: Simd>(simd: S, a: &[f32], bar: f32, mut hit: impl FnMut(usize)) {
+fn reaching<S: Simd>(simd: S, a: &[f32], shift: f32, bar: f32, mut hit: impl FnMut(usize)) {
     let lanes = size_of::<S::f32s>() / size_of::<f32>();
     let (va, ta) = S::as_simd_f32s(a);
-    let splat = simd.splat_f32s(bar);
+    let (shift_v, bar_v) = (simd.splat_f32s(shift), simd.splat_f32s(bar));
     for (v, &x) in va.iter().enumerate() {
-        let mut pass = super::engine::bitmask(simd, simd.greater_than_or_equal_f32s(x, splat));
+        let mut pass = super::engine::bitmask(simd, simd.greater_than_or_equal_f32s(simd.add_f32s(x, shift_v), bar_v));
         while pass != 0 {
             hit(v * lanes + pass.trailing_zeros() as usize);
             pass &= pass - 1;
@@ -991,7 +1049,7 @@ fn reaching<S: Simd>(simd: S, a: &[f32], bar: f32, mut hit: impl FnMut(usize)) {
     }
     let base = a.len() - ta.len();
     for (t, &x) in ta.iter().enumerate() {
-        if x >= bar {
+        if x + shift >= bar {
             hit(base + t);
         }
     }
@@ -1324,5 +1382,72 @@ mod tests {
             }
         }
         assert!(need_row_err > 0 && need_col_err > 0, "{need_row_err} / {need_col_err} pairs need each term");
+    }
+
+    /// [`row_survivors`]' candidates give the survivors of every pair's bounds, on every
+    /// ISA, for any scores: here scores packed into a band a few bounds wide around the
+    /// k-th (so that the widest bound's screening matters), with rows of norms 1/4 to 4
+    /// (so that it is much wider than most pairs'), split into two slices anywhere, and k
+    /// up to and past the groups of [`first_estimate`].
+    #[test]
+    fn the_candidates_hold_every_survivor() {
+        let (n, d) = (300usize, 40usize);
+        let mut x = values(n * d, 21);
+        let scales = values(n, 22);
+        for (row, s) in x.chunks_mut(d).zip(&scales) {
+            let scale = 4f32.powf(2.0 * s);
+            row.iter_mut().for_each(|v| *v *= scale);
+        }
+        let m = Matrix::new(&x, n, d).unwrap();
+        let q = quantize(&m, 1, Isa::Scalar).unwrap();
+        let bound = Bound::new(d).unwrap();
+        struct Survivors<'a> {
+            q: &'a Quantized,
+            bound: Bound,
+            k: usize,
+            a: &'a [f32],
+            split: usize,
+            i: usize,
+            rows: &'a mut Rows,
+        }
+        impl WithSimd for Survivors<'_> {
+            type Output = bool;
+            fn with_simd<S: Simd>(self, simd: S) -> bool {
+                let segments = [&self.a[..self.split], &self.a[self.split..]];
+                row_survivors(simd, self.q, self.bound, self.k, &segments, self.i, self.rows)
+            }
+        }
+        let cx = Context { x: &m, q: &q, bound, k: 1, isa: Isa::Scalar, use_amx: false, np: 0 };
+        let mut rows = Rows::new(&cx).unwrap();
+        let (mut checked, mut screened) = (0, 0);
+        for (t, i) in [0, 1, 63, 64, 150, 299].into_iter().enumerate() {
+            let row = bound.row(&q, i);
+            let widest = row.pair(q.most[0], q.most[1], q.most[2]);
+            let noise = values(n, 100 + t as u64);
+            // Row i's own score far above the rest, as a self score usually is.
+            let a: Vec<f32> =
+                noise.iter().enumerate().map(|(j, &u)| if j == i { 100.0 } else { 0.25 + 8.0 * widest * u }).collect();
+            for k in [1, 5, 10, 63, 64, 100] {
+                let lower: Vec<f32> = (0..n).map(|j| a[j] - row.pair(q.norm[j], q.hat[j], q.err[j])).collect();
+                let mut others: Vec<f32> = (0..n).filter(|&j| j != i).map(|j| lower[j]).collect();
+                let theta = *others.select_nth_unstable_by(k - 1, |a, b| b.total_cmp(a)).1;
+                let want: Vec<u32> = (0..n)
+                    .filter(|&j| j != i && a[j] + row.pair(q.norm[j], q.hat[j], q.err[j]) >= theta)
+                    .map(|j| j as u32)
+                    .collect();
+                for split in [0, 37, 64, 160, n] {
+                    for isa in Isa::available() {
+                        rows.survivors.clear();
+                        let op = Survivors { q: &q, bound, k, a: &a, split, i, rows: &mut rows };
+                        assert!(dispatch::run(isa, op).unwrap());
+                        assert_eq!(rows.survivors, want, "{isa:?}, row {i}, k = {k}, split at {split}");
+                        checked += 1;
+                        screened += usize::from(rows.candidates.len() < n - 1);
+                    }
+                }
+            }
+        }
+        // The screening left columns out in most cases (not all: k >= 64 keeps every one).
+        assert!(screened * 2 > checked, "{screened} of {checked}");
     }
 }
