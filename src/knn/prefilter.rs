@@ -20,7 +20,8 @@
 //! N <= 4096 the whole N x N matrix (at most 64 MiB: only the tiles on and right of the
 //! diagonal are computed, see [`WHOLE_FLOATS`]), else per worker its unit's (at most 32
 //! MiB where N allows); per worker its unit's rows packed for tile A (at most 512 rows)
-//! and four N-float rows.
+//! and a few N-entry rows. With `std` a score matrix of at most 16 MiB (N <= 2048) is
+//! kept after the graph for the next one ([`Kept`]): the process holds it until then.
 
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicUsize, Ordering::Relaxed};
@@ -415,11 +416,77 @@ const PROBE_ROWS: usize = 2 * amx::ROWS;
 /// PERF: at 1024 x 768 on one thread the pass was a quarter of the prefiltered graph.
 pub(crate) const WHOLE_FLOATS: usize = 16 << 20;
 
+/// Rows per unit of the pass and of the selection in the whole layout, where a unit's rows
+/// need no memory of their own: N / 16 (64 to 512, a multiple of 32), so that threads
+/// share the work evenly (a row's pass work falls with its index) while a unit's rows
+/// still reuse each candidate tile the pass loads.
+///
+/// PERF: at 1024 x 768 on two threads, 64-row units took 0.89-0.91x the engine's time
+/// against 1.02-1.13x with [`block_rows`]' 256 (the fastest of 11 runs, 4 rounds): the
+/// first unit held 45% of the pass's work, and this VM's two cores differ in speed by up
+/// to 1.7x. At 2048 x 768 (two threads) 128 rows took 0.81-1.01x against 0.96-1.01x with
+/// 64 and 1.15-1.35x with 512.
+fn whole_unit_rows(np: usize) -> usize {
+    (np / 16).clamp(64, MAX_BLOCK_ROWS) / 32 * 32
+}
+
 /// The first column row `i` scores itself in the whole layout: its row pair's diagonal
 /// tile (scores left of it come from the column).
 #[inline(always)]
 fn diagonal(i: usize) -> usize {
     i / PROBE_ROWS * PROBE_ROWS
+}
+
+/// A score matrix (the whole layout's, or the probe's block) of at most this many floats
+/// (16 MiB: N <= 2048) is kept after a graph for the next one (with `std`; see [`Kept`]).
+#[cfg(feature = "std")]
+const KEPT_FLOATS: usize = 4 << 20;
+
+#[cfg(feature = "std")]
+static KEPT: std::sync::Mutex<Vec<f32>> = std::sync::Mutex::new(Vec::new());
+
+/// The memory for a graph's score matrix: the matrix kept from an earlier graph where it
+/// is large enough, else a new one; kept for the next graph on drop if at most
+/// [`KEPT_FLOATS`]. Its old scores are never read: the pass writes every score the
+/// selection reads, or [`mirror`] copies one the pass wrote.
+///
+/// PERF: a sweep computes dozens of graphs of one size. A new 4 MiB matrix a graph
+/// (1024 x 768) was zeroed on the calling thread and its pages faulted in: the prefilter
+/// took 0.95-1.00x the engine's time on one thread and 1.11-1.20x on two, against
+/// 0.87-0.91x and 1.02-1.08x with the matrix kept (same process, 4 rounds).
+struct Kept {
+    scores: Vec<f32>,
+    len: usize,
+}
+
+impl Kept {
+    fn take(len: usize) -> Result<Self> {
+        #[cfg(feature = "std")]
+        {
+            let kept = core::mem::take(&mut *KEPT.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+            if kept.len() >= len {
+                return Ok(Kept { scores: kept, len });
+            }
+        }
+        Ok(Kept { scores: try_vec(len, 0.0f32, "the prefilter's bf16 scores")?, len })
+    }
+
+    fn scores(&mut self) -> &mut [f32] {
+        &mut self.scores[..self.len]
+    }
+}
+
+impl Drop for Kept {
+    fn drop(&mut self) {
+        #[cfg(feature = "std")]
+        if self.scores.len() <= KEPT_FLOATS {
+            let mut slot = KEPT.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            // The larger of the two stays (another graph may have put one back meanwhile).
+            if slot.len() < self.scores.len() {
+                *slot = core::mem::take(&mut self.scores);
+            }
+        }
+    }
 }
 
 /// One unit of query rows and its output lists.
@@ -465,8 +532,8 @@ pub(crate) fn graph<T: Element>(
     let use_amx = use_amx && amx::available();
     let q = quantize(&x, threads, isa)?;
     let np = q.packed.len() * 2 / q.depth;
-    let rb = block_rows(np);
     let whole = np.checked_mul(np).filter(|&len| len <= whole_floats);
+    let rb = if whole.is_some() { whole_unit_rows(np) } else { block_rows(np) };
     let cx = Context { x: &x, q: &q, bound, k, isa, use_amx, np };
     // The first unit, PROBE_ROWS rows, runs alone: it tells whether the data defeat the
     // bound (a constant massive feature, near-ties everywhere) before every thread has
@@ -483,7 +550,8 @@ pub(crate) fn graph<T: Element>(
         .collect();
     let total = rest.len() + 1;
     exec.report(Progress::Blocks { done: 0, total });
-    let mut matrix = try_vec(whole.unwrap_or(PROBE_ROWS * np), 0.0f32, "the prefilter's bf16 scores")?;
+    let mut kept = Kept::take(whole.unwrap_or(PROBE_ROWS * np))?;
+    let matrix = kept.scores();
     let mut stats = PrefilterStats { amx: use_amx, ..PrefilterStats::default() };
     {
         let block = &mut matrix[..PROBE_ROWS * np];
@@ -1289,6 +1357,36 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// A kept score matrix full of NaN: a graph that read any score its pass or `mirror`
+    /// did not write would differ from the engine's. (Another test may take the kept
+    /// matrix first: then the attempt is repeated.)
+    #[test]
+    fn old_scores_of_a_kept_matrix_are_never_read() {
+        let (n, d, k) = (200, 70, 10);
+        let x = values(n * d, 31);
+        let m = Matrix::new(&x, n, d).unwrap();
+        let want =
+            engine_graph(m, k, Similarity::InnerProduct, &Exec::default().with_prefilter(Prefilter::Off)).unwrap();
+        let isa = Exec::default().resolve_isa().unwrap();
+        let mut used = 0;
+        for _ in 0..50 {
+            *KEPT.lock().unwrap() = vec![f32::NAN; KEPT_FLOATS];
+            let (mut indices, mut scores) = (vec![0u32; n * k], vec![0.0f32; n * k]);
+            let exec = Exec::default().with_threads(2).with_oversubscribe(true);
+            graph(m, k, &exec, 2, isa, &mut indices, &mut scores, true, WHOLE_FLOATS).unwrap().unwrap();
+            let kept = core::mem::take(&mut *KEPT.lock().unwrap());
+            if kept.len() == KEPT_FLOATS && kept.iter().any(|v| !v.is_nan()) {
+                assert_eq!(indices, want.indices());
+                assert!(scores.iter().zip(want.scores()).all(|(a, b)| a.to_bits() == b.to_bits()));
+                used += 1;
+                if used == 3 {
+                    return;
+                }
+            }
+        }
+        panic!("the kept matrix was used {used} times in 50 graphs");
     }
 
     #[test]
