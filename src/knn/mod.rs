@@ -38,7 +38,7 @@ pub use gram::gram;
 pub(crate) use gram::gram_blocks;
 pub(crate) use graph::find_invalid;
 pub use graph::{GraphRef, KnnGraph, merge};
-pub use prefilter::{Prefilter, PrefilterStats, SURVIVOR_SHARE, prefilter_totals};
+pub use prefilter::{Prefilter, PrefilterStats, SURVIVOR_SHARE, prefilter_totals, release_prefilter_memory};
 
 use crate::dispatch;
 use crate::element::Element;

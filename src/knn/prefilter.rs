@@ -20,8 +20,9 @@
 //! N <= 4096 the whole N x N matrix (at most 64 MiB: only the tiles on and right of the
 //! diagonal are computed, see [`WHOLE_FLOATS`]), else per worker its unit's (at most 32
 //! MiB where N allows); per worker its unit's rows packed for tile A (at most 512 rows)
-//! and a few N-entry rows. With `std` a score matrix of at most 16 MiB (N <= 2048) is
-//! kept after the graph for the next one ([`Kept`]): the process holds it until then.
+//! and a few N-entry rows. With `std` the score matrix (at most 64 MiB) is kept after the
+//! graph for the next one ([`Kept`]): the process holds it until then, or until
+//! [`release_prefilter_memory`].
 
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicUsize, Ordering::Relaxed};
@@ -438,22 +439,38 @@ fn diagonal(i: usize) -> usize {
 }
 
 /// A score matrix (the whole layout's, or the probe's block) of at most this many floats
-/// (16 MiB: N <= 2048) is kept after a graph for the next one (with `std`; see [`Kept`]).
+/// (64 MiB) is kept after a graph for the next one (with `std`; see [`Kept`]).
 #[cfg(feature = "std")]
-const KEPT_FLOATS: usize = 4 << 20;
+const KEPT_FLOATS: usize = WHOLE_FLOATS;
 
 #[cfg(feature = "std")]
 static KEPT: std::sync::Mutex<Vec<f32>> = std::sync::Mutex::new(Vec::new());
 
+/// Frees the score matrix that prefiltered graphs keep for the next one (with `std`; up to
+/// 64 MiB, N x N floats for N <= 4096 rows); returns its size in bytes. The next
+/// prefiltered graph allocates a new one (at 4096 x 768 that cost a third of its time).
+pub fn release_prefilter_memory() -> usize {
+    #[cfg(feature = "std")]
+    {
+        let kept = core::mem::take(&mut *KEPT.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+        kept.len() * size_of::<f32>()
+    }
+    #[cfg(not(feature = "std"))]
+    0
+}
+
 /// The memory for a graph's score matrix: the matrix kept from an earlier graph where it
 /// is large enough, else a new one; kept for the next graph on drop if at most
-/// [`KEPT_FLOATS`]. Its old scores are never read: the pass writes every score the
-/// selection reads, or [`mirror`] copies one the pass wrote.
+/// [`KEPT_FLOATS`] ([`release_prefilter_memory`] frees it). Its old scores are never read:
+/// the pass writes every score the selection reads, or [`mirror`] copies one the pass
+/// wrote.
 ///
-/// PERF: a sweep computes dozens of graphs of one size. A new 4 MiB matrix a graph
-/// (1024 x 768) was zeroed on the calling thread and its pages faulted in: the prefilter
-/// took 0.95-1.00x the engine's time on one thread and 1.11-1.20x on two, against
-/// 0.87-0.91x and 1.02-1.08x with the matrix kept (same process, 4 rounds).
+/// PERF: a sweep computes dozens of graphs of one size. A new matrix a graph was zeroed
+/// on the calling thread and its pages faulted in, 35-42 ms for 64 MiB (4096 rows).
+/// Prefilter / engine time with a new matrix against a kept one (same process):
+/// - 1024 x 768: one thread 0.95-1.00x against 0.87-0.91x; two 1.11-1.20x against
+///   1.02-1.08x (4 rounds);
+/// - 4096 x 768: one thread 1.12x against 0.74x; two 1.50x against 0.72x.
 struct Kept {
     scores: Vec<f32>,
     len: usize,
@@ -1371,13 +1388,14 @@ mod tests {
             engine_graph(m, k, Similarity::InnerProduct, &Exec::default().with_prefilter(Prefilter::Off)).unwrap();
         let isa = Exec::default().resolve_isa().unwrap();
         let mut used = 0;
+        let len = n.div_ceil(32) * 32 * n.div_ceil(32) * 32;
         for _ in 0..50 {
-            *KEPT.lock().unwrap() = vec![f32::NAN; KEPT_FLOATS];
+            *KEPT.lock().unwrap() = vec![f32::NAN; len];
             let (mut indices, mut scores) = (vec![0u32; n * k], vec![0.0f32; n * k]);
             let exec = Exec::default().with_threads(2).with_oversubscribe(true);
             graph(m, k, &exec, 2, isa, &mut indices, &mut scores, true, WHOLE_FLOATS).unwrap().unwrap();
             let kept = core::mem::take(&mut *KEPT.lock().unwrap());
-            if kept.len() == KEPT_FLOATS && kept.iter().any(|v| !v.is_nan()) {
+            if kept.len() == len && kept.iter().any(|v| !v.is_nan()) {
                 assert_eq!(indices, want.indices());
                 assert!(scores.iter().zip(want.scores()).all(|(a, b)| a.to_bits() == b.to_bits()));
                 used += 1;
@@ -1387,6 +1405,26 @@ mod tests {
             }
         }
         panic!("the kept matrix was used {used} times in 50 graphs");
+    }
+
+    /// After a graph its score matrix is kept, and `release_prefilter_memory` frees it
+    /// (tried again where another test took it first).
+    #[test]
+    fn release_frees_the_kept_matrix() {
+        let (n, d, k) = (100, 20, 5);
+        let x = values(n * d, 41);
+        let m = Matrix::new(&x, n, d).unwrap();
+        let isa = Exec::default().resolve_isa().unwrap();
+        let bytes = 4 * n.div_ceil(32) * 32 * n.div_ceil(32) * 32;
+        for _ in 0..50 {
+            release_prefilter_memory();
+            let (mut indices, mut scores) = (vec![0u32; n * k], vec![0.0f32; n * k]);
+            graph(m, k, &Exec::default(), 1, isa, &mut indices, &mut scores, true, WHOLE_FLOATS).unwrap().unwrap();
+            if release_prefilter_memory() == bytes {
+                return;
+            }
+        }
+        panic!("no graph's matrix was kept");
     }
 
     #[test]
