@@ -241,7 +241,9 @@ fn compute<T: Element>(
         }
     }
     let isa = exec.resolve_isa()?;
-    if exclude_self && similarity == Similarity::InnerProduct && prefilter::chosen(exec.prefilter, n, queries.cols(), k)
+    if exclude_self
+        && similarity == Similarity::InnerProduct
+        && prefilter::chosen(exec.prefilter, n, queries.cols(), k, T::DTYPE, isa)
     {
         queries.check()?;
         let (indices, scores) = (&mut indices[..needed], &mut scores[..needed]);

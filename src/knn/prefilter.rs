@@ -31,7 +31,7 @@ use pulp::{Simd, WithSimd};
 
 use super::engine::{Job, Pairs};
 use crate::dispatch;
-use crate::element::Element;
+use crate::element::{Dtype, Element};
 use crate::error::{Error, Result, out_of_memory, try_vec};
 use crate::exec::{Exec, Progress};
 use crate::isa::Isa;
@@ -44,11 +44,16 @@ use crate::topk::{SENTINEL, TopK};
 /// the graph is the same, bit for bit; only the time differs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Prefilter {
-    /// Where it pays. So far that is nowhere for certain: on the one CPU with AMX-BF16
-    /// measured (2 cores of a Xeon, Emerald Rapids) the prefilter took 0.79x the engine's
-    /// time at 4096 x 4096 (k = 10, one thread), but 1.03x on one thread and 1.2x on two
-    /// at the paper's 1024 x 768 (BENCHMARKS.md, issue 18), so `Auto` runs the f32 engine
-    /// everywhere until a rule that is never slower is measured.
+    /// Where it was measured to pay: f32 rows on a CPU with AMX-BF16 (tiles the OS lets
+    /// this process use) and the AVX-512 backend, N >= 2048 rows, D >= 512 features and
+    /// k <= 32; elsewhere the f32 engine. On the one such CPU measured (2 cores of a Xeon,
+    /// Emerald Rapids; k = 10, the fastest of alternating runs) the prefilter took 0.72-0.95x
+    /// the engine's time from 2048 x 512 to 16384 x 768 and 4096 x 4096 on one and two
+    /// threads, but 1.03-1.45x at 512 x 768, 1024 x 4096 and D = 256, and about 1.0x at the
+    /// paper's 1024 x 768 (BENCHMARKS.md, issue 18). On data that defeat its bound it
+    /// hands the graph to the engine after a probe, 1.02-1.16x the engine's time at 2048
+    /// and 4096 rows. With `std` it keeps its score matrix (up to 64 MiB) for the next
+    /// graph: [`release_prefilter_memory`](crate::knn::release_prefilter_memory) frees it.
     #[default]
     Auto,
     /// Never: the f32 engine alone.
@@ -86,20 +91,37 @@ pub fn prefilter_totals() -> (usize, usize, usize) {
     (RESCORED.load(Relaxed), FALLBACK_ROWS.load(Relaxed), GRAPHS.load(Relaxed))
 }
 
-/// Whether `mode` sends a self graph of `rows x cols` with `k` neighbours through the
-/// prefilter.
-pub(crate) fn chosen(mode: Prefilter, rows: usize, cols: usize, k: usize) -> bool {
+/// Whether `mode` sends a self graph of `rows x cols` with `k` neighbours, `dtype` rows on
+/// backend `isa`, through the prefilter.
+pub(crate) fn chosen(mode: Prefilter, rows: usize, cols: usize, k: usize, dtype: Dtype, isa: Isa) -> bool {
     let fits = Bound::new(cols).is_some() && rows <= u32::MAX as usize;
     match mode {
         Prefilter::Off => false,
         Prefilter::On => fits,
-        // PERF: see `Prefilter::Auto`; `k` will matter once it is chosen somewhere.
+        // PERF: the measured rule of `Prefilter::Auto`: the rescoring's AVX-512 path takes
+        // f32 rows only, and the pass pays only on AMX.
         Prefilter::Auto => {
-            let _ = k;
-            false
+            #[cfg(all(target_arch = "x86_64", feature = "x86-v4"))]
+            let avx512 = isa == Isa::X86V4;
+            #[cfg(not(all(target_arch = "x86_64", feature = "x86-v4")))]
+            let avx512 = {
+                let _ = isa;
+                false
+            };
+            fits && avx512
+                && dtype == Dtype::F32
+                && rows >= AUTO_MIN_ROWS
+                && cols >= AUTO_MIN_COLS
+                && k <= AUTO_MAX_K
+                && amx::available()
         }
     }
 }
+
+/// [`Prefilter::Auto`]'s smallest N, smallest D and largest k.
+const AUTO_MIN_ROWS: usize = 2048;
+const AUTO_MIN_COLS: usize = 512;
+const AUTO_MAX_K: usize = 32;
 
 /// `|s - a| <= b` for the engine's f32 score `s` of rows x, y and the bf16 pass's `a`:
 ///
@@ -955,7 +977,7 @@ impl<'o, T: Element> WithSimd for Select<'_, 'o, T> {
         // f32 rows on AVX-512: every survivor of the unit rescored 16 at a time, lanes
         // shared by two rows where one row's survivors end (see `rescore_avx512`).
         #[cfg(all(target_arch = "x86_64", feature = "x86-v4"))]
-        let avx512 = isa == Isa::X86V4 && T::DTYPE == crate::element::Dtype::F32;
+        let avx512 = isa == Isa::X86V4 && T::DTYPE == Dtype::F32;
         #[cfg(not(all(target_arch = "x86_64", feature = "x86-v4")))]
         let avx512 = false;
         if avx512 {
@@ -1425,6 +1447,43 @@ mod tests {
             }
         }
         panic!("no graph's matrix was kept");
+    }
+
+    /// `Auto` takes the prefilter exactly where its measured rule holds (on this CPU: none
+    /// of it without AMX), and the graph it gives is the engine's, bit for bit.
+    #[test]
+    fn auto_follows_the_measured_rule() {
+        let native = Exec::default().resolve_isa().unwrap();
+        let amx = amx::available() && cfg!(all(target_arch = "x86_64", feature = "x86-v4"));
+        let rule = |n: usize, d: usize, k: usize, dtype: Dtype, isa: Isa| chosen(Prefilter::Auto, n, d, k, dtype, isa);
+        for isa in Isa::available() {
+            let wide = amx && isa == Isa::X86V4;
+            assert_eq!(rule(2048, 512, 32, Dtype::F32, isa), wide, "{isa:?}");
+            assert_eq!(rule(100_000, 4096, 1, Dtype::F32, isa), wide, "{isa:?}");
+            for (n, d, k, dtype) in [
+                (2047, 512, 10, Dtype::F32),
+                (2048, 511, 10, Dtype::F32),
+                (2048, 512, 33, Dtype::F32),
+                (4096, 768, 10, Dtype::F16),
+                (4096, 768, 10, Dtype::Bf16),
+            ] {
+                assert!(!rule(n, d, k, dtype, isa), "{n} x {d}, k = {k}, {dtype:?}, {isa:?}");
+            }
+        }
+        assert!(!chosen(Prefilter::Off, 4096, 768, 10, Dtype::F32, native));
+        assert!(chosen(Prefilter::On, 10, 3, 2, Dtype::Bf16, Isa::Scalar));
+        let (n, d, k) = (2048, 512, 10);
+        let x = values(n * d, 51);
+        let m = Matrix::new(&x, n, d).unwrap();
+        let before = prefilter_totals().2;
+        let auto = engine_graph(m, k, Similarity::InnerProduct, &Exec::default()).unwrap();
+        let off =
+            engine_graph(m, k, Similarity::InnerProduct, &Exec::default().with_prefilter(Prefilter::Off)).unwrap();
+        assert_eq!(auto.indices(), off.indices());
+        assert!(auto.scores().iter().zip(off.scores()).all(|(a, b)| a.to_bits() == b.to_bits()));
+        if amx && native == Isa::X86V4 {
+            assert!(prefilter_totals().2 > before, "Auto ran the engine");
+        }
     }
 
     #[test]
