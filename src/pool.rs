@@ -61,6 +61,13 @@ pub(crate) fn workers<I, R>(
     alloc::vec![worker(&mut items.into_iter().enumerate())]
 }
 
+/// A value one worker sets once and others read after: a `OnceLock`, or without `std`
+/// (one thread) a `OnceCell`.
+#[cfg(feature = "std")]
+pub(crate) type Once<T> = std::sync::OnceLock<T>;
+#[cfg(not(feature = "std"))]
+pub(crate) type Once<T> = core::cell::OnceCell<T>;
+
 /// A value that workers share and change one at a time: a mutex, or without `std` (one
 /// thread) a cell.
 #[cfg(feature = "std")]

@@ -77,6 +77,9 @@ pub struct PrefilterStats {
     pub rescored: u64,
     /// Rows whose block went to the engine instead.
     pub fallback_rows: usize,
+    /// Of the pairs rescored, those whose exact score came from the other row's list
+    /// (mutual survivors: the score of (i, j) is that of (j, i), bit for bit).
+    pub shared: u64,
 }
 
 /// Totals over every prefiltered graph of this process (`amx`: whether the last used AMX).
@@ -545,6 +548,61 @@ struct Context<'a, T> {
     use_amx: bool,
     /// Columns of a row of scores: N padded to a multiple of 32.
     np: usize,
+    shared: Shared<'a>,
+}
+
+/// A unit's survivors and their exact scores, for the units after it.
+struct Rescored {
+    r0: usize,
+    /// Row r's survivors are `survivors[ends[r - 1]..ends[r]]` (in column order).
+    ends: Vec<usize>,
+    survivors: Vec<u32>,
+    exact: Vec<f32>,
+}
+
+/// Every unit's [`Rescored`], set once the unit is done. PERF: about 86% of the survivor
+/// pairs are mutual on Gaussian rows (j survives for i and i for j), and the engine's
+/// score of (i, j) is that of (j, i) bit for bit (the same chain of fused multiply-adds
+/// of the same products), so a unit takes the score of (i, j), j in an earlier unit,
+/// from j's list where that unit is done, instead of streaming both rows again.
+struct Shared<'a> {
+    units: &'a [pool::Once<Rescored>],
+    /// The first unit's rows, and every other unit's (the last may have fewer).
+    probe: usize,
+    rows: usize,
+}
+
+impl Shared<'_> {
+    fn unit(&self, row: usize) -> usize {
+        if row < self.probe { 0 } else { 1 + (row - self.probe) / self.rows }
+    }
+
+    /// The exact score of (j, i) where j's unit is done and i survived for j.
+    fn score(&self, j: usize, i: usize) -> Option<f32> {
+        let done = self.units.get(self.unit(j))?.get()?;
+        let r = j - done.r0;
+        let start = if r == 0 { 0 } else { done.ends[r - 1] };
+        let list = &done.survivors[start..done.ends[r]];
+        let p = list.binary_search(&(i as u32)).ok()?;
+        Some(done.exact[start + p])
+    }
+
+    /// Sets the unit of row `r0` done with its rows' survivors and scores (skipped where
+    /// memory for the copies is refused: later units then rescore those pairs).
+    fn publish(&self, r0: usize, ends: &[usize], survivors: &[u32], exact: &[f32]) {
+        fn copy<V: Copy>(v: &[V]) -> Option<Vec<V>> {
+            let mut c = Vec::new();
+            c.try_reserve_exact(v.len()).ok()?;
+            c.extend_from_slice(v);
+            Some(c)
+        }
+        let (Some(ends), Some(survivors), Some(exact)) = (copy(ends), copy(survivors), copy(exact)) else {
+            return;
+        };
+        if let Some(slot) = self.units.get(self.unit(r0)) {
+            let _ = slot.set(Rescored { r0, ends, survivors, exact });
+        }
+    }
 }
 
 /// The self graph of `x` by inner product into `indices` / `scores` (`N x k`, sorted best
@@ -573,12 +631,17 @@ pub(crate) fn graph<T: Element>(
     let np = q.packed.len() * 2 / q.depth;
     let whole = np.checked_mul(np).filter(|&len| len <= whole_floats);
     let rb = if whole.is_some() { whole_unit_rows(np) } else { block_rows(np) };
-    let cx = Context { x: &x, q: &q, bound, k, isa, use_amx, np };
+    let probe = PROBE_ROWS.min(n);
+    let units = 1 + (n - probe).div_ceil(rb);
+    let mut done = Vec::new();
+    done.try_reserve_exact(units).map_err(|_| out_of_memory::<pool::Once<Rescored>>(units, "the prefilter's units"))?;
+    done.extend((0..units).map(|_| pool::Once::new()));
+    let shared = Shared { units: &done, probe, rows: rb };
+    let cx = Context { x: &x, q: &q, bound, k, isa, use_amx, np, shared };
     // The first unit, PROBE_ROWS rows, runs alone: it tells whether the data defeat the
     // bound (a constant massive feature, near-ties everywhere) before every thread has
     // spent a whole unit on them. Then the whole graph goes to the engine's self-graph
     // path rather than unit by unit to searches, which cost twice its work.
-    let probe = PROBE_ROWS.min(n);
     let (first_indices, rest_indices) = indices.split_at_mut(probe * k);
     let (first_scores, rest_scores) = scores.split_at_mut(probe * k);
     let rest: Vec<Unit<'_>> = rest_indices
@@ -598,7 +661,7 @@ pub(crate) fn graph<T: Element>(
         let segments: Vec<[&[f32]; 2]> = block.chunks(np).take(probe).map(|row| [&[][..], &row[..n]]).collect();
         let first = Unit { r0: 0, indices: first_indices, scores: first_scores };
         match dispatch::run(isa, Select::new(&cx, &segments, &mut Rows::new(&cx)?, first))? {
-            Ok(rescored) => stats.rescored += rescored,
+            Ok((rescored, shared)) => stats.add(PrefilterStats { rescored, shared, ..stats }),
             Err(_) => {
                 exec.check()?;
                 FALLBACK_ROWS.fetch_add(n, Relaxed);
@@ -687,6 +750,7 @@ impl PrefilterStats {
     fn add(&mut self, other: PrefilterStats) {
         self.rescored += other.rescored;
         self.fallback_rows += other.fallback_rows;
+        self.shared += other.shared;
     }
 }
 
@@ -701,7 +765,7 @@ fn select_or_engine<T: Element>(
 ) -> Result<PrefilterStats> {
     let rn = segments.len();
     Ok(match dispatch::run(cx.isa, Select::new(cx, segments, rows, unit))? {
-        Ok(rescored) => PrefilterStats { rescored, ..PrefilterStats::default() },
+        Ok((rescored, shared)) => PrefilterStats { rescored, shared, ..PrefilterStats::default() },
         Err(unit) => {
             engine_rows(cx.x, cx.k, unit, cx.isa, inner)?;
             PrefilterStats { fallback_rows: rn, ..PrefilterStats::default() }
@@ -897,6 +961,11 @@ struct Rows {
     survivors: Vec<u32>,
     /// The survivors' exact scores.
     exact: Vec<f32>,
+    /// The survivors to rescore (not [`Shared`]), where their scores go in `exact`, and
+    /// their scores.
+    pending: Vec<u32>,
+    slots: Vec<u32>,
+    fresh: Vec<f32>,
 }
 
 impl Rows {
@@ -916,6 +985,9 @@ impl Rows {
             query: try_vec(d, 0.0, WHAT)?,
             survivors: room(n)?,
             exact: Vec::new(),
+            pending: Vec::new(),
+            slots: Vec::new(),
+            fresh: Vec::new(),
         })
     }
 }
@@ -937,20 +1009,22 @@ struct Select<'a, 'o, T> {
     segments: &'a [[&'a [f32]; 2]],
     rows: &'a mut Rows,
     unit: Unit<'o>,
+    shared: &'a Shared<'a>,
 }
 
 impl<'a, 'o, T> Select<'a, 'o, T> {
     fn new(cx: &'a Context<'a, T>, segments: &'a [[&'a [f32]; 2]], rows: &'a mut Rows, unit: Unit<'o>) -> Self {
-        Select { isa: cx.isa, x: cx.x, q: cx.q, bound: cx.bound, k: cx.k, segments, rows, unit }
+        Select { isa: cx.isa, x: cx.x, q: cx.q, bound: cx.bound, k: cx.k, segments, rows, unit, shared: &cx.shared }
     }
 }
 
 impl<'o, T: Element> WithSimd for Select<'_, 'o, T> {
-    type Output = core::result::Result<u64, Unit<'o>>;
+    /// `Ok((pairs rescored, of which shared))`.
+    type Output = core::result::Result<(u64, u64), Unit<'o>>;
 
     #[inline(always)]
     fn with_simd<S: Simd>(self, simd: S) -> Self::Output {
-        let Select { isa, x, q, bound, k, segments, rows, unit } = self;
+        let Select { isa, x, q, bound, k, segments, rows, unit, shared } = self;
         #[cfg(not(all(target_arch = "x86_64", feature = "x86-v4")))]
         let _ = isa;
         let (n, r0, rn) = (x.rows(), unit.r0, segments.len());
@@ -969,13 +1043,40 @@ impl<'o, T: Element> WithSimd for Select<'_, 'o, T> {
             }
         }
         let total = rows.survivors.len();
-        rows.exact.clear();
-        if rows.exact.try_reserve(total).is_err() {
+        let Rows { survivors, exact, pending, slots, fresh, query, .. } = &mut *rows;
+        exact.clear();
+        pending.clear();
+        slots.clear();
+        fresh.clear();
+        let room = exact.try_reserve(total).and(fresh.try_reserve(total));
+        if room.and(pending.try_reserve(total)).and(slots.try_reserve(total)).is_err() {
             return Err(unit);
         }
-        rows.exact.resize(total, 0.0);
-        // f32 rows on AVX-512: every survivor of the unit rescored 16 at a time, lanes
-        // shared by two rows where one row's survivors end (see `rescore_avx512`).
+        exact.resize(total, 0.0);
+        // The pairs whose score an earlier unit has (see `Shared`); the rest to rescore,
+        // row r's in pending[due[r - 1]..due[r]].
+        let mut due = [0usize; MAX_BLOCK_ROWS];
+        let mut start = 0;
+        let mut reused = 0u64;
+        for (r, &end) in ends[..rn].iter().enumerate() {
+            let i = r0 + r;
+            for (slot, &j) in survivors[start..end].iter().enumerate() {
+                let score = if (j as usize) < r0 { shared.score(j as usize, i) } else { None };
+                if let Some(score) = score {
+                    exact[start + slot] = score;
+                    reused += 1;
+                } else {
+                    pending.push(j);
+                    slots.push((start + slot) as u32);
+                }
+            }
+            start = end;
+            due[r] = pending.len();
+        }
+        let todo = pending.len();
+        fresh.resize(todo, 0.0);
+        // f32 rows on AVX-512: every pending pair of the unit rescored 16 at a time, lanes
+        // shared by two rows where one row's pairs end (see `rescore_avx512`).
         #[cfg(all(target_arch = "x86_64", feature = "x86-v4"))]
         let avx512 = isa == Isa::X86V4 && T::DTYPE == Dtype::F32;
         #[cfg(not(all(target_arch = "x86_64", feature = "x86-v4")))]
@@ -985,37 +1086,39 @@ impl<'o, T: Element> WithSimd for Select<'_, 'o, T> {
             {
                 let (data, stride, d) = (bytemuck::cast_slice::<T, f32>(x.backing()), x.stride(), x.cols());
                 let (mut s0, mut a) = (0, 0);
-                while s0 < total {
-                    // Row a holds survivor s0; the lanes past its last go to the next row with
-                    // survivors, b, and stop at b's last.
-                    while ends[a] <= s0 {
+                while s0 < todo {
+                    // Row a holds pair s0; the lanes past its last go to the next row with
+                    // pairs, b, and stop at b's last.
+                    while due[a] <= s0 {
                         a += 1;
                     }
-                    let mut s1 = (s0 + 16).min(total);
+                    let mut s1 = (s0 + 16).min(todo);
                     let mut b = a;
-                    if s1 > ends[a] {
+                    if s1 > due[a] {
                         b = a + 1;
-                        while ends[b] <= ends[a] {
+                        while due[b] <= due[a] {
                             b += 1;
                         }
-                        s1 = s1.min(ends[b]);
+                        s1 = s1.min(due[b]);
                     }
                     let query = |r: usize| &data[(r0 + r) * stride..(r0 + r) * stride + d];
-                    let split = ends[a].min(s1) - s0;
+                    let split = due[a].min(s1) - s0;
                     // SAFETY: this backend is x86-v4 (AVX-512F).
-                    let s =
-                        unsafe { rescore_avx512(data, stride, [query(a), query(b)], split, &rows.survivors[s0..s1]) };
-                    rows.exact[s0..s1].copy_from_slice(&s[..s1 - s0]);
+                    let s = unsafe { rescore_avx512(data, stride, [query(a), query(b)], split, &pending[s0..s1]) };
+                    fresh[s0..s1].copy_from_slice(&s[..s1 - s0]);
                     s0 = s1;
                 }
             }
         } else {
             let mut start = 0;
-            for (r, &end) in ends[..rn].iter().enumerate() {
-                T::widen(x.row(r0 + r), &mut rows.query);
-                rescore(simd, x, &rows.query, &rows.survivors[start..end], &mut rows.exact[start..end]);
+            for (r, &end) in due[..rn].iter().enumerate() {
+                T::widen(x.row(r0 + r), query);
+                rescore(simd, x, query, &pending[start..end], &mut fresh[start..end]);
                 start = end;
             }
+        }
+        for (&slot, &score) in slots.iter().zip(&*fresh) {
+            exact[slot as usize] = score;
         }
         let Unit { indices, scores, .. } = unit;
         let mut start = 0;
@@ -1024,13 +1127,14 @@ impl<'o, T: Element> WithSimd for Select<'_, 'o, T> {
             out_i.fill(SENTINEL.1);
             out_s.fill(SENTINEL.0);
             let mut heap = TopK::resume(out_s, out_i);
-            for (&j, &s) in rows.survivors[start..end].iter().zip(&rows.exact[start..end]) {
+            for (&j, &s) in survivors[start..end].iter().zip(&exact[start..end]) {
                 heap.offer(s, j);
             }
             heap.finish();
             start = end;
         }
-        Ok(total as u64)
+        shared.publish(r0, &ends[..rn], survivors, exact);
+        Ok((total as u64, reused))
     }
 }
 
@@ -1486,6 +1590,27 @@ mod tests {
         }
     }
 
+    /// Mutual survivors share one rescoring: on one thread every earlier unit is done, so
+    /// most pairs (i, j) with j in an earlier unit take j's score, and the lists are still
+    /// the engine's, bit for bit, on every ISA, in both layouts.
+    #[test]
+    fn mutual_survivors_share_their_exact_score() {
+        let (n, d, k) = (300, 40, 10);
+        let x = values(n * d, 61);
+        let m = Matrix::new(&x, n, d).unwrap();
+        for isa in Isa::available() {
+            let exec = Exec::default().with_isa(Some(isa)).with_prefilter(Prefilter::Off);
+            let want = engine_graph(m, k, Similarity::InnerProduct, &exec).unwrap();
+            for whole in [WHOLE_FLOATS, 0] {
+                let (mut indices, mut scores) = (vec![0u32; n * k], vec![0.0f32; n * k]);
+                let stats = graph(m, k, &exec, 1, isa, &mut indices, &mut scores, true, whole).unwrap().unwrap();
+                assert_eq!(indices, want.indices(), "{isa:?}, whole {whole}");
+                assert!(scores.iter().zip(want.scores()).all(|(a, b)| a.to_bits() == b.to_bits()));
+                assert!(stats.shared * 4 > stats.rescored, "{isa:?}, whole {whole}: {stats:?}");
+            }
+        }
+    }
+
     #[test]
     fn half_precision_inputs_and_strided_views() {
         let (n, d, k) = (90, 40, 6);
@@ -1612,7 +1737,8 @@ mod tests {
                 row_survivors(simd, self.q, self.bound, self.k, &segments, self.i, self.rows)
             }
         }
-        let cx = Context { x: &m, q: &q, bound, k: 1, isa: Isa::Scalar, use_amx: false, np: 0 };
+        let shared = Shared { units: &[], probe: 0, rows: 1 };
+        let cx = Context { x: &m, q: &q, bound, k: 1, isa: Isa::Scalar, use_amx: false, np: 0, shared };
         let mut rows = Rows::new(&cx).unwrap();
         let (mut checked, mut screened) = (0, 0);
         for (t, i) in [0, 1, 63, 64, 150, 299].into_iter().enumerate() {
