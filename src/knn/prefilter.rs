@@ -47,13 +47,15 @@ pub enum Prefilter {
     /// Where it was measured to pay: f32 rows on a CPU with AMX-BF16 (tiles the OS lets
     /// this process use) and the AVX-512 backend, N >= 2048 rows, D >= 512 features and
     /// k <= 32; elsewhere the f32 engine. On the one such CPU measured (2 cores of a Xeon,
-    /// Emerald Rapids; k = 10, the fastest of alternating runs) the prefilter took 0.72-0.95x
-    /// the engine's time from 2048 x 512 to 16384 x 768 and 4096 x 4096 on one and two
-    /// threads, but 1.03-1.45x at 512 x 768, 1024 x 4096 and D = 256, and about 1.0x at the
-    /// paper's 1024 x 768 (BENCHMARKS.md, issue 18). On data that defeat its bound it
-    /// hands the graph to the engine after a probe, 1.02-1.16x the engine's time at 2048
-    /// and 4096 rows. With `std` it keeps its score matrix (up to 64 MiB) for the next
-    /// graph: [`release_prefilter_memory`](crate::knn::release_prefilter_memory) frees it.
+    /// Emerald Rapids; k = 10, the fastest of alternating runs, one and two threads) the
+    /// prefilter took 0.72-0.95x the engine's time from 2048 x 512 to 16384 x 768 and
+    /// 4096 x 4096. Below 2048 rows it varies too much with D: 0.87-0.95x at the paper's
+    /// 1024 x 768, but 0.9-1.2x at 1024 x 512, 1024 and 2048, and 1.15-1.45x at 512 x 768;
+    /// D = 256 took 1.03-1.10x (BENCHMARKS.md, issue 18). On data that defeat its bound
+    /// it hands the graph to the engine after a probe, 1.02-1.16x the engine's time at
+    /// 2048 and 4096 rows. With `std` it keeps its score matrix (up to 64 MiB) for the
+    /// next graph: [`release_prefilter_memory`](crate::knn::release_prefilter_memory)
+    /// frees it.
     #[default]
     Auto,
     /// Never: the f32 engine alone.
