@@ -663,7 +663,7 @@ pub(crate) fn graph<T: Element>(
         let segments: Vec<[&[f32]; 2]> = block.chunks(np).take(probe).map(|row| [&[][..], &row[..n]]).collect();
         let first = Unit { r0: 0, indices: first_indices, scores: first_scores };
         match dispatch::run(isa, Select::new(&cx, &segments, &mut Rows::new(&cx)?, first))? {
-            Ok((rescored, shared)) => stats.add(PrefilterStats { rescored, shared, ..stats }),
+            Ok((rescored, shared)) => stats.add(PrefilterStats { rescored, shared, ..PrefilterStats::default() }),
             Err(_) => {
                 exec.check()?;
                 FALLBACK_ROWS.fetch_add(n, Relaxed);
@@ -997,11 +997,11 @@ impl Rows {
 /// Groups whose maxima give [`first_estimate`].
 const GROUPS: usize = 64;
 
-/// The bounds, survivors and exact rescoring of one unit of rows, on one backend, from
-/// each row's bf16 scores (`segments`: two slices, together its N scores in order).
-/// `Ok(pairs rescored)`, or `Err(unit)` (untouched) when the unit's survivors exceed
-/// [`SURVIVOR_SHARE`].
-/// (Each row's survivors: [`row_survivors`].)
+/// The survivors ([`row_survivors`]) and their exact scores for one unit of rows, on one
+/// backend, from each row's bf16 scores (`segments`: two slices, together its N scores
+/// in order), then the unit's lists. `Ok((pairs rescored, of which taken from an earlier
+/// unit's lists: see [`Shared`]))`, or `Err(unit)` (untouched) when the unit's survivors
+/// exceed [`SURVIVOR_SHARE`].
 struct Select<'a, 'o, T> {
     isa: Isa,
     x: &'a Matrix<'a, T>,
@@ -1021,7 +1021,6 @@ impl<'a, 'o, T> Select<'a, 'o, T> {
 }
 
 impl<'o, T: Element> WithSimd for Select<'_, 'o, T> {
-    /// `Ok((pairs rescored, of which shared))`.
     type Output = core::result::Result<(u64, u64), Unit<'o>>;
 
     #[inline(always)]
