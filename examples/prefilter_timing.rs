@@ -79,12 +79,11 @@ fn main() {
         v.sort_by(f64::total_cmp);
         v[v.len() / 2]
     };
+    let fastest = |v: &[f64]| v.iter().copied().fold(f64::INFINITY, f64::min);
     if profile {
-        let fastest = on.iter().copied().fold(f64::INFINITY, f64::min);
-        println!("prefilter alone: median {:.4} s, fastest {:.4} s", median(&mut on), fastest);
+        println!("prefilter alone: median {:.4} s, fastest {:.4} s", median(&mut on), fastest(&on));
         return;
     }
-    let fastest = |v: &[f64]| v.iter().copied().fold(f64::INFINITY, f64::min);
     let (f_off, f_on) = (fastest(&off), fastest(&on));
     let (t_off, t_on) = (median(&mut off), median(&mut on));
     let graphs = (after.2 - before.2).max(1) as f64;

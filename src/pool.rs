@@ -75,7 +75,7 @@ pub(crate) struct Lock<T>(std::sync::Mutex<T>);
 
 #[cfg(feature = "std")]
 impl<T> Lock<T> {
-    pub(crate) fn new(value: T) -> Self {
+    pub(crate) const fn new(value: T) -> Self {
         Self(std::sync::Mutex::new(value))
     }
 
@@ -94,7 +94,7 @@ pub(crate) struct Lock<T>(core::cell::RefCell<T>);
 
 #[cfg(not(feature = "std"))]
 impl<T> Lock<T> {
-    pub(crate) fn new(value: T) -> Self {
+    pub(crate) const fn new(value: T) -> Self {
         Self(core::cell::RefCell::new(value))
     }
 

@@ -213,7 +213,7 @@ struct Quantized {
     hat: Vec<f32>,
     err: Vec<f32>,
     /// The largest |x|, |x^|, |e_x| over the rows: with them [`RowBound::pair`] bounds
-    /// every pair of a row at once (see [`Select`]).
+    /// every pair of a row at once (see [`row_survivors`]).
     most: [f32; 3],
 }
 
@@ -471,7 +471,7 @@ fn diagonal(i: usize) -> usize {
 const KEPT_FLOATS: usize = WHOLE_FLOATS;
 
 #[cfg(feature = "std")]
-static KEPT: std::sync::Mutex<Vec<f32>> = std::sync::Mutex::new(Vec::new());
+static KEPT: pool::Lock<Vec<f32>> = pool::Lock::new(Vec::new());
 
 /// Frees the score matrix that prefiltered graphs keep for the next one (with `std`; up to
 /// 64 MiB, N x N floats for N <= 4096 rows); returns its size in bytes. The next
@@ -479,8 +479,7 @@ static KEPT: std::sync::Mutex<Vec<f32>> = std::sync::Mutex::new(Vec::new());
 pub fn release_prefilter_memory() -> usize {
     #[cfg(feature = "std")]
     {
-        let kept = core::mem::take(&mut *KEPT.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
-        kept.len() * size_of::<f32>()
+        core::mem::take(&mut *KEPT.lock()).len() * size_of::<f32>()
     }
     #[cfg(not(feature = "std"))]
     0
@@ -507,7 +506,7 @@ impl Kept {
     fn take(len: usize) -> Result<Self> {
         #[cfg(feature = "std")]
         {
-            let kept = core::mem::take(&mut *KEPT.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+            let kept = core::mem::take(&mut *KEPT.lock());
             if kept.len() >= len {
                 return Ok(Kept { scores: kept, len });
             }
@@ -524,7 +523,7 @@ impl Drop for Kept {
     fn drop(&mut self) {
         #[cfg(feature = "std")]
         if self.scores.len() <= KEPT_FLOATS {
-            let mut slot = KEPT.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut slot = KEPT.lock();
             // The larger of the two stays (another graph may have put one back meanwhile).
             if slot.len() < self.scores.len() {
                 *slot = core::mem::take(&mut self.scores);
@@ -1517,11 +1516,11 @@ mod tests {
         let mut used = 0;
         let len = n.div_ceil(32) * 32 * n.div_ceil(32) * 32;
         for _ in 0..50 {
-            *KEPT.lock().unwrap() = vec![f32::NAN; len];
+            *KEPT.lock() = vec![f32::NAN; len];
             let (mut indices, mut scores) = (vec![0u32; n * k], vec![0.0f32; n * k]);
             let exec = Exec::default().with_threads(2).with_oversubscribe(true);
             graph(m, k, &exec, 2, isa, &mut indices, &mut scores, true, WHOLE_FLOATS).unwrap().unwrap();
-            let kept = core::mem::take(&mut *KEPT.lock().unwrap());
+            let kept = core::mem::take(&mut *KEPT.lock());
             if kept.len() == len && kept.iter().any(|v| !v.is_nan()) {
                 assert_eq!(indices, want.indices());
                 assert!(scores.iter().zip(want.scores()).all(|(a, b)| a.to_bits() == b.to_bits()));
