@@ -4,6 +4,7 @@
 //! - [`tile`]: the register-tiled microkernel (MR query rows x NR candidate rows).
 //! - [`shared_count`]: neighbours two lists share, under a permutation (the calibration null).
 //! - [`amx`]: Intel AMX-BF16 tiles for the kNN prefilter's bf16 pass (x86-64 Linux).
+//! - [`avx512_bf16`]: the same pass on AVX-512 BF16 dot products, where there are no tiles.
 //! - [`block`]: a query super-block (packed once, all features) against one candidate
 //!   block, depth-sliced so a B micro-panel stays in L1 and the A slice in L2.
 //!
@@ -13,6 +14,7 @@
 //! and score(i, j) == score(j, i) bit for bit (multiplication commutes).
 
 pub(crate) mod amx;
+pub(crate) mod avx512_bf16;
 pub(crate) mod block;
 pub(crate) mod pack;
 pub(crate) mod shared_count;

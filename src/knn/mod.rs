@@ -38,7 +38,7 @@ pub use gram::gram;
 pub(crate) use gram::gram_blocks;
 pub(crate) use graph::find_invalid;
 pub use graph::{GraphRef, KnnGraph, merge};
-pub use prefilter::{Prefilter, PrefilterStats, SURVIVOR_SHARE, prefilter_totals, release_prefilter_memory};
+pub use prefilter::{Bf16Pass, Prefilter, PrefilterStats, SURVIVOR_SHARE, prefilter_totals, release_prefilter_memory};
 
 use crate::dispatch;
 use crate::element::Element;
@@ -247,15 +247,24 @@ fn compute<T: Element>(
     {
         queries.check()?;
         let (indices, scores) = (&mut indices[..needed], &mut scores[..needed]);
-        let fallback =
-            match prefilter::graph(queries, k, exec, threads, isa, indices, scores, true, prefilter::WHOLE_FLOATS) {
-                Ok(Some(_)) => false,
-                // The data defeat the bound: the engine takes the whole graph.
-                Ok(None) => true,
-                // Auto takes the engine where the prefilter's buffers are refused.
-                Err(Error::OutOfMemory { .. }) if exec.prefilter == Prefilter::Auto => true,
-                Err(e) => return Err(e),
-            };
+        let fallback = match prefilter::graph(
+            queries,
+            k,
+            exec,
+            threads,
+            isa,
+            indices,
+            scores,
+            prefilter::Bf16Pass::fastest(),
+            prefilter::WHOLE_FLOATS,
+        ) {
+            Ok(Some(_)) => false,
+            // The data defeat the bound: the engine takes the whole graph.
+            Ok(None) => true,
+            // Auto takes the engine where the prefilter's buffers are refused.
+            Err(Error::OutOfMemory { .. }) if exec.prefilter == Prefilter::Auto => true,
+            Err(e) => return Err(e),
+        };
         if !fallback {
             return finite(indices, scores).map(|()| (isa, None));
         }

@@ -1,7 +1,8 @@
 //! Exact self kNN graphs by inner product through a certified bf16 prefilter.
 //!
 //! The f32 engine's cost is its multiply-adds. Where the CPU multiplies bf16 far faster than
-//! f32 (AMX-BF16: 14x on one Xeon core, see `kernels::amx`), every pair is first scored in
+//! f32 (AMX-BF16: 14x on one Xeon core, see `kernels::amx`; AVX-512 BF16: 1.88x on a Zen 5
+//! core, `kernels::avx512_bf16`), every pair is first scored in
 //! bf16, each score `a` with a rigorous bound `b` on its distance to the engine's own f32
 //! score `s` ([`Bound`]): `a - b <= s <= a + b`. A row's k-th largest `a - b` over the
 //! other rows, `theta`, is at most its k-th best exact score, so a candidate with
@@ -35,7 +36,7 @@ use crate::element::{Dtype, Element};
 use crate::error::{Error, Result, out_of_memory, try_vec};
 use crate::exec::{Exec, Progress};
 use crate::isa::Isa;
-use crate::kernels::amx;
+use crate::kernels::{amx, avx512_bf16};
 use crate::matrix::Matrix;
 use crate::pool;
 use crate::topk::{SENTINEL, TopK};
@@ -44,24 +45,31 @@ use crate::topk::{SENTINEL, TopK};
 /// the graph is the same, bit for bit; only the time differs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Prefilter {
-    /// Where it was measured to pay: f32 rows on a CPU with AMX-BF16 (tiles the OS lets
-    /// this process use) and the AVX-512 backend, N >= 2048 rows, D >= 512 features and
-    /// k <= 32; elsewhere the f32 engine. On the one such CPU measured (2 cores of a Xeon,
-    /// Emerald Rapids; k = 10, the fastest of alternating runs, one and two threads) the
-    /// prefilter took 0.72-0.95x the engine's time from 2048 x 512 to 16384 x 768 and
-    /// 4096 x 4096. Below 2048 rows it varies too much with D: 0.87-0.95x at the paper's
-    /// 1024 x 768, but 0.9-1.2x at 1024 x 512, 1024 and 2048, and 1.15-1.45x at 512 x 768;
-    /// D = 256 took 1.03-1.10x (BENCHMARKS.md, issue 18). On data that defeat its bound
-    /// it hands the graph to the engine after a probe, 1.02-1.16x the engine's time at
-    /// 2048 and 4096 rows. With `std` it keeps its score matrix (up to 64 MiB) for the
-    /// next graph: [`release_prefilter_memory`](crate::knn::release_prefilter_memory)
-    /// frees it.
+    /// Where it was measured to pay, with the fastest [`Bf16Pass`] of the CPU; elsewhere
+    /// the f32 engine. Always f32 rows, the AVX-512 backend and k <= 32, and:
+    /// - AMX-BF16 (tiles the OS lets this process use): N >= 2048 rows and D >= 512
+    ///   features. On the one such CPU measured (2 cores of a Xeon, Emerald Rapids; k = 10,
+    ///   the fastest of alternating runs, one and two threads) the prefilter took
+    ///   0.72-0.95x the engine's time from 2048 x 512 to 16384 x 768 and 4096 x 4096.
+    ///   Below 2048 rows it varies too much with D: 0.87-0.95x at the paper's 1024 x 768,
+    ///   but 0.9-1.2x at 1024 x 512, 1024 and 2048, and 1.15-1.45x at 512 x 768; D = 256
+    ///   took 1.03-1.10x.
+    /// - AVX-512 BF16 on AMD Zen 5 (family 1Ah): 2048 <= N <= 4096 and D >= 768. On 2
+    ///   cores of one it took 0.78-0.88x the engine's time on one thread and 0.85-0.97x on
+    ///   two; 1.07-1.26x at N = 1024, 1.10-1.19x at N = 8192 and 16384 (each pair scored
+    ///   from both sides there).
+    ///
+    /// On data that defeat its bound it hands the graph to the engine after a probe,
+    /// 1.02-1.16x the engine's time at 2048 and 4096 rows (BENCHMARKS.md, issue 18). With
+    /// `std` it keeps its score matrix (up to 64 MiB) for the next graph:
+    /// [`release_prefilter_memory`](crate::knn::release_prefilter_memory) frees it.
     #[default]
     Auto,
     /// Never: the f32 engine alone.
     Off,
-    /// For every self graph by inner product. Without AMX the bf16 pass is a plain scalar
-    /// loop, much slower than the engine: for tests of the prefilter's logic on any CPU.
+    /// For every self graph by inner product, with the fastest [`Bf16Pass`]. Without AMX
+    /// or AVX-512 BF16 that is a plain scalar loop, much slower than the engine: for tests
+    /// of the prefilter's logic on any CPU.
     On,
 }
 
@@ -70,11 +78,45 @@ pub enum Prefilter {
 /// engine's tiles.
 pub const SURVIVOR_SHARE: usize = 16;
 
+/// What runs the prefilter's bf16 pass: the fastest the CPU has, [`Bf16Pass::fastest`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Bf16Pass {
+    /// AMX-BF16 tiles (Intel Xeon from Sapphire Rapids on, where the OS allows them).
+    Amx,
+    /// AVX-512 BF16 dot products, `vdpbf16ps` (AMD Zen 4 and 5, some Intel Xeons).
+    Avx512Bf16,
+    /// A scalar loop, much slower than the f32 engine: any CPU, for tests.
+    #[default]
+    Portable,
+}
+
+impl Bf16Pass {
+    /// The fastest pass this process can run: AMX, else AVX-512 BF16, else the loop.
+    pub fn fastest() -> Self {
+        if amx::available() {
+            Bf16Pass::Amx
+        } else if avx512_bf16::available() {
+            Bf16Pass::Avx512Bf16
+        } else {
+            Bf16Pass::Portable
+        }
+    }
+
+    /// Whether this process can run it.
+    pub fn is_available(self) -> bool {
+        match self {
+            Bf16Pass::Amx => amx::available(),
+            Bf16Pass::Avx512Bf16 => avx512_bf16::available(),
+            Bf16Pass::Portable => true,
+        }
+    }
+}
+
 /// What a prefiltered graph cost (for benchmarks and tests).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PrefilterStats {
-    /// Whether the bf16 pass ran on AMX tiles (else the scalar loop).
-    pub amx: bool,
+    /// What ran the bf16 pass.
+    pub pass: Bf16Pass,
     /// Pairs rescored exactly (a row's survivors, summed over rows).
     pub rescored: u64,
     /// Rows whose block went to the engine instead.
@@ -99,34 +141,57 @@ pub fn prefilter_totals() -> (usize, usize, usize) {
 /// Whether `mode` sends a self graph of `rows x cols` with `k` neighbours, `dtype` rows on
 /// backend `isa`, through the prefilter.
 pub(crate) fn chosen(mode: Prefilter, rows: usize, cols: usize, k: usize, dtype: Dtype, isa: Isa) -> bool {
-    let fits = Bound::new(cols).is_some() && rows <= u32::MAX as usize;
     match mode {
         Prefilter::Off => false,
-        Prefilter::On => fits,
-        // PERF: the measured rule of `Prefilter::Auto`: the rescoring's AVX-512 path takes
-        // f32 rows only, and the pass pays only on AMX.
-        Prefilter::Auto => {
-            #[cfg(all(target_arch = "x86_64", feature = "x86-v4"))]
-            let avx512 = isa == Isa::X86V4;
-            #[cfg(not(all(target_arch = "x86_64", feature = "x86-v4")))]
-            let avx512 = {
-                let _ = isa;
-                false
-            };
-            fits && avx512
-                && dtype == Dtype::F32
-                && rows >= AUTO_MIN_ROWS
-                && cols >= AUTO_MIN_COLS
-                && k <= AUTO_MAX_K
-                && amx::available()
-        }
+        Prefilter::On => fits(rows, cols),
+        Prefilter::Auto => auto(rows, cols, k, dtype, isa, Bf16Pass::fastest()),
     }
 }
 
-/// [`Prefilter::Auto`]'s smallest N, smallest D and largest k.
-const AUTO_MIN_ROWS: usize = 2048;
-const AUTO_MIN_COLS: usize = 512;
-const AUTO_MAX_K: usize = 32;
+/// Whether the prefilter can take `rows x cols` at all (its bound, u32 indices).
+fn fits(rows: usize, cols: usize) -> bool {
+    Bound::new(cols).is_some() && rows <= u32::MAX as usize
+}
+
+/// [`Prefilter::Auto`]'s choice with the bf16 pass `pass`: where it was measured to pay
+/// ([`AutoRule`]).
+fn auto(rows: usize, cols: usize, k: usize, dtype: Dtype, isa: Isa, pass: Bf16Pass) -> bool {
+    // PERF: the rescoring's AVX-512 path takes f32 rows only.
+    #[cfg(all(target_arch = "x86_64", feature = "x86-v4"))]
+    let avx512 = isa == Isa::X86V4;
+    #[cfg(not(all(target_arch = "x86_64", feature = "x86-v4")))]
+    let avx512 = {
+        let _ = isa;
+        false
+    };
+    let rule = match pass {
+        Bf16Pass::Amx => AMX_RULE,
+        Bf16Pass::Avx512Bf16 if avx512_bf16::measured_to_pay() => AVX512_BF16_RULE,
+        _ => return false,
+    };
+    fits(rows, cols)
+        && avx512
+        && dtype == Dtype::F32
+        && (rule.min_rows..=rule.max_rows).contains(&rows)
+        && cols >= rule.min_cols
+        && k <= rule.max_k
+}
+
+/// The shapes where [`Prefilter::Auto`] runs the prefilter with one bf16 pass.
+struct AutoRule {
+    min_rows: usize,
+    max_rows: usize,
+    min_cols: usize,
+    max_k: usize,
+}
+
+/// AMX (BENCHMARKS.md, issue 18, eighth round: Emerald Rapids).
+const AMX_RULE: AutoRule = AutoRule { min_rows: 2048, max_rows: usize::MAX, min_cols: 512, max_k: 32 };
+
+/// AVX-512 BF16 (ninth round: Zen 5). Only the whole layout (N <= 4096) pays: the block
+/// layout scores each pair from both sides, twice the pass's work, and took 1.10-1.19x
+/// the engine's time at 8192 and 16384 x 768.
+const AVX512_BF16_RULE: AutoRule = AutoRule { min_rows: 2048, max_rows: 4096, min_cols: 768, max_k: 32 };
 
 /// `|s - a| <= b` for the engine's f32 score `s` of rows x, y and the bf16 pass's `a`:
 ///
@@ -546,7 +611,7 @@ struct Context<'a, T> {
     bound: Bound,
     k: usize,
     isa: Isa,
-    use_amx: bool,
+    pass: Bf16Pass,
     /// Columns of a row of scores: N padded to a multiple of 32.
     np: usize,
     shared: Shared<'a>,
@@ -607,8 +672,8 @@ impl Shared<'_> {
 }
 
 /// The self graph of `x` by inner product into `indices` / `scores` (`N x k`, sorted best
-/// first, as [`super::graph`]), through the prefilter, with the bf16 pass on AMX tiles if
-/// `use_amx` and they are available (tests also run the portable pass), in the whole
+/// first, as [`super::graph`]), through the prefilter, with the bf16 pass on `pass` where
+/// this process can run it, else the portable loop (tests run each), in the whole
 /// layout where N x N floats are at most `whole_floats` ([`WHOLE_FLOATS`]; tests run both
 /// layouts). `x` is checked (finite, bounded). `None` when the first unit of rows showed
 /// the bound useless for these data: the caller then runs the engine (the output buffers
@@ -622,12 +687,12 @@ pub(crate) fn graph<T: Element>(
     isa: Isa,
     indices: &mut [u32],
     scores: &mut [f32],
-    use_amx: bool,
+    pass: Bf16Pass,
     whole_floats: usize,
 ) -> Result<Option<PrefilterStats>> {
     let n = x.rows();
     let bound = Bound::new(x.cols()).ok_or(Error::InvalidParameter { what: "too many features for the prefilter" })?;
-    let use_amx = use_amx && amx::available();
+    let pass = if pass.is_available() { pass } else { Bf16Pass::Portable };
     let q = quantize(&x, threads, isa)?;
     let np = q.packed.len() * 2 / q.depth;
     let whole = np.checked_mul(np).filter(|&len| len <= whole_floats);
@@ -638,7 +703,7 @@ pub(crate) fn graph<T: Element>(
     done.try_reserve_exact(units).map_err(|_| out_of_memory::<pool::Once<Rescored>>(units, "the prefilter's units"))?;
     done.extend((0..units).map(|_| pool::Once::new()));
     let shared = Shared { units: &done, probe, rows: rb };
-    let cx = Context { x: &x, q: &q, bound, k, isa, use_amx, np, shared };
+    let cx = Context { x: &x, q: &q, bound, k, isa, pass, np, shared };
     // The first unit, PROBE_ROWS rows, runs alone: it tells whether the data defeat the
     // bound (a constant massive feature, near-ties everywhere) before every thread has
     // spent a whole unit on them. Then the whole graph goes to the engine's self-graph
@@ -655,7 +720,7 @@ pub(crate) fn graph<T: Element>(
     exec.report(Progress::Blocks { done: 0, total });
     let mut kept = Kept::take(whole.unwrap_or(PROBE_ROWS * np))?;
     let matrix = kept.scores();
-    let mut stats = PrefilterStats { amx: use_amx, ..PrefilterStats::default() };
+    let mut stats = PrefilterStats { pass, ..PrefilterStats::default() };
     {
         let block = &mut matrix[..PROBE_ROWS * np];
         Pass::new(&cx, PROBE_ROWS)?.run(&cx, 0, probe, false, block);
@@ -838,24 +903,34 @@ unsafe fn mirror_avx512(uppers: &[&[f32]], r0: usize, lowers: &mut [&mut [f32]])
     full
 }
 
-/// A worker's bf16 pass: its query rows in tile A's layout, and its AMX tiles.
+/// A worker's bf16 pass: its query rows in tile A's layout, and what multiplies them.
 struct Pass {
     a_tiles: Vec<u16>,
+    multiplier: Multiplier,
+}
+
+/// What runs a worker's pass (a [`Bf16Pass`] this build and thread can run).
+enum Multiplier {
+    /// The thread's AMX tile configuration.
     #[cfg(all(feature = "std", target_arch = "x86_64", target_os = "linux"))]
-    tiles: Option<amx::Tiles>,
+    Amx(amx::Tiles),
+    #[cfg(all(target_arch = "x86_64", feature = "x86-v4"))]
+    Avx512Bf16,
+    Portable,
 }
 
 impl Pass {
     /// For units of at most `rows` query rows.
     fn new<T>(cx: &Context<'_, T>, rows: usize) -> Result<Self> {
         let len = rows.div_ceil(PROBE_ROWS).checked_mul(PROBE_ROWS * cx.q.depth).ok_or(Error::ShapeOverflow)?;
-        #[cfg(not(all(feature = "std", target_arch = "x86_64", target_os = "linux")))]
-        let _ = cx.use_amx;
-        Ok(Pass {
-            a_tiles: try_vec(len, 0u16, "a prefilter worker's query tiles")?,
+        let multiplier = match cx.pass {
             #[cfg(all(feature = "std", target_arch = "x86_64", target_os = "linux"))]
-            tiles: if cx.use_amx { amx::Tiles::new() } else { None },
-        })
+            Bf16Pass::Amx => amx::Tiles::new().map_or(Multiplier::Portable, Multiplier::Amx),
+            #[cfg(all(target_arch = "x86_64", feature = "x86-v4"))]
+            Bf16Pass::Avx512Bf16 => Multiplier::Avx512Bf16,
+            _ => Multiplier::Portable,
+        };
+        Ok(Pass { a_tiles: try_vec(len, 0u16, "a prefilter worker's query tiles")?, multiplier })
     }
 
     /// `block[r * np + j] = <x^_{r0 + r}, x^_j>` for rows `r0..r0 + rn` (padded with zero
@@ -864,12 +939,14 @@ impl Pass {
     fn run<T: Element>(&mut self, cx: &Context<'_, T>, r0: usize, rn: usize, triangle: bool, block: &mut [f32]) {
         query_tiles(cx.x, r0, rn, cx.q.depth, &mut self.a_tiles);
         let triangle = triangle.then_some(r0);
-        #[cfg(all(feature = "std", target_arch = "x86_64", target_os = "linux"))]
-        if let Some(tiles) = &self.tiles {
-            pass_amx(tiles, cx.q, &self.a_tiles, rn, triangle, block, cx.np);
-            return;
+        let (q, a, np) = (cx.q, &self.a_tiles, cx.np);
+        match &self.multiplier {
+            #[cfg(all(feature = "std", target_arch = "x86_64", target_os = "linux"))]
+            Multiplier::Amx(tiles) => pass_amx(tiles, q, a, rn, triangle, block, np),
+            #[cfg(all(target_arch = "x86_64", feature = "x86-v4"))]
+            Multiplier::Avx512Bf16 => pass_avx512_bf16(q, a, rn, triangle, block, np),
+            Multiplier::Portable => pass_scalar(q, a, rn, triangle, cx.x.rows(), block, np),
         }
-        pass_scalar(cx.q, &self.a_tiles, rn, triangle, cx.x.rows(), block, cx.np);
     }
 }
 
@@ -923,6 +1000,49 @@ const CHUNK_STEPS: usize = 16;
 /// Columns per group of the AMX pass.
 #[cfg(all(feature = "std", target_arch = "x86_64", target_os = "linux"))]
 const GROUP: usize = 512;
+
+/// The bf16 pass on AVX-512 BF16 dot products: the same scores as [`pass_amx`], from the
+/// same streams, blocked alike: a query octet's chunk of [`DOT_CHUNK_STEPS`] steps stays
+/// in L1 while the candidates of a column group ([`DOT_GROUP`] columns) stream past it
+/// from L2, 48 columns a block ([`avx512_bf16::block`]).
+#[cfg(all(target_arch = "x86_64", feature = "x86-v4"))]
+fn pass_avx512_bf16(q: &Quantized, a: &[u16], rn: usize, triangle: Option<usize>, block: &mut [f32], np: usize) {
+    const OCTET: usize = avx512_bf16::QUERY_ROWS;
+    let steps = q.depth / amx::DEPTH;
+    let (a_stream, b_stream) = (amx::ROWS * q.depth, amx::ROWS * q.depth / 2);
+    let (a_step, b_step) = (amx::ROWS * amx::DEPTH, amx::ROWS * amx::DEPTH / 2);
+    let rows_pad = rn.div_ceil(PROBE_ROWS) * PROBE_ROWS;
+    let stream = |c0: usize, s0: usize| &q.packed[c0 / amx::ROWS * b_stream + s0 * b_step..];
+    for g0 in (triangle.map_or(0, |r0| r0 / DOT_GROUP * DOT_GROUP)..np).step_by(DOT_GROUP) {
+        let end = np.min(g0 + DOT_GROUP);
+        for s0 in (0..steps).step_by(DOT_CHUNK_STEPS) {
+            let n = DOT_CHUNK_STEPS.min(steps - s0);
+            for r in (0..rows_pad).step_by(OCTET) {
+                let (t, l) = (r / amx::ROWS, r % amx::ROWS);
+                let a = &a[t * a_stream + s0 * a_step + l * amx::DEPTH..];
+                let mut c0 = triangle.map_or(g0, |r0| g0.max(diagonal(r0 + r)));
+                while c0 < end {
+                    let c = &mut block[r * np + c0..];
+                    let s = |j: usize| stream(c0 + j * amx::ROWS, s0);
+                    let blocks = ((end - c0) / amx::ROWS).min(3);
+                    match blocks {
+                        1 => avx512_bf16::block::<1>(a, [s(0)], n, c, np, s0 > 0),
+                        2 => avx512_bf16::block::<2>(a, [s(0), s(1)], n, c, np, s0 > 0),
+                        _ => avx512_bf16::block::<3>(a, [s(0), s(1), s(2)], n, c, np, s0 > 0),
+                    }
+                    c0 += blocks * amx::ROWS;
+                }
+            }
+        }
+    }
+}
+
+/// Steps of 32 features per chunk of the AVX-512 BF16 pass (a query octet's chunk: 8 KiB).
+#[cfg(all(target_arch = "x86_64", feature = "x86-v4"))]
+const DOT_CHUNK_STEPS: usize = 16;
+/// Columns per group of the AVX-512 BF16 pass.
+#[cfg(all(target_arch = "x86_64", feature = "x86-v4"))]
+const DOT_GROUP: usize = 480;
 
 /// The bf16 pass without AMX, from the same tiles and for the same scores as
 /// [`pass_amx`]: each a plain sum of exact bf16 products in f32 in feature order (within
@@ -1422,10 +1542,15 @@ mod tests {
             .collect()
     }
 
-    /// The prefiltered graph of `x` (AMX where present, or the portable pass) against the
-    /// engine's, bit for bit, on every ISA of this machine and 1 to 3 threads; returns the
-    /// last run's stats.
-    fn same_as_engine<'a, T: Element>(x: Matrix<'a, T>, k: usize, portable: bool) -> Option<PrefilterStats>
+    /// Every bf16 pass this process can run, the portable loop last.
+    fn passes() -> impl Iterator<Item = Bf16Pass> {
+        [Bf16Pass::Amx, Bf16Pass::Avx512Bf16, Bf16Pass::Portable].into_iter().filter(|p| p.is_available())
+    }
+
+    /// The prefiltered graph of `x` against the engine's, bit for bit, with every bf16
+    /// pass, on every ISA of this machine and 1 to 3 threads; returns the last run's stats
+    /// (the portable pass's).
+    fn same_as_engine<'a, T: Element>(x: Matrix<'a, T>, k: usize) -> Option<PrefilterStats>
     where
         crate::matrix::AnyMatrix<'a>: From<Matrix<'a, T>>,
     {
@@ -1437,8 +1562,8 @@ mod tests {
                 let exec = Exec::default().with_isa(Some(isa)).with_threads(threads).with_oversubscribe(true);
                 let (mut indices, mut scores) = (vec![0u32; x.rows() * k], vec![0.0f32; x.rows() * k]);
                 x.check().unwrap();
-                for whole in [WHOLE_FLOATS, 0] {
-                    stats = graph(x, k, &exec, threads, isa, &mut indices, &mut scores, !portable, whole).unwrap();
+                for (pass, whole) in passes().flat_map(|p| [(p, WHOLE_FLOATS), (p, 0)]) {
+                    stats = graph(x, k, &exec, threads, isa, &mut indices, &mut scores, pass, whole).unwrap();
                     if stats.is_none() {
                         // The whole graph goes to the engine: its own tests cover that.
                         continue;
@@ -1446,36 +1571,36 @@ mod tests {
                     let same = indices == want.indices()
                         && scores.iter().zip(want.scores()).all(|(a, b)| a.to_bits() == b.to_bits());
                     let layout = if whole > 0 { "whole" } else { "blocks" };
-                    assert!(same, "{isa:?}, {threads} threads, {layout}, N = {}, D = {}, k = {k}", x.rows(), x.cols());
+                    let (n, d) = (x.rows(), x.cols());
+                    assert!(same, "{pass:?}, {isa:?}, {threads} threads, {layout}, N = {n}, D = {d}, k = {k}");
                 }
             }
         }
         stats
     }
 
-    /// The AMX pass in chunks of features and groups of columns: a depth of three chunks
-    /// (the last short) and two column groups (the last short), in both layouts (the
-    /// whole layout's diagonal starts inside the second group). Only where AMX runs: the
-    /// portable pass has no blocking.
+    /// The AMX and AVX-512 BF16 passes in chunks of features and groups of columns: a
+    /// depth of three chunks (the last short) and two column groups (the last short), in
+    /// both layouts (the whole layout's diagonal starts inside the second group). Only
+    /// where they run: the portable pass has no blocking.
     #[test]
-    fn the_amx_pass_blocks_features_and_columns() {
-        if !amx::available() {
-            return;
-        }
+    fn the_fast_passes_block_features_and_columns() {
         let (n, d, k) = (600usize, 1100usize, 10);
         #[cfg(all(feature = "std", target_arch = "x86_64", target_os = "linux"))]
         assert!(d.div_ceil(amx::DEPTH) > 2 * CHUNK_STEPS && n > GROUP, "the shape spans the blocks");
+        #[cfg(all(target_arch = "x86_64", feature = "x86-v4"))]
+        assert!(d.div_ceil(amx::DEPTH) > 2 * DOT_CHUNK_STEPS && n > DOT_GROUP, "the shape spans the blocks");
         let x = values(n * d, 9);
         let m = Matrix::new(&x, n, d).unwrap();
         let want =
             engine_graph(m, k, Similarity::InnerProduct, &Exec::default().with_prefilter(Prefilter::Off)).unwrap();
-        for threads in [1, 2] {
+        for (pass, threads) in passes().filter(|&p| p != Bf16Pass::Portable).flat_map(|p| [(p, 1), (p, 2)]) {
             let exec = Exec::default().with_threads(threads).with_oversubscribe(true);
             for whole in [WHOLE_FLOATS, 0] {
                 let (mut indices, mut scores) = (vec![0u32; n * k], vec![0.0f32; n * k]);
                 let stats =
-                    graph(m, k, &exec, threads, Isa::best(), &mut indices, &mut scores, true, whole).unwrap().unwrap();
-                assert!(stats.amx && stats.fallback_rows == 0, "{stats:?}");
+                    graph(m, k, &exec, threads, Isa::best(), &mut indices, &mut scores, pass, whole).unwrap().unwrap();
+                assert!(stats.pass == pass && stats.fallback_rows == 0, "{stats:?}");
                 assert_eq!(indices, want.indices(), "{threads} threads, {whole}");
                 assert!(
                     scores.iter().zip(want.scores()).all(|(a, b)| a.to_bits() == b.to_bits()),
@@ -1492,13 +1617,8 @@ mod tests {
         for (n, d, k, seed) in [(37, 5, 3, 1), (100, 33, 10, 2), (161, 64, 17, 3), (200, 47, 70, 4), (40, 31, 39, 5)] {
             let x = values(n * d, seed);
             let m = Matrix::new(&x, n, d).unwrap();
-            for portable in [true, false] {
-                let stats = same_as_engine(m, k, portable).unwrap();
-                assert!(
-                    stats.fallback_rows < n && stats.rescored >= ((n - stats.fallback_rows) * k) as u64,
-                    "{stats:?}"
-                );
-            }
+            let stats = same_as_engine(m, k).unwrap();
+            assert!(stats.fallback_rows < n && stats.rescored >= ((n - stats.fallback_rows) * k) as u64, "{stats:?}");
         }
     }
 
@@ -1519,7 +1639,7 @@ mod tests {
             *KEPT.lock() = vec![f32::NAN; len];
             let (mut indices, mut scores) = (vec![0u32; n * k], vec![0.0f32; n * k]);
             let exec = Exec::default().with_threads(2).with_oversubscribe(true);
-            graph(m, k, &exec, 2, isa, &mut indices, &mut scores, true, WHOLE_FLOATS).unwrap().unwrap();
+            graph(m, k, &exec, 2, isa, &mut indices, &mut scores, Bf16Pass::fastest(), WHOLE_FLOATS).unwrap().unwrap();
             let kept = core::mem::take(&mut *KEPT.lock());
             if kept.len() == len && kept.iter().any(|v| !v.is_nan()) {
                 assert_eq!(indices, want.indices());
@@ -1545,7 +1665,9 @@ mod tests {
         for _ in 0..50 {
             release_prefilter_memory();
             let (mut indices, mut scores) = (vec![0u32; n * k], vec![0.0f32; n * k]);
-            graph(m, k, &Exec::default(), 1, isa, &mut indices, &mut scores, true, WHOLE_FLOATS).unwrap().unwrap();
+            graph(m, k, &Exec::default(), 1, isa, &mut indices, &mut scores, Bf16Pass::fastest(), WHOLE_FLOATS)
+                .unwrap()
+                .unwrap();
             if release_prefilter_memory() == bytes {
                 return;
             }
@@ -1558,12 +1680,12 @@ mod tests {
     #[test]
     fn auto_follows_the_measured_rule() {
         let native = Exec::default().resolve_isa().unwrap();
-        let amx = amx::available() && cfg!(all(target_arch = "x86_64", feature = "x86-v4"));
-        let rule = |n: usize, d: usize, k: usize, dtype: Dtype, isa: Isa| chosen(Prefilter::Auto, n, d, k, dtype, isa);
+        let avx512 = cfg!(all(target_arch = "x86_64", feature = "x86-v4"));
         for isa in Isa::available() {
-            let wide = amx && isa == Isa::X86V4;
-            assert_eq!(rule(2048, 512, 32, Dtype::F32, isa), wide, "{isa:?}");
-            assert_eq!(rule(100_000, 4096, 1, Dtype::F32, isa), wide, "{isa:?}");
+            let wide = avx512 && isa == Isa::X86V4;
+            let amx = |n: usize, d: usize, k: usize, dtype: Dtype| auto(n, d, k, dtype, isa, Bf16Pass::Amx);
+            assert_eq!(amx(2048, 512, 32, Dtype::F32), wide, "{isa:?}");
+            assert_eq!(amx(100_000, 4096, 1, Dtype::F32), wide, "{isa:?}");
             for (n, d, k, dtype) in [
                 (2047, 512, 10, Dtype::F32),
                 (2048, 511, 10, Dtype::F32),
@@ -1571,12 +1693,22 @@ mod tests {
                 (4096, 768, 10, Dtype::F16),
                 (4096, 768, 10, Dtype::Bf16),
             ] {
-                assert!(!rule(n, d, k, dtype, isa), "{n} x {d}, k = {k}, {dtype:?}, {isa:?}");
+                assert!(!amx(n, d, k, dtype), "{n} x {d}, k = {k}, {dtype:?}, {isa:?}");
             }
+            // AVX-512 BF16 only where it was measured to pay.
+            let fast = wide && avx512_bf16::measured_to_pay();
+            let dots = |n: usize, d: usize, k: usize| auto(n, d, k, Dtype::F32, isa, Bf16Pass::Avx512Bf16);
+            assert_eq!(dots(2048, 768, 32), fast, "{isa:?}");
+            assert_eq!(dots(4096, 4096, 1), fast, "{isa:?}");
+            for (n, d, k) in [(2047, 768, 10), (4097, 768, 10), (2048, 767, 10), (2048, 768, 33)] {
+                assert!(!dots(n, d, k), "{n} x {d}, k = {k}, {isa:?}");
+            }
+            assert!(!auto(4096, 768, 10, Dtype::F32, isa, Bf16Pass::Portable));
         }
+        let amx = Bf16Pass::fastest() == Bf16Pass::Amx;
         assert!(!chosen(Prefilter::Off, 4096, 768, 10, Dtype::F32, native));
         assert!(chosen(Prefilter::On, 10, 3, 2, Dtype::Bf16, Isa::Scalar));
-        let (n, d, k) = (2048, 512, 10);
+        let (n, d, k) = (2048, 768, 10);
         let x = values(n * d, 51);
         let m = Matrix::new(&x, n, d).unwrap();
         let before = prefilter_totals().2;
@@ -1585,7 +1717,7 @@ mod tests {
             engine_graph(m, k, Similarity::InnerProduct, &Exec::default().with_prefilter(Prefilter::Off)).unwrap();
         assert_eq!(auto.indices(), off.indices());
         assert!(auto.scores().iter().zip(off.scores()).all(|(a, b)| a.to_bits() == b.to_bits()));
-        if amx && native == Isa::X86V4 {
+        if (amx || avx512_bf16::measured_to_pay()) && native == Isa::X86V4 {
             assert!(prefilter_totals().2 > before, "Auto ran the engine");
         }
     }
@@ -1603,7 +1735,8 @@ mod tests {
             let want = engine_graph(m, k, Similarity::InnerProduct, &exec).unwrap();
             for whole in [WHOLE_FLOATS, 0] {
                 let (mut indices, mut scores) = (vec![0u32; n * k], vec![0.0f32; n * k]);
-                let stats = graph(m, k, &exec, 1, isa, &mut indices, &mut scores, true, whole).unwrap().unwrap();
+                let stats =
+                    graph(m, k, &exec, 1, isa, &mut indices, &mut scores, Bf16Pass::fastest(), whole).unwrap().unwrap();
                 assert_eq!(indices, want.indices(), "{isa:?}, whole {whole}");
                 assert!(scores.iter().zip(want.scores()).all(|(a, b)| a.to_bits() == b.to_bits()));
                 assert!(stats.shared * 4 > stats.rescored, "{isa:?}, whole {whole}: {stats:?}");
@@ -1616,12 +1749,12 @@ mod tests {
         let (n, d, k) = (90, 40, 6);
         let x = values(n * (d + 3), 7);
         let strided = Matrix::with_stride(&x, n, d, d + 3).unwrap();
-        same_as_engine(strided, k, true);
+        same_as_engine(strided, k);
         let h: Vec<f16> = x.iter().map(|&v| f16::from_f32(v)).collect();
-        same_as_engine(Matrix::with_stride(&h, n, d, d + 3).unwrap(), k, true);
+        same_as_engine(Matrix::with_stride(&h, n, d, d + 3).unwrap(), k);
         // bf16 rows are their own bf16 rounding: e = 0.
         let b: Vec<bf16> = x.iter().map(|&v| bf16::from_f32(v)).collect();
-        same_as_engine(Matrix::with_stride(&b, n, d, d + 3).unwrap(), k, false);
+        same_as_engine(Matrix::with_stride(&b, n, d, d + 3).unwrap(), k);
     }
 
     /// Data the bound handles badly must still give the engine's answer: exact ties
@@ -1634,7 +1767,7 @@ mod tests {
         let base = values(n * d, 11);
         // Duplicates: rows repeat with period 5 (ties broken by index).
         let dup: Vec<f32> = (0..n * d).map(|e| base[(e / d % 5) * d + e % d]).collect();
-        same_as_engine(Matrix::new(&dup, n, d).unwrap(), k, true);
+        same_as_engine(Matrix::new(&dup, n, d).unwrap(), k);
         // Rows scaled from 1e-30 to 1e15, features from 1 to 1e-20, and denormals.
         let wide: Vec<f32> = (0..n * d)
             .map(|e| {
@@ -1642,9 +1775,9 @@ mod tests {
                 base[e] * 10f32.powi(i as i32 % 46 - 30) * 10f32.powi(-(p as i32 % 21))
             })
             .collect();
-        same_as_engine(Matrix::new(&wide, n, d).unwrap(), k, true);
+        same_as_engine(Matrix::new(&wide, n, d).unwrap(), k);
         let tiny: Vec<f32> = base.iter().map(|&v| v * 1e-38).collect();
-        same_as_engine(Matrix::new(&tiny, n, d).unwrap(), k, true);
+        same_as_engine(Matrix::new(&tiny, n, d).unwrap(), k);
         // A massive constant feature: the f32 engine's own error bound exceeds the spread
         // of the scores, so the whole matrix goes to the engine; in the last block's rows
         // only, that block alone does (a search for k + 1, the row itself dropped).
@@ -1652,7 +1785,7 @@ mod tests {
         for row in massive.chunks_mut(d) {
             row[0] = 1000.0;
         }
-        assert_eq!(same_as_engine(Matrix::new(&massive, n, d).unwrap(), k, true), None);
+        assert_eq!(same_as_engine(Matrix::new(&massive, n, d).unwrap(), k), None);
         // 118 rows: the probe (32), a block of 64 and a last block of 22.
         let m = 118usize;
         let rb = block_rows(m.div_ceil(32) * 32);
@@ -1663,7 +1796,7 @@ mod tests {
             row[0] = 1000.0;
         }
         // k = 4: the massive rows (22) all survive for each other, above the budget of 4k.
-        let stats = same_as_engine(Matrix::new(&last, m, d).unwrap(), 4, true).unwrap();
+        let stats = same_as_engine(Matrix::new(&last, m, d).unwrap(), 4).unwrap();
         assert_eq!(stats.fallback_rows, m - last0, "the last block goes to the engine");
     }
 
@@ -1738,7 +1871,7 @@ mod tests {
             }
         }
         let shared = Shared { units: &[], probe: 0, rows: 1 };
-        let cx = Context { x: &m, q: &q, bound, k: 1, isa: Isa::Scalar, use_amx: false, np: 0, shared };
+        let cx = Context { x: &m, q: &q, bound, k: 1, isa: Isa::Scalar, pass: Bf16Pass::Portable, np: 0, shared };
         let mut rows = Rows::new(&cx).unwrap();
         let (mut checked, mut screened) = (0, 0);
         for (t, i) in [0, 1, 63, 64, 150, 299].into_iter().enumerate() {
