@@ -174,26 +174,35 @@ fn clamp_rows<T: Element>(src: &[T], dst: &mut [f32], run: usize, t: f32, normal
     // machine, and no serial chain of dependent adds).
     for (src, row) in src.chunks(run).zip(dst.chunks_mut(run)) {
         T::widen(src, row);
-        let mut acc = [0.0f64; 8];
-        for chunk in row.chunks_mut(8) {
-            for (a, v) in acc.iter_mut().zip(chunk.iter_mut()) {
-                *v = v.clamp(-t, t);
-                *a += f64::from(*v) * f64::from(*v);
-            }
+        finite &= clamp_row(row, t, normalize, false);
+    }
+    finite
+}
+
+/// Clamps one run of values in place and, with `normalize`, scales it to unit norm;
+/// returns whether its sum of squares was finite. With `keep_bad`, a run that is not is
+/// left unscaled: its NaN or infinity stays where it was, for the error to name.
+#[inline(always)]
+fn clamp_row(row: &mut [f32], t: f32, normalize: bool, keep_bad: bool) -> bool {
+    let mut acc = [0.0f64; 8];
+    for chunk in row.chunks_mut(8) {
+        for (a, v) in acc.iter_mut().zip(chunk.iter_mut()) {
+            *v = v.clamp(-t, t);
+            *a += f64::from(*v) * f64::from(*v);
         }
-        let sum = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
-        finite &= sum.is_finite();
-        if normalize {
-            let norm = libm::sqrt(sum);
-            let norm32 = (norm as f32).max(1e-12);
-            if norm32.is_finite() {
-                row.iter_mut().for_each(|v| *v /= norm32);
-            } else {
-                // A norm beyond f32 (e.g. a row of 3e38s): divide in f64 and round once; the
-                // quotient is at most 1, so representable. Ordinary rows keep the f32 division
-                // of the reference (and its bits).
-                row.iter_mut().for_each(|v| *v = (f64::from(*v) / norm) as f32);
-            }
+    }
+    let sum = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+    let finite = sum.is_finite();
+    if normalize && (finite || !keep_bad) {
+        let norm = libm::sqrt(sum);
+        let norm32 = (norm as f32).max(1e-12);
+        if norm32.is_finite() {
+            row.iter_mut().for_each(|v| *v /= norm32);
+        } else {
+            // A norm beyond f32 (e.g. a row of 3e38s): divide in f64 and round once; the
+            // quotient is at most 1, so representable. Ordinary rows keep the f32 division
+            // of the reference (and its bits).
+            row.iter_mut().for_each(|v| *v = (f64::from(*v) / norm) as f32);
         }
     }
     finite
@@ -250,21 +259,67 @@ impl Prepare {
 /// (`f32::INFINITY` when there was no clamping). Runs on `exec.threads` workers; the
 /// result does not depend on them.
 pub fn prepare<T: Element>(x: &Layers<'_, T>, mode: Prepare, q: f64, exec: &Exec<'_>) -> Result<(Vec<f32>, f32)> {
-    let t = match mode {
-        Prepare::None | Prepare::Normalize => f32::INFINITY,
-        Prepare::Paper | Prepare::Clamp => threshold_exact(x, q, exec)?,
-        Prepare::PaperPerSample | Prepare::ClampPerSample => threshold_per_sample(x, q)?,
-    };
+    let t = threshold(x, mode, q, exec)?;
     let (out, finite) = clamp_and_normalize_checked(x, t, mode.normalizes(), exec);
-    if !finite && t == f32::INFINITY {
-        // Still reject NaN/infinity, as every other entry point does (the thresholds above
-        // already did). PERF: looked for only when a row's sum of squares says so: a serial
-        // scan of every value was a quarter of a normalised 13 x 13 sweep's time.
-        for (i, &v) in x.values().iter().enumerate() {
-            abs_bits(v, i, x.layers() * x.dim())?;
-        }
+    if !finite {
+        reject_non_finite(x)?;
     }
     Ok((out, t))
+}
+
+/// [`prepare`] of an f32 tensor (N x L x D values) into its own values: the same bits,
+/// without a second copy of the tensor. Returns the clamp threshold used. On an error
+/// the values are as given (a bad `q`, shape or threshold), or, for a NaN or infinity
+/// (reported as [`prepare`] does), prepared in the rows before it.
+///
+/// PERF: a fresh copy's pages are faulted in and zeroed by the kernel: preparing the 13
+/// x 13 sweep's two 1024 x 13 x 768 tensors took 34-40 ms of its 130 (Zen 5, two
+/// threads); see BENCHMARKS.md.
+pub fn prepare_in_place(
+    values: &mut [f32],
+    samples: usize,
+    layers: usize,
+    dim: usize,
+    mode: Prepare,
+    q: f64,
+    exec: &Exec<'_>,
+) -> Result<f32> {
+    let t = threshold(&Layers::new(values, samples, layers, dim)?, mode, q, exec)?;
+    if mode == Prepare::None || values.is_empty() {
+        return Ok(t);
+    }
+    let threads = exec.workers();
+    let run = if dim > 0 { dim } else { values.len() };
+    let per = part_len(values.len(), run, threads);
+    let normalize = mode.normalizes() && dim > 0;
+    let parts: Vec<&mut [f32]> = values.chunks_mut(per).collect();
+    let finite = pool::map(threads, parts, |part| {
+        part.chunks_mut(run).fold(true, |f, row| clamp_row(row, t, normalize, true) & f)
+    });
+    if !finite.into_iter().all(|f| f) {
+        reject_non_finite(&Layers::new(values, samples, layers, dim)?)?;
+    }
+    Ok(t)
+}
+
+/// The clamp threshold of `mode` (`f32::INFINITY` where it does not clamp).
+fn threshold<T: Element>(x: &Layers<'_, T>, mode: Prepare, q: f64, exec: &Exec<'_>) -> Result<f32> {
+    match mode {
+        Prepare::None | Prepare::Normalize => Ok(f32::INFINITY),
+        Prepare::Paper | Prepare::Clamp => threshold_exact(x, q, exec),
+        Prepare::PaperPerSample | Prepare::ClampPerSample => threshold_per_sample(x, q),
+    }
+}
+
+/// The error for the first NaN or infinity of `x`, if any, as every other entry point
+/// reports it (the clamping thresholds already did). PERF: looked for only when a row's
+/// sum of squares says so: a serial scan of every value was a quarter of a normalised
+/// 13 x 13 sweep's time.
+fn reject_non_finite<T: Element>(x: &Layers<'_, T>) -> Result<()> {
+    for (i, &v) in x.values().iter().enumerate() {
+        abs_bits(v, i, x.layers() * x.dim())?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -379,6 +434,42 @@ mod tests {
         let x = Layers::new(&v, 2, 3, 4).unwrap();
         assert_eq!(threshold_exact(&x, 0.95, &E).unwrap_err(), Error::NonFinite { row: 1, col: 1 });
         assert_eq!(prepare(&x, Prepare::None, 0.95, &E).unwrap_err(), Error::NonFinite { row: 1, col: 1 });
+    }
+
+    /// In place, every mode gives `prepare`'s bits and threshold on every thread count,
+    /// rows of a norm beyond f32 included; errors are `prepare`'s, and a bad value stays
+    /// where it was.
+    #[test]
+    fn in_place_is_prepare() {
+        let (n, l, d) = (37, 3, 29);
+        let mut v: Vec<f32> = (0..n * l * d).map(|i| ((i * 7919 % 1013) as f32 - 506.0) / 37.0).collect();
+        v[5 * d..5 * d + 3].copy_from_slice(&[3e38, -3e38, 3e38]);
+        v[100] = 1e4;
+        let x = Layers::new(&v, n, l, d).unwrap();
+        for mode in Prepare::NAMES.iter().map(|m| Prepare::from_name(m).unwrap()) {
+            for threads in [1, 2, 3] {
+                let exec = Exec::new().with_threads(threads);
+                let (want, t) = prepare(&x, mode, 0.9, &exec).unwrap();
+                let mut got = v.clone();
+                assert_eq!(prepare_in_place(&mut got, n, l, d, mode, 0.9, &exec), Ok(t), "{mode:?}");
+                assert!(got.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits()), "{mode:?}, {threads}");
+            }
+        }
+        let mut bad = v.clone();
+        bad[2 * l * d + d + 4] = f32::NAN;
+        let want = prepare(&Layers::new(&bad, n, l, d).unwrap(), Prepare::Normalize, 0.9, &E);
+        assert_eq!(want, Err(Error::NonFinite { row: 2, col: d + 4 }));
+        for mode in [Prepare::Normalize, Prepare::Paper, Prepare::PaperPerSample] {
+            let mut got = bad.clone();
+            assert_eq!(
+                prepare_in_place(&mut got, n, l, d, mode, 0.9, &E),
+                Err(Error::NonFinite { row: 2, col: d + 4 })
+            );
+            assert!(got[2 * l * d + d + 4].is_nan(), "{mode:?}");
+        }
+        let mut short = v[..10].to_vec();
+        assert!(prepare_in_place(&mut short, n, l, d, Prepare::Normalize, 0.9, &E).is_err());
+        assert_eq!(short, v[..10]);
     }
 
     #[test]

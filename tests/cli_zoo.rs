@@ -224,6 +224,9 @@ fn the_bundled_colour_zoo_finds_the_last_blocks() {
     let layers: Vec<&Value> = r["models"].as_array().unwrap().iter().map(|m| &m["layer_ids"]).collect();
     assert_eq!(layers[0], &serde_json::json!([0, 2, 4, 6]));
     assert_eq!(layers[1], &serde_json::json!([0, 4, 8, 12]));
+    // The files' own element type, though their prepared values are f32.
+    let models = r["models"].as_array().unwrap();
+    assert_eq!((&models[2]["dtype"], &models[3]["dtype"]), (&serde_json::json!("f16"), &serde_json::json!("f16")));
     let pairs = r["pairs"].as_array().unwrap();
     // The last block of each text model aligns best with perceptual colour distance, far
     // above the null; the random control does not.

@@ -101,12 +101,14 @@ pub(crate) fn run(a: Args) -> Result<(), Fail> {
         None => None,
     };
     let start = Instant::now();
-    let mut buffers: Vec<Vec<f32>> = files.iter().map(|_| Vec::new()).collect();
     let run_exec = exec(&a);
-    let mut layers: Vec<Vec<AnyMatrix<'_>>> = Vec::new();
-    for (f, buf) in files.iter().zip(buffers.iter_mut()) {
-        layers.push(f.prepared_layers(mode, q, &run_exec, buf)?);
+    // The files' own element types, for the report; then each prepared where it is (see
+    // `sweep`).
+    let dtypes: Vec<&str> = files.iter().map(Features::dtype).collect();
+    for f in &mut files {
+        f.prepare(mode, q, &run_exec)?;
     }
+    let layers = files.iter().map(|f| Ok(f.tensor()?.layer_views())).collect::<Result<Vec<_>, String>>()?;
     let refs: Vec<&[AnyMatrix<'_>]> = layers.iter().map(Vec::as_slice).collect();
     let pairs = first_b.map_or(Pairs::All, |first_b| Pairs::Bipartite { first_b });
     let total_layers: usize = layers.iter().map(Vec::len).sum();
@@ -239,8 +241,8 @@ pub(crate) fn run(a: Args) -> Result<(), Fail> {
         let mut o = metric_json(&name, metric);
         o.insert("prepare".into(), mode_name.clone().into());
         o.insert("n".into(), n.into());
-        let models = files.iter().zip(&names).zip(&ids).map(|((f, name), ids)| {
-            json!({"name": name, "source": f.source, "n": f.rows(), "layers": f.layers(), "layer_ids": ids, "dim": f.dim(), "dtype": f.dtype()})
+        let models = files.iter().zip(&names).zip(&ids).zip(&dtypes).map(|(((f, name), ids), dtype)| {
+            json!({"name": name, "source": f.source, "n": f.rows(), "layers": f.layers(), "layer_ids": ids, "dim": f.dim(), "dtype": dtype})
         });
         o.insert("models".into(), Value::Array(models.collect()));
         let pair_json = |p: &ZooPair| {

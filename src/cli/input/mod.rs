@@ -19,7 +19,7 @@ use std::fs::File;
 use std::io::{self, BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
 
-use crate::prepare::Prepare;
+use crate::prepare::{self, Prepare};
 use crate::{AnyLayers, AnyMatrix, Exec, Values, f16};
 
 mod safetensors;
@@ -88,6 +88,24 @@ impl Features {
     /// The N x L x D tensor (L = 1 for an N x D one) as a borrowed view (no copy).
     pub(crate) fn tensor(&self) -> Result<AnyLayers<'_>, String> {
         self.values.layers(self.rows(), self.layers(), self.dim()).map_err(|e| format!("{}: {e}", self.source))
+    }
+
+    /// Prepares the values with `mode` at quantile `q` where they are: f32 values in place
+    /// (no second copy of the tensor), f16 and bf16 ones replaced by their prepared f32
+    /// values; `Prepare::None` only checks them for NaN and infinity. Then
+    /// [`Features::tensor`] views the prepared values (and [`Features::dtype`] is f32
+    /// unless `mode` is `None`).
+    pub(crate) fn prepare(&mut self, mode: Prepare, q: f64, exec: &Exec<'_>) -> Result<(), String> {
+        let (n, l, d) = (self.rows(), self.layers(), self.dim());
+        let done = if mode == Prepare::None {
+            self.tensor()?.scan()
+        } else if let Values::F32(v) = &mut self.values {
+            prepare::prepare_in_place(v, n, l, d, mode, q, exec).map(|_| ())
+        } else {
+            let prepared = self.tensor()?.prepare(mode, q, exec);
+            prepared.map(|(v, _)| self.values = Values::F32(v))
+        };
+        done.map_err(|e| format!("{}: {e}", self.source))
     }
 
     /// Every layer after preparation with `mode` at quantile `q`: views of the file's values
