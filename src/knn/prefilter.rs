@@ -55,9 +55,9 @@ pub enum Prefilter {
     ///   but 0.9-1.2x at 1024 x 512, 1024 and 2048, and 1.15-1.45x at 512 x 768; D = 256
     ///   took 1.03-1.10x.
     /// - AVX-512 BF16 on AMD Zen 5 (family 1Ah): 2048 <= N <= 4096 and D >= 768. On 2
-    ///   cores of one it took 0.78-0.88x the engine's time on one thread and 0.85-0.97x on
-    ///   two; 1.07-1.26x at N = 1024, 1.10-1.19x at N = 8192 and 16384 (each pair scored
-    ///   from both sides there).
+    ///   cores of one it took 0.70-0.95x the engine's time on one thread and 0.81-0.87x on
+    ///   two; at N = 1024 0.96x on one thread but 1.01-1.08x on two, and 1.05-1.23x at
+    ///   N = 8192 and 16384 (each pair scored from both sides there).
     ///
     /// On data that defeat its bound it hands the graph to the engine after a probe,
     /// 1.02-1.16x the engine's time at 2048 and 4096 rows (BENCHMARKS.md, issue 18). With
@@ -189,7 +189,7 @@ struct AutoRule {
 const AMX_RULE: AutoRule = AutoRule { min_rows: 2048, max_rows: usize::MAX, min_cols: 512, max_k: 32 };
 
 /// AVX-512 BF16 (ninth round: Zen 5). Only the whole layout (N <= 4096) pays: the block
-/// layout scores each pair from both sides, twice the pass's work, and took 1.10-1.19x
+/// layout scores each pair from both sides, twice the pass's work, and took 1.05-1.23x
 /// the engine's time at 8192 and 16384 x 768.
 const AVX512_BF16_RULE: AutoRule = AutoRule { min_rows: 2048, max_rows: 4096, min_cols: 768, max_k: 32 };
 
