@@ -38,39 +38,54 @@ pub(crate) fn available() -> bool {
     false
 }
 
-/// Sums of [`QUERY_ROWS`] query rows against `C` blocks of 16 candidates over `steps`
-/// steps of 32 features: `c[r * ldc + 16 * j + m] (+)= <query r, candidate m of block j>`.
-///
-/// `a`: the query rows' tile stream from the chunk's first step and the first of the 8
-/// rows (row r, step s at `a[s * 512 + r * 32..][..32]`); `b[j]`: block j's candidate
-/// stream from the chunk's first step (step s at `b[j][s * 256..][..256]`, line p its
-/// words `16 p..16 p + 16`). Added to `c` if `accumulate`, else written. Panics if a
-/// slice is too short or the CPU lacks the instructions ([`available`]).
+/// Proof that this process can run the kernels (as [`super::amx::Tiles`] is for AMX):
+/// made once per worker, so the blocks need not ask again.
 #[cfg(all(target_arch = "x86_64", feature = "x86-v4"))]
-#[inline]
-pub(crate) fn block<const C: usize>(
-    a: &[u16],
-    b: [&[u32]; C],
-    steps: usize,
-    c: &mut [f32],
-    ldc: usize,
-    accumulate: bool,
-) {
-    assert!(available(), "AVX-512 BF16");
-    assert!(steps > 0);
-    let (a_step, b_step) = (ROWS * DEPTH, ROWS * DEPTH / 2);
-    assert!(a.len() >= (steps - 1) * a_step + QUERY_ROWS * DEPTH, "query stream");
-    assert!(b.iter().all(|s| s.len() >= steps * b_step), "candidate streams");
-    assert!(ldc >= C * ROWS && c.len() >= (QUERY_ROWS - 1) * ldc + C * ROWS, "sums");
-    // SAFETY: the CPU has AVX-512F and AVX-512 BF16 (asserted), and every slice holds what
-    // the kernel reads and writes (asserted above, as its doc says).
-    unsafe { kernel::<C>(a, b, steps, c, ldc, accumulate) }
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Dots(());
+
+#[cfg(all(target_arch = "x86_64", feature = "x86-v4"))]
+impl Dots {
+    /// `None` where [`available`] is false.
+    pub(crate) fn new() -> Option<Self> {
+        available().then_some(Dots(()))
+    }
+
+    /// Sums of [`QUERY_ROWS`] query rows against `C` blocks of 16 candidates over `steps`
+    /// steps of 32 features: `c[r * ldc + 16 * j + m] (+)= <query r, candidate m of block
+    /// j>`.
+    ///
+    /// `a`: the query rows' tile stream from the chunk's first step and the first of the 8
+    /// rows (row r, step s at `a[s * 512 + r * 32..][..32]`); `b[j]`: block j's candidate
+    /// stream from the chunk's first step (step s at `b[j][s * 256..][..256]`, line p its
+    /// words `16 p..16 p + 16`). Added to `c` if `accumulate`, else written. Panics if a
+    /// slice is too short.
+    #[inline]
+    pub(crate) fn block<const C: usize>(
+        self,
+        a: &[u16],
+        b: [&[u32]; C],
+        steps: usize,
+        c: &mut [f32],
+        ldc: usize,
+        accumulate: bool,
+    ) {
+        assert!(steps > 0);
+        let (a_step, b_step) = (ROWS * DEPTH, ROWS * DEPTH / 2);
+        assert!(a.len() >= (steps - 1) * a_step + QUERY_ROWS * DEPTH, "query stream");
+        assert!(b.iter().all(|s| s.len() >= steps * b_step), "candidate streams");
+        assert!(ldc >= C * ROWS && c.len() >= (QUERY_ROWS - 1) * ldc + C * ROWS, "sums");
+        // SAFETY: the CPU has AVX-512F and AVX-512 BF16 (`self` exists only where
+        // `available`), and every slice holds what the kernel reads and writes (asserted
+        // above, as the doc says).
+        unsafe { kernel::<C>(a, b, steps, c, ldc, accumulate) }
+    }
 }
 
-/// [`block`] without the checks.
+/// [`Dots::block`] without the checks.
 ///
 /// # Safety
-/// AVX-512F and AVX-512 BF16 must be present, and the slices as [`block`] asserts.
+/// AVX-512F and AVX-512 BF16 must be present, and the slices as [`Dots::block`] asserts.
 #[cfg(all(target_arch = "x86_64", feature = "x86-v4"))]
 #[target_feature(enable = "avx512f,avx512bf16")]
 unsafe fn kernel<const C: usize>(a: &[u16], b: [&[u32]; C], steps: usize, c: &mut [f32], ldc: usize, accumulate: bool) {
@@ -126,21 +141,22 @@ fn bf16s(v: core::arch::x86_64::__m512i) -> core::arch::x86_64::__m512bh {
 /// the prefilter to pay (BENCHMARKS.md, issue 18): AMD family 1Ah (Zen 5), 1.88x the
 /// multiply-adds a second. Not Intel (0.58x on Emerald Rapids, which has AMX anyway), and
 /// not Zen 4 (unmeasured: it runs 512-bit operations as two halves). `Prefilter::On`
-/// still uses them anywhere they run.
+/// still uses them anywhere they run. Asked once, then cached (`Prefilter::Auto` asks
+/// for every graph, and CPUID traps to the hypervisor in a VM).
 #[cfg(all(feature = "std", target_arch = "x86_64", feature = "x86-v4"))]
 pub(crate) fn measured_to_pay() -> bool {
-    use core::arch::x86_64::__cpuid;
-    if !available() {
-        return false;
-    }
-    // CPUID leaf 0: the vendor in EBX, EDX, ECX; leaf 1 EAX: base family in bits 8-11,
-    // extended family (added when the base is 0xF) in bits 20-27.
-    let vendor = __cpuid(0);
-    let amd = [vendor.ebx, vendor.edx, vendor.ecx] == [0x6874_7541, 0x6974_6e65, 0x444d_4163];
-    let eax = __cpuid(1).eax;
-    let base = (eax >> 8) & 0xf;
-    let family = if base == 0xf { base + ((eax >> 20) & 0xff) } else { base };
-    amd && family == 0x1a
+    static PAYS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *PAYS.get_or_init(|| {
+        use core::arch::x86_64::__cpuid;
+        // CPUID leaf 0: the vendor in EBX, EDX, ECX; leaf 1 EAX: base family in bits 8-11,
+        // extended family (added when the base is 0xF) in bits 20-27.
+        let vendor = __cpuid(0);
+        let amd = [vendor.ebx, vendor.edx, vendor.ecx] == [0x6874_7541, 0x6974_6e65, 0x444d_4163];
+        let eax = __cpuid(1).eax;
+        let base = (eax >> 8) & 0xf;
+        let family = if base == 0xf { base + ((eax >> 20) & 0xff) } else { base };
+        available() && amd && family == 0x1a
+    })
 }
 
 /// Without std or the AVX-512 backend, never.

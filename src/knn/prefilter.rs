@@ -915,7 +915,7 @@ enum Multiplier {
     #[cfg(all(feature = "std", target_arch = "x86_64", target_os = "linux"))]
     Amx(amx::Tiles),
     #[cfg(all(target_arch = "x86_64", feature = "x86-v4"))]
-    Avx512Bf16,
+    Avx512Bf16(avx512_bf16::Dots),
     Portable,
 }
 
@@ -927,7 +927,7 @@ impl Pass {
             #[cfg(all(feature = "std", target_arch = "x86_64", target_os = "linux"))]
             Bf16Pass::Amx => amx::Tiles::new().map_or(Multiplier::Portable, Multiplier::Amx),
             #[cfg(all(target_arch = "x86_64", feature = "x86-v4"))]
-            Bf16Pass::Avx512Bf16 => Multiplier::Avx512Bf16,
+            Bf16Pass::Avx512Bf16 => avx512_bf16::Dots::new().map_or(Multiplier::Portable, Multiplier::Avx512Bf16),
             _ => Multiplier::Portable,
         };
         Ok(Pass { a_tiles: try_vec(len, 0u16, "a prefilter worker's query tiles")?, multiplier })
@@ -944,7 +944,7 @@ impl Pass {
             #[cfg(all(feature = "std", target_arch = "x86_64", target_os = "linux"))]
             Multiplier::Amx(tiles) => pass_amx(tiles, q, a, rn, triangle, block, np),
             #[cfg(all(target_arch = "x86_64", feature = "x86-v4"))]
-            Multiplier::Avx512Bf16 => pass_avx512_bf16(q, a, rn, triangle, block, np),
+            Multiplier::Avx512Bf16(dots) => pass_avx512_bf16(*dots, q, a, rn, triangle, block, np),
             Multiplier::Portable => pass_scalar(q, a, rn, triangle, cx.x.rows(), block, np),
         }
     }
@@ -1004,9 +1004,17 @@ const GROUP: usize = 512;
 /// The bf16 pass on AVX-512 BF16 dot products: the same scores as [`pass_amx`], from the
 /// same streams, blocked alike: a query octet's chunk of [`DOT_CHUNK_STEPS`] steps stays
 /// in L1 while the candidates of a column group ([`DOT_GROUP`] columns) stream past it
-/// from L2, 48 columns a block ([`avx512_bf16::block`]).
+/// from L2, 48 columns a block ([`avx512_bf16::Dots::block`]).
 #[cfg(all(target_arch = "x86_64", feature = "x86-v4"))]
-fn pass_avx512_bf16(q: &Quantized, a: &[u16], rn: usize, triangle: Option<usize>, block: &mut [f32], np: usize) {
+fn pass_avx512_bf16(
+    dots: avx512_bf16::Dots,
+    q: &Quantized,
+    a: &[u16],
+    rn: usize,
+    triangle: Option<usize>,
+    block: &mut [f32],
+    np: usize,
+) {
     const OCTET: usize = avx512_bf16::QUERY_ROWS;
     let steps = q.depth / amx::DEPTH;
     let (a_stream, b_stream) = (amx::ROWS * q.depth, amx::ROWS * q.depth / 2);
@@ -1026,9 +1034,9 @@ fn pass_avx512_bf16(q: &Quantized, a: &[u16], rn: usize, triangle: Option<usize>
                     let s = |j: usize| stream(c0 + j * amx::ROWS, s0);
                     let blocks = ((end - c0) / amx::ROWS).min(3);
                     match blocks {
-                        1 => avx512_bf16::block::<1>(a, [s(0)], n, c, np, s0 > 0),
-                        2 => avx512_bf16::block::<2>(a, [s(0), s(1)], n, c, np, s0 > 0),
-                        _ => avx512_bf16::block::<3>(a, [s(0), s(1), s(2)], n, c, np, s0 > 0),
+                        1 => dots.block::<1>(a, [s(0)], n, c, np, s0 > 0),
+                        2 => dots.block::<2>(a, [s(0), s(1)], n, c, np, s0 > 0),
+                        _ => dots.block::<3>(a, [s(0), s(1), s(2)], n, c, np, s0 > 0),
                     }
                     c0 += blocks * amx::ROWS;
                 }
