@@ -20,20 +20,22 @@ pub(crate) fn run(a: Args) -> Result<(), Fail> {
         return Err(Fail::Usage("score takes two input files".into()));
     };
     let (name, metric) = metric_of(&a)?;
-    let (fa, fb) = (load(pa, &a, "score", true)?, load(pb, &a, "score", true)?);
+    let (mut fa, mut fb) = (load(pa, &a, "score", true)?, load(pb, &a, "score", true)?);
     same_samples(&fa, &fb)?;
     check_k(fa.rows(), metric)?;
     check_cca_dim(fa.rows(), fa.dim(), fb.dim(), metric)?;
     let start = Instant::now();
-    // --normalize: inner products of L2-normalised copies (--cosine does the same without
-    // the copies).
+    // --normalize: inner products of L2-normalised rows (--cosine does the same without
+    // changing them).
     let (mode, metric) = match a.normalize {
         true => (Prepare::Normalize, metric.with_similarity(Similarity::InnerProduct)),
         false => (Prepare::None, metric),
     };
-    let (mut va, mut vb) = (Vec::new(), Vec::new());
-    let ma = fa.prepared_layers(mode, 1.0, &exec(&a), &mut va)?;
-    let mb = fb.prepared_layers(mode, 1.0, &exec(&a), &mut vb)?;
+    // The files' own element types, for the report; then each prepared where it is.
+    let dtypes = (fa.dtype(), fb.dtype());
+    fa.prepare(mode, 1.0, &exec(&a))?;
+    fb.prepare(mode, 1.0, &exec(&a))?;
+    let (ma, mb) = (fa.tensor()?.layer_views(), fb.tensor()?.layer_views());
     let (sa, sb) = (
         Side { source: &fa.source, layers: &ma, layer_ids: &[0] },
         Side { source: &fb.source, layers: &mb, layer_ids: &[0] },
@@ -55,8 +57,8 @@ pub(crate) fn run(a: Args) -> Result<(), Fail> {
         let mut rows = vec![
             ("metric", metric_text(&name, metric)),
             ("score", format!("{score:.6}")),
-            ("A", format!("{} ({} x {}, {})", fa.source, fa.rows(), fa.dim(), fa.dtype())),
-            ("B", format!("{} ({} x {}, {})", fb.source, fb.rows(), fb.dim(), fb.dtype())),
+            ("A", format!("{} ({} x {}, {})", fa.source, fa.rows(), fa.dim(), dtypes.0)),
+            ("B", format!("{} ({} x {}, {})", fb.source, fb.rows(), fb.dim(), dtypes.1)),
             ("normalize", a.normalize.to_string()),
         ];
         rows.extend(calibration.as_ref().map(calibration_rows).unwrap_or_default());

@@ -107,18 +107,6 @@ impl Features {
         };
         done.map_err(|e| format!("{}: {e}", self.source))
     }
-
-    /// Every layer after preparation with `mode` at quantile `q`: views of the file's values
-    /// for `Prepare::None`, else of `buf`, which receives the prepared f32 values.
-    pub(crate) fn prepared_layers<'b>(
-        &'b self,
-        mode: Prepare,
-        q: f64,
-        exec: &Exec<'_>,
-        buf: &'b mut Vec<f32>,
-    ) -> Result<Vec<AnyMatrix<'b>>, String> {
-        self.tensor()?.prepared_layers(mode, q, exec, buf).map_err(|e| format!("{}: {e}", self.source))
-    }
 }
 
 /// Reads the input named by `spec`; `tensor` is the `--tensor` default for `.safetensors`
