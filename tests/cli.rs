@@ -124,6 +124,9 @@ fn score_json_keys_and_value_match_the_library() {
     let r = json(&["score", &dir.path("a16.npy"), &pb, "--k", "3", "--cosine", "--json"]);
     let cosine = mutual(3, Similarity::Cosine);
     assert_eq!(r["score"].as_f64(), Some(metrics::score(ma, mb, &cosine, &EXEC).unwrap()));
+    // --normalize prepares the f16 values as f32; the report still names the file's dtype.
+    let text = ok(&["score", &dir.path("a16.npy"), &pb, "--k", "3", "--normalize"]);
+    assert!(text.contains(&format!("({N} x {DA}, f16)")) && text.contains(&format!("({N} x {DB}, f32)")), "{text}");
 
     // Every metric, with its parameters among the keys.
     // Each metric gets only the options that apply to it (the others are refused).
