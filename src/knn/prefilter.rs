@@ -950,6 +950,52 @@ impl Pass {
     }
 }
 
+/// The block sizes of a fast bf16 pass: query rows a step, columns a group, and steps of
+/// [`amx::DEPTH`] features a chunk.
+#[cfg(any(
+    all(feature = "std", target_arch = "x86_64", target_os = "linux"),
+    all(target_arch = "x86_64", feature = "x86-v4")
+))]
+#[derive(Clone, Copy)]
+struct Blocking {
+    rows: usize,
+    group: usize,
+    chunk_steps: usize,
+}
+
+/// The loop nest both fast passes share, blocked as a GEMM is: for each group of columns
+/// (from the unit's first diagonal tile on with `triangle`), each chunk of steps and each
+/// step of query rows (`rn` rounded up to [`PROBE_ROWS`]), `run(row, first step, steps,
+/// columns)` with the group's columns that row step needs (from its diagonal tile on with
+/// `triangle`; possibly none). A query step's chunk stays in L1 while the group's
+/// candidates stream past it from L2.
+#[cfg(any(
+    all(feature = "std", target_arch = "x86_64", target_os = "linux"),
+    all(target_arch = "x86_64", feature = "x86-v4")
+))]
+fn blocked(
+    sizes: Blocking,
+    depth: usize,
+    rn: usize,
+    triangle: Option<usize>,
+    np: usize,
+    mut run: impl FnMut(usize, usize, usize, core::ops::Range<usize>),
+) {
+    let Blocking { rows, group, chunk_steps } = sizes;
+    let steps = depth / amx::DEPTH;
+    let rows_pad = rn.div_ceil(PROBE_ROWS) * PROBE_ROWS;
+    for g0 in (triangle.map_or(0, |r0| r0 / group * group)..np).step_by(group) {
+        let end = np.min(g0 + group);
+        for s0 in (0..steps).step_by(chunk_steps) {
+            let n = chunk_steps.min(steps - s0);
+            for r in (0..rows_pad).step_by(rows) {
+                let first = triangle.map_or(g0, |r0| g0.max(diagonal(r0 + r)));
+                run(r, s0, n, first..end.max(first));
+            }
+        }
+    }
+}
+
 /// The bf16 pass on AMX tiles: `block[r * np + j] = <x^_{r0 + r}, x^_j>` for the unit's
 /// rows (rounded up to 32; `a`: [`query_tiles`]) and every column, or with `triangle =
 /// Some(r0)` (the unit's first row, a multiple of 32) the columns from each row pair's
@@ -973,25 +1019,18 @@ fn pass_amx(
     np: usize,
 ) {
     const PAIR: usize = 2 * amx::ROWS;
-    let steps = q.depth / amx::DEPTH;
     let (a_stream, b_stream) = (amx::ROWS * q.depth, amx::ROWS * q.depth / 2);
     let (a_step, b_step) = (amx::ROWS * amx::DEPTH, amx::ROWS * amx::DEPTH / 2);
-    let rows_pad = rn.div_ceil(PAIR) * PAIR;
-    for g0 in (triangle.map_or(0, |r0| r0 / GROUP * GROUP)..np).step_by(GROUP) {
-        for s0 in (0..steps).step_by(CHUNK_STEPS) {
-            let n = CHUNK_STEPS.min(steps - s0);
-            for rp in (0..rows_pad).step_by(PAIR) {
-                let t = rp / amx::ROWS;
-                let a = [&a[t * a_stream + s0 * a_step..], &a[(t + 1) * a_stream + s0 * a_step..]];
-                let first = triangle.map_or(g0, |r0| g0.max(diagonal(r0 + rp)));
-                for c0 in (first..np.min(g0 + GROUP)).step_by(PAIR) {
-                    let u = c0 / amx::ROWS;
-                    let b = [&q.packed[u * b_stream + s0 * b_step..], &q.packed[(u + 1) * b_stream + s0 * b_step..]];
-                    tiles.block(a, b, n, &mut block[rp * np + c0..], np, s0 > 0);
-                }
-            }
+    let sizes = Blocking { rows: PAIR, group: GROUP, chunk_steps: CHUNK_STEPS };
+    blocked(sizes, q.depth, rn, triangle, np, |rp, s0, n, columns| {
+        let t = rp / amx::ROWS;
+        let a = [&a[t * a_stream + s0 * a_step..], &a[(t + 1) * a_stream + s0 * a_step..]];
+        for c0 in columns.step_by(PAIR) {
+            let u = c0 / amx::ROWS;
+            let b = [&q.packed[u * b_stream + s0 * b_step..], &q.packed[(u + 1) * b_stream + s0 * b_step..]];
+            tiles.block(a, b, n, &mut block[rp * np + c0..], np, s0 > 0);
         }
-    }
+    });
 }
 
 /// Steps of 32 features per chunk of the AMX pass (a query pair's chunk: 32 KiB).
@@ -1015,34 +1054,26 @@ fn pass_avx512_bf16(
     block: &mut [f32],
     np: usize,
 ) {
-    const OCTET: usize = avx512_bf16::QUERY_ROWS;
-    let steps = q.depth / amx::DEPTH;
     let (a_stream, b_stream) = (amx::ROWS * q.depth, amx::ROWS * q.depth / 2);
     let (a_step, b_step) = (amx::ROWS * amx::DEPTH, amx::ROWS * amx::DEPTH / 2);
-    let rows_pad = rn.div_ceil(PROBE_ROWS) * PROBE_ROWS;
     let stream = |c0: usize, s0: usize| &q.packed[c0 / amx::ROWS * b_stream + s0 * b_step..];
-    for g0 in (triangle.map_or(0, |r0| r0 / DOT_GROUP * DOT_GROUP)..np).step_by(DOT_GROUP) {
-        let end = np.min(g0 + DOT_GROUP);
-        for s0 in (0..steps).step_by(DOT_CHUNK_STEPS) {
-            let n = DOT_CHUNK_STEPS.min(steps - s0);
-            for r in (0..rows_pad).step_by(OCTET) {
-                let (t, l) = (r / amx::ROWS, r % amx::ROWS);
-                let a = &a[t * a_stream + s0 * a_step + l * amx::DEPTH..];
-                let mut c0 = triangle.map_or(g0, |r0| g0.max(diagonal(r0 + r)));
-                while c0 < end {
-                    let c = &mut block[r * np + c0..];
-                    let s = |j: usize| stream(c0 + j * amx::ROWS, s0);
-                    let blocks = ((end - c0) / amx::ROWS).min(3);
-                    match blocks {
-                        1 => dots.block::<1>(a, [s(0)], n, c, np, s0 > 0),
-                        2 => dots.block::<2>(a, [s(0), s(1)], n, c, np, s0 > 0),
-                        _ => dots.block::<3>(a, [s(0), s(1), s(2)], n, c, np, s0 > 0),
-                    }
-                    c0 += blocks * amx::ROWS;
-                }
+    let sizes = Blocking { rows: avx512_bf16::QUERY_ROWS, group: DOT_GROUP, chunk_steps: DOT_CHUNK_STEPS };
+    blocked(sizes, q.depth, rn, triangle, np, |r, s0, n, columns| {
+        let (t, l) = (r / amx::ROWS, r % amx::ROWS);
+        let a = &a[t * a_stream + s0 * a_step + l * amx::DEPTH..];
+        let (mut c0, end) = (columns.start, columns.end);
+        while c0 < end {
+            let c = &mut block[r * np + c0..];
+            let s = |j: usize| stream(c0 + j * amx::ROWS, s0);
+            let blocks = ((end - c0) / amx::ROWS).min(3);
+            match blocks {
+                1 => dots.block::<1>(a, [s(0)], n, c, np, s0 > 0),
+                2 => dots.block::<2>(a, [s(0), s(1)], n, c, np, s0 > 0),
+                _ => dots.block::<3>(a, [s(0), s(1), s(2)], n, c, np, s0 > 0),
             }
+            c0 += blocks * amx::ROWS;
         }
-    }
+    });
 }
 
 /// Steps of 32 features per chunk of the AVX-512 BF16 pass (a query octet's chunk: 8 KiB).
