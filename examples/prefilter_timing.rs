@@ -1,5 +1,5 @@
 //! The kNN self graph by inner product with and without the bf16 prefilter, side by side:
-//! `cargo run --release --example prefilter_timing -- N D K [THREADS [REPS [DATA]]]`.
+//! `cargo run --release --example prefilter_timing -- N D K [THREADS [REPS [DATA [DTYPE]]]]`.
 //!
 //! DATA: `gauss` (default; Gaussian rows, L2-normalised like the paper's features),
 //! `massive` (the same plus a constant massive feature 0 = 1000: the bound's worst case),
@@ -7,12 +7,13 @@
 //! f32 values from a file (e.g. a real model's features), used as they are. Prints the
 //! median times of REPS alternating runs (default 7) and their ratio, the same for the
 //! fastest runs (steadier on a shared machine), the pairs rescored per row and the rows
-//! handed to the engine, and checks that both graphs are the same bit for bit.
+//! handed to the engine, and checks that both graphs are the same bit for bit. DTYPE: `f32`
+//! (default), `f16` or `bf16`: the rows rounded to that type and scored from it.
 
 use std::time::Instant;
 
 use repalign::knn::{Prefilter, Similarity, graph, prefilter_totals};
-use repalign::{Exec, Matrix};
+use repalign::{AnyMatrix, Exec, Matrix};
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -50,7 +51,15 @@ fn main() {
             row[0] = 1000.0;
         }
     }
-    let m = Matrix::new(&x, n, d).unwrap();
+    let dtype = args.get(6).map_or("f32", String::as_str);
+    let halves: Vec<half::f16> = x.iter().map(|&v| half::f16::from_f32(v)).collect();
+    let brains: Vec<half::bf16> = x.iter().map(|&v| half::bf16::from_f32(v)).collect();
+    let m: AnyMatrix<'_> = match dtype {
+        "f32" => Matrix::new(&x, n, d).unwrap().into(),
+        "f16" => Matrix::new(&halves, n, d).unwrap().into(),
+        "bf16" => Matrix::new(&brains, n, d).unwrap().into(),
+        _ => panic!("DTYPE: f32, f16 or bf16"),
+    };
     let exec = Exec::default().with_threads(threads);
     let run = |mode: Prefilter| {
         let t = Instant::now();
@@ -88,7 +97,7 @@ fn main() {
     let (t_off, t_on) = (median(&mut off), median(&mut on));
     let graphs = (after.2 - before.2).max(1) as f64;
     println!(
-        "N = {n}, D = {d}, k = {k}, {data}: engine {:.4} s, prefilter {:.4} s, ratio {:.3} (fastest {:.4} s, {:.4} s, ratio {:.3}); rescored {:.1} pairs a row, {:.0} rows to the engine a graph; same bits",
+        "N = {n}, D = {d}, k = {k}, {data} {dtype}: engine {:.4} s, prefilter {:.4} s, ratio {:.3} (fastest {:.4} s, {:.4} s, ratio {:.3}); rescored {:.1} pairs a row, {:.0} rows to the engine a graph; same bits",
         t_off,
         t_on,
         t_on / t_off,

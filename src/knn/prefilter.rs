@@ -46,18 +46,20 @@ use crate::topk::{SENTINEL, TopK};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Prefilter {
     /// Where it was measured to pay, with the fastest [`Bf16Pass`] of the CPU; elsewhere
-    /// the f32 engine. Always f32 rows, the AVX-512 backend and k <= 32, and:
-    /// - AMX-BF16 (tiles the OS lets this process use): N >= 2048 rows and D >= 512
+    /// the f32 engine. Always the AVX-512 backend and k <= 32, and:
+    /// - AMX-BF16 (tiles the OS lets this process use): f32 rows, N >= 2048 and D >= 512
     ///   features. On the one such CPU measured (2 cores of a Xeon, Emerald Rapids; k = 10,
     ///   the fastest of alternating runs, one and two threads) the prefilter took
     ///   0.72-0.95x the engine's time from 2048 x 512 to 16384 x 768 and 4096 x 4096.
     ///   Below 2048 rows it varies too much with D: 0.87-0.95x at the paper's 1024 x 768,
     ///   but 0.9-1.2x at 1024 x 512, 1024 and 2048, and 1.15-1.45x at 512 x 768; D = 256
     ///   took 1.03-1.10x.
-    /// - AVX-512 BF16 on AMD Zen 5 (family 1Ah): 2048 <= N <= 4096 and D >= 768. On 2
-    ///   cores of one it took 0.70-0.95x the engine's time on one thread and 0.81-0.87x on
-    ///   two; at N = 1024 0.96x on one thread but 1.01-1.08x on two, and 1.05-1.23x at
-    ///   N = 8192 and 16384 (each pair scored from both sides there).
+    /// - AVX-512 BF16 on AMD Zen 5 (family 1Ah): f32 and f16 rows with 2048 <= N <= 4096
+    ///   and D >= 768, bf16 rows with 1024 <= N <= 4096 and D >= 512. On 2 cores of one,
+    ///   f32 rows took 0.70-0.95x the engine's time on one thread and 0.81-0.87x on two; at
+    ///   N = 1024 0.96x on one thread but 1.01-1.08x on two, and 1.05-1.23x at N = 8192 and
+    ///   16384 (each pair scored from both sides there). f16 rows took 0.65-0.86x from 2048
+    ///   rows on; bf16 rows, their own bf16 rounding, 0.60-0.95x from 1024 x 512 on.
     ///
     /// On data that defeat its bound it hands the graph to the engine after a probe,
     /// 1.02-1.16x the engine's time at 2048 and 4096 rows (BENCHMARKS.md, issue 18). With
@@ -156,7 +158,7 @@ fn fits(rows: usize, cols: usize) -> bool {
 /// [`Prefilter::Auto`]'s choice with the bf16 pass `pass`: where it was measured to pay
 /// ([`AutoRule`]).
 fn auto(rows: usize, cols: usize, k: usize, dtype: Dtype, isa: Isa, pass: Bf16Pass) -> bool {
-    // PERF: the rescoring's AVX-512 path takes f32 rows only.
+    // PERF: the rescoring's fast path is AVX-512's.
     #[cfg(all(target_arch = "x86_64", feature = "x86-v4"))]
     let avx512 = isa == Isa::X86V4;
     #[cfg(not(all(target_arch = "x86_64", feature = "x86-v4")))]
@@ -164,14 +166,14 @@ fn auto(rows: usize, cols: usize, k: usize, dtype: Dtype, isa: Isa, pass: Bf16Pa
         let _ = isa;
         false
     };
-    let rule = match pass {
-        Bf16Pass::Amx => AMX_RULE,
-        Bf16Pass::Avx512Bf16 if avx512_bf16::measured_to_pay() => AVX512_BF16_RULE,
+    let rule = match (pass, dtype) {
+        (Bf16Pass::Amx, Dtype::F32) => AMX_RULE,
+        (Bf16Pass::Avx512Bf16, Dtype::F32 | Dtype::F16) if avx512_bf16::measured_to_pay() => AVX512_BF16_RULE,
+        (Bf16Pass::Avx512Bf16, Dtype::Bf16) if avx512_bf16::measured_to_pay() => AVX512_BF16_BF16_ROWS,
         _ => return false,
     };
     fits(rows, cols)
         && avx512
-        && dtype == Dtype::F32
         && (rule.min_rows..=rule.max_rows).contains(&rows)
         && cols >= rule.min_cols
         && k <= rule.max_k
@@ -185,13 +187,21 @@ struct AutoRule {
     max_k: usize,
 }
 
-/// AMX (BENCHMARKS.md, issue 18, eighth round: Emerald Rapids).
+/// AMX, f32 rows (BENCHMARKS.md, issue 18, eighth round: Emerald Rapids). Half-precision
+/// rows are unmeasured there.
 const AMX_RULE: AutoRule = AutoRule { min_rows: 2048, max_rows: usize::MAX, min_cols: 512, max_k: 32 };
 
-/// AVX-512 BF16 (ninth round: Zen 5). Only the whole layout (N <= 4096) pays: the block
-/// layout scores each pair from both sides, twice the pass's work, and took 1.05-1.23x
-/// the engine's time at 8192 and 16384 x 768.
+/// AVX-512 BF16, f32 and f16 rows (ninth and tenth rounds: Zen 5). Only the whole layout
+/// (N <= 4096) pays: the block layout scores each pair from both sides, twice the pass's
+/// work, and took 1.05-1.23x the engine's time at 8192 and 16384 x 768. f16 rows took
+/// 0.95-1.05x at 1024 x 768 and 0.65-0.86x from 2048 rows on.
 const AVX512_BF16_RULE: AutoRule = AutoRule { min_rows: 2048, max_rows: 4096, min_cols: 768, max_k: 32 };
+
+/// AVX-512 BF16, bf16 rows (tenth round: Zen 5). A bf16 row is its own bf16 rounding, so
+/// the bound is the sums' rounding alone and few pairs survive: 0.60-0.95x the engine's
+/// time from 1024 x 512 to 4096 x 4096 (one and two threads), but 0.99-1.14x at 512 x 768,
+/// up to 1.26x at 1024 x 256 on two threads, and 1.01-1.07x at 8192 and 16384 x 768.
+const AVX512_BF16_BF16_ROWS: AutoRule = AutoRule { min_rows: 1024, max_rows: 4096, min_cols: 512, max_k: 32 };
 
 /// `|s - a| <= b` for the engine's f32 score `s` of rows x, y and the bf16 pass's `a`:
 ///
@@ -1117,7 +1127,9 @@ struct Rows {
     scores: Vec<f32>,
     bounds: Vec<f32>,
     lower: Vec<f32>,
+    /// Query rows widened (the rescoring's lanes take one of two rows).
     query: Vec<f32>,
+    second: Vec<f32>,
     survivors: Vec<u32>,
     /// The survivors' exact scores.
     exact: Vec<f32>,
@@ -1143,6 +1155,7 @@ impl Rows {
             bounds: room(n)?,
             lower: room(n)?,
             query: try_vec(d, 0.0, WHAT)?,
+            second: try_vec(d, 0.0, WHAT)?,
             survivors: room(n)?,
             exact: Vec::new(),
             pending: Vec::new(),
@@ -1202,7 +1215,9 @@ impl<'o, T: Element> WithSimd for Select<'_, 'o, T> {
             }
         }
         let total = rows.survivors.len();
-        let Rows { survivors, exact, pending, slots, fresh, query, .. } = &mut *rows;
+        let Rows { survivors, exact, pending, slots, fresh, query, second, .. } = &mut *rows;
+        #[cfg(not(all(target_arch = "x86_64", feature = "x86-v4")))]
+        let _ = second;
         exact.clear();
         pending.clear();
         slots.clear();
@@ -1234,40 +1249,38 @@ impl<'o, T: Element> WithSimd for Select<'_, 'o, T> {
         }
         let todo = pending.len();
         fresh.resize(todo, 0.0);
-        // f32 rows on AVX-512: every pending pair of the unit rescored 16 at a time, lanes
-        // shared by two rows where one row's pairs end (see `rescore_avx512`).
+        // On AVX-512: every pending pair of the unit rescored 16 at a time, lanes shared by
+        // two rows where one row's pairs end (see `rescore_avx512`).
         #[cfg(all(target_arch = "x86_64", feature = "x86-v4"))]
-        let avx512 = isa == Isa::X86V4 && T::DTYPE == Dtype::F32;
+        let avx512 = isa == Isa::X86V4;
         #[cfg(not(all(target_arch = "x86_64", feature = "x86-v4")))]
         let avx512 = false;
         if avx512 {
             #[cfg(all(target_arch = "x86_64", feature = "x86-v4"))]
             {
-                let (data, stride, d) = (bytemuck::cast_slice::<T, f32>(x.backing()), x.stride(), x.cols());
-                let (mut s0, mut a) = (0, 0);
-                while s0 < todo {
-                    // Row a holds pair s0; the lanes past its last go to the next row with
-                    // pairs, b, and stop at b's last.
-                    while due[a] <= s0 {
-                        a += 1;
+                let (rows, pending, fresh) = ((x.stride(), x.cols(), r0), &pending[..todo], &mut fresh[..todo]);
+                let queries = [&mut query[..], &mut second[..]];
+                let due = &due[..rn];
+                match T::DTYPE {
+                    Dtype::F32 => {
+                        rescore_unit(bytemuck::cast_slice::<T, f32>(x.backing()), rows, due, pending, fresh, queries)
                     }
-                    let mut s1 = (s0 + 16).min(todo);
-                    let mut b = a;
-                    if s1 > due[a] {
-                        b = a + 1;
-                        while due[b] <= due[a] {
-                            b += 1;
-                        }
-                        s1 = s1.min(due[b]);
-                    }
-                    let query = |r: usize| &data[(r0 + r) * stride..(r0 + r) * stride + d];
-                    let split = due[a].min(s1) - s0;
-                    // SAFETY: this backend is x86-v4 (AVX-512F).
-                    let next = &pending[s1..todo.min(s1 + 16)];
-                    let s =
-                        unsafe { rescore_avx512(data, stride, [query(a), query(b)], split, &pending[s0..s1], next) };
-                    fresh[s0..s1].copy_from_slice(&s[..s1 - s0]);
-                    s0 = s1;
+                    Dtype::F16 => rescore_unit(
+                        bytemuck::cast_slice::<T, half::f16>(x.backing()),
+                        rows,
+                        due,
+                        pending,
+                        fresh,
+                        queries,
+                    ),
+                    Dtype::Bf16 => rescore_unit(
+                        bytemuck::cast_slice::<T, half::bf16>(x.backing()),
+                        rows,
+                        due,
+                        pending,
+                        fresh,
+                        queries,
+                    ),
                 }
             }
         } else {
@@ -1466,7 +1479,8 @@ fn rescore<S: Simd, T: Element>(simd: S, x: &Matrix<'_, T>, query: &[f32], survi
     }
 }
 
-/// [`rescore`] for up to 16 survivors of an f32 matrix (`data`, rows `stride` apart), the
+/// [`rescore`] for up to 16 survivors of a matrix of f32, f16 or bf16 rows (`data`, rows
+/// `stride` apart; half-precision rows widened on load, exactly, as [`Element::widen`]), the
 /// first `split` for `queries[0]` and the rest for `queries[1]`: 16 features of each
 /// survivor loaded as vectors, transposed in registers (64 shuffles per 256 values), then
 /// one `vfmadd231ps` per feature, the same fused chain as the engine's (and as pulp's
@@ -1480,14 +1494,19 @@ fn rescore<S: Simd, T: Element>(simd: S, x: &Matrix<'_, T>, query: &[f32], survi
 /// ahead in each, and the first of the next group's (`next`), cut the rescoring's time
 /// to 0.17x the bf16 pass's from 0.59x at 4096 x 768 (perf samples, Zen 5, one
 /// thread), to 0.53x from 0.71x at 1024 x 768, and to 0.51x from 0.58x at 4096 x 4096
-/// (there the rows come from memory, 64 MiB).
+/// (there the rows come from memory, 64 MiB). A step (16 features of 16 survivors) took
+/// 80-90 cycles on Zen 5 with its rows in L1, the transpose's 64 shuffles most of it
+/// (tried: two groups' chains side by side, 128-bit broadcast loads for half the shuffles,
+/// `vgatherdps`: none faster). Half-precision rows, widened row by row and rescored by
+/// [`rescore`], took 1.61x the engine's time at 4096 x 4096 f16 (two threads); widened
+/// here, 0.70x.
 ///
 /// # Safety
-/// AVX-512F must be present.
+/// AVX-512F, BW and VL must be present.
 #[cfg(all(target_arch = "x86_64", feature = "x86-v4"))]
-#[target_feature(enable = "avx512f")]
-unsafe fn rescore_avx512(
-    data: &[f32],
+#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+unsafe fn rescore_avx512<E: Widen16>(
+    data: &[E],
     stride: usize,
     queries: [&[f32]; 2],
     split: usize,
@@ -1496,15 +1515,17 @@ unsafe fn rescore_avx512(
 ) -> [f32; 16] {
     use core::arch::x86_64::*;
     let d = queries[0].len();
-    let rows: [&[f32]; 16] = core::array::from_fn(|l| {
+    let rows: [&[E]; 16] = core::array::from_fn(|l| {
         let j = group.get(l).copied().unwrap_or(group[0]) as usize;
         &data[j * stride..j * stride + d]
     });
     // Lanes from `split` on take the second query.
     let second = !((1u32 << split) - 1) as __mmask16;
+    // A cache line a prefetch (64 bytes: 16 f32 or 32 halves).
+    let line = 64 / size_of::<E>();
     for &j in next {
         let row = &data[j as usize * stride..j as usize * stride + d.min(PREFETCH)];
-        for line in row.chunks(16) {
+        for line in row.chunks(line) {
             _mm_prefetch::<_MM_HINT_T0>(line.as_ptr().cast());
         }
     }
@@ -1513,10 +1534,10 @@ unsafe fn rescore_avx512(
     while p0 < d {
         let len = 16.min(d - p0);
         let mask: __mmask16 = if len == 16 { 0xffff } else { (1u16 << len) - 1 };
-        // SAFETY: each load reads `len` floats of a survivor's row from p0 (masked lanes
-        // are not read), inside the row's slice.
-        let r: [__m512; 16] = core::array::from_fn(|l| unsafe { _mm512_maskz_loadu_ps(mask, rows[l][p0..].as_ptr()) });
-        if p0 + PREFETCH < d {
+        // SAFETY: each load reads `len` elements of a survivor's row from p0 (masked lanes
+        // are not read), inside the row's slice; this function's features.
+        let r: [__m512; 16] = core::array::from_fn(|l| unsafe { E::load16(rows[l][p0..].as_ptr(), mask) });
+        if p0 + PREFETCH < d && (p0 * size_of::<E>()).is_multiple_of(64) {
             for row in &rows {
                 _mm_prefetch::<_MM_HINT_T0>(row[p0 + PREFETCH..].as_ptr().cast());
             }
@@ -1533,6 +1554,103 @@ unsafe fn rescore_avx512(
     // SAFETY: 16 floats into an array of 16.
     unsafe { _mm512_storeu_ps(out.as_mut_ptr(), acc) };
     out
+}
+
+/// A unit's pending pairs through [`rescore_avx512`] (`(stride, d, r0)`: the rows' stride and
+/// features, the unit's first row; `due[r]`: the end of row r's pairs in `pending`; their
+/// scores into `fresh`), with `queries` for widening half-precision query rows.
+#[cfg(all(target_arch = "x86_64", feature = "x86-v4"))]
+fn rescore_unit<E: Widen16>(
+    data: &[E],
+    (stride, d, r0): (usize, usize, usize),
+    due: &[usize],
+    pending: &[u32],
+    fresh: &mut [f32],
+    [first, second]: [&mut [f32]; 2],
+) {
+    let todo = pending.len();
+    // The rows widened into `first` and `second` (half-precision rows only).
+    let mut held = [usize::MAX; 2];
+    let (mut s0, mut a) = (0, 0);
+    while s0 < todo {
+        // Row a holds pair s0; the lanes past its last go to the next row with pairs, b,
+        // and stop at b's last.
+        while due[a] <= s0 {
+            a += 1;
+        }
+        let mut s1 = (s0 + 16).min(todo);
+        let mut b = a;
+        if s1 > due[a] {
+            b = a + 1;
+            while due[b] <= due[a] {
+                b += 1;
+            }
+            s1 = s1.min(due[b]);
+        }
+        let row = |r: usize| &data[(r0 + r) * stride..(r0 + r) * stride + d];
+        let queries: [&[f32]; 2] = if E::DTYPE == Dtype::F32 {
+            [bytemuck::cast_slice(row(a)), bytemuck::cast_slice(row(b))]
+        } else {
+            for (h, (r, buf)) in held.iter_mut().zip([(a, &mut *first), (b, &mut *second)]) {
+                if *h != r {
+                    E::widen(row(r), &mut buf[..d]);
+                    *h = r;
+                }
+            }
+            [&first[..d], &second[..d]]
+        };
+        let split = due[a].min(s1) - s0;
+        let next = &pending[s1..todo.min(s1 + 16)];
+        // SAFETY: the x86-v4 backend (AVX-512F, BW, VL) is this CPU's.
+        let s = unsafe { rescore_avx512(data, stride, queries, split, &pending[s0..s1], next) };
+        fresh[s0..s1].copy_from_slice(&s[..s1 - s0]);
+        s0 = s1;
+    }
+}
+
+/// Elements [`rescore_avx512`] reads: 16 of them widened to f32 exactly (the same values as
+/// [`Element::widen`]).
+#[cfg(all(target_arch = "x86_64", feature = "x86-v4"))]
+trait Widen16: Element + bytemuck::Pod {
+    /// The elements at `p` where `mask` is set (0.0 elsewhere), widened.
+    ///
+    /// # Safety
+    /// AVX-512F, BW and VL must be present, and the masked elements readable.
+    unsafe fn load16(p: *const Self, mask: core::arch::x86_64::__mmask16) -> core::arch::x86_64::__m512;
+}
+
+#[cfg(all(target_arch = "x86_64", feature = "x86-v4"))]
+impl Widen16 for f32 {
+    #[inline(always)]
+    unsafe fn load16(p: *const f32, mask: core::arch::x86_64::__mmask16) -> core::arch::x86_64::__m512 {
+        // SAFETY: the caller's contract.
+        unsafe { core::arch::x86_64::_mm512_maskz_loadu_ps(mask, p) }
+    }
+}
+
+#[cfg(all(target_arch = "x86_64", feature = "x86-v4"))]
+impl Widen16 for half::f16 {
+    #[inline(always)]
+    unsafe fn load16(p: *const half::f16, mask: core::arch::x86_64::__mmask16) -> core::arch::x86_64::__m512 {
+        use core::arch::x86_64::*;
+        // SAFETY: the caller's contract; `vcvtph2ps` is exact (every f16 is an f32).
+        unsafe { _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(mask, p.cast())) }
+    }
+}
+
+#[cfg(all(target_arch = "x86_64", feature = "x86-v4"))]
+impl Widen16 for half::bf16 {
+    #[inline(always)]
+    unsafe fn load16(p: *const half::bf16, mask: core::arch::x86_64::__mmask16) -> core::arch::x86_64::__m512 {
+        use core::arch::x86_64::*;
+        // SAFETY: the caller's contract; a bf16 is the high half of an f32.
+        unsafe {
+            _mm512_castsi512_ps(_mm512_slli_epi32::<16>(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(
+                mask,
+                p.cast(),
+            ))))
+        }
+    }
 }
 
 /// Features [`rescore_avx512`] prefetches ahead in each survivor's row (4 cache lines),
@@ -1764,12 +1882,21 @@ mod tests {
             ] {
                 assert!(!amx(n, d, k, dtype), "{n} x {d}, k = {k}, {dtype:?}, {isa:?}");
             }
-            // AVX-512 BF16 only where it was measured to pay.
+            // AVX-512 BF16 only where it was measured to pay, f32 and f16 rows alike.
             let fast = wide && avx512_bf16::measured_to_pay();
-            let dots = |n: usize, d: usize, k: usize| auto(n, d, k, Dtype::F32, isa, Bf16Pass::Avx512Bf16);
-            assert_eq!(dots(2048, 768, 32), fast, "{isa:?}");
+            for dtype in [Dtype::F32, Dtype::F16] {
+                let dots = |n: usize, d: usize, k: usize| auto(n, d, k, dtype, isa, Bf16Pass::Avx512Bf16);
+                assert_eq!(dots(2048, 768, 32), fast, "{isa:?} {dtype:?}");
+                assert_eq!(dots(4096, 4096, 1), fast, "{isa:?} {dtype:?}");
+                for (n, d, k) in [(2047, 768, 10), (4097, 768, 10), (2048, 767, 10), (2048, 768, 33)] {
+                    assert!(!dots(n, d, k), "{n} x {d}, k = {k}, {isa:?} {dtype:?}");
+                }
+            }
+            // bf16 rows from 1024 rows and 512 features on.
+            let dots = |n: usize, d: usize, k: usize| auto(n, d, k, Dtype::Bf16, isa, Bf16Pass::Avx512Bf16);
+            assert_eq!(dots(1024, 512, 32), fast, "{isa:?}");
             assert_eq!(dots(4096, 4096, 1), fast, "{isa:?}");
-            for (n, d, k) in [(2047, 768, 10), (4097, 768, 10), (2048, 767, 10), (2048, 768, 33)] {
+            for (n, d, k) in [(1023, 768, 10), (4097, 768, 10), (1024, 511, 10), (2048, 768, 33)] {
                 assert!(!dots(n, d, k), "{n} x {d}, k = {k}, {isa:?}");
             }
             assert!(!auto(4096, 768, 10, Dtype::F32, isa, Bf16Pass::Portable));
