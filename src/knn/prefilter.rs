@@ -1261,26 +1261,16 @@ impl<'o, T: Element> WithSimd for Select<'_, 'o, T> {
                 let (rows, pending, fresh) = ((x.stride(), x.cols(), r0), &pending[..todo], &mut fresh[..todo]);
                 let queries = [&mut query[..], &mut second[..]];
                 let due = &due[..rn];
+                // The rows as their own element type (`T` is one of the three).
+                macro_rules! unit {
+                    ($e:ty) => {
+                        rescore_unit(bytemuck::cast_slice::<T, $e>(x.backing()), rows, due, pending, fresh, queries)
+                    };
+                }
                 match T::DTYPE {
-                    Dtype::F32 => {
-                        rescore_unit(bytemuck::cast_slice::<T, f32>(x.backing()), rows, due, pending, fresh, queries)
-                    }
-                    Dtype::F16 => rescore_unit(
-                        bytemuck::cast_slice::<T, half::f16>(x.backing()),
-                        rows,
-                        due,
-                        pending,
-                        fresh,
-                        queries,
-                    ),
-                    Dtype::Bf16 => rescore_unit(
-                        bytemuck::cast_slice::<T, half::bf16>(x.backing()),
-                        rows,
-                        due,
-                        pending,
-                        fresh,
-                        queries,
-                    ),
+                    Dtype::F32 => unit!(f32),
+                    Dtype::F16 => unit!(half::f16),
+                    Dtype::Bf16 => unit!(half::bf16),
                 }
             }
         } else {
