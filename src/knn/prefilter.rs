@@ -1986,6 +1986,44 @@ mod tests {
         assert_eq!(stats.fallback_rows, m - last0, "the last block goes to the engine");
     }
 
+    /// Half-precision rows the bound handles badly, through each element type's own loads
+    /// in the rescoring: duplicate rows (ties broken by index), a dynamic range as wide as
+    /// the type allows between rows and within them (f16 subnormals included), and a
+    /// massive constant feature, where blocks go to the engine.
+    #[test]
+    fn adversarial_half_precision_rows_stay_exact() {
+        let (n, d, k) = (150, 37, 8);
+        let base = values(n * d, 17);
+        let dup: Vec<f32> = (0..n * d).map(|e| base[(e / d % 5) * d + e % d]).collect();
+        // bf16 has f32's exponents; f16 from 2^-24 (its least subnormal) to about 2^7.
+        let wide = |rows: i32, features: i32, scale: f64| -> Vec<f32> {
+            (0..n * d)
+                .map(|e| {
+                    let (i, p) = (e / d, e % d);
+                    let s = scale * 2f64.powi(i as i32 % rows) * 2f64.powi(-(p as i32 % features));
+                    (f64::from(base[e]) * s) as f32
+                })
+                .collect()
+        };
+        let mut massive = base.clone();
+        for row in massive.chunks_mut(d) {
+            row[0] = 1000.0;
+        }
+        let (bf_wide, f_wide) = (wide(140, 60, 1e-30), wide(24, 8, 2f64.powi(-16)));
+        let b = |v: &[f32]| v.iter().map(|&x| bf16::from_f32(x)).collect::<Vec<_>>();
+        let h = |v: &[f32]| v.iter().map(|&x| f16::from_f32(x)).collect::<Vec<_>>();
+        assert!(h(&f_wide).iter().any(|x| x.to_bits() & 0x7c00 == 0 && x.to_bits() & 0x3ff != 0), "f16 subnormals");
+        // Each through the prefilter (its survivors rescored), not handed to the engine.
+        for data in [&dup, &bf_wide] {
+            assert!(same_as_engine(Matrix::new(&b(data), n, d).unwrap(), k).is_some());
+        }
+        for data in [&dup, &f_wide] {
+            assert!(same_as_engine(Matrix::new(&h(data), n, d).unwrap(), k).is_some());
+        }
+        assert_eq!(same_as_engine(Matrix::new(&b(&massive), n, d).unwrap(), k), None);
+        assert_eq!(same_as_engine(Matrix::new(&h(&massive), n, d).unwrap(), k), None);
+    }
+
     /// The bound really bounds: |s - a| <= b for the engine's f32 chain s and the
     /// portable pass's a, for random rows and for rows whose rounding error points along
     /// another row (x's partner y = x - x^, scaled, so e_x . y = |e_x||y|). Each
