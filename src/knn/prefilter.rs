@@ -470,8 +470,6 @@ unsafe fn lines_avx512(words: &[[u32; CHUNK / 2]; amx::ROWS], count: usize, dst:
 /// Query rows `r0..r0 + rn` (zero rows past N) in bf16 for tile A: per pair of tiles
 /// (32 rows), each tile's stream (`kernels::amx`) of 16 rows, 32 features a step.
 fn query_tiles<T: Element>(x: &Matrix<'_, T>, r0: usize, rn: usize, depth: usize, out: &mut [u16]) {
-    let steps = depth / amx::DEPTH;
-    let tile = steps * amx::ROWS * amx::DEPTH;
     let rows_pad = rn.div_ceil(2 * amx::ROWS) * 2 * amx::ROWS;
     out[..rows_pad * depth].fill(0);
     let mut wide = [0.0f32; amx::DEPTH];
@@ -481,12 +479,21 @@ fn query_tiles<T: Element>(x: &Matrix<'_, T>, r0: usize, rn: usize, depth: usize
         for (s, src) in row.chunks(amx::DEPTH).enumerate() {
             let w = &mut wide[..src.len()];
             T::widen(src, w);
-            let dst = &mut out[t * tile + (s * amx::ROWS + l) * amx::DEPTH..][..src.len()];
+            let dst = &mut out[stream_at(depth, t, s) + l * amx::DEPTH..][..src.len()];
             for (o, &v) in dst.iter_mut().zip(w.iter()) {
                 *o = bf16_bits(v) as u16;
             }
         }
     }
+}
+
+/// Where step `s` (features `32 s..32 s + 32`) of tile `t` (rows `16 t..16 t + 16`) starts
+/// in a tile stream of `depth` features (`kernels::amx`): in the query tiles, bf16 values
+/// ([`query_tiles`]), 16 rows of 32 a step; half that in the candidates' packed words
+/// ([`Quantized::packed`]: two bf16 a word).
+#[inline(always)]
+fn stream_at(depth: usize, t: usize, s: usize) -> usize {
+    t * amx::ROWS * depth + s * amx::ROWS * amx::DEPTH
 }
 
 /// Rows per unit of the bf16 pass and of the selection: in the block layout a worker's
@@ -1029,15 +1036,14 @@ fn pass_amx(
     np: usize,
 ) {
     const PAIR: usize = 2 * amx::ROWS;
-    let (a_stream, b_stream) = (amx::ROWS * q.depth, amx::ROWS * q.depth / 2);
-    let (a_step, b_step) = (amx::ROWS * amx::DEPTH, amx::ROWS * amx::DEPTH / 2);
+    let at = |t: usize, s: usize| stream_at(q.depth, t, s);
     let sizes = Blocking { rows: PAIR, group: GROUP, chunk_steps: CHUNK_STEPS };
     blocked(sizes, q.depth, rn, triangle, np, |rp, s0, n, columns| {
         let t = rp / amx::ROWS;
-        let a = [&a[t * a_stream + s0 * a_step..], &a[(t + 1) * a_stream + s0 * a_step..]];
+        let a = [&a[at(t, s0)..], &a[at(t + 1, s0)..]];
         for c0 in columns.step_by(PAIR) {
             let u = c0 / amx::ROWS;
-            let b = [&q.packed[u * b_stream + s0 * b_step..], &q.packed[(u + 1) * b_stream + s0 * b_step..]];
+            let b = [&q.packed[at(u, s0) / 2..], &q.packed[at(u + 1, s0) / 2..]];
             tiles.block(a, b, n, &mut block[rp * np + c0..], np, s0 > 0);
         }
     });
@@ -1064,13 +1070,11 @@ fn pass_avx512_bf16(
     block: &mut [f32],
     np: usize,
 ) {
-    let (a_stream, b_stream) = (amx::ROWS * q.depth, amx::ROWS * q.depth / 2);
-    let (a_step, b_step) = (amx::ROWS * amx::DEPTH, amx::ROWS * amx::DEPTH / 2);
-    let stream = |c0: usize, s0: usize| &q.packed[c0 / amx::ROWS * b_stream + s0 * b_step..];
+    let stream = |c0: usize, s0: usize| &q.packed[stream_at(q.depth, c0 / amx::ROWS, s0) / 2..];
     let sizes = Blocking { rows: avx512_bf16::QUERY_ROWS, group: DOT_GROUP, chunk_steps: DOT_CHUNK_STEPS };
     blocked(sizes, q.depth, rn, triangle, np, |r, s0, n, columns| {
         let (t, l) = (r / amx::ROWS, r % amx::ROWS);
-        let a = &a[t * a_stream + s0 * a_step + l * amx::DEPTH..];
+        let a = &a[stream_at(q.depth, t, s0) + l * amx::DEPTH..];
         let (mut c0, end) = (columns.start, columns.end);
         while c0 < end {
             let c = &mut block[r * np + c0..];
@@ -1098,7 +1102,6 @@ const DOT_GROUP: usize = 480;
 /// the bound's any-order sums). For tests on every CPU.
 fn pass_scalar(q: &Quantized, a: &[u16], rn: usize, triangle: Option<usize>, n: usize, block: &mut [f32], np: usize) {
     let depth = q.depth;
-    let tile = depth * amx::ROWS;
     let wide = |h: u32| f32::from_bits(h << 16);
     for r in 0..rn {
         let (t, l) = (r / amx::ROWS, r % amx::ROWS);
@@ -1107,8 +1110,8 @@ fn pass_scalar(q: &Quantized, a: &[u16], rn: usize, triangle: Option<usize>, n: 
             let (b, m) = (j / amx::ROWS, j % amx::ROWS);
             let mut s = 0.0f32;
             for step in 0..depth / amx::DEPTH {
-                let row = &a[t * tile + (step * amx::ROWS + l) * amx::DEPTH..][..amx::DEPTH];
-                let lines = &q.packed[b * tile / 2 + step * amx::ROWS * amx::ROWS..][..amx::ROWS * amx::ROWS];
+                let row = &a[stream_at(depth, t, step) + l * amx::DEPTH..][..amx::DEPTH];
+                let lines = &q.packed[stream_at(depth, b, step) / 2..][..amx::ROWS * amx::ROWS];
                 for (p, pair) in row.chunks_exact(2).enumerate() {
                     let w = lines[p * amx::ROWS + m];
                     s += wide(u32::from(pair[0])) * wide(w & 0xffff);
@@ -1989,7 +1992,7 @@ mod tests {
     /// Half-precision rows the bound handles badly, through each element type's own loads
     /// in the rescoring: duplicate rows (ties broken by index), a dynamic range as wide as
     /// the type allows between rows and within them (f16 subnormals included), and a
-    /// massive constant feature, where blocks go to the engine.
+    /// massive constant feature, where the graph goes to the engine.
     #[test]
     fn adversarial_half_precision_rows_stay_exact() {
         let (n, d, k) = (150, 37, 8);
