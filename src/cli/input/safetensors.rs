@@ -128,22 +128,15 @@ fn tensor_info<'h>(header: &'h Header, path: &str, name: &str) -> Result<&'h saf
     }
 }
 
-/// Reads the bytes of `info` straight into a vector of `T` (no intermediate byte buffer).
+/// Reads the values of `info` straight into a vector of `T` (the format is little-endian).
 fn read_elements<T: bytemuck::Pod>(
     file: &mut (impl Read + Seek),
     header: &Header,
     info: &safetensors::tensor::TensorInfo,
 ) -> io::Result<Vec<T>> {
     let (start, end) = info.data_offsets;
-    let mut v = vec![T::zeroed(); (end - start) / size_of::<T>()];
     file.seek(SeekFrom::Start(header.data_start + start as u64))?;
-    let bytes: &mut [u8] = bytemuck::cast_slice_mut(&mut v);
-    file.read_exact(bytes)?;
-    if cfg!(target_endian = "big") {
-        // The format is little-endian.
-        bytes.chunks_exact_mut(size_of::<T>()).for_each(<[u8]>::reverse);
-    }
-    Ok(v)
+    super::read_elements(file, (end - start) / size_of::<T>(), cfg!(target_endian = "big"))
 }
 
 fn read_values(
