@@ -248,3 +248,23 @@ fn options_that_would_do_nothing_are_refused() {
     let e = fails(&["score", a, b, "--k", "--quiet"], 2);
     assert!(e.contains("--k needs a value"), "{e}");
 }
+
+/// Inputs are read side by side: with several bad ones, the first named is reported, on any
+/// thread count, as reading them in turn would.
+#[test]
+fn of_several_bad_inputs_the_first_named_is_reported() {
+    let dir = TempDir::new("first-bad");
+    let (pa, pb) = pair(&dir);
+    let missing = dir.path("missing.npy");
+    let short = dir.path("short.npy");
+    let full = raw_npy(&format!("({N}, {D})"), &vec![0u8; N * D * 4]);
+    std::fs::write(&short, &full[..full.len() - 10]).unwrap();
+    for threads in ["1", "2", "4"] {
+        let e = fails(&["score", &missing, &short, "--threads", threads], 1);
+        assert!(e.contains(&missing) && !e.contains(&short), "{e}");
+        let e = fails(&["sweep", &short, &missing, "--threads", threads], 1);
+        assert!(e.contains(&short) && !e.contains(&missing), "{e}");
+        let e = fails(&["zoo", &pa, &short, &pb, &missing, "--threads", threads], 1);
+        assert!(e.contains(&short) && !e.contains(&missing), "{e}");
+    }
+}

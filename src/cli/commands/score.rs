@@ -8,7 +8,7 @@ use std::time::Instant;
 use crate::knn::Similarity;
 use crate::prepare::Prepare;
 
-use super::{calibration_rows, exec, isa_name, load, same_samples, score_layers, warnings, with_run_keys};
+use super::{calibration_rows, exec, isa_name, load_pair, same_samples, score_layers, warnings, with_run_keys};
 use crate::cli::args::{Args, Fail};
 use crate::cli::metric::{check_cca_dim, check_k, metric_json, metric_of, metric_text};
 use crate::cli::output::{number, print_json, print_table};
@@ -20,7 +20,7 @@ pub(crate) fn run(a: Args) -> Result<(), Fail> {
         return Err(Fail::Usage("score takes two input files".into()));
     };
     let (name, metric) = metric_of(&a)?;
-    let (mut fa, mut fb) = (load(pa, &a, "score", true)?, load(pb, &a, "score", true)?);
+    let (mut fa, mut fb) = load_pair(pa, pb, &a, "score", true)?;
     same_samples(&fa, &fb)?;
     check_k(fa.rows(), metric)?;
     check_cca_dim(fa.rows(), fa.dim(), fb.dim(), metric)?;

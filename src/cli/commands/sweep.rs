@@ -13,7 +13,7 @@ use crate::Metric;
 use crate::sweep::SweepResult;
 
 use super::{
-    calibration_rows, exec, isa_name, load, prepare_mode, same_samples, score_layers, warnings, with_run_keys,
+    calibration_rows, exec, isa_name, load_pair, prepare_mode, same_samples, score_layers, warnings, with_run_keys,
 };
 use crate::cli::args::{Args, Fail};
 use crate::cli::input::Features;
@@ -34,7 +34,7 @@ pub(crate) fn run(a: Args) -> Result<(), Fail> {
     if let Some(plot) = &a.plot {
         output::check_output("--plot", plot, &a.positional)?;
     }
-    let (mut fa, mut fb) = (load(pa, &a, "sweep", false)?, load(pb, &a, "sweep", false)?);
+    let (mut fa, mut fb) = load_pair(pa, pb, &a, "sweep", false)?;
     same_samples(&fa, &fb)?;
     check_k(fa.rows(), metric)?;
     check_cca_dim(fa.rows(), fa.dim(), fb.dim(), metric)?;

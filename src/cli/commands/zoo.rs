@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use serde_json::{Value, json};
 
-use super::{calibration_options, exec, isa_name, load, prepare_mode};
+use super::{calibration_options, exec, isa_name, load_all, prepare_mode};
 use crate::cache::StateCache;
 use crate::cli::args::{Args, Fail};
 use crate::cli::input::Features;
@@ -55,7 +55,7 @@ pub(crate) fn run(a: Args) -> Result<(), Fail> {
     let (mode_name, mode) = prepare_mode(&a, "none")?;
     let q = a.q.unwrap_or(0.95);
     let mut names = Vec::new();
-    let mut files = Vec::new();
+    let mut paths = Vec::new();
     for spec in &a.positional {
         let (model, path) = model_spec(spec);
         if names.contains(&model) {
@@ -63,9 +63,10 @@ pub(crate) fn run(a: Args) -> Result<(), Fail> {
                 "two models are named '{model}': name them NAME=PATH (e.g. {model}2={path})"
             )));
         }
-        files.push(load(path, &a, "zoo", false)?);
         names.push(model);
+        paths.push(path);
     }
+    let mut files = load_all(&paths, &a, "zoo", false)?;
     let n = files[0].rows();
     if let Some(f) = files.iter().find(|f| f.rows() != n) {
         return Err(Fail::Data(format!(
