@@ -378,15 +378,24 @@ fn feed_rows<S: Simd, T>(
     for (r, heap) in heaps.iter_mut().enumerate() {
         let row = &scores[r * ldc..r * ldc + cn];
         let query = q0 + r;
+        // In a self graph's blocks that cross the diagonal only columns past the row's own
+        // are its candidates; the entries before are stale or mirrored. PERF: they are
+        // not scanned at all (a super-block of 518 rows left N x 259 of them at N = 1024,
+        // half as many as the real scores; each scanned, and offered up to the j > i test
+        // when a stale score beat the bar).
+        let eligible = if diagonal { (query + 1).saturating_sub(c0).min(cn) } else { 0 };
+        if eligible == cn {
+            continue;
+        }
         let (vecs, _) = S::as_simd_f32s(&row[..full * lanes]);
         // The block's own bar needs k groups of eligible candidates: k <= lanes, and the
-        // vectors whose candidates are all eligible (in a self graph's blocks that cross
-        // the diagonal, those past the row's own column; the ones before it may be stale).
-        let first = if diagonal { (query + 1).saturating_sub(c0).div_ceil(lanes).min(full) } else { 0 };
+        // vectors whose candidates are all eligible. `partial` is the vector holding the
+        // first eligible column when it holds stale ones too.
+        let (partial, first) = ((eligible / lanes).min(full), eligible.div_ceil(lanes).min(full));
         let fold = |v: &[S::f32s]| v.iter().fold(simd.splat_f32s(f32::NEG_INFINITY), |m, &v| simd.max_f32s(m, v));
-        let (lane_max, before) = (fold(&vecs[first..]), fold(&vecs[..first]));
-        let best =
-            row[full * lanes..].iter().fold(simd.reduce_max_f32s(simd.max_f32s(lane_max, before)), |m, &s| m.max(s));
+        let (lane_max, edge) = (fold(&vecs[first..]), fold(&vecs[partial..first]));
+        let tail = &row[(full * lanes).max(eligible)..];
+        let best = tail.iter().fold(simd.reduce_max_f32s(simd.max_f32s(lane_max, edge)), |m, &s| m.max(s));
         // A self graph's row bar covers the row's other heap too (see `Bars`).
         let shared = bars.map_or(f32::NEG_INFINITY, |b| b.get(query));
         let bar = heap.threshold().max(shared);
@@ -411,7 +420,7 @@ fn feed_rows<S: Simd, T>(
                 *threshold = offer(heap, s, j as u32, job.isa).max(floor);
             }
         };
-        let mut c = 0;
+        let mut c = partial * lanes;
         while c + group <= cn {
             let (v, _) = S::as_simd_f32s(&row[c..c + group]);
             // Once the bar is high almost every group is rejected here, by three vector
