@@ -47,7 +47,11 @@ impl core::ops::DerefMut for Aligned {
 impl Scratch {
     /// Buffers for super-blocks of up to `sb` rows of `depth` features: 4 x (sb x D +
     /// CB x min(KC, D) + max(MR, NR) x min(KC, D) + sb x CB) bytes, sb and CB rounded up to
-    /// MR and NR (see [`candidate_block_rows`], [`depth_slice`]).
+    /// MR and NR (see [`candidate_block_rows`], [`depth_slice`]). With `std` they are a
+    /// worker's of an earlier call where one was kept ([`Scratch::keep`]), each buffer
+    /// reused where large enough; their old contents are never read as scores (packing
+    /// writes every float it hands the tiles, and a score block's entries are read only
+    /// once a tile wrote them, or, stale, only past a test that rejects them).
     ///
     /// A refused allocation is [`crate::Error::OutOfMemory`] (a worker reports it before
     /// taking any rows), not the allocation error handler: on a microcontroller's heap these
@@ -58,13 +62,71 @@ impl Scratch {
         // case) get B buffers of CB x D, not CB x KC.
         let (cb, kc) = (candidate_block_rows(lanes), depth_slice(lanes).min(depth));
         let rows_pad = sb.div_ceil(mr) * mr;
-        Ok(Self {
-            a: aligned(rows_pad * depth)?,
-            b: aligned(cb * kc)?,
-            // Widened rows of one panel slice (A panels are MR rows wide, B panels NR).
-            row: aligned(mr.max(nrv * lanes) * kc)?,
-            scores: aligned(rows_pad * cb)?,
-        })
+        // Widened rows of one panel slice (A panels are MR rows wide, B panels NR).
+        let lens = [rows_pad * depth, cb * kc, mr.max(nrv * lanes) * kc, rows_pad * cb];
+        #[cfg(feature = "std")]
+        let kept = KEPT.lock().pop();
+        #[cfg(not(feature = "std"))]
+        let kept: Option<Self> = None;
+        let [a, b, row, scores] = match kept {
+            Some(Self { a, b, row, scores }) => [a, b, row, scores],
+            None => core::array::from_fn(|_| Aligned { buf: Vec::new(), start: 0, len: 0 }),
+        };
+        Ok(Self { a: a.fit(lens[0])?, b: b.fit(lens[1])?, row: row.fit(lens[2])?, scores: scores.fit(lens[3])? })
+    }
+
+    /// Keeps these buffers for a worker of a later call (with `std`): at most one set a
+    /// core, [`KEPT_BYTES`] in all. PERF: a graph at N = 1024 allocated about 1-2 MB a
+    /// worker; how glibc served that (fresh pages faulted in and zeroed, or a zeroed
+    /// reuse) depended on the sizes, and at D = 256 page faults and zeroing took about 9%
+    /// of a one-thread graph and of a 13 x 13 sweep.
+    pub(crate) fn keep(self) {
+        #[cfg(feature = "std")]
+        {
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+            let mut kept = KEPT.lock();
+            let held: usize = kept.iter().map(Scratch::bytes).sum();
+            if kept.len() < cores && held + self.bytes() <= KEPT_BYTES {
+                kept.push(self);
+            }
+        }
+    }
+
+    /// Bytes allocated for the buffers.
+    #[cfg(feature = "std")]
+    fn bytes(&self) -> usize {
+        [&self.a, &self.b, &self.row, &self.scores].iter().map(|x| x.buf.capacity() * size_of::<f32>()).sum()
+    }
+}
+
+/// The workers' buffers kept between calls (see [`Scratch::keep`]).
+#[cfg(feature = "std")]
+static KEPT: crate::pool::Lock<Vec<Scratch>> = crate::pool::Lock::new(Vec::new());
+
+/// The most bytes of workers' buffers kept between calls, as much as the prefilter keeps.
+#[cfg(feature = "std")]
+const KEPT_BYTES: usize = 64 << 20;
+
+/// Frees the workers' buffers kept between calls; returns their size in bytes.
+pub(crate) fn release_kept() -> usize {
+    #[cfg(feature = "std")]
+    {
+        core::mem::take(&mut *KEPT.lock()).iter().map(Scratch::bytes).sum()
+    }
+    #[cfg(not(feature = "std"))]
+    0
+}
+
+impl Aligned {
+    /// These floats as a buffer of `len` floats on a 64-byte boundary: the same allocation
+    /// where it holds them, else a new zeroed one.
+    fn fit(self, len: usize) -> Result<Self> {
+        const LINE: usize = 64 / size_of::<f32>();
+        if self.buf.len() >= len + LINE - 1 {
+            return Ok(Aligned { len, ..self });
+        }
+        drop(self);
+        aligned(len)
     }
 }
 

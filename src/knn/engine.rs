@@ -328,6 +328,7 @@ fn run<S: Simd, const MR: usize, const NRV: usize, T: Element>(simd: S, op: RunU
             c0 += cn;
         }
     }
+    scratch.keep();
     Ok(())
 }
 

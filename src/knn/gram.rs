@@ -131,6 +131,7 @@ impl<T: Element> Tiled for GramRows<'_, '_, '_, T> {
                 c0 += cn;
             }
         }
+        scratch.keep();
         Ok(())
     }
 }
