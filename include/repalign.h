@@ -779,6 +779,13 @@ uint32_t repalign_isa_best(void);
 enum RepalignStatus repalign_isa_available(uint32_t isa, bool *out);
 
 /**
+ * Frees the buffers kNN calls keep for the next call (the threads' packed blocks, up to
+ * 64 MiB in all, and the bf16 prefilter's score matrix, up to 64 MiB); returns the bytes
+ * freed. Later calls allocate anew. Safe to call at any time, from any thread.
+ */
+size_t repalign_release_memory(void);
+
+/**
  * The static name of an instruction set (`"auto"`, `"scalar"`, `"x86-v3"`, `"x86-v4"`,
  * `"neon"`, `"emulated-128"`, `"emulated-256"`, `"emulated-512"`), or NULL when `isa` is
  * not a `RepalignIsa` value.

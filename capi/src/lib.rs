@@ -139,6 +139,14 @@ pub unsafe extern "C" fn repalign_isa_available(isa: u32, out: *mut bool) -> Rep
     })
 }
 
+/// Frees the buffers kNN calls keep for the next call (the threads' packed blocks, up to
+/// 64 MiB in all, and the bf16 prefilter's score matrix, up to 64 MiB); returns the bytes
+/// freed. Later calls allocate anew. Safe to call at any time, from any thread.
+#[unsafe(no_mangle)]
+pub extern "C" fn repalign_release_memory() -> usize {
+    panic::value(0, repalign_core::knn::release_memory)
+}
+
 /// The static name of an instruction set (`"auto"`, `"scalar"`, `"x86-v3"`, `"x86-v4"`,
 /// `"neon"`, `"emulated-128"`, `"emulated-256"`, `"emulated-512"`), or NULL when `isa` is
 /// not a `RepalignIsa` value.

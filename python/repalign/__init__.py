@@ -30,6 +30,7 @@ __all__ = [
     "SweepResult",
     "Calibration",
     "available_isas",
+    "release_memory",
     "knn_graph",
     "knn_search",
     "knn_search_both",
@@ -78,6 +79,13 @@ Progress = Union[bool, Callable[[str, int, int], None], None]
 def available_isas() -> list[str]:
     """Instruction sets this CPU and build run, best (the default) first."""
     return list(_repalign.available_isas())
+
+
+def release_memory() -> int:
+    """Frees the buffers kNN calls keep for the next call (the threads' packed blocks, up to
+    64 MiB in all, and the bf16 prefilter's score matrix, up to 64 MiB); returns the bytes
+    freed. Later calls allocate anew."""
+    return int(_repalign.release_memory())
 
 
 @dataclass(frozen=True)

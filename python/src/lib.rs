@@ -540,6 +540,12 @@ fn available_isas() -> Vec<&'static str> {
     all.into_iter().map(Isa::name).collect()
 }
 
+/// Frees the buffers kNN calls keep for the next call; returns the bytes freed.
+#[pyfunction]
+fn release_memory() -> usize {
+    repalign::knn::release_memory()
+}
+
 #[pymodule]
 fn _repalign(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", repalign::VERSION)?;
@@ -564,6 +570,7 @@ fn _repalign(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(adjust_p_values, m)?)?;
     m.add_function(wrap_pyfunction!(rank_correlation, m)?)?;
     m.add_function(wrap_pyfunction!(available_isas, m)?)?;
+    m.add_function(wrap_pyfunction!(release_memory, m)?)?;
     m.add_function(wrap_pyfunction!(_bench_score, m)?)?;
     Ok(())
 }

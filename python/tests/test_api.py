@@ -339,6 +339,17 @@ def test_calibrate_graphs(data):
 # Execution options ----------------------------------------------------------------------
 
 
+def test_release_memory():
+    # Python's threads (pytest-xdist aside) run one test at a time: after a graph its
+    # threads' buffers are kept, and freed once.
+    x = np.random.default_rng(0).standard_normal((300, 40), dtype=np.float32)
+    first = repalign.knn_graph(x, 5)
+    assert repalign.release_memory() > 0
+    assert repalign.release_memory() == 0
+    again = repalign.knn_graph(x, 5)
+    assert np.array_equal(first.indices, again.indices) and np.array_equal(first.scores, again.scores)
+
+
 def test_available_isas():
     isas = repalign.available_isas()
     assert isas and "scalar" in isas and set(isas) <= set(repalign.ISAS)
