@@ -18,7 +18,7 @@ use repalign::{AnyMatrix, Exec, Matrix, Metric, bf16, f16};
 use safetensors::Dtype;
 use serde_json::Value;
 
-use cli_support::{TempDir, fails, ints, json, ok, random, write_npy};
+use cli_support::{TempDir, fails, ints, json, ok, random, raw_npy, write_npy};
 
 const EXEC: Exec<'static> = Exec::new();
 
@@ -452,20 +452,6 @@ fn f16_npy_3d_matches_f32_on_exact_values() {
     assert_eq!(r32["scores"], r16["scores"]);
 }
 
-/// A version 1.0 `.npy` file of `descr` (e.g. `>f4`), its values' bytes given in that order.
-fn npy_of(path: &str, descr: &str, shape: (usize, usize), data: Vec<u8>) {
-    let mut dict = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': ({}, {}), }}", shape.0, shape.1);
-    while (10 + dict.len() + 1) % 64 != 0 {
-        dict.push(' ');
-    }
-    dict.push('\n');
-    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
-    bytes.extend((dict.len() as u16).to_le_bytes());
-    bytes.extend(dict.as_bytes());
-    bytes.extend(data);
-    std::fs::write(path, bytes).unwrap();
-}
-
 #[test]
 fn npy_values_are_read_in_either_byte_order() {
     // The values are read as raw bytes: every one of them must arrive, in its own byte order,
@@ -491,14 +477,14 @@ fn npy_values_are_read_in_either_byte_order() {
     assert_ne!(want32, want16, "the f16 values must differ from the f32 ones for the test to tell them apart");
     for (name, descr, data) in files {
         let p = dir.path(name);
-        npy_of(&p, descr, (N, DA), data);
+        std::fs::write(&p, raw_npy(descr, &format!("({N}, {DA})"), &data)).unwrap();
         let r = json(&["score", &p, &pb, "--metric", "cka", "--json"]);
         let want = if descr.ends_with('4') { want32 } else { want16 };
         assert_eq!(r["score"].as_f64(), Some(want), "{descr}");
     }
     // A file that ends early is still reported with the bytes it lacks, in either order.
     let p = dir.path("short.npy");
-    npy_of(&p, ">f4", (N, DA), vec![0; N * DA * 4 - 3]);
+    std::fs::write(&p, raw_npy(">f4", &format!("({N}, {DA})"), &vec![0; N * DA * 4 - 3])).unwrap();
     let e = fails(&["score", &p, &pb, "--metric", "cka"], 1);
     assert!(e.contains(&p) && e.contains("truncated"), "{e}");
 }

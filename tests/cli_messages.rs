@@ -13,21 +13,7 @@ use std::process::Command;
 use safetensors::Dtype;
 use serde_json::{Value, json as j};
 
-use cli_support::{TempDir, fails, ints, json_of, run_ok, write_npy};
-
-/// A version 1.0 float32 `.npy` file: its header (padded to 64 bytes) for `shape`, then `data`.
-fn raw_npy(shape: &str, data: &[u8]) -> Vec<u8> {
-    let mut dict = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {shape}, }}");
-    while (10 + dict.len() + 1) % 64 != 0 {
-        dict.push(' ');
-    }
-    dict.push('\n');
-    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
-    bytes.extend((dict.len() as u16).to_le_bytes());
-    bytes.extend(dict.as_bytes());
-    bytes.extend(data);
-    bytes
-}
+use cli_support::{TempDir, fails, ints, json_of, raw_npy, run_ok, write_npy};
 
 /// Float32 N x D tensors, by name.
 fn write_safetensors(path: &str, tensors: &[(&str, &[f32])]) {
@@ -114,7 +100,7 @@ fn bad_files_are_reported_with_their_name_and_numbers() {
     let (_, pb) = pair(&dir);
     // A corrupt header whose shape overflows: the file and the shape.
     let p = dir.path("huge.npy");
-    std::fs::write(&p, raw_npy("(4294967296, 4294967296)", &[0; 64])).unwrap();
+    std::fs::write(&p, raw_npy("<f4", "(4294967296, 4294967296)", &[0; 64])).unwrap();
     let e = fails(&["score", &p, &pb], 1);
     assert!(e.contains(&p) && e.contains("4294967296"), "{e}");
     // Zero-width inputs: which dimension is 0.
@@ -133,7 +119,7 @@ fn bad_files_are_reported_with_their_name_and_numbers() {
     assert!(e.contains(&p) && e.contains("no rows") && !e.contains("at most 0"), "{e}");
     // A truncated file: the bytes expected and found.
     let p = dir.path("short.npy");
-    let full = raw_npy(&format!("({N}, {D})"), &vec![0u8; N * D * 4]);
+    let full = raw_npy("<f4", &format!("({N}, {D})"), &vec![0u8; N * D * 4]);
     std::fs::write(&p, &full[..full.len() - 10]).unwrap();
     let e = fails(&["knn", &p, "--k", "2"], 1);
     let (want, got) = ((N * D * 4).to_string(), (N * D * 4 - 10).to_string());
@@ -257,7 +243,7 @@ fn of_several_bad_inputs_the_first_named_is_reported() {
     let (pa, pb) = pair(&dir);
     let missing = dir.path("missing.npy");
     let short = dir.path("short.npy");
-    let full = raw_npy(&format!("({N}, {D})"), &vec![0u8; N * D * 4]);
+    let full = raw_npy("<f4", &format!("({N}, {D})"), &vec![0u8; N * D * 4]);
     std::fs::write(&short, &full[..full.len() - 10]).unwrap();
     for threads in ["1", "2", "4"] {
         let e = fails(&["score", &missing, &short, "--threads", threads], 1);

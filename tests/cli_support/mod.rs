@@ -113,6 +113,21 @@ pub fn random(len: usize, seed: u64) -> Vec<f32> {
     xorshift(seed).take(len).map(|s| (s >> 40) as f32 / (1u64 << 23) as f32 - 1.0).collect()
 }
 
+/// The bytes of a version 1.0 `.npy` file of dtype `descr` (e.g. `<f4`, `>f2`): its header
+/// (padded to 64 bytes) for `shape` (e.g. `(3, 4)`), then `data` as given.
+pub fn raw_npy(descr: &str, shape: &str, data: &[u8]) -> Vec<u8> {
+    let mut dict = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
+    while (10 + dict.len() + 1) % 64 != 0 {
+        dict.push(' ');
+    }
+    dict.push('\n');
+    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+    bytes.extend((dict.len() as u16).to_le_bytes());
+    bytes.extend(dict.as_bytes());
+    bytes.extend(data);
+    bytes
+}
+
 /// An `.npy` file of `values`' dtype.
 pub fn write_npy<T: npyz::AutoSerialize + Copy>(path: &str, shape: &[u64], values: &[T]) {
     let file = std::fs::File::create(path).unwrap();
