@@ -124,7 +124,6 @@ impl Aligned {
     /// These floats as a buffer of `len` floats on a 64-byte boundary: the same allocation
     /// where it holds them, else a new zeroed one.
     fn fit(self, len: usize) -> Result<Self> {
-        const LINE: usize = 64 / size_of::<f32>();
         if self.buf.len() >= len + LINE - 1 {
             return Ok(Aligned { len, ..self });
         }
@@ -133,9 +132,12 @@ impl Aligned {
     }
 }
 
+/// Floats in a 64-byte line: an [`Aligned`] buffer holds `len + LINE - 1` for its start to
+/// fall on a boundary.
+const LINE: usize = 64 / size_of::<f32>();
+
 /// `len` zeroed floats starting on a 64-byte boundary.
 fn aligned(len: usize) -> Result<Aligned> {
-    const LINE: usize = 64 / size_of::<f32>();
     let buf = try_vec(len + LINE - 1, 0.0, "a worker's packed panels and score block")?;
     // Always below LINE for f32 pointers; 0 (unaligned, still correct) otherwise.
     let start = Some(buf.as_ptr().align_offset(64)).filter(|&s| s < LINE).unwrap_or(0);

@@ -40,14 +40,6 @@ pub(crate) use graph::find_invalid;
 pub use graph::{GraphRef, KnnGraph, merge};
 pub use prefilter::{Bf16Pass, Prefilter, PrefilterStats, SURVIVOR_SHARE, prefilter_totals, release_prefilter_memory};
 
-/// Frees what kNN calls keep between calls for the next one (with `std`): the prefilter's
-/// score matrix (up to 64 MiB, see [`release_prefilter_memory`]) and the workers' packing
-/// and score buffers (up to one set a core, 64 MiB in all; about 2.3 MB a worker at
-/// N = 1024, D = 768). Returns the bytes freed. Later calls allocate anew.
-pub fn release_memory() -> usize {
-    release_prefilter_memory() + crate::kernels::block::release_kept()
-}
-
 use crate::dispatch;
 use crate::element::Element;
 use crate::error::{Error, Result, try_vec};
@@ -203,6 +195,14 @@ struct Out<'e, 'p, 'o> {
     threads: usize,
     indices: &'o mut [u32],
     scores: &'o mut [f32],
+}
+
+/// Frees what kNN calls keep between calls for the next one (with `std`): the prefilter's
+/// score matrix (up to 64 MiB, see [`release_prefilter_memory`]) and the workers' packing
+/// and score buffers (up to one set a core, 64 MiB in all; about 2.3 MB a worker at
+/// N = 1024, D = 768). Returns the bytes freed. Later calls allocate anew.
+pub fn release_memory() -> usize {
+    release_prefilter_memory() + crate::kernels::block::release_kept()
 }
 
 /// Runs one kNN job into `out` (the queries' lists); returns the ISA used and, for

@@ -250,7 +250,7 @@ fn read_npy_sized(mut reader: impl Read, path: &str, len: Option<u64>) -> Result
 /// buffer, no per-element decoding); `swap`: the data are of the other byte order. The
 /// allocation is checked: a size the caller has not bounded by the bytes available fails
 /// as an error, not an abort.
-pub(super) fn read_elements<T: bytemuck::Pod>(reader: &mut impl Read, count: usize, swap: bool) -> io::Result<Vec<T>> {
+fn read_elements<T: bytemuck::Pod>(reader: &mut impl Read, count: usize, swap: bool) -> io::Result<Vec<T>> {
     let mut v = bytemuck::allocation::try_zeroed_vec::<T>(count).map_err(|()| {
         let bytes = count.saturating_mul(size_of::<T>());
         io::Error::new(io::ErrorKind::OutOfMemory, format!("cannot allocate {bytes} bytes for the values"))
