@@ -23,3 +23,22 @@ pub(crate) fn run<Op: WithSimd>(isa: Isa, op: Op) -> Result<Op::Output> {
         _ => Err(Error::IsaUnavailable(isa)),
     }
 }
+
+/// `f()` compiled with the target features of the best backend this CPU has (see
+/// [`Isa::best`]), for plain loops that the compiler vectorises (such as preparation's
+/// sums of squares): they do the same operations in the same order on every backend, so
+/// give the same bits; only their speed depends on it.
+#[inline(always)]
+pub(crate) fn with_best_isa<R>(mut f: impl FnMut() -> R) -> R {
+    struct Op<'f, F>(&'f mut F);
+    impl<R, F: FnMut() -> R> WithSimd for Op<'_, F> {
+        type Output = R;
+        #[inline(always)]
+        fn with_simd<S: Simd>(self, _: S) -> R {
+            (self.0)()
+        }
+    }
+    // The best backend is available by construction; were it refused, `f` would run
+    // without its target features (the same bits, slower).
+    run(Isa::best(), Op(&mut f)).unwrap_or_else(|_| f())
+}
