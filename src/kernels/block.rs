@@ -83,10 +83,7 @@ impl Scratch {
     pub(crate) fn keep(self) {
         #[cfg(feature = "std")]
         {
-            // PERF: read once; `available_parallelism` took 30 µs a call here (it parses the
-            // cgroup quota), and every worker of every call keeps its buffers.
-            static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-            let cores = *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+            let cores = crate::pool::cores();
             let mut kept = KEPT.lock();
             let held: usize = kept.iter().map(Scratch::bytes).sum();
             if kept.len() < cores && held + self.bytes() <= KEPT_BYTES {
