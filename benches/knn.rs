@@ -8,6 +8,9 @@
 //! - `calibrate/...`: a 1000-permutation null of mutual kNN from two graphs.
 //! - `sweep/mutual_knn_13x13_n1024_d768`: the paper's layer sweep (13 x 13 layers, k = 10),
 //!   all cores.
+//! - `prepare/...`: one model's 1024 x 13 x 768 f32 tensor as the sweep command prepares it
+//!   (`normalize` in place, all cores) or checks it (`scan` for NaN and infinity, as every
+//!   input file is).
 //!
 //! Throughput is counted as 2·N²·D flops (the multiply-adds of all pairs).
 //! Quick run: `cargo bench --bench knn -- --warm-up-time 1 --measurement-time 3`.
@@ -146,5 +149,27 @@ fn calibration(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, graph, per_isa, tile, threads, calibration, sweep);
+/// One model's tensor at the paper's size, prepared in place or checked: the work of the
+/// sweep command around its graphs. Throughput is the tensor's bytes.
+fn prepare(c: &mut Criterion) {
+    use criterion::BatchSize;
+    use repalign::prepare::{Prepare, prepare_in_place};
+    use repalign::{AnyLayers, Layers};
+    let mut group = c.benchmark_group("prepare");
+    let (n, layers, d) = (1024, 13, 768);
+    let x = features(layers * n * d, 1, 9);
+    group.throughput(Throughput::Bytes((x.len() * 4) as u64));
+    group.bench_function("normalize_1024x13x768", |bench| {
+        bench.iter_batched_ref(
+            || x.clone(),
+            |v| prepare_in_place(v, n, layers, d, Prepare::Normalize, 0.95, &Exec::default()).unwrap(),
+            BatchSize::LargeInput,
+        )
+    });
+    let tensor = AnyLayers::from(Layers::new(&x, n, layers, d).unwrap());
+    group.bench_function("scan_1024x13x768", |bench| bench.iter(|| black_box(tensor.scan()).unwrap()));
+    group.finish();
+}
+
+criterion_group!(benches, graph, per_isa, tile, threads, calibration, sweep, prepare);
 criterion_main!(benches);
