@@ -72,7 +72,17 @@ impl Element for f16 {
     }
     #[inline]
     fn widen(src: &[Self], dst: &mut [f32]) {
-        // PERF: `half` uses F16C / fp16 instructions here when they are present.
+        // PERF: `half` converts 8 values per call of an F16C function that cannot be
+        // inlined (it copies them through arrays), about 2.5 cycles a value: packing f16
+        // rows made a one-thread 1024 x 768 graph about a fifth slower than f32 rows. One
+        // inlined loop of `vcvtph2ps` instead; the same exact conversion.
+        #[cfg(all(feature = "std", target_arch = "x86_64"))]
+        if std::arch::is_x86_feature_detected!("avx") && std::arch::is_x86_feature_detected!("f16c") {
+            // SAFETY: this CPU has AVX and F16C (detected just above).
+            unsafe { widen_f16c(src, dst) };
+            return;
+        }
+        // `half` uses F16C / fp16 instructions when they are enabled at compile time.
         half::slice::HalfFloatSliceExt::convert_to_f32_slice(src, dst);
     }
     #[inline]
@@ -81,6 +91,31 @@ impl Element for f16 {
         for (d, s) in dst.iter_mut().zip(src) {
             *d = s.to_f32_const();
         }
+    }
+}
+
+/// `dst[i] = src[i]` widened for `i < min(len)`, 8 values a `vcvtph2ps` (exact: every f16
+/// is an f32).
+///
+/// # Safety
+/// The CPU must have AVX and F16C.
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+#[target_feature(enable = "avx,f16c")]
+unsafe fn widen_f16c(src: &[f16], dst: &mut [f32]) {
+    use core::arch::x86_64::{__m128i, _mm_loadu_si128, _mm256_cvtph_ps, _mm256_storeu_ps};
+    let n = src.len().min(dst.len());
+    let mut i = 0;
+    while i + 8 <= n {
+        // SAFETY: values i .. i + 8 are within both slices (i + 8 <= n); unaligned loads
+        // and stores; the caller's CPU has F16C and AVX.
+        unsafe {
+            let h = _mm_loadu_si128(src.as_ptr().add(i).cast::<__m128i>());
+            _mm256_storeu_ps(dst.as_mut_ptr().add(i), _mm256_cvtph_ps(h));
+        }
+        i += 8;
+    }
+    for (d, s) in dst[i..n].iter_mut().zip(&src[i..n]) {
+        *d = s.to_f32();
     }
 }
 
@@ -121,3 +156,35 @@ macro_rules! from_each_dtype {
     };
 }
 pub(crate) use from_each_dtype;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec::Vec;
+
+    /// `widen` gives the portable conversion's bits for every f16 and bf16 bit pattern
+    /// (NaNs compared as NaNs), at every offset and length around the 8-value steps.
+    #[test]
+    fn widen_is_the_exact_conversion_for_every_value() {
+        fn check<T: Element>(all: &[T]) {
+            let mut want = alloc::vec![0.0f32; all.len()];
+            T::widen_portable(all, &mut want);
+            let same = |a: f32, b: f32| a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan());
+            let mut got = alloc::vec![0.0f32; all.len()];
+            T::widen(all, &mut got);
+            let bad = got.iter().zip(&want).position(|(&a, &b)| !same(a, b));
+            assert_eq!(bad, None, "{:?}", T::DTYPE);
+            for start in 0..9 {
+                for len in [0, 1, 7, 8, 9, 15, 16, 17, 100] {
+                    let src = &all[start * 997..start * 997 + len];
+                    let mut out = alloc::vec![-1.0f32; len];
+                    T::widen(src, &mut out);
+                    let expected = &want[start * 997..start * 997 + len];
+                    assert!(out.iter().zip(expected).all(|(&a, &b)| same(a, b)), "{:?} {start} {len}", T::DTYPE);
+                }
+            }
+        }
+        check(&(0..=u16::MAX).map(f16::from_bits).collect::<Vec<_>>());
+        check(&(0..=u16::MAX).map(bf16::from_bits).collect::<Vec<_>>());
+    }
+}
