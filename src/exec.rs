@@ -18,10 +18,10 @@ pub struct Exec<'p> {
     /// Worker threads; 0 = all available cores (counted once per process, when first
     /// needed: later changes of the process's affinity or CPU quota are not followed). A
     /// request above the available cores is capped there unless [`Exec::oversubscribe`]
-    /// allows it: more workers would not be faster. Memory barely depends on it (at most about 9 MiB of blocks per worker; a self
-    /// kNN graph's workers share one set of private heaps; a sweep's or zoo's kNN layer
-    /// states, up to N = 8192, are computed one per worker, each with its own). Always 1
-    /// without `std`.
+    /// allows it: more workers would not be faster. Memory barely depends on it (at most
+    /// about 9 MiB of blocks per worker; a self kNN graph's workers share one set of
+    /// private heaps; a sweep's or zoo's kNN layer states, up to N = 8192, are computed one
+    /// per worker, each with its own). Always 1 without `std`.
     pub threads: usize,
     /// Run `threads` workers even above the available cores (at most 1024), e.g. to test
     /// contention; off by default.
