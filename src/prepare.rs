@@ -41,14 +41,12 @@ pub fn threshold_exact<T: Element>(x: &Layers<'_, T>, q: f64, exec: &Exec<'_>) -
     if values.is_empty() {
         return Err(Error::EmptyMatrix);
     }
-    let per_sample = x.layers() * x.dim();
     if q == 1.0 {
         // No clamping, but the values are still checked like everywhere else.
-        for (i, &v) in values.iter().enumerate() {
-            abs_bits(v, i, per_sample)?;
-        }
+        x.reject_non_finite()?;
         return Ok(f32::INFINITY);
     }
+    let per_sample = x.layers() * x.dim();
     let rank = (q * values.len() as f64) as usize; // truncation, as the reference's int()
     // Radix select on the bits of |x| (ordered like the values): the high 16 bits first,
     // then the low 16 bits within the chosen bucket. The first pass also rejects NaN/inf.
@@ -290,7 +288,9 @@ pub fn prepare<T: Element>(x: &Layers<'_, T>, mode: Prepare, q: f64, exec: &Exec
     let t = threshold(x, mode, q, exec)?;
     let (out, finite) = clamp_and_normalize_checked(x, t, mode.normalizes(), exec);
     if !finite {
-        reject_non_finite(x)?;
+        // PERF: looked for only when a row's sum of squares says so: a serial scan of every
+        // value was a quarter of a normalised 13 x 13 sweep's time.
+        x.reject_non_finite()?;
     }
     Ok((out, t))
 }
@@ -325,7 +325,7 @@ pub fn prepare_in_place(
         with_best_isa(|| part.chunks_mut(run).fold(true, |f, row| clamp_row(row, t, normalize, true) & f))
     });
     if !finite.into_iter().all(|f| f) {
-        reject_non_finite(&Layers::new(values, samples, layers, dim)?)?;
+        Layers::new(values, samples, layers, dim)?.reject_non_finite()?;
     }
     Ok(t)
 }
@@ -337,17 +337,6 @@ fn threshold<T: Element>(x: &Layers<'_, T>, mode: Prepare, q: f64, exec: &Exec<'
         Prepare::Paper | Prepare::Clamp => threshold_exact(x, q, exec),
         Prepare::PaperPerSample | Prepare::ClampPerSample => threshold_per_sample(x, q),
     }
-}
-
-/// The error for the first NaN or infinity of `x`, if any, as every other entry point
-/// reports it (the clamping thresholds already did). PERF: looked for only when a row's
-/// sum of squares says so: a serial scan of every value was a quarter of a normalised
-/// 13 x 13 sweep's time.
-fn reject_non_finite<T: Element>(x: &Layers<'_, T>) -> Result<()> {
-    for (i, &v) in x.values().iter().enumerate() {
-        abs_bits(v, i, x.layers() * x.dim())?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -18,7 +18,7 @@ pub(crate) fn run(a: Args) -> Result<(), Fail> {
     // args::parse refuses an --isa that is not available.
     let isa = a.isa.unwrap_or_else(Isa::best);
     let available: Vec<&str> = isas().map(Isa::name).collect();
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let cores = crate::pool::cores();
     let threads = if a.threads == 0 { cores } else { a.threads };
     if a.json {
         print_json(json!({
