@@ -3,8 +3,9 @@
 //!
 //! One `vdpbf16ps` on zmm registers multiplies 16 pairs of bf16 pairs and adds them to 16
 //! f32 sums: 32 multiply-adds. On a Zen 5 core it retires 1.88x the multiply-adds of f32
-//! `vfmadd231ps` (`examples/lowprec_throughput.rs`: 230 against 122 G a second); on the
-//! Emerald Rapids dev machines 0.58x, where the prefilter uses AMX instead.
+//! `vfmadd231ps` (`examples/lowprec_throughput.rs`: 230 against 122 G a second), on a Zen 4
+//! core 2.05x (112 against 55: both run as two 256-bit halves there); on the Emerald Rapids
+//! dev machines 0.58x, where the prefilter uses AMX instead.
 //!
 //! It reads the operands in [`super::amx`]'s tile streams, which suit it as they are: a
 //! line of a candidate stream (features 2p and 2p + 1 of 16 rows, one u32 each) is one
@@ -139,9 +140,10 @@ fn bf16s(v: core::arch::x86_64::__m512i) -> core::arch::x86_64::__m512bh {
 
 /// Whether this CPU is one where the kernels were measured to beat f32 FMA by enough for
 /// the prefilter to pay (BENCHMARKS.md, issue 18): AMD family 1Ah (Zen 5), 1.88x the
-/// multiply-adds a second. Not Intel (0.58x on Emerald Rapids, which has AMX anyway), and
-/// not Zen 4 (unmeasured: it runs 512-bit operations as two halves). `Prefilter::On`
-/// still uses them anywhere they run. Asked once, then cached (`Prefilter::Auto` asks
+/// multiply-adds a second, and family 19h with AVX-512 BF16 (Zen 4; Zen 3, the family's
+/// other members, lacks it), 2.05x; on both the same shapes paid (`knn::Prefilter::Auto`).
+/// Not Intel (0.58x on Emerald Rapids, which has AMX anyway). `Prefilter::On` still uses
+/// them anywhere they run. Asked once, then cached (`Prefilter::Auto` asks
 /// for every graph, and CPUID traps to the hypervisor in a VM).
 #[cfg(all(feature = "std", target_arch = "x86_64", feature = "x86-v4"))]
 pub(crate) fn measured_to_pay() -> bool {
@@ -155,7 +157,7 @@ pub(crate) fn measured_to_pay() -> bool {
         let eax = __cpuid(1).eax;
         let base = (eax >> 8) & 0xf;
         let family = if base == 0xf { base + ((eax >> 20) & 0xff) } else { base };
-        available() && amd && family == 0x1a
+        available() && amd && matches!(family, 0x19 | 0x1a)
     })
 }
 

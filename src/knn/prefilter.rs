@@ -54,12 +54,15 @@ pub enum Prefilter {
     ///   Below 2048 rows it varies too much with D: 0.87-0.95x at the paper's 1024 x 768,
     ///   but 0.9-1.2x at 1024 x 512, 1024 and 2048, and 1.15-1.45x at 512 x 768; D = 256
     ///   took 1.03-1.10x.
-    /// - AVX-512 BF16 on AMD Zen 5 (family 1Ah): f32 and f16 rows with 2048 <= N <= 4096
-    ///   and D >= 768, bf16 rows with 1024 <= N <= 4096 and D >= 512. On 2 cores of one,
-    ///   f32 rows took 0.70-0.95x the engine's time on one thread and 0.81-0.87x on two; at
-    ///   N = 1024 0.96x on one thread but 1.01-1.08x on two, and 1.05-1.23x at N = 8192 and
-    ///   16384 (each pair scored from both sides there). f16 rows took 0.65-0.86x from 2048
-    ///   rows on; bf16 rows, their own bf16 rounding, 0.60-0.95x from 1024 x 512 on.
+    /// - AVX-512 BF16 on AMD Zen 5 (family 1Ah) and Zen 4 (family 19h): f32 and f16 rows
+    ///   with 2048 <= N <= 4096 and D >= 768, bf16 rows with 1024 <= N <= 4096 and D >= 512.
+    ///   On 2 cores of a Zen 5, f32 rows took 0.70-0.95x the engine's time on one thread
+    ///   and 0.81-0.87x on two; at N = 1024 0.96x on one thread but 1.01-1.08x on two, and
+    ///   1.05-1.23x at N = 8192 and 16384 (each pair scored from both sides there). f16
+    ///   rows took 0.65-0.86x from 2048 rows on; bf16 rows, their own bf16 rounding,
+    ///   0.60-0.95x from 1024 x 512 on. On 2 cores of a Zen 4 the same shapes took
+    ///   0.75-0.93x (f32), 0.72-0.96x (f16) and 0.65-0.95x (bf16 rows), and the same
+    ///   others did not pay (1024 x 4096 f32 1.2x, 8192 x 768 1.12-1.18x).
     ///
     /// On data that defeat its bound it hands the graph to the engine after a probe,
     /// 1.02-1.16x the engine's time at 2048 and 4096 rows (BENCHMARKS.md, issue 18). With
@@ -191,13 +194,14 @@ struct AutoRule {
 /// rows are unmeasured there.
 const AMX_RULE: AutoRule = AutoRule { min_rows: 2048, max_rows: usize::MAX, min_cols: 512, max_k: 32 };
 
-/// AVX-512 BF16, f32 and f16 rows (ninth and tenth rounds: Zen 5). Only the whole layout
+/// AVX-512 BF16, f32 and f16 rows (ninth and tenth rounds: Zen 5; thirteenth: Zen 4, where
+/// the same shapes paid and the same others did not). Only the whole layout
 /// (N <= 4096) pays: the block layout scores each pair from both sides, twice the pass's
 /// work, and took 1.05-1.23x the engine's time at 8192 and 16384 x 768. f16 rows took
 /// 0.95-1.05x at 1024 x 768 and 0.65-0.86x from 2048 rows on.
 const AVX512_BF16_RULE: AutoRule = AutoRule { min_rows: 2048, max_rows: 4096, min_cols: 768, max_k: 32 };
 
-/// AVX-512 BF16, bf16 rows (tenth round: Zen 5). A bf16 row is its own bf16 rounding, so
+/// AVX-512 BF16, bf16 rows (tenth round: Zen 5; thirteenth: Zen 4). A bf16 row is its own bf16 rounding, so
 /// the bound is the sums' rounding alone and few pairs survive: 0.60-0.95x the engine's
 /// time from 1024 x 512 to 4096 x 4096 (one and two threads), but 0.99-1.14x at 512 x 768,
 /// up to 1.26x at 1024 x 256 on two threads, and 1.01-1.07x at 8192 and 16384 x 768.
