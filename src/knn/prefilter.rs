@@ -61,8 +61,11 @@ pub enum Prefilter {
     ///   1.05-1.23x at N = 8192 and 16384 (each pair scored from both sides there). f16
     ///   rows took 0.65-0.86x from 2048 rows on; bf16 rows, their own bf16 rounding,
     ///   0.60-0.95x from 1024 x 512 on. On 2 cores of a Zen 4 the same shapes took
-    ///   0.75-0.93x (f32), 0.72-0.96x (f16) and 0.65-0.95x (bf16 rows), and the same
-    ///   others did not pay (1024 x 4096 f32 1.2x, 8192 x 768 1.12-1.18x).
+    ///   0.75-0.94x (f32; one round of 2048 x 2048 on two threads 1.07x, the next two
+    ///   0.82-0.90x), 0.72-0.96x (f16) and 0.61-0.99x (bf16 rows; 1.04x and 1.08x in one
+    ///   round each on two threads at 1024 x 512 and 1024 x 768, fastest runs 0.95x and
+    ///   0.84x), and the same others did not pay (1024 x 4096 f32 1.2x, 8192 x 768
+    ///   1.12-1.18x).
     ///
     /// On data that defeat its bound it hands the graph to the engine after a probe,
     /// 1.02-1.16x the engine's time at 2048 and 4096 rows (BENCHMARKS.md, issue 18). With
