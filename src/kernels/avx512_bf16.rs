@@ -155,12 +155,15 @@ pub(crate) fn measured_to_pay() -> bool {
     })
 }
 
+/// CPUID leaf 0's vendor words (EBX, EDX, ECX) on AMD: "AuthenticAMD".
+#[cfg(all(feature = "std", target_arch = "x86_64", feature = "x86-v4"))]
+const AMD: [u32; 3] = [0x6874_7541, 0x6974_6e65, 0x444d_4163];
+
 /// [`measured_to_pay`]'s table, from CPUID leaf 0's vendor words (EBX, EDX, ECX) and leaf
 /// 1's EAX: the base family in bits 8-11, the extended family (added when the base is 0xF)
 /// in bits 20-27.
 #[cfg(all(feature = "std", target_arch = "x86_64", feature = "x86-v4"))]
 fn measured_cpu(vendor: [u32; 3], eax: u32) -> bool {
-    const AMD: [u32; 3] = [0x6874_7541, 0x6974_6e65, 0x444d_4163];
     let base = (eax >> 8) & 0xf;
     let family = if base == 0xf { base + ((eax >> 20) & 0xff) } else { base };
     vendor == AMD && matches!(family, 0x19 | 0x1a)
@@ -168,19 +171,18 @@ fn measured_cpu(vendor: [u32; 3], eax: u32) -> bool {
 
 #[cfg(all(test, feature = "std", target_arch = "x86_64", feature = "x86-v4"))]
 mod tests {
-    use super::measured_cpu;
+    use super::{AMD, measured_cpu};
 
     /// Zen 4 and Zen 5 only: the CPUs whose `vdpbf16ps` was measured (BENCHMARKS.md).
     #[test]
     fn the_table_names_zen_4_and_zen_5() {
-        let amd = [0x6874_7541, 0x6974_6e65, 0x444d_4163];
         let intel = [0x756e_6547, 0x4965_6e69, 0x6c65_746e];
         // Leaf 1 EAX of the machines measured: Zen 4 (19h model 11h), Zen 5 (1Ah model 2),
         // and of the others: Zen 2 (17h), Emerald Rapids (6, model CFh).
         let (zen4, zen5, zen2, emerald) = (0x00a1_0f11, 0x00b0_0f21, 0x0083_0f10, 0x000c_06f2);
-        assert!(measured_cpu(amd, zen4));
-        assert!(measured_cpu(amd, zen5));
-        assert!(!measured_cpu(amd, zen2));
+        assert!(measured_cpu(AMD, zen4));
+        assert!(measured_cpu(AMD, zen5));
+        assert!(!measured_cpu(AMD, zen2));
         assert!(!measured_cpu(intel, emerald));
         assert!(!measured_cpu(intel, zen4), "the family alone is not enough");
     }

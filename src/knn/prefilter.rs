@@ -204,10 +204,11 @@ const AMX_RULE: AutoRule = AutoRule { min_rows: 2048, max_rows: usize::MAX, min_
 /// 0.95-1.05x at 1024 x 768 and 0.65-0.86x from 2048 rows on.
 const AVX512_BF16_RULE: AutoRule = AutoRule { min_rows: 2048, max_rows: 4096, min_cols: 768, max_k: 32 };
 
-/// AVX-512 BF16, bf16 rows (tenth round: Zen 5; thirteenth: Zen 4). A bf16 row is its own bf16 rounding, so
-/// the bound is the sums' rounding alone and few pairs survive: 0.60-0.95x the engine's
-/// time from 1024 x 512 to 4096 x 4096 (one and two threads), but 0.99-1.14x at 512 x 768,
-/// up to 1.26x at 1024 x 256 on two threads, and 1.01-1.07x at 8192 and 16384 x 768.
+/// AVX-512 BF16, bf16 rows (tenth round: Zen 5; thirteenth: Zen 4). A bf16 row is its own
+/// bf16 rounding, so the bound is the sums' rounding alone and few pairs survive: on Zen 5
+/// 0.60-0.95x the engine's time from 1024 x 512 to 4096 x 4096 (one and two threads), but
+/// 0.99-1.14x at 512 x 768, up to 1.26x at 1024 x 256 on two threads, and 1.01-1.07x at
+/// 8192 and 16384 x 768.
 const AVX512_BF16_BF16_ROWS: AutoRule = AutoRule { min_rows: 1024, max_rows: 4096, min_cols: 512, max_k: 32 };
 
 /// `|s - a| <= b` for the engine's f32 score `s` of rows x, y and the bf16 pass's `a`:
